@@ -1,0 +1,43 @@
+import { z } from "zod";
+import type { ConnectionOptions } from "bullmq";
+import { DEFAULT_QUEUE_NAME, parseWith } from "@auditgraph/core";
+
+/** Settings come from the environment; each field is named by its variable, so errors name it too. */
+export const EnvSchema = z.object({
+  AUDITGRAPH_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  AUDITGRAPH_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}-]+$/, "letters, digits, _ - and {} (hash tags) only")
+    .default(DEFAULT_QUEUE_NAME),
+  AUDITGRAPH_LEDGER_DIR: z.string().min(1).default(".auditgraph/ledger"),
+  NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
+  NEO4J_USER: z.string().min(1).default("neo4j"),
+  // The password of the local development server that scripts/neo4j-start.sh runs.
+  NEO4J_PASSWORD: z.string().min(1).default("auditgraph-dev"),
+  NEO4J_DATABASE: z.string().min(1).default("neo4j"),
+});
+
+export interface Config {
+  redis: ConnectionOptions;
+  queueName: string;
+  ledgerDir: string;
+  neo4j: { uri: string; user: string; password: string; database: string };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const e = parseWith(EnvSchema, env, "configuration");
+  const url = new URL(e.AUDITGRAPH_REDIS_URL);
+  return {
+    redis: {
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
+      ...(url.protocol === "rediss:" ? { tls: {} } : {}),
+    },
+    queueName: e.AUDITGRAPH_QUEUE,
+    ledgerDir: e.AUDITGRAPH_LEDGER_DIR,
+    neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
+  };
+}

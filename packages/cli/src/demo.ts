@@ -1,0 +1,72 @@
+import { randomUUID } from "node:crypto";
+import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
+import { Graph, formatLineage, type Lineage } from "@auditgraph/graph";
+import { SegmentLedger, type VerifyReport } from "@auditgraph/ledger";
+import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
+import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
+import type { Config } from "./config.js";
+import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent } from "./demo-agent.js";
+import { formatVerify } from "./verify.js";
+
+export interface DemoResult {
+  traceId: string;
+  answer: string;
+  lineage: Lineage;
+  verify: VerifyReport;
+}
+
+/**
+ * The whole product once: an audited agent answers a question, the in-process worker writes
+ * the ledger and the graph, and the answer's lineage is read back from Neo4j.
+ */
+export async function runDemo(config: Config, print: (line: string) => void = console.log): Promise<DemoResult> {
+  const graph = new Graph(config.neo4j);
+  const ledger = new SegmentLedger(config.ledgerDir);
+  let worker: AuditWorker | undefined;
+  let transport: QueueTransport | undefined;
+  try {
+    await graph.migrate();
+    worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph });
+    await worker.waitUntilReady();
+    transport = new QueueTransport({ connection: config.redis, queueName: config.queueName });
+    // The handler knows the agent; the user comes with each invocation.
+    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent }, transport);
+
+    const traceId = randomUUID();
+    const sessionId = `demo-session-${traceId.slice(0, 8)}`;
+    print(`▶ ${DEMO_IDENTITY.agent.name} v${DEMO_IDENTITY.agent.version} answers ${DEMO_IDENTITY.user.id}@${DEMO_IDENTITY.user.tenantId}: "${DEMO_QUESTION}"`);
+    const state = await demoAgent().invoke(
+      { messages: [{ role: "user", content: DEMO_QUESTION }] },
+      {
+        runId: traceId,
+        callbacks: [handler],
+        metadata: {
+          [METADATA_KEYS.userId]: DEMO_IDENTITY.user.id,
+          [METADATA_KEYS.tenantId]: DEMO_IDENTITY.user.tenantId,
+          [METADATA_KEYS.sessionId]: sessionId,
+        },
+      },
+    );
+    const answer = state.messages.at(-1)?.text ?? "";
+    print(`◀ ${answer}`);
+
+    await awaitAllCallbacks();
+    await handler.flush();
+    await waitUntilIdle(transport.queue);
+    print(`✔ recorded: ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
+
+    const lineage = await graph.lineage(traceId);
+    if (!lineage) throw new Error(`the lineage of trace ${traceId} is not in the graph`);
+    print("\nLineage of the final answer (read back from Neo4j):");
+    print(formatLineage(lineage));
+
+    const verify = await ledger.verify();
+    print(`\n$ auditgraph verify\n${formatVerify(verify)}`);
+    if (!verify.ok) throw new Error("ledger verification failed");
+    return { traceId, answer, lineage, verify };
+  } finally {
+    await transport?.close();
+    await worker?.close();
+    await graph.close();
+  }
+}

@@ -1,0 +1,100 @@
+import { Command } from "commander";
+import { ValidationError } from "@auditgraph/core";
+import { Graph, formatLineage } from "@auditgraph/graph";
+import { SegmentLedger } from "@auditgraph/ledger";
+import { AuditWorker } from "@auditgraph/worker";
+import { loadConfig } from "./config.js";
+import { runDemo } from "./demo.js";
+import { formatVerify } from "./verify.js";
+
+const program = new Command()
+  .name("auditgraph")
+  .description("Audit trail and lineage store for LLM agents. Settings come from the environment (see README).")
+  .showHelpAfterError();
+
+program
+  .command("demo")
+  .description("run a sample audited agent end to end, then show the lineage of its answer and verify the ledger")
+  .action(async () => {
+    await runDemo(loadConfig());
+  });
+
+program
+  .command("worker")
+  .description("run the audit worker until SIGTERM/SIGINT (the batch in hand is finished first)")
+  .option("--concurrency <n>", "jobs processed at once", (v) => positiveInt(v, "--concurrency"), 1)
+  .action(async (opts: { concurrency: number }) => {
+    const config = loadConfig();
+    const graph = new Graph(config.neo4j);
+    await graph.migrate();
+    const ledger = new SegmentLedger(config.ledgerDir);
+    const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, concurrency: opts.concurrency });
+    await worker.waitUntilReady();
+    console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        console.log(`auditgraph worker: ${signal}, finishing the batch in hand`);
+        resolve();
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+    await worker.close();
+    await graph.close();
+    console.log("auditgraph worker: stopped");
+  });
+
+program
+  .command("verify")
+  .description("recompute every ledger stream's hash chain; exit 1 at the first record that does not match")
+  .option("--json", "print the report as JSON")
+  .action(async (opts: { json?: boolean }) => {
+    const report = await new SegmentLedger(loadConfig().ledgerDir).verify();
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatVerify(report));
+    if (!report.ok) process.exitCode = 1;
+  });
+
+program
+  .command("trace")
+  .description("print the lineage of one output, or of a trace's final output, from Neo4j")
+  .argument("<id>", "an output id or a trace id")
+  .option("--json", "print the lineage as JSON")
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const graph = new Graph(loadConfig().neo4j);
+    try {
+      const lineage = await graph.lineage(id);
+      if (!lineage) {
+        console.error(`no output or trace with id ${JSON.stringify(id)} in the graph`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(opts.json ? JSON.stringify(lineage, null, 2) : formatLineage(lineage));
+    } finally {
+      await graph.close();
+    }
+  });
+
+program
+  .command("migrate")
+  .description("apply the graph schema migrations (constraints, indexes); idempotent")
+  .action(async () => {
+    const graph = new Graph(loadConfig().neo4j);
+    try {
+      const { applied, skipped } = await graph.migrate();
+      console.log(`applied ${applied.length} (${applied.join(", ") || "none"}), already applied ${skipped.length}`);
+    } finally {
+      await graph.close();
+    }
+  });
+
+function positiveInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+program.parseAsync().catch((error: unknown) => {
+  const message = error instanceof ValidationError || error instanceof Error ? error.message : String(error);
+  console.error(`auditgraph: ${message}`);
+  process.exit(1);
+});

@@ -1,0 +1,27 @@
+export {
+  SCHEMA_VERSION,
+  EventSchema,
+  IdentitySchema,
+  UserIdentitySchema,
+  AgentIdentitySchema,
+  ModelSchema,
+  UsageSchema,
+  MessageSchema,
+  ToolCallRequestSchema,
+  ErrorInfoSchema,
+  newEventId,
+  type AuditEvent,
+  type EventType,
+  type EventOf,
+  type Identity,
+  type Model,
+  type Usage,
+  type Message,
+  type ToolCallRequest,
+  type ErrorInfo,
+} from "./schema.js";
+export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
+export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";
+export { streamIdFor } from "./streams.js";
+export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, type LedgerRecord } from "./record.js";
+export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, type BatchJob } from "./transport.js";

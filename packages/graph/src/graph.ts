@@ -1,0 +1,55 @@
+import neo4j, { type Driver } from "neo4j-driver";
+import { parseWith, type LedgerRecord } from "@auditgraph/core";
+import { GraphConfigSchema, type GraphConfig } from "./config.js";
+import { migrate, type MigrationResult } from "./migrate.js";
+import { projectRecords } from "./project.js";
+import { readLineage, type Lineage } from "./lineage.js";
+
+/** The Neo4j projection of the ledger, and the questions it answers. */
+export class Graph {
+  readonly driver: Driver;
+  readonly database: string;
+
+  constructor(config: GraphConfig) {
+    const { uri, user, password, database, maxRetryTimeMs } = parseWith(GraphConfigSchema, config, "graph config");
+    this.database = database;
+    // Integers come back as JS numbers: counts and positions stay far below 2^53.
+    this.driver = neo4j.driver(uri, neo4j.auth.basic(user, password), {
+      disableLosslessIntegers: true,
+      maxTransactionRetryTime: maxRetryTimeMs,
+    });
+  }
+
+  migrate(dir?: string): Promise<MigrationResult> {
+    return migrate(this.driver, this.database, dir);
+  }
+
+  async project(records: LedgerRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const session = this.driver.session({ database: this.database, defaultAccessMode: "WRITE" });
+    try {
+      await session.executeWrite((tx) => projectRecords(tx, records));
+    } finally {
+      await session.close();
+    }
+  }
+
+  lineage(id: string): Promise<Lineage | null> {
+    return readLineage(this.driver, this.database, id);
+  }
+
+  /** A read-only query (investigations and tests): runs in a read transaction, parameters bound. */
+  async read(cypher: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>[]> {
+    const session = this.driver.session({ database: this.database, defaultAccessMode: "READ" });
+    try {
+      const result = await session.executeRead((tx) => tx.run(cypher, params));
+      return result.records.map((r) => r.toObject());
+    } finally {
+      await session.close();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}

@@ -1,0 +1,60 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sha256Hex } from "@auditgraph/core";
+import type { Driver } from "neo4j-driver";
+
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../../../graph-schema/migrations/", import.meta.url));
+
+export interface MigrationResult {
+  applied: string[];
+  skipped: string[];
+}
+
+/** Split a .cypher file into statements: `;` at a line end ends one; `//` lines are comments. */
+export function splitStatements(text: string): string[] {
+  const body = text
+    .split("\n")
+    .filter((line) => !line.trim().startsWith("//"))
+    .join("\n");
+  return body
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Apply `NNNN_name.cypher` files in order, each once; applied ones are recorded as
+ * (:Migration) nodes with their checksum, and a changed file that was already applied is refused.
+ */
+export async function migrate(driver: Driver, database: string, dir = DEFAULT_MIGRATIONS_DIR): Promise<MigrationResult> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.cypher$/.test(f)).sort();
+  const result: MigrationResult = { applied: [], skipped: [] };
+  for (const file of files) {
+    const version = file.slice(0, 4);
+    const text = await readFile(join(dir, file), "utf8");
+    const checksum = sha256Hex(text);
+    const existing = await driver.executeQuery(
+      "MATCH (m:Migration {version: $version}) RETURN m.checksum AS checksum",
+      { version },
+      { database, routing: "READ" },
+    );
+    const recorded = existing.records[0]?.get("checksum") as string | undefined;
+    if (recorded === checksum) {
+      result.skipped.push(file);
+      continue;
+    }
+    if (recorded !== undefined) {
+      throw new Error(`migration ${file} was changed after it was applied (checksum ${recorded.slice(0, 12)}…); add a new migration instead`);
+    }
+    // Schema statements cannot share a transaction with writes: one auto-commit each.
+    for (const statement of splitStatements(text)) await driver.executeQuery(statement, {}, { database });
+    await driver.executeQuery(
+      "MERGE (m:Migration {version: $version}) ON CREATE SET m.name = $name, m.checksum = $checksum, m.appliedAt = datetime()",
+      { version, name: file, checksum },
+      { database },
+    );
+    result.applied.push(file);
+  }
+  return result;
+}

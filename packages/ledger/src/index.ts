@@ -1,0 +1,10 @@
+export { SegmentLedger } from "./segment-ledger.js";
+export {
+  VerifyFailureSchema,
+  DeadLetterSchema,
+  type Ledger,
+  type AppendResult,
+  type VerifyFailure,
+  type VerifyReport,
+  type DeadLetter,
+} from "./types.js";

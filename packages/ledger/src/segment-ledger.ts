@@ -1,0 +1,228 @@
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import lockfile from "proper-lockfile";
+import { canonicalJson, type AuditEvent } from "@auditgraph/core";
+import { GENESIS_HASH, sealRecord, recordHash, type LedgerRecord } from "@auditgraph/core";
+import type { AppendResult, DeadLetter, Ledger, VerifyFailure, VerifyReport } from "./types.js";
+
+const SEGMENT = "segment-000000.jsonl";
+const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+interface Located {
+  position: number;
+  offset: number;
+  length: number;
+}
+
+/** What this process knows of a stream's file, refreshed under the lock before each append. */
+interface StreamState {
+  size: number;
+  nextPosition: number;
+  lastHash: string;
+  byEventId: Map<string, Located>;
+}
+
+/**
+ * The embedded ledger: one directory per stream, each an append-only file of canonical JSON
+ * records, one a line. Appends hold a per-stream lock file and first read what other
+ * processes appended, so several workers share one ledger without forking a chain.
+ */
+export class SegmentLedger implements Ledger {
+  private readonly states = new Map<string, StreamState>();
+
+  constructor(readonly dir: string) {}
+
+  private streamDir(streamId: string): string {
+    if (!STREAM_ID.test(streamId)) throw new RangeError(`invalid streamId ${JSON.stringify(streamId)}: use [A-Za-z0-9_-]{1,128}`);
+    return join(this.dir, "streams", streamId);
+  }
+
+  segmentPath(streamId: string): string {
+    return join(this.streamDir(streamId), SEGMENT);
+  }
+
+  async append(streamId: string, events: AuditEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
+    const dir = this.streamDir(streamId);
+    await mkdir(dir, { recursive: true });
+    const release = await lockfile.lock(dir, {
+      lockfilePath: join(dir, "writer.lock"),
+      retries: { retries: 200, minTimeout: 5, maxTimeout: 50 },
+      stale: 30_000,
+    });
+    try {
+      const path = join(dir, SEGMENT);
+      const state = await this.catchUp(streamId, path);
+      const records: LedgerRecord[] = [];
+      const fresh: string[] = [];
+      const pending = new Map<string, LedgerRecord>();
+      let appended = 0;
+      let offset = state.size;
+      for (const event of events) {
+        const known = pending.get(event.eventId) ?? (await this.readLocated(path, state.byEventId.get(event.eventId)));
+        if (known) {
+          records.push(known);
+          continue;
+        }
+        const record = sealRecord({ position: state.nextPosition, streamId, recordedAt, prevHash: state.lastHash, event });
+        const line = `${canonicalJson(record)}\n`;
+        const length = Buffer.byteLength(line);
+        fresh.push(line);
+        pending.set(event.eventId, record);
+        state.byEventId.set(event.eventId, { position: record.position, offset, length });
+        offset += length;
+        state.nextPosition += 1;
+        state.lastHash = record.hash;
+        records.push(record);
+        appended += 1;
+      }
+      if (fresh.length > 0) {
+        const handle = await open(path, "a");
+        try {
+          await handle.write(fresh.join(""));
+          // Acknowledged means on disk: the worker acks the job only after this returns.
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        state.size = offset;
+      }
+      return { records, appended };
+    } catch (error) {
+      // Our view of the file may now be ahead of it; rebuild it from disk next time.
+      this.states.delete(streamId);
+      throw error;
+    } finally {
+      await release();
+    }
+  }
+
+  private async catchUp(streamId: string, path: string): Promise<StreamState> {
+    let state = this.states.get(streamId);
+    if (!state) {
+      state = { size: 0, nextPosition: 0, lastHash: GENESIS_HASH, byEventId: new Map() };
+      this.states.set(streamId, state);
+    }
+    const size = await stat(path).then((s) => s.size, () => 0);
+    if (size === state.size) return state;
+    let offset = state.size;
+    for await (const { line, length } of readLines(path, state.size)) {
+      if (!line.endsWith("\n")) throw new Error(`${path}: torn record at byte ${offset}; run \`auditgraph verify\``);
+      const record = JSON.parse(line) as LedgerRecord;
+      state.byEventId.set(record.event.eventId, { position: record.position, offset, length });
+      state.nextPosition = record.position + 1;
+      state.lastHash = record.hash;
+      offset += length;
+    }
+    state.size = offset;
+    return state;
+  }
+
+  private async readLocated(path: string, at: Located | undefined): Promise<LedgerRecord | undefined> {
+    if (!at) return undefined;
+    const handle = await open(path, "r");
+    try {
+      const buffer = Buffer.alloc(at.length);
+      await handle.read(buffer, 0, at.length, at.offset);
+      return JSON.parse(buffer.toString("utf8")) as LedgerRecord;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async streams(): Promise<string[]> {
+    const names = await readdir(join(this.dir, "streams")).catch(() => [] as string[]);
+    return names.filter((n) => STREAM_ID.test(n)).sort();
+  }
+
+  async *readStream(streamId: string, from = 0): AsyncGenerator<LedgerRecord> {
+    let position = 0;
+    for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+      if (position++ < from) continue;
+      yield JSON.parse(line) as LedgerRecord;
+    }
+  }
+
+  async verify(): Promise<VerifyReport> {
+    const streams: { streamId: string; count: number; head: string }[] = [];
+    for (const streamId of await this.streams()) {
+      const outcome = await this.verifyStream(streamId);
+      if ("reason" in outcome) return { ok: false, failure: outcome, streams };
+      streams.push(outcome);
+    }
+    return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
+  }
+
+  private async verifyStream(streamId: string): Promise<{ streamId: string; count: number; head: string } | VerifyFailure> {
+    let expectedPrev = GENESIS_HASH;
+    let position = 0;
+    const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({
+      streamId,
+      position,
+      eventId,
+      reason,
+      detail,
+    });
+    for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+      const eventIdHint = /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null;
+      if (!line.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint);
+      let record: LedgerRecord;
+      try {
+        record = JSON.parse(line) as LedgerRecord;
+      } catch {
+        return fail("unparseable", "record is not valid JSON", eventIdHint);
+      }
+      const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint;
+      if (record.position !== position)
+        return fail("out-of-sequence", `record says position ${String(record.position)}`, eventId);
+      if (record.prevHash !== expectedPrev)
+        return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
+      if (recordHash(record) !== record.hash) return fail("edited", "content does not match its hash", eventId);
+      expectedPrev = record.hash;
+      position += 1;
+    }
+    return { streamId, count: position, head: expectedPrev };
+  }
+
+  private deadLetterIds: Set<string> | undefined;
+
+  async deadLetter(entry: DeadLetter): Promise<void> {
+    this.deadLetterIds ??= new Set((await this.readDeadLetters()).map((d) => d.id));
+    if (this.deadLetterIds.has(entry.id)) return;
+    await mkdir(this.dir, { recursive: true });
+    const handle = await open(join(this.dir, "dead-letter.jsonl"), "a");
+    try {
+      await handle.write(`${JSON.stringify(entry)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    this.deadLetterIds.add(entry.id);
+  }
+
+  async readDeadLetters(): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for await (const { line } of readLines(join(this.dir, "dead-letter.jsonl"), 0)) out.push(JSON.parse(line) as DeadLetter);
+    return out;
+  }
+}
+
+/** Lines of a file from a byte offset, each with its line end (if any) and its byte length. */
+async function* readLines(path: string, start: number): AsyncGenerator<{ line: string; length: number }> {
+  const exists = await stat(path).then(() => true, () => false);
+  if (!exists) return;
+  const stream = createReadStream(path, { start });
+  let carry = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let buffer = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf(10)) !== -1) {
+      const bytes = buffer.subarray(0, newline + 1);
+      yield { line: bytes.toString("utf8"), length: bytes.length };
+      buffer = buffer.subarray(newline + 1);
+    }
+    carry = Buffer.from(buffer);
+  }
+  if (carry.length) yield { line: carry.toString("utf8"), length: carry.length };
+}
+

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import type { AuditEvent } from "@auditgraph/core";
+import type { LedgerRecord } from "@auditgraph/core";
+
+export interface AppendResult {
+  /** One record per input event, in input order; an event already in the stream maps to its stored record. */
+  records: LedgerRecord[];
+  /** How many of them are new. */
+  appended: number;
+}
+
+export const VerifyFailureSchema = z.object({
+  streamId: z.string(),
+  /** Zero-based position (= line) of the first record that does not match. */
+  position: z.number().int(),
+  eventId: z.string().nullable(),
+  reason: z.enum(["edited", "chain-broken", "out-of-sequence", "unparseable", "torn"]),
+  detail: z.string(),
+});
+export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
+
+export type VerifyReport =
+  | { ok: true; count: number; streams: { streamId: string; count: number; head: string }[] }
+  | { ok: false; failure: VerifyFailure; streams: { streamId: string; count: number; head: string }[] };
+
+export const DeadLetterSchema = z.object({
+  /** Job id and index of the event in the job: a redelivered job does not add it twice. */
+  id: z.string(),
+  recordedAt: z.string(),
+  jobId: z.string().nullable(),
+  reason: z.string(),
+  /** The input as received, kept whole so nothing is lost. */
+  input: z.unknown(),
+});
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
+
+/** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
+export interface Ledger {
+  append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;
+  readStream(streamId: string, from?: number): AsyncIterable<LedgerRecord>;
+  streams(): Promise<string[]>;
+  verify(): Promise<VerifyReport>;
+  deadLetter(entry: DeadLetter): Promise<void>;
+  readDeadLetters(): Promise<DeadLetter[]>;
+}

@@ -1,0 +1,111 @@
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION, hashCanonical, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SegmentLedger } from "../src/index.js";
+
+const event = (n: number): AuditEvent => {
+  const messages = [{ role: "user", content: `question ${n}` }];
+  return {
+    eventId: newEventId(),
+    schemaVersion: SCHEMA_VERSION,
+    type: "llm.start",
+    occurredAt: new Date().toISOString(),
+    traceId: "trace",
+    runId: `run-${n}`,
+    parentRunId: null,
+    sessionId: null,
+    identity: { user: { id: "u", tenantId: "t" }, agent: { id: "a", name: "A", version: "1" } },
+    model: { provider: "fake", name: "m", params: {} },
+    payload: { messages, promptHash: hashCanonical(messages) },
+  };
+};
+
+let dir: string;
+let ledger: SegmentLedger;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ledger-"));
+  ledger = new SegmentLedger(dir);
+});
+
+describe("SegmentLedger", () => {
+  it("appends in order with positions and a hash chain, and reads back what it stored", async () => {
+    const events = [event(0), event(1), event(2)];
+    const { records, appended } = await ledger.append("s1", events, "2026-01-01T00:00:00.000Z");
+    expect(appended).toBe(3);
+    expect(records.map((r) => r.position)).toEqual([0, 1, 2]);
+    expect(records[1]!.prevHash).toBe(records[0]!.hash);
+    const read = [];
+    for await (const r of ledger.readStream("s1")) read.push(r);
+    expect(read).toEqual(records);
+    expect(read[0]!.recordedAt).toBe("2026-01-01T00:00:00.000Z");
+    expect(read[0]!.event.occurredAt).toBe(events[0]!.occurredAt);
+  });
+
+  it("stores an event once however often it is appended, here or by another instance", async () => {
+    const events = [event(0), event(1)];
+    await ledger.append("s1", events);
+    const again = await ledger.append("s1", [events[1]!, event(2), events[0]!]);
+    expect(again.appended).toBe(1);
+    expect(again.records.map((r) => r.position)).toEqual([1, 2, 0]);
+    const other = new SegmentLedger(dir);
+    expect((await other.append("s1", events)).appended).toBe(0);
+    const report = await ledger.verify();
+    expect(report).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it("keeps one chain when two instances (two workers) append at once", async () => {
+    const a = new SegmentLedger(dir);
+    const b = new SegmentLedger(dir);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append("s1", [event(i * 2), event(i * 2 + 1)])),
+    );
+    const report = await new SegmentLedger(dir).verify();
+    expect(report).toMatchObject({ ok: true, count: 40 });
+  });
+
+  it("verify names the record whose byte was flipped", async () => {
+    const { records } = await ledger.append("s1", [event(0), event(1), event(2), event(3)]);
+    const path = ledger.segmentPath("s1");
+    const bytes = await readFile(path);
+    const lines = bytes.toString("utf8").split("\n");
+    const target = lines.slice(0, 2).join("\n").length + 1; // start of line 2
+    const at = bytes.indexOf("question 2", target);
+    bytes[at] = "Q".charCodeAt(0);
+    await writeFile(path, bytes);
+    const report = await ledger.verify();
+    expect(report.ok).toBe(false);
+    if (report.ok) return;
+    expect(report.failure).toMatchObject({ streamId: "s1", position: 2, eventId: records[2]!.event.eventId, reason: "edited" });
+  });
+
+  it("verify reports a deleted record, a reorder and a torn tail", async () => {
+    const { records } = await ledger.append("s1", [event(0), event(1), event(2)]);
+    const path = ledger.segmentPath("s1");
+    const lines = (await readFile(path, "utf8")).split("\n").filter(Boolean);
+
+    await writeFile(path, [lines[0], lines[2]].join("\n") + "\n");
+    let report = await new SegmentLedger(dir).verify();
+    expect(!report.ok && report.failure).toMatchObject({ position: 1, reason: "out-of-sequence", eventId: records[2]!.event.eventId });
+
+    await writeFile(path, [lines[1], lines[0], lines[2]].join("\n") + "\n");
+    report = await new SegmentLedger(dir).verify();
+    expect(!report.ok && report.failure).toMatchObject({ position: 0, reason: "out-of-sequence" });
+
+    await writeFile(path, lines.join("\n") + "\n" + lines[0]!.slice(0, 40));
+    report = await new SegmentLedger(dir).verify();
+    expect(!report.ok && report.failure).toMatchObject({ position: 3, reason: "torn" });
+  });
+
+  it("keeps dead letters with their reason, once per id", async () => {
+    const entry = { id: "job#0", recordedAt: new Date().toISOString(), jobId: "job", reason: "invalid event 0: type: bad", input: { x: 1 } };
+    await ledger.deadLetter(entry);
+    await ledger.deadLetter(entry);
+    expect(await new SegmentLedger(dir).readDeadLetters()).toEqual([entry]);
+  });
+
+  it("refuses a stream id that is not file-safe", async () => {
+    await expect(ledger.append("../x", [event(0)])).rejects.toThrow(/streamId/);
+  });
+});

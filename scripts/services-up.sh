@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Start (or reuse) the local services: Redis, then Neo4j. Stop with scripts/services-down.sh.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+"$HERE/redis-start.sh"
+"$HERE/neo4j-start.sh"

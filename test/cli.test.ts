@@ -1,0 +1,90 @@
+import { execFile, spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { Queue } from "bullmq";
+import { BATCH_JOB_NAME } from "@auditgraph/core";
+import { SegmentLedger } from "@auditgraph/ledger";
+import { waitUntilIdle } from "@auditgraph/worker";
+import type { Config } from "@auditgraph/cli";
+import { isolatedConfig, readAll, sampleTrace } from "./helpers.js";
+
+const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
+const run = promisify(execFile);
+
+const envOf = (config: Config) => ({
+  ...process.env,
+  AUDITGRAPH_QUEUE: config.queueName,
+  AUDITGRAPH_LEDGER_DIR: config.ledgerDir,
+});
+
+async function cli(config: Config, ...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: envOf(config) });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("auditgraph CLI", () => {
+  it("worker: records jobs, then on SIGTERM finishes and exits 0; verify: OK, then names a flipped record", async () => {
+    const config = await isolatedConfig();
+    const child = spawn(process.execPath, [BIN, "worker"], { env: envOf(config), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const queue = new Queue(config.queueName, { connection: config.redis });
+    try {
+      const events = sampleTrace();
+      await queue.add(BATCH_JOB_NAME, { events });
+      await waitUntilIdle(queue);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/SIGTERM[\s\S]*stopped/);
+      const records = await readAll(new SegmentLedger(config.ledgerDir));
+      expect(records).toHaveLength(events.length);
+
+      const ok = await cli(config, "verify");
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`OK: ${events.length} events in 1 streams`);
+
+      // Flip one byte inside the fourth record's text.
+      const path = new SegmentLedger(config.ledgerDir).segmentPath(records[3]!.streamId);
+      const bytes = await readFile(path);
+      const lineStart = bytes.toString("utf8").split("\n").slice(0, 3).join("\n").length + 1;
+      const at = bytes.indexOf('"add"', lineStart) + 1;
+      bytes[at] = bytes[at]! ^ 0x01;
+      await writeFile(path, bytes);
+      const bad = await cli(config, "verify");
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  });
+
+  it("names the variable of a bad setting and exits 1", async () => {
+    const config = await isolatedConfig();
+    const { code, stderr } = await run(process.execPath, [BIN, "verify"], {
+      env: { ...envOf(config), NEO4J_URI: "http://nope", AUDITGRAPH_REDIS_URL: "not a url" },
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/invalid configuration: .*AUDITGRAPH_REDIS_URL.*NEO4J_URI: must be a bolt/);
+  });
+
+  it("trace: prints a lineage as JSON, and says so when the id is unknown", async () => {
+    const config = await isolatedConfig();
+    const missing = await cli(config, "trace", "no-such-id");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no output or trace with id "no-such-id"');
+  });
+});

@@ -1,0 +1,87 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { Queue } from "bullmq";
+import { Graph } from "@auditgraph/graph";
+import { SegmentLedger } from "@auditgraph/ledger";
+import { AuditWorker } from "@auditgraph/worker";
+import { loadConfig, type Config } from "@auditgraph/cli";
+
+/**
+ * A config of its own for one test: the real Redis and Neo4j of the environment, with a queue
+ * and a ledger directory nobody else uses, so test files can run side by side.
+ */
+export async function isolatedConfig(): Promise<Config> {
+  const base = loadConfig();
+  return {
+    ...base,
+    queueName: `test-${randomUUID().slice(0, 8)}`,
+    ledgerDir: await mkdtemp(join(tmpdir(), "auditgraph-test-")),
+  };
+}
+
+/** Starts a worker on the config's queue; everything it opened is closed by `stop`. */
+export async function startPipeline(config: Config) {
+  const graph = new Graph(config.neo4j);
+  await graph.migrate();
+  const ledger = new SegmentLedger(config.ledgerDir);
+  const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph });
+  await worker.waitUntilReady();
+  const queue = new Queue(config.queueName, { connection: config.redis });
+  return {
+    graph,
+    ledger,
+    worker,
+    queue,
+    async stop() {
+      await worker.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await graph.close();
+    },
+  };
+}
+
+export async function readAll(ledger: SegmentLedger) {
+  const out = [];
+  for (const stream of await ledger.streams()) for await (const r of ledger.readStream(stream)) out.push(r);
+  return out;
+}
+
+import { SCHEMA_VERSION, hashCanonical, newEventId, type AuditEvent } from "@auditgraph/core";
+
+/** A small valid trace (root chain, one model call, one tool call) for a fresh tenant. */
+export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEvent[] {
+  const traceId = randomUUID();
+  const llmRun = randomUUID();
+  const toolRun = randomUUID();
+  const identity = { user: { id: "u1", tenantId }, agent: { id: "agent-t", name: "Test agent", version: "0.1.0" } };
+  const common = { schemaVersion: SCHEMA_VERSION, traceId, sessionId: "s1", identity } as const;
+  const at = () => ({ eventId: newEventId(), occurredAt: new Date().toISOString() });
+  const messages = [{ role: "user", content: "add 1 and 2" }];
+  const model = { provider: "fake", name: "fake-model", params: {} };
+  return [
+    { ...common, ...at(), type: "chain.start", runId: traceId, parentRunId: null, name: "agent", payload: { inputs: { q: "add" } } },
+    { ...common, ...at(), type: "llm.start", runId: llmRun, parentRunId: traceId, model, payload: { messages, promptHash: hashCanonical(messages) } },
+    {
+      ...common, ...at(), type: "llm.end", runId: llmRun, parentRunId: traceId,
+      model: { ...model, version: "fake-2026" }, usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },
+      payload: { output: { text: "", toolCalls: [{ id: "c1", name: "add", args: { a: 1, b: 2 } }] } },
+    },
+    { ...common, ...at(), type: "tool.start", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", input: '{"a":1,"b":2}' } },
+    { ...common, ...at(), type: "tool.end", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", output: "3" } },
+    { ...common, ...at(), type: "chain.end", runId: traceId, parentRunId: null, payload: { outputs: { answer: "3" } } },
+  ] as AuditEvent[];
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -67,6 +67,8 @@ const envelope = {
   identity: IdentitySchema,
   name: z.string().optional(),
   tags: z.array(z.string()).optional(),
+  /** What redaction replaced in this event, by detector kind (counts only, never values). */
+  redactions: z.record(z.string(), z.number().int().positive()).optional(),
 };
 
 const errorPayload = z.object({ error: ErrorInfoSchema });

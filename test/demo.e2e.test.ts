@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
@@ -72,6 +73,15 @@ describe("the demo's audited agent, end to end through BullMQ, the ledger and Ne
     expect(text).toContain("user alice of tenant acme");
     expect(text).toContain("ACTED_ON_BEHALF_OF");
     expect(text).toMatch(/OK: \d+ events in 1 streams/);
+  });
+
+  it("draws the lineage in a self-contained HTML report", async () => {
+    const html = await readFile(result.reportPath, "utf8");
+    expect(html).toContain("<svg");
+    expect(html).toContain("ACTED_ON_BEHALF_OF");
+    expect(html).toContain(result.answer.replace("×", "×"));
+    expect(html).toContain(DEMO_MODEL_VERSION);
+    expect(html).not.toMatch(/<script|(src|href)="https?:/); // self-contained: nothing fetched
   });
 
   it("answers `trace` by output id as by trace id", async () => {

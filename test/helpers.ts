@@ -21,26 +21,36 @@ export async function isolatedConfig(): Promise<Config> {
   };
 }
 
-/** Starts a worker on the config's queue; everything it opened is closed by `stop`. */
-export async function startPipeline(config: Config) {
+/**
+ * The stores and queue of one config, with an in-process worker on its queue (started now, or
+ * later with `start`); everything it opened is closed by `stop`.
+ */
+export async function startPipeline(config: Config, { start = true } = {}) {
   const graph = new Graph(config.neo4j);
   await graph.migrate();
   const ledger = new SegmentLedger(config.ledgerDir);
-  const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph });
-  await worker.waitUntilReady();
   const queue = new Queue(config.queueName, { connection: config.redis });
-  return {
+  let worker: AuditWorker | undefined;
+  const pipeline = {
     graph,
     ledger,
-    worker,
     queue,
+    get worker() {
+      return worker;
+    },
+    async start(options: { lockDurationMs?: number } = {}) {
+      worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, ...options });
+      await worker.waitUntilReady();
+    },
     async stop() {
-      await worker.close();
+      await worker?.close();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       await graph.close();
     },
   };
+  if (start) await pipeline.start();
+  return pipeline;
 }
 
 export async function readAll(ledger: SegmentLedger) {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { Graph, formatLineage, type Lineage } from "@auditgraph/graph";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Graph, formatLineage, renderLineageHtml, type Lineage } from "@auditgraph/graph";
 import { SegmentLedger, type VerifyReport } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
 import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
@@ -13,6 +15,8 @@ export interface DemoResult {
   answer: string;
   lineage: Lineage;
   verify: VerifyReport;
+  /** The lineage drawn as an HTML page, beside the ledger. */
+  reportPath: string;
 }
 
 /**
@@ -59,11 +63,15 @@ export async function runDemo(config: Config, print: (line: string) => void = co
     if (!lineage) throw new Error(`the lineage of trace ${traceId} is not in the graph`);
     print("\nLineage of the final answer (read back from Neo4j):");
     print(formatLineage(lineage));
+    const reportPath = join(dirname(config.ledgerDir), `lineage-${traceId}.html`);
+    await mkdir(dirname(reportPath), { recursive: true });
+    await writeFile(reportPath, renderLineageHtml(lineage));
+    print(`  (drawn in ${reportPath})`);
 
     const verify = await ledger.verify();
     print(`\n$ auditgraph verify\n${formatVerify(verify)}`);
     if (!verify.ok) throw new Error("ledger verification failed");
-    return { traceId, answer, lineage, verify };
+    return { traceId, answer, lineage, verify, reportPath };
   } finally {
     await transport?.close();
     await worker?.close();

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
-import { Graph, formatLineage } from "@auditgraph/graph";
+import { writeFile } from "node:fs/promises";
+import { Graph, formatLineage, renderLineageHtml } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { loadConfig } from "./config.js";
@@ -23,12 +24,13 @@ program
   .command("worker")
   .description("run the audit worker until SIGTERM/SIGINT (the batch in hand is finished first)")
   .option("--concurrency <n>", "jobs processed at once", (v) => positiveInt(v, "--concurrency"), 1)
-  .action(async (opts: { concurrency: number }) => {
+  .option("--lock-ms <n>", "after how long a batch held by a dead worker is taken over", (v) => positiveInt(v, "--lock-ms"), 30_000)
+  .action(async (opts: { concurrency: number; lockMs: number }) => {
     const config = loadConfig();
     const graph = new Graph(config.neo4j);
     await graph.migrate();
     const ledger = new SegmentLedger(config.ledgerDir);
-    const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, concurrency: opts.concurrency });
+    const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, concurrency: opts.concurrency, lockDurationMs: opts.lockMs });
     await worker.waitUntilReady();
     console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
     await new Promise<void>((resolve) => {
@@ -59,7 +61,8 @@ program
   .description("print the lineage of one output, or of a trace's final output, from Neo4j")
   .argument("<id>", "an output id or a trace id")
   .option("--json", "print the lineage as JSON")
-  .action(async (id: string, opts: { json?: boolean }) => {
+  .option("--html <file>", "also write the lineage as an HTML report (a drawing and every field)")
+  .action(async (id: string, opts: { json?: boolean; html?: string }) => {
     const graph = new Graph(loadConfig().neo4j);
     try {
       const lineage = await graph.lineage(id);
@@ -69,6 +72,10 @@ program
         return;
       }
       console.log(opts.json ? JSON.stringify(lineage, null, 2) : formatLineage(lineage));
+      if (opts.html) {
+        await writeFile(opts.html, renderLineageHtml(lineage));
+        console.error(`lineage report: ${opts.html}`);
+      }
     } finally {
       await graph.close();
     }

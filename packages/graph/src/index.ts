@@ -3,3 +3,4 @@ export { GraphConfigSchema, type GraphConfig } from "./config.js";
 export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
 export { LineageSchema, type Lineage } from "./lineage.js";
 export { formatLineage } from "./format.js";
+export { renderLineageHtml } from "./report.js";

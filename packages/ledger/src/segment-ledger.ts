@@ -47,8 +47,10 @@ export class SegmentLedger implements Ledger {
     await mkdir(dir, { recursive: true });
     const release = await lockfile.lock(dir, {
       lockfilePath: join(dir, "writer.lock"),
-      retries: { retries: 200, minTimeout: 5, maxTimeout: 50 },
-      stale: 30_000,
+      // A writer that died holding the lock blocks the stream for `stale` ms; a live one
+      // refreshes the lock every stale/2 ms.
+      retries: { retries: 400, minTimeout: 5, maxTimeout: 50 },
+      stale: 10_000,
     });
     try {
       const path = join(dir, SEGMENT);

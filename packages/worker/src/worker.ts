@@ -11,6 +11,11 @@ export interface AuditWorkerOptions {
   graph: Graph;
   queueName?: string;
   concurrency?: number;
+  /**
+   * How long a job stays locked to a worker that stopped renewing the lock: a killed
+   * worker's batch goes back to the queue after about this long (BullMQ's lock and stall check).
+   */
+  lockDurationMs?: number;
   logger?: Logger;
 }
 
@@ -24,7 +29,12 @@ export class AuditWorker {
     this.worker = new Worker<unknown, BatchOutcome>(
       options.queueName ?? DEFAULT_QUEUE_NAME,
       (job) => processBatch(options.ledger, options.graph, job.id ?? null, job.data),
-      { connection: options.connection, concurrency: options.concurrency ?? 1 },
+      {
+        connection: options.connection,
+        concurrency: options.concurrency ?? 1,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: options.lockDurationMs ?? 30_000,
+      },
     );
     // Counts and ids only: payloads may hold PII and never reach a log line.
     this.worker.on("completed", (job, outcome) => this.log.debug({ jobId: job.id, ...outcome }, "batch recorded"));

@@ -17,6 +17,7 @@ const envOf = (config: Config) => ({
   ...process.env,
   AUDITGRAPH_QUEUE: config.queueName,
   AUDITGRAPH_LEDGER_DIR: config.ledgerDir,
+  AUDITGRAPH_SPOOL_DIR: config.spoolDir,
 });
 
 async function cli(config: Config, ...args: string[]) {

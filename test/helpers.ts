@@ -14,10 +14,12 @@ import { loadConfig, type Config } from "@auditgraph/cli";
  */
 export async function isolatedConfig(): Promise<Config> {
   const base = loadConfig();
+  const root = await mkdtemp(join(tmpdir(), "auditgraph-test-"));
   return {
     ...base,
     queueName: `test-${randomUUID().slice(0, 8)}`,
-    ledgerDir: await mkdtemp(join(tmpdir(), "auditgraph-test-")),
+    ledgerDir: join(root, "ledger"),
+    spoolDir: join(root, "spool"),
   };
 }
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ConnectionOptions } from "bullmq";
+import type { RedisOptions } from "bullmq";
 import { DEFAULT_QUEUE_NAME, parseWith } from "@auditgraph/core";
 
 /** Settings come from the environment; each field is named by its variable, so errors name it too. */
@@ -10,6 +10,7 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_{}-]+$/, "letters, digits, _ - and {} (hash tags) only")
     .default(DEFAULT_QUEUE_NAME),
   AUDITGRAPH_LEDGER_DIR: z.string().min(1).default(".auditgraph/ledger"),
+  AUDITGRAPH_SPOOL_DIR: z.string().min(1).default(".auditgraph/spool"),
   NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
@@ -18,9 +19,11 @@ export const EnvSchema = z.object({
 });
 
 export interface Config {
-  redis: ConnectionOptions;
+  redis: RedisOptions;
   queueName: string;
   ledgerDir: string;
+  /** The agent side's spool, for batches that could not reach Redis. */
+  spoolDir: string;
   neo4j: { uri: string; user: string; password: string; database: string };
 }
 
@@ -38,6 +41,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     queueName: e.AUDITGRAPH_QUEUE,
     ledgerDir: e.AUDITGRAPH_LEDGER_DIR,
+    spoolDir: e.AUDITGRAPH_SPOOL_DIR,
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
   };
 }

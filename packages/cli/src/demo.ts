@@ -32,7 +32,7 @@ export async function runDemo(config: Config, print: (line: string) => void = co
     await graph.migrate();
     worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph });
     await worker.waitUntilReady();
-    transport = new QueueTransport({ connection: config.redis, queueName: config.queueName });
+    transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
     // The handler knows the agent; the user comes with each invocation.
     const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent }, transport);
 

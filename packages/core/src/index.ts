@@ -9,6 +9,10 @@ export {
   MessageSchema,
   ToolCallRequestSchema,
   ErrorInfoSchema,
+  CostSchema,
+  ToolDefinitionSchema,
+  ReasoningStepSchema,
+  DocumentSchema,
   newEventId,
   type AuditEvent,
   type EventType,
@@ -19,6 +23,10 @@ export {
   type Message,
   type ToolCallRequest,
   type ErrorInfo,
+  type ReasoningStep,
+  type ToolDefinition,
+  type Cost,
+  type Document,
 } from "./schema.js";
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
 export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";

@@ -8,6 +8,7 @@ const nonEmpty = z.string().min(1);
 export const UserIdentitySchema = z.object({
   id: nonEmpty,
   tenantId: nonEmpty,
+  roles: z.array(nonEmpty).optional(),
 });
 
 export const AgentIdentitySchema = z.object({
@@ -27,13 +28,52 @@ export const ModelSchema = z.object({
   provider: nonEmpty,
   name: nonEmpty,
   version: nonEmpty.optional(),
+  /** The provider's build of the served model (OpenAI's `system_fingerprint` and the like). */
+  fingerprint: nonEmpty.optional(),
+  /** Invocation parameters: sampling (temperature, top_p, max tokens, seed, stop) and the rest. */
   params: z.record(z.string(), z.json()).default({}),
 });
 
+const tokens = z.number().int().nonnegative();
+
 export const UsageSchema = z.object({
-  inputTokens: z.number().int().nonnegative(),
-  outputTokens: z.number().int().nonnegative(),
-  totalTokens: z.number().int().nonnegative(),
+  inputTokens: tokens,
+  outputTokens: tokens,
+  totalTokens: tokens,
+  cacheReadTokens: tokens.optional(),
+  cacheCreationTokens: tokens.optional(),
+  reasoningTokens: tokens.optional(),
+});
+
+export const CostSchema = z.object({
+  currency: z.string().length(3),
+  input: z.number().nonnegative(),
+  output: z.number().nonnegative(),
+  total: z.number().nonnegative(),
+});
+
+/** A tool as the model was offered it. */
+export const ToolDefinitionSchema = z.object({
+  name: nonEmpty,
+  description: z.string().optional(),
+  parameters: z.json().optional(),
+});
+
+/**
+ * One step of the model's reasoning, in the order it produced them: thinking/reasoning
+ * content, an agent's action log, a tool call it asked for.
+ */
+export const ReasoningStepSchema = z.object({
+  index: z.number().int().nonnegative(),
+  kind: z.enum(["reasoning", "action_log", "tool_call"]),
+  text: z.string().optional(),
+  toolCall: z.lazy(() => ToolCallRequestSchema).optional(),
+});
+
+export const DocumentSchema = z.object({
+  id: z.string().optional(),
+  pageContent: z.string(),
+  metadata: z.record(z.string(), z.json()),
 });
 
 export const ToolCallRequestSchema = z.object({
@@ -73,11 +113,21 @@ const envelope = {
 
 const errorPayload = z.object({ error: ErrorInfoSchema });
 
+/** Client-side timing of a run, from its start callback to its end callback. */
+const TimingSchema = z.object({
+  latencyMs: z.number().nonnegative(),
+  timeToFirstTokenMs: z.number().nonnegative().optional(),
+});
+
 export const EventSchema = z.discriminatedUnion("type", [
   z.object({
     ...envelope,
     type: z.literal("chain.start"),
-    payload: z.object({ inputs: z.json() }),
+    payload: z.object({
+      inputs: z.json(),
+      /** LangGraph's node and step, when the chain is a graph node's run. */
+      graph: z.object({ node: z.string(), step: z.number().int().optional() }).optional(),
+    }),
   }),
   z.object({
     ...envelope,
@@ -93,7 +143,14 @@ export const EventSchema = z.discriminatedUnion("type", [
       messages: z.array(MessageSchema),
       /** Hash of the canonical message list: equal prompts share it. */
       promptHash: z.string().regex(/^[0-9a-f]{64}$/),
+      tools: z.array(ToolDefinitionSchema).optional(),
+      toolChoice: z.json().optional(),
     }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal("llm.token"),
+    payload: z.object({ index: z.number().int().nonnegative(), token: z.string() }),
   }),
   z.object({
     ...envelope,
@@ -104,7 +161,12 @@ export const EventSchema = z.discriminatedUnion("type", [
       output: z.object({
         text: z.string(),
         toolCalls: z.array(ToolCallRequestSchema),
+        finishReason: z.string().optional(),
       }),
+      reasoning: z.array(ReasoningStepSchema).optional(),
+      timing: TimingSchema.optional(),
+      cost: CostSchema.optional(),
+      streamed: z.object({ tokens: z.number().int().nonnegative() }).optional(),
     }),
   }),
   z.object({ ...envelope, type: z.literal("llm.error"), payload: errorPayload }),
@@ -116,12 +178,35 @@ export const EventSchema = z.discriminatedUnion("type", [
   z.object({
     ...envelope,
     type: z.literal("tool.end"),
-    payload: z.object({ toolCallId: z.string().optional(), output: z.json() }),
+    payload: z.object({ toolCallId: z.string().optional(), output: z.json(), timing: TimingSchema.optional() }),
   }),
   z.object({
     ...envelope,
     type: z.literal("tool.error"),
     payload: errorPayload.extend({ toolCallId: z.string().optional() }),
+  }),
+  z.object({ ...envelope, type: z.literal("retriever.start"), payload: z.object({ query: z.string() }) }),
+  z.object({
+    ...envelope,
+    type: z.literal("retriever.end"),
+    payload: z.object({ documents: z.array(DocumentSchema), timing: TimingSchema.optional() }),
+  }),
+  z.object({ ...envelope, type: z.literal("retriever.error"), payload: errorPayload }),
+  z.object({
+    ...envelope,
+    type: z.literal("agent.action"),
+    payload: z.object({ tool: z.string(), toolInput: z.json(), log: z.string() }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal("agent.finish"),
+    payload: z.object({ returnValues: z.json(), log: z.string() }),
+  }),
+  z.object({ ...envelope, type: z.literal("text"), payload: z.object({ text: z.string() }) }),
+  z.object({
+    ...envelope,
+    type: z.literal("custom"),
+    payload: z.object({ name: z.string(), data: z.json() }),
   }),
 ]);
 
@@ -134,5 +219,9 @@ export type Usage = z.infer<typeof UsageSchema>;
 export type Message = z.infer<typeof MessageSchema>;
 export type ToolCallRequest = z.infer<typeof ToolCallRequestSchema>;
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
+export type ReasoningStep = z.infer<typeof ReasoningStepSchema>;
+export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
+export type Cost = z.infer<typeof CostSchema>;
+export type Document = z.infer<typeof DocumentSchema>;
 
 export const newEventId = (): string => uuidv7();

@@ -1,8 +1,12 @@
+import { performance } from "node:perf_hooks";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
+import type { AgentAction, AgentFinish } from "@langchain/core/agents";
+import type { DocumentInterface } from "@langchain/core/documents";
 import type { Serialized } from "@langchain/core/load/serializable";
 import { ToolMessage, type BaseMessage } from "@langchain/core/messages";
-import type { LLMResult, ChatGeneration } from "@langchain/core/outputs";
+import type { ChatGeneration, LLMResult } from "@langchain/core/outputs";
 import type { ChainValues } from "@langchain/core/utils/types";
+import { pino, type Logger } from "pino";
 import { z } from "zod";
 import {
   AgentIdentitySchema,
@@ -12,10 +16,14 @@ import {
   newEventId,
   parseWith,
   type AuditEvent,
+  type Cost,
   type EventType,
   type Identity,
+  type Message,
   type Model,
+  type Usage,
 } from "@auditgraph/core";
+import { paramsOf, reasoningOf, toolDefinitionOf, usageOf } from "./capture.js";
 import { toJson, toMessage, toolCallsOf } from "./serialize.js";
 import type { Transport } from "./transport.js";
 
@@ -26,11 +34,21 @@ import type { Transport } from "./transport.js";
 export const METADATA_KEYS = {
   userId: "auditgraph_user_id",
   tenantId: "auditgraph_tenant_id",
+  userRoles: "auditgraph_user_roles",
   sessionId: "auditgraph_session_id",
   agentId: "auditgraph_agent_id",
   agentName: "auditgraph_agent_name",
   agentVersion: "auditgraph_agent_version",
 } as const;
+
+/** Price of a model per million tokens. */
+export const PriceSchema = z.object({
+  input: z.number().nonnegative(),
+  output: z.number().nonnegative(),
+  /** Price of input tokens read from the provider's cache; defaults to `input`. */
+  cachedInput: z.number().nonnegative().optional(),
+  currency: z.string().length(3).default("USD"),
+});
 
 export const HandlerOptionsSchema = z.object({
   /** The agent that acts: required, an agent is the one thing a handler always knows. */
@@ -38,8 +56,34 @@ export const HandlerOptionsSchema = z.object({
   /** Default user; per invocation `auditgraph_user_id` / `auditgraph_tenant_id` in metadata win. */
   user: UserIdentitySchema.optional(),
   sessionId: z.string().min(1).optional(),
+  /** Refuse (throw from the callback, failing the run) any run without a user identity. */
+  strict: z.boolean().default(false),
+  /** One `llm.token` event per streamed token (otherwise tokens are only counted and timed). */
+  captureTokens: z.boolean().default(false),
+  /** Prices by model name (served version first, then requested name), for the cost on `llm.end`. */
+  prices: z.record(z.string(), PriceSchema).default({}),
+  /**
+   * Fail-closed tools: their `tool.start` returns only once the event is in Redis or the
+   * spool on disk, and fails the tool call if it cannot be recorded.
+   */
+  highImpactTools: z.array(z.string().min(1)).default([]),
+  /** Rethrow the handler's own errors into the agent (default: count and log them, never break the agent). */
+  raiseError: z.boolean().default(false),
 });
-export type HandlerOptions = z.input<typeof HandlerOptionsSchema>;
+export type HandlerOptions = z.input<typeof HandlerOptionsSchema> & {
+  /** Applied to every event before it leaves the handler (see Redactor in @auditgraph/core). */
+  redactor?: { redactEvent(event: AuditEvent): AuditEvent };
+  logger?: Logger;
+};
+
+export interface HandlerMetrics {
+  /** Events handed to the transport. */
+  events: number;
+  /** Callbacks that failed inside the handler (the agent was not affected unless raiseError). */
+  errors: number;
+  /** Runs refused in strict mode. */
+  refused: number;
+}
 
 /** What a run inherits from its parent and what its end event needs again. */
 interface RunContext {
@@ -47,33 +91,64 @@ interface RunContext {
   parentRunId: string | null;
   sessionId: string | null;
   identity: Identity;
+  anonymous: boolean;
   name: string | undefined;
+  startedAt: number;
   model?: Model;
   toolCallId?: string;
+  highImpact?: boolean;
+  firstTokenAt?: number;
+  tokens?: number;
 }
 
-const ANONYMOUS = { id: "anonymous", tenantId: "default" };
+/** A refusal the handler means to raise, as opposed to its own failure. */
+class AuditRefusal extends Error {
+  override readonly name = "AuditRefusal";
+}
+
+const ANONYMOUS: Identity["user"] = { id: "anonymous", tenantId: "default" };
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined);
+
+const rolesOf = (v: unknown): string[] | undefined =>
+  Array.isArray(v) ? v.filter((r): r is string => typeof r === "string" && r.length > 0) : typeof v === "string" && v ? v.split(",").map((r) => r.trim()).filter(Boolean) : undefined;
 
 const errorInfo = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
 
+const round = (n: number) => Math.round(n * 1e9) / 1e9;
+
 /**
  * A LangChain callback handler that turns each callback into an audit event and hands it to a
- * transport. It never awaits I/O: `send` pushes to memory and returns.
+ * transport. Its callbacks do no I/O and never throw into the agent, except where asked to:
+ * strict identity, fail-closed tools, or `raiseError`.
  */
 export class AuditCallbackHandler extends BaseCallbackHandler {
   name = "auditgraph";
+  readonly metrics: HandlerMetrics = { events: 0, errors: 0, refused: 0 };
   private readonly runs = new Map<string, RunContext>();
   private readonly options: z.output<typeof HandlerOptionsSchema>;
+  private readonly redactor: HandlerOptions["redactor"];
+  private readonly log: Logger;
+  private readonly highImpact: Set<string>;
+  private readonly rethrowAll: boolean;
 
   constructor(
     options: HandlerOptions,
-    private readonly transport: Transport,
+    private readonly transport: Transport & { flush(): Promise<void> },
   ) {
-    super();
+    // Our callbacks are synchronous and cheap: awaiting them costs the agent a microtask and
+    // keeps them off LangChain's shared background queue, where a slow peer handler would delay
+    // them and an early exit would lose them.
+    super({ _awaitHandler: true });
     this.options = parseWith(HandlerOptionsSchema, options, "AuditCallbackHandler options");
+    this.redactor = options.redactor;
+    this.log = options.logger ?? pino({ name: "auditgraph-handler", level: "warn" }, pino.destination(2));
+    this.highImpact = new Set(this.options.highImpactTools);
+    this.rethrowAll = this.options.raiseError;
+    // Deliberate refusals must reach the agent; the handler's own errors are caught before that.
+    this.raiseError = true;
+    this.awaitHandlers = true;
   }
 
   flush(): Promise<void> {
@@ -84,49 +159,66 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return this.transport.close();
   }
 
-  private begin(
-    runId: string,
-    parentRunId: string | undefined,
-    metadata: Record<string, unknown> | undefined,
-    name: string | undefined,
-  ): RunContext {
+  /** Runs a callback body: the handler's own failures are counted and logged, never thrown (unless raiseError). */
+  private guard<T>(callback: string, body: () => T): T | undefined {
+    try {
+      return body();
+    } catch (error) {
+      if (error instanceof AuditRefusal) throw error;
+      this.metrics.errors += 1;
+      // The message only: an error's text can hold payload values, so no event content is logged.
+      this.log.warn({ callback, error: (error as Error).name }, "audit callback failed; the agent goes on");
+      if (this.rethrowAll) throw error;
+      return undefined;
+    }
+  }
+
+  private begin(runId: string, parentRunId: string | undefined, metadata: Record<string, unknown> | undefined, name: string | undefined): RunContext {
     const parent = parentRunId ? this.runs.get(parentRunId) : undefined;
     const m = metadata ?? {};
-    const inherited = parent?.identity ?? {
-      user: this.options.user ?? ANONYMOUS,
-      agent: this.options.agent,
-    };
+    const base = parent?.identity ?? { user: this.options.user ?? ANONYMOUS, agent: this.options.agent };
+    const userId = str(m[METADATA_KEYS.userId]);
+    const roles = rolesOf(m[METADATA_KEYS.userRoles]) ?? base.user.roles;
+    const anonymous = !userId && (parent ? parent.anonymous : !this.options.user);
+    if (anonymous && this.options.strict) {
+      this.metrics.refused += 1;
+      throw new AuditRefusal(
+        `auditgraph (strict): no user identity for this run; set config.metadata.${METADATA_KEYS.userId} and ${METADATA_KEYS.tenantId} on the invocation, or the handler's \`user\` option`,
+      );
+    }
     const identity: Identity = {
       user: {
-        id: str(m[METADATA_KEYS.userId]) ?? inherited.user.id,
-        tenantId: str(m[METADATA_KEYS.tenantId]) ?? inherited.user.tenantId,
+        id: userId ?? base.user.id,
+        tenantId: str(m[METADATA_KEYS.tenantId]) ?? base.user.tenantId,
+        ...(roles?.length ? { roles } : {}),
       },
       agent: {
-        id: str(m[METADATA_KEYS.agentId]) ?? inherited.agent.id,
-        name: str(m[METADATA_KEYS.agentName]) ?? inherited.agent.name,
-        version: str(m[METADATA_KEYS.agentVersion]) ?? inherited.agent.version,
+        id: str(m[METADATA_KEYS.agentId]) ?? base.agent.id,
+        name: str(m[METADATA_KEYS.agentName]) ?? base.agent.name,
+        version: str(m[METADATA_KEYS.agentVersion]) ?? base.agent.version,
       },
     };
     const context: RunContext = {
       // A parent we never saw (the handler was attached below the root) still groups its children.
       traceId: parent?.traceId ?? parentRunId ?? runId,
       parentRunId: parentRunId ?? null,
-      sessionId:
-        str(m[METADATA_KEYS.sessionId]) ?? str(m.thread_id) ?? parent?.sessionId ?? this.options.sessionId ?? null,
+      sessionId: str(m[METADATA_KEYS.sessionId]) ?? str(m.thread_id) ?? parent?.sessionId ?? this.options.sessionId ?? null,
       identity,
+      anonymous,
       name,
+      startedAt: performance.now(),
     };
     this.runs.set(runId, context);
     return context;
   }
 
-  private emit(
+  private event(
     type: EventType,
     runId: string,
     payload: unknown,
-    extra: { model?: Model; usage?: unknown; tags?: string[] | undefined } = {},
+    extra: { model?: Model; usage?: Usage | undefined; tags?: string[] | undefined } = {},
     end = false,
-  ): void {
+  ): AuditEvent {
     const context = this.runs.get(runId) ?? this.begin(runId, undefined, undefined, undefined);
     if (end) this.runs.delete(runId);
     const event = {
@@ -145,7 +237,31 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       ...(extra.usage ? { usage: extra.usage } : {}),
       payload,
     } as AuditEvent;
-    this.transport.send(event);
+    return this.redactor ? this.redactor.redactEvent(event) : event;
+  }
+
+  private emit(...args: Parameters<AuditCallbackHandler["event"]>): void {
+    this.transport.send(this.event(...args));
+    this.metrics.events += 1;
+  }
+
+  /** Fail-closed: resolves once the event is in Redis or the spool; a failure refuses the action. */
+  private async emitDurably(...args: Parameters<AuditCallbackHandler["event"]>): Promise<void> {
+    this.emit(...args);
+    try {
+      await this.transport.flush();
+    } catch (error) {
+      throw new AuditRefusal(`auditgraph (fail-closed): the audit event could not be made durable, so the action is refused: ${(error as Error).message}`);
+    }
+  }
+
+  private timing(context: RunContext | undefined) {
+    if (!context) return undefined;
+    const now = performance.now();
+    return {
+      latencyMs: round(now - context.startedAt),
+      ...(context.firstTokenAt !== undefined ? { timeToFirstTokenMs: round(context.firstTokenAt - context.startedAt) } : {}),
+    };
   }
 
   // @langchain/core declares (…, runId, runType, tags, metadata, runName, parentRunId) but its
@@ -160,16 +276,21 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     _runType?: string,
     runName?: string,
   ): void {
-    this.begin(runId, parentRunId, metadata, runName ?? chain?.id?.at(-1));
-    this.emit("chain.start", runId, { inputs: toJson(inputs) }, { tags });
+    this.guard("handleChainStart", () => {
+      this.begin(runId, parentRunId, metadata, runName ?? chain?.id?.at(-1));
+      const node = str(metadata?.langgraph_node);
+      const step = metadata?.langgraph_step;
+      const graph = node ? { node, ...(typeof step === "number" ? { step } : {}) } : undefined;
+      this.emit("chain.start", runId, { inputs: toJson(inputs), ...(graph ? { graph } : {}) }, { tags });
+    });
   }
 
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags }, true);
+    this.guard("handleChainEnd", () => this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags }, true));
   }
 
   override handleChainError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.emit("chain.error", runId, { error: errorInfo(err) }, { tags }, true);
+    this.guard("handleChainError", () => this.emit("chain.error", runId, { error: errorInfo(err) }, { tags }, true));
   }
 
   override handleChatModelStart(
@@ -182,7 +303,9 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     metadata?: Record<string, unknown>,
     runName?: string,
   ): void {
-    this.startLLM(llm, messages.flat().map(toMessage), runId, parentRunId, extraParams, tags, metadata, runName);
+    this.guard("handleChatModelStart", () =>
+      this.startLLM(llm, messages.flat().map(toMessage), runId, parentRunId, extraParams, tags, metadata, runName),
+    );
   }
 
   override handleLLMStart(
@@ -195,13 +318,14 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     metadata?: Record<string, unknown>,
     runName?: string,
   ): void {
-    const messages = prompts.map((content) => ({ role: "user", content }));
-    this.startLLM(llm, messages, runId, parentRunId, extraParams, tags, metadata, runName);
+    this.guard("handleLLMStart", () =>
+      this.startLLM(llm, prompts.map((content) => ({ role: "user", content })), runId, parentRunId, extraParams, tags, metadata, runName),
+    );
   }
 
   private startLLM(
     llm: Serialized,
-    messages: ReturnType<typeof toMessage>[],
+    messages: Message[],
     runId: string,
     parentRunId: string | undefined,
     extraParams: Record<string, unknown> | undefined,
@@ -210,59 +334,96 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     runName: string | undefined,
   ): void {
     const context = this.begin(runId, parentRunId, metadata, runName);
-    const params = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
+    const invocation = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
+    const callOptions = (extraParams?.options ?? {}) as Record<string, unknown>;
     const className = llm?.id?.at(-1) ?? "unknown";
     const m = metadata ?? {};
     context.model = {
       provider: str(m.ls_provider) ?? className,
-      name: str(m.ls_model_name) ?? str(params.model) ?? str(params.model_name) ?? className,
-      params: toJson(params) as Record<string, never>,
+      name: str(m.ls_model_name) ?? str(invocation.model) ?? str(invocation.model_name) ?? className,
+      params: paramsOf(invocation, m),
     };
-    this.emit("llm.start", runId, { messages, promptHash: hashCanonical(messages) }, { model: context.model, tags });
-  }
-
-  override handleLLMEnd(output: LLMResult, runId: string, _parentRunId?: string, tags?: string[]): void {
-    const generation = output.generations.at(-1)?.at(-1) as ChatGeneration | undefined;
-    const message = generation?.message;
-    const requested = this.runs.get(runId)?.model;
-    const meta = (message?.response_metadata ?? {}) as Record<string, unknown>;
-    const served = str(meta.model_name) ?? str(meta.model) ?? requested?.name ?? "unknown";
-    const usage = message && "usage_metadata" in message ? (message.usage_metadata as Record<string, number> | undefined) : undefined;
-    const tokenUsage = output.llmOutput?.tokenUsage as Record<string, number> | undefined;
-    const inputTokens = usage?.input_tokens ?? tokenUsage?.promptTokens;
-    const outputTokens = usage?.output_tokens ?? tokenUsage?.completionTokens;
+    const boundTools = (callOptions.tools ?? invocation.tools) as unknown[] | undefined;
+    const tools = Array.isArray(boundTools) ? boundTools.map(toolDefinitionOf).filter((t) => t !== undefined) : [];
+    const toolChoice = callOptions.tool_choice ?? invocation.tool_choice;
     this.emit(
-      "llm.end",
+      "llm.start",
       runId,
       {
-        output: {
-          text: message ? message.text : (generation?.text ?? ""),
-          toolCalls: message ? toolCallsOf(message) : [],
-        },
+        messages,
+        promptHash: hashCanonical(messages),
+        ...(tools.length ? { tools } : {}),
+        ...(toolChoice !== undefined ? { toolChoice: toJson(toolChoice) } : {}),
       },
-      {
-        tags,
-        model: {
-          provider: requested?.provider ?? "unknown",
-          name: requested?.name ?? served,
-          version: served,
-          params: {},
-        },
-        usage:
-          inputTokens !== undefined || outputTokens !== undefined
-            ? {
-                inputTokens: inputTokens ?? 0,
-                outputTokens: outputTokens ?? 0,
-                totalTokens: usage?.total_tokens ?? tokenUsage?.totalTokens ?? (inputTokens ?? 0) + (outputTokens ?? 0),
-              }
-            : undefined,
-      },
-      true,
+      { model: context.model, tags },
     );
   }
 
+  override handleLLMNewToken(token: string, _idx: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleLLMNewToken", () => {
+      const context = this.runs.get(runId);
+      if (!context) return;
+      context.firstTokenAt ??= performance.now();
+      const index = context.tokens ?? 0;
+      context.tokens = index + 1;
+      if (this.options.captureTokens) this.emit("llm.token", runId, { index, token }, { tags });
+    });
+  }
+
+  override handleLLMEnd(output: LLMResult, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleLLMEnd", () => {
+      const context = this.runs.get(runId);
+      const generation = output.generations.at(-1)?.at(-1) as ChatGeneration | undefined;
+      const message = generation?.message;
+      const requested = context?.model;
+      const meta = (message?.response_metadata ?? {}) as Record<string, unknown>;
+      const served = str(meta.model_name) ?? str(meta.model) ?? str(meta.modelId) ?? requested?.name ?? "unknown";
+      const fingerprint = str(meta.system_fingerprint);
+      const usage = usageOf(message, output.llmOutput);
+      const cost = this.costOf(usage, served, requested?.name);
+      const finishReason = str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
+      const reasoning = message ? reasoningOf(message) : [];
+      this.emit(
+        "llm.end",
+        runId,
+        {
+          output: {
+            text: message ? message.text : (generation?.text ?? ""),
+            toolCalls: message ? toolCallsOf(message) : [],
+            ...(finishReason ? { finishReason } : {}),
+          },
+          ...(reasoning.length ? { reasoning } : {}),
+          timing: this.timing(context),
+          ...(cost ? { cost } : {}),
+          ...(context?.tokens ? { streamed: { tokens: context.tokens } } : {}),
+        },
+        {
+          tags,
+          usage,
+          model: {
+            provider: requested?.provider ?? "unknown",
+            name: requested?.name ?? served,
+            version: served,
+            ...(fingerprint ? { fingerprint } : {}),
+            params: {},
+          },
+        },
+        true,
+      );
+    });
+  }
+
+  private costOf(usage: Usage | undefined, served: string, requested: string | undefined): Cost | undefined {
+    const price = this.options.prices[served] ?? (requested ? this.options.prices[requested] : undefined);
+    if (!usage || !price) return undefined;
+    const cached = usage.cacheReadTokens ?? 0;
+    const input = ((usage.inputTokens - cached) * price.input + cached * (price.cachedInput ?? price.input)) / 1e6;
+    const output = (usage.outputTokens * price.output) / 1e6;
+    return { currency: price.currency, input: round(input), output: round(output), total: round(input + output) };
+  }
+
   override handleLLMError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.emit("llm.error", runId, { error: errorInfo(err) }, { tags }, true);
+    this.guard("handleLLMError", () => this.emit("llm.error", runId, { error: errorInfo(err) }, { tags }, true));
   }
 
   override handleToolStart(
@@ -274,20 +435,92 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     metadata?: Record<string, unknown>,
     runName?: string,
     toolCallId?: string,
+  ): void | Promise<void> {
+    return this.guard("handleToolStart", () => {
+      const name = runName ?? tool?.id?.at(-1);
+      const context = this.begin(runId, parentRunId, metadata, name);
+      if (toolCallId) context.toolCallId = toolCallId;
+      const payload = { ...(toolCallId ? { toolCallId } : {}), input: toJson(input) };
+      if (name && this.highImpact.has(name)) {
+        context.highImpact = true;
+        return this.emitDurably("tool.start", runId, payload, { tags });
+      }
+      this.emit("tool.start", runId, payload, { tags });
+      return undefined;
+    });
+  }
+
+  override handleToolEnd(output: unknown, runId: string, _parentRunId?: string, tags?: string[]): void | Promise<void> {
+    return this.guard("handleToolEnd", () => {
+      const context = this.runs.get(runId);
+      const value = ToolMessage.isInstance(output) ? output.content : output;
+      const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), output: toJson(value), timing: this.timing(context) };
+      if (context?.highImpact) return this.emitDurably("tool.end", runId, payload, { tags }, true);
+      this.emit("tool.end", runId, payload, { tags }, true);
+      return undefined;
+    });
+  }
+
+  override handleToolError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void | Promise<void> {
+    return this.guard("handleToolError", () => {
+      const context = this.runs.get(runId);
+      const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), error: errorInfo(err) };
+      if (context?.highImpact) return this.emitDurably("tool.error", runId, payload, { tags }, true);
+      this.emit("tool.error", runId, payload, { tags }, true);
+      return undefined;
+    });
+  }
+
+  override handleRetrieverStart(
+    retriever: Serialized,
+    query: string,
+    runId: string,
+    parentRunId?: string,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    name?: string,
   ): void {
-    const context = this.begin(runId, parentRunId, metadata, runName ?? tool?.id?.at(-1));
-    if (toolCallId) context.toolCallId = toolCallId;
-    this.emit("tool.start", runId, { ...(toolCallId ? { toolCallId } : {}), input: toJson(input) }, { tags });
+    this.guard("handleRetrieverStart", () => {
+      this.begin(runId, parentRunId, metadata, name ?? retriever?.id?.at(-1));
+      this.emit("retriever.start", runId, { query }, { tags });
+    });
   }
 
-  override handleToolEnd(output: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    const toolCallId = this.runs.get(runId)?.toolCallId;
-    const value = ToolMessage.isInstance(output) ? output.content : output;
-    this.emit("tool.end", runId, { ...(toolCallId ? { toolCallId } : {}), output: toJson(value) }, { tags }, true);
+  override handleRetrieverEnd(documents: DocumentInterface[], runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleRetrieverEnd", () => {
+      const docs = documents.map((d) => ({
+        ...(d.id ? { id: d.id } : {}),
+        pageContent: d.pageContent,
+        metadata: toJson(d.metadata ?? {}) as Record<string, never>,
+      }));
+      this.emit("retriever.end", runId, { documents: docs, timing: this.timing(this.runs.get(runId)) }, { tags }, true);
+    });
   }
 
-  override handleToolError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    const toolCallId = this.runs.get(runId)?.toolCallId;
-    this.emit("tool.error", runId, { ...(toolCallId ? { toolCallId } : {}), error: errorInfo(err) }, { tags }, true);
+  override handleRetrieverError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleRetrieverError", () => this.emit("retriever.error", runId, { error: errorInfo(err) }, { tags }, true));
+  }
+
+  override handleAgentAction(action: AgentAction, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleAgentAction", () =>
+      this.emit("agent.action", runId, { tool: action.tool, toolInput: toJson(action.toolInput), log: action.log }, { tags }),
+    );
+  }
+
+  override handleAgentEnd(action: AgentFinish, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleAgentEnd", () =>
+      this.emit("agent.finish", runId, { returnValues: toJson(action.returnValues), log: action.log }, { tags }),
+    );
+  }
+
+  override handleText(text: string, runId: string, _parentRunId?: string, tags?: string[]): void {
+    this.guard("handleText", () => this.emit("text", runId, { text }, { tags }));
+  }
+
+  override handleCustomEvent(eventName: string, data: unknown, runId: string, tags?: string[], metadata?: Record<string, unknown>): void {
+    this.guard("handleCustomEvent", () => {
+      if (!this.runs.has(runId)) this.begin(runId, undefined, metadata, undefined);
+      this.emit("custom", runId, { name: eventName, data: toJson(data) }, { tags });
+    });
   }
 }

@@ -1,3 +1,10 @@
-export { AuditCallbackHandler, HandlerOptionsSchema, METADATA_KEYS, type HandlerOptions } from "./handler.js";
-export { QueueTransport, type Transport, type QueueTransportOptions } from "./transport.js";
+export {
+  AuditCallbackHandler,
+  HandlerOptionsSchema,
+  PriceSchema,
+  METADATA_KEYS,
+  type HandlerOptions,
+  type HandlerMetrics,
+} from "./handler.js";
+export { QueueTransport, QueueTransportOptionsSchema, type Transport, type QueueTransportOptions, type TransportMetrics } from "./transport.js";
 export { toJson, toMessage } from "./serialize.js";

@@ -1,96 +1,215 @@
-import { Queue, type ConnectionOptions } from "bullmq";
-import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, newEventId, type AuditEvent } from "@auditgraph/core";
+import { Queue } from "bullmq";
+import type { RedisOptions } from "bullmq";
+import { z } from "zod";
+import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, newEventId, parseWith, type AuditEvent } from "@auditgraph/core";
+import { Spool, type SpooledBatch } from "./spool.js";
 
 /** Where the handler hands events. `send` must return at once: it runs on the agent's path. */
 export interface Transport {
   send(event: AuditEvent): void;
-  /** Resolves when every event sent so far is on the queue. */
+  /** Resolves when every event sent so far is in Redis or in the spool on disk. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
 
-export interface QueueTransportOptions {
-  connection: ConnectionOptions;
-  queueName?: string;
+export const QueueTransportOptionsSchema = z.object({
+  /** ioredis options for the BullMQ queue (host, port, password, tls, ...). */
+  connection: z.custom<RedisOptions>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
+  queueName: z.string().regex(/^[A-Za-z0-9_{}-]+$/).default(DEFAULT_QUEUE_NAME),
   /** Events per job. */
-  batchSize?: number;
-  /** Longest an event waits in memory before its batch is sent. */
-  flushIntervalMs?: number;
+  batchSize: z.number().int().positive().default(100),
+  /** Longest an event waits in memory before its batch is sent (linger). */
+  lingerMs: z.number().int().positive().default(100),
+  /** Events held in memory at most; past it `overflow` applies. */
+  maxBuffered: z.number().int().positive().default(10_000),
+  /** `spool`: write the overflow to the spool at once; `drop`: drop new events, counted and logged. */
+  overflow: z.enum(["spool", "drop"]).default("spool"),
+  /** Where batches go while Redis cannot be reached; one process per directory. */
+  spoolDir: z.string().min(1).default(".auditgraph/spool"),
+  /** A send to Redis slower than this counts as failed: the batch goes to the spool. */
+  sendTimeoutMs: z.number().int().positive().default(2_000),
+  /** How often the spool is offered to Redis again while it holds batches. */
+  retryMs: z.number().int().positive().default(1_000),
   /** Attempts the worker gets at each job before it is failed for good. */
-  attempts?: number;
+  attempts: z.number().int().positive().default(20),
+});
+export type QueueTransportOptions = z.input<typeof QueueTransportOptionsSchema>;
+
+export interface TransportMetrics {
+  /** Events captured. */
+  accepted: number;
+  /** Events put on the queue directly. */
+  queued: number;
+  /** Events written to the spool. */
+  spooled: number;
+  /** Events forwarded from the spool to the queue. */
+  forwarded: number;
+  /** Events dropped under the `drop` overflow policy. */
+  dropped: number;
+  /** Failed sends to Redis (each moved a batch to the spool or left it there). */
+  sendFailures: number;
 }
 
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    promise.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e as Error)),
+    );
+  });
+
 /**
- * Batches events in memory and adds one BullMQ job per batch. `send` only pushes to an array;
- * Redis is spoken to on a timer or when a batch fills, never awaited by the agent. A batch
- * that cannot be added stays in memory, in order, and is tried again.
+ * Batches events in memory and adds one BullMQ job per batch, with a job id fixed when the
+ * batch is cut, so a retried send is never a second job. When Redis does not answer in time
+ * the batch goes to an fsynced spool file instead, and everything after it too, so order is
+ * kept; the spool is forwarded, oldest first, when Redis answers again, also by the next
+ * process that opens the same spool directory.
  */
 export class QueueTransport implements Transport {
   readonly queue: Queue;
+  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0 };
+  private readonly options: z.output<typeof QueueTransportOptionsSchema>;
   private buffer: AuditEvent[] = [];
-  private sending: Promise<void> = Promise.resolve();
+  /** Every drain and forward runs on this chain, one at a time, so batches keep their order. */
+  private chain: Promise<void>;
+  private spool: Spool | undefined;
   private readonly timer: NodeJS.Timeout;
-  private readonly batchSize: number;
-  private readonly attempts: number;
   private closed = false;
   lastError: Error | undefined;
 
   constructor(options: QueueTransportOptions) {
-    this.queue = new Queue(options.queueName ?? DEFAULT_QUEUE_NAME, { connection: options.connection });
-    this.batchSize = options.batchSize ?? 100;
-    this.attempts = options.attempts ?? 20;
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), options.flushIntervalMs ?? 100);
+    this.options = parseWith(QueueTransportOptionsSchema, options, "QueueTransport options");
+    // Fail fast while Redis is away instead of queueing commands in ioredis' memory.
+    const connection: RedisOptions = { ...this.options.connection, enableOfflineQueue: false };
+    this.queue = new Queue(this.options.queueName, { connection });
+    this.queue.on("error", (error) => (this.lastError = error));
+    // What an earlier process left in the spool goes first.
+    this.chain = Spool.open(this.options.spoolDir).then(
+      (spool) => {
+        this.spool = spool;
+        return this.forwardSpool();
+      },
+      (error: unknown) => {
+        this.lastError = error as Error;
+      },
+    );
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), Math.min(this.options.lingerMs, this.options.retryMs));
     this.timer.unref();
   }
 
   send(event: AuditEvent): void {
     if (this.closed) throw new Error("audit transport is closed: the event was not accepted");
+    this.metrics.accepted += 1;
+    if (this.buffer.length >= this.options.maxBuffered) {
+      if (this.options.overflow === "drop") {
+        this.metrics.dropped += 1;
+        return;
+      }
+      // Bounded memory: the full buffer goes to disk now, synchronously, in order.
+      this.spillBuffer();
+    }
     this.buffer.push(event);
-    if (this.buffer.length >= this.batchSize) void this.flush().catch(() => undefined);
+    if (this.buffer.length >= this.options.batchSize) void this.flush().catch(() => undefined);
   }
 
   flush(): Promise<void> {
-    // One send at a time keeps batches in the order their events were captured.
-    this.sending = this.sending.catch(() => undefined).then(() => this.drain());
-    return this.sending;
+    this.chain = this.chain.catch(() => undefined).then(() => this.drain());
+    return this.chain;
   }
 
-  private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, this.batchSize);
-      try {
-        await this.queue.add(
-          BATCH_JOB_NAME,
-          { events: batch },
-          {
-            jobId: newEventId(),
-            attempts: this.attempts,
-            backoff: { type: "exponential", delay: 500 },
-            removeOnComplete: 1000,
-            removeOnFail: false,
-          },
-        );
-      } catch (error) {
-        this.lastError = error as Error;
-        throw new Error(`audit events not yet queued (${this.buffer.length} kept in memory): ${(error as Error).message}`);
-      }
-      this.buffer = this.buffer.slice(batch.length);
-      this.lastError = undefined;
-    }
-  }
-
-  /** Events captured but not yet on the queue. */
+  /** Events captured and not yet in Redis or the spool. */
   get pending(): number {
     return this.buffer.length;
   }
 
+  /** True while batches wait in the spool for Redis. */
+  get spooling(): boolean {
+    return this.spool !== undefined && !this.spool.empty;
+  }
+
+  private cut(): SpooledBatch {
+    const events = this.buffer.slice(0, this.options.batchSize);
+    this.buffer = this.buffer.slice(events.length);
+    return { jobId: newEventId(), events };
+  }
+
+  private spillBuffer(): void {
+    if (!this.spool) throw new Error(`audit buffer full (${this.buffer.length} events) and the spool is not open: ${this.lastError?.message ?? "still opening"}`);
+    while (this.buffer.length > 0) this.toSpool(this.cut());
+  }
+
+  private toSpool(batch: SpooledBatch): void {
+    if (!this.spool) throw new Error(`spool unavailable: ${this.lastError?.message ?? "not open"}`);
+    this.spool.append(batch);
+    this.metrics.spooled += batch.events.length;
+  }
+
+  private async add(batch: SpooledBatch): Promise<void> {
+    await withTimeout(
+      this.queue.add(BATCH_JOB_NAME, { events: batch.events }, {
+        jobId: batch.jobId,
+        attempts: this.options.attempts,
+        backoff: { type: "exponential", delay: 500 },
+        removeOnComplete: 1000,
+        removeOnFail: false,
+      }),
+      this.options.sendTimeoutMs,
+      "adding a batch to the queue",
+    );
+  }
+
+  private async drain(): Promise<void> {
+    await this.forwardSpool();
+    while (this.buffer.length > 0) {
+      const batch = this.cut();
+      if (this.spooling) {
+        this.toSpool(batch);
+        continue;
+      }
+      try {
+        await this.add(batch);
+        this.metrics.queued += batch.events.length;
+        this.lastError = undefined;
+      } catch (error) {
+        this.metrics.sendFailures += 1;
+        this.lastError = error as Error;
+        this.toSpool(batch);
+      }
+    }
+  }
+
+  private lastForwardTry = 0;
+
+  private async forwardSpool(): Promise<void> {
+    if (!this.spool || this.spool.empty) return;
+    if (Date.now() - this.lastForwardTry < this.options.retryMs && this.lastError) return;
+    this.lastForwardTry = Date.now();
+    try {
+      await this.spool.forward(async (batch) => {
+        await this.add(batch);
+        this.metrics.forwarded += batch.events.length;
+      });
+      this.lastError = undefined;
+    } catch (error) {
+      this.metrics.sendFailures += 1;
+      this.lastError = error as Error;
+    }
+  }
+
+  /**
+   * Flushes and closes. With Redis away, what is left stays in the spool for the next process
+   * (or this one, reopened) to forward.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     try {
       await this.flush();
     } finally {
-      await this.queue.close();
+      await this.spool?.close();
+      await this.queue.close().catch(() => undefined);
     }
   }
 }

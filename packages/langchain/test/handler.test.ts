@@ -93,7 +93,7 @@ describe("AuditCallbackHandler on a real createAgent run", () => {
     if (toolStart?.type !== "tool.start" || toolEnd?.type !== "tool.end") throw new Error("missing tool events");
     expect(toolStart.name).toBe("echo");
     expect(toolStart.payload.toolCallId).toBe("tc-1");
-    expect(toolEnd.payload).toEqual({ toolCallId: "tc-1", output: "echo:hi" });
+    expect(toolEnd.payload).toMatchObject({ toolCallId: "tc-1", output: "echo:hi", timing: { latencyMs: expect.any(Number) } });
     const last = events.filter((e) => e.type === "llm.end").at(-1);
     expect(last?.type === "llm.end" && last.payload.output.text).toBe("done");
   });

@@ -1,0 +1,112 @@
+import { mkdirSync, appendFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { open, readFile, writeFile, truncate, stat, rename } from "node:fs/promises";
+import { join } from "node:path";
+import lockfile from "proper-lockfile";
+import type { AuditEvent } from "@auditgraph/core";
+
+export interface SpooledBatch {
+  jobId: string;
+  events: AuditEvent[];
+}
+
+/**
+ * A local append-only file of batches that could not reach Redis, forwarded in order later,
+ * also by the next process that opens the same directory. `forwarded` (a byte offset, in a
+ * file of its own) says how far forwarding got; re-sending past it is harmless, since the
+ * job id of a batch and the event ids inside it are fixed.
+ */
+export class Spool {
+  private readonly file: string;
+  private readonly offsetFile: string;
+  private release: (() => Promise<void>) | undefined;
+  /** Bytes appended and not yet forwarded; 0 means the spool is empty. */
+  private backlog = 0;
+
+  private constructor(readonly dir: string) {
+    this.file = join(dir, "spool.jsonl");
+    this.offsetFile = join(dir, "spool.offset");
+  }
+
+  /** Opens (and locks: one process per directory) a spool, taking over what an earlier process left. */
+  static async open(dir: string): Promise<Spool> {
+    const spool = new Spool(dir);
+    mkdirSync(dir, { recursive: true });
+    try {
+      spool.release = await lockfile.lock(dir, { lockfilePath: join(dir, "spool.lock"), stale: 10_000 });
+    } catch (error) {
+      throw new Error(`spool directory ${dir} is in use by another process; give each process its own spoolDir (${(error as Error).message})`);
+    }
+    const size = await stat(spool.file).then((s) => s.size, () => 0);
+    spool.backlog = size - (await spool.readOffset());
+    return spool;
+  }
+
+  get empty(): boolean {
+    return this.backlog <= 0;
+  }
+
+  /** Synchronous and fsynced: a batch given to the spool survives the process dying right after. */
+  append(batch: SpooledBatch): void {
+    const line = `${JSON.stringify(batch)}\n`;
+    const fd = openSync(this.file, "a");
+    try {
+      appendFileSync(fd, line);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.backlog += Buffer.byteLength(line);
+  }
+
+  /**
+   * Hands each unforwarded batch, oldest first, to `send`; stops at the first that fails
+   * (it is tried again next time). Empties the file once everything is through.
+   */
+  async forward(send: (batch: SpooledBatch) => Promise<void>): Promise<number> {
+    if (this.empty) return 0;
+    let offset = await this.readOffset();
+    const handle = await open(this.file, "r");
+    let sent = 0;
+    try {
+      const size = (await handle.stat()).size;
+      const buffer = Buffer.alloc(size - offset);
+      await handle.read(buffer, 0, buffer.length, offset);
+      let start = 0;
+      for (let end = buffer.indexOf(10); end !== -1; end = buffer.indexOf(10, start)) {
+        const batch = JSON.parse(buffer.subarray(start, end).toString("utf8")) as SpooledBatch;
+        await send(batch);
+        sent += batch.events.length;
+        offset += end + 1 - start;
+        this.backlog -= end + 1 - start;
+        start = end + 1;
+        await this.writeOffset(offset);
+      }
+      if (offset >= size) {
+        await truncate(this.file, 0);
+        await this.writeOffset(0);
+        this.backlog = 0;
+      }
+    } finally {
+      await handle.close();
+    }
+    return sent;
+  }
+
+  private async readOffset(): Promise<number> {
+    const text = await readFile(this.offsetFile, "utf8").catch(() => "0");
+    const n = Number(text.trim());
+    return Number.isInteger(n) && n >= 0 ? n : 0;
+  }
+
+  private async writeOffset(offset: number): Promise<void> {
+    // Write-then-rename: a crash leaves the old offset or the new one, never half of one.
+    const tmp = `${this.offsetFile}.tmp`;
+    await writeFile(tmp, String(offset));
+    await rename(tmp, this.offsetFile);
+  }
+
+  async close(): Promise<void> {
+    await this.release?.();
+    this.release = undefined;
+  }
+}

@@ -33,3 +33,20 @@ export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validat
 export { streamIdFor } from "./streams.js";
 export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, type LedgerRecord } from "./record.js";
 export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, type BatchJob } from "./transport.js";
+export {
+  Redactor,
+  RedactionConfigSchema,
+  RedactionOperatorSchema,
+  CustomDetectorSchema,
+  FieldRuleSchema,
+  BUILTIN_DETECTORS,
+  type RedactionConfig,
+  type ResolvedRedactionConfig,
+  type RedactionOperator,
+  type RedactionCounts,
+  type BuiltinDetector,
+  type CustomDetector,
+  type DetectorFunction,
+  type FieldRule,
+  type TextSpan,
+} from "./redaction/index.js";

@@ -366,7 +366,9 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       context.firstTokenAt ??= performance.now();
       const index = context.tokens ?? 0;
       context.tokens = index + 1;
-      if (this.options.captureTokens) this.emit("llm.token", runId, { index, token }, { tags });
+      // Redaction sees one token at a time and would miss a value split across tokens, so with a
+      // redactor the token's text stays in the process; llm.end carries the whole, redacted output.
+      if (this.options.captureTokens) this.emit("llm.token", runId, { index, token: this.redactor ? "" : token }, { tags });
     });
   }
 

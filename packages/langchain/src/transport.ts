@@ -163,18 +163,24 @@ export class QueueTransport implements Transport {
     await this.forwardSpool();
     while (this.buffer.length > 0) {
       const batch = this.cut();
-      if (this.spooling) {
-        this.toSpool(batch);
-        continue;
-      }
       try {
-        await this.add(batch);
-        this.metrics.queued += batch.events.length;
-        this.lastError = undefined;
+        if (this.spooling) {
+          this.toSpool(batch);
+          continue;
+        }
+        try {
+          await this.add(batch);
+          this.metrics.queued += batch.events.length;
+          this.lastError = undefined;
+        } catch (error) {
+          this.metrics.sendFailures += 1;
+          this.lastError = error as Error;
+          this.toSpool(batch);
+        }
       } catch (error) {
-        this.metrics.sendFailures += 1;
-        this.lastError = error as Error;
-        this.toSpool(batch);
+        // Neither Redis nor the spool took it: it stays first in line, and flush() says so.
+        this.buffer.unshift(...batch.events);
+        throw error;
       }
     }
   }

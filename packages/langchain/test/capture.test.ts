@@ -11,20 +11,10 @@ import { tool } from "@langchain/core/tools";
 import { StateGraph, START, END, Annotation } from "@langchain/langgraph";
 import { createAgent } from "langchain";
 import { z } from "zod";
-import { EventSchema, type AuditEvent, type EventOf } from "@auditgraph/core";
+import { EventSchema, type AuditEvent } from "@auditgraph/core";
 import { AuditCallbackHandler, METADATA_KEYS, type HandlerOptions, type Transport } from "../src/index.js";
+import { Collect } from "./collect.js";
 
-class Collect implements Transport {
-  events: AuditEvent[] = [];
-  send(event: AuditEvent) {
-    this.events.push(event);
-  }
-  async flush() {}
-  async close() {}
-  of<T extends AuditEvent["type"]>(type: T) {
-    return this.events.filter((e): e is EventOf<T> => e.type === type);
-  }
-}
 
 const agent = { id: "agent-c", name: "Capture agent", version: "3.0.0" };
 const user = { id: "carol", tenantId: "initech" };
@@ -47,8 +37,8 @@ function expectExactTree(events: AuditEvent[]) {
 }
 
 class CatalogRetriever extends BaseRetriever {
-  lc_namespace = ["test"];
-  async _getRelevantDocuments(query: string) {
+  override lc_namespace = ["test"];
+  override async _getRelevantDocuments(query: string) {
     return [
       new Document({ id: "doc-1", pageContent: `Return policy for ${query}: 30 days.`, metadata: { source: "policies.md", page: 2 } }),
       new Document({ pageContent: "Shipping: 2 days.", metadata: { source: "shipping.md" } }),

@@ -8,16 +8,8 @@ import { createAgent } from "langchain";
 import { z } from "zod";
 import { EventSchema, type AuditEvent } from "@auditgraph/core";
 import { AuditCallbackHandler, METADATA_KEYS, type Transport } from "../src/index.js";
+import { Collect } from "./collect.js";
 
-/** A transport that keeps what it is sent: the handler's own behaviour is the unit under test. */
-class Collect implements Transport {
-  events: AuditEvent[] = [];
-  send(event: AuditEvent) {
-    this.events.push(event);
-  }
-  async flush() {}
-  async close() {}
-}
 
 const echo = tool(({ text }) => `echo:${text}`, {
   name: "echo",

@@ -1,6 +1,6 @@
 import { AIMessage, type BaseMessage } from "@langchain/core/messages";
-import type { ReasoningStep, ToolDefinition, Usage } from "@auditgraph/core";
-import { toJson, toolCallsOf } from "./serialize.js";
+import type { ReasoningStep, ToolCallRequest, ToolDefinition, Usage } from "@auditgraph/core";
+import { toJson } from "./serialize.js";
 
 type Json = ReturnType<typeof toJson>;
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined);
@@ -10,7 +10,7 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
  * The model's reasoning in the order it was produced: reasoning/thinking content blocks,
  * `additional_kwargs.reasoning_content`, then the tool calls it asked for.
  */
-export function reasoningOf(message: BaseMessage): ReasoningStep[] {
+export function reasoningOf(message: BaseMessage, toolCalls: ToolCallRequest[]): ReasoningStep[] {
   const steps: ReasoningStep[] = [];
   const push = (step: Omit<ReasoningStep, "index">) => steps.push({ index: steps.length, ...step });
   if (Array.isArray(message.content)) {
@@ -22,7 +22,7 @@ export function reasoningOf(message: BaseMessage): ReasoningStep[] {
   const kwargs = message.additional_kwargs as Record<string, unknown> | undefined;
   const extra = str(kwargs?.reasoning_content) ?? str((kwargs?.reasoning as Record<string, unknown> | undefined)?.summary);
   if (extra && !steps.some((s) => s.text === extra)) push({ kind: "reasoning", text: extra });
-  for (const toolCall of toolCallsOf(message)) push({ kind: "tool_call", toolCall });
+  for (const toolCall of toolCalls) push({ kind: "tool_call", toolCall });
   return steps;
 }
 

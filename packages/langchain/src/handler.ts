@@ -384,14 +384,15 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       const usage = usageOf(message, output.llmOutput);
       const cost = this.costOf(usage, served, requested?.name);
       const finishReason = str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
-      const reasoning = message ? reasoningOf(message) : [];
+      const toolCalls = message ? toolCallsOf(message) : [];
+      const reasoning = message ? reasoningOf(message, toolCalls) : [];
       this.emit(
         "llm.end",
         runId,
         {
           output: {
             text: message ? message.text : (generation?.text ?? ""),
-            toolCalls: message ? toolCallsOf(message) : [],
+            toolCalls,
             ...(finishReason ? { finishReason } : {}),
           },
           ...(reasoning.length ? { reasoning } : {}),

@@ -14,8 +14,21 @@ export function toolCallsOf(message: BaseMessage): ToolCallRequest[] {
   }));
 }
 
+// An agent's state carries the same message objects through every step and every chain
+// event; each is converted once.
+const converted = new WeakMap<BaseMessage, Message>();
+
 /** A LangChain message in the event schema's provider-neutral form. */
 export function toMessage(message: BaseMessage): Message {
+  let cached = converted.get(message);
+  if (!cached) {
+    cached = convert(message);
+    converted.set(message, cached);
+  }
+  return cached;
+}
+
+function convert(message: BaseMessage): Message {
   const toolCalls = toolCallsOf(message);
   return {
     role: ROLES[message.type] ?? message.type,

@@ -10,6 +10,8 @@ import { FakeStreamingChatModel } from "@langchain/core/utils/testing";
 import { tool } from "@langchain/core/tools";
 import { StateGraph, START, END, Annotation } from "@langchain/langgraph";
 import { createAgent } from "langchain";
+import { AgentExecutor, createToolCallingAgent } from "@langchain/classic/agents";
+import { ChatPromptTemplate } from "@langchain/core/prompts";
 import { z } from "zod";
 import { EventSchema, type AuditEvent } from "@auditgraph/core";
 import { AuditCallbackHandler, METADATA_KEYS, type HandlerOptions, type Transport } from "../src/index.js";
@@ -169,6 +171,33 @@ describe("capture on real LangChain agents", () => {
     expect(transport.events.every((e) => e.sessionId === "thread-42")).toBe(true);
     const rootEnd = transport.of("chain.end").find((e) => e.runId === runId);
     expect(rootEnd?.payload.outputs).toEqual({ text: "memo drafted reviewed" });
+  });
+
+  it("a classic AgentExecutor: each action with its log, and the finish, under the executor's run", async () => {
+    const weather = tool(({ city }) => `sunny in ${city}`, { name: "weather", description: "weather by city", schema: z.object({ city: z.string() }) });
+    const llm = fakeModel()
+      .respondWithTools([{ id: "w1", name: "weather", args: { city: "Oslo" } }])
+      .respond(new AIMessage("It is sunny in Oslo."));
+    const prompt = ChatPromptTemplate.fromMessages([
+      ["system", "You are a weather bot."],
+      ["human", "{input}"],
+      ["placeholder", "{agent_scratchpad}"],
+    ]);
+    const executor = new AgentExecutor({ agent: createToolCallingAgent({ llm, tools: [weather], prompt }), tools: [weather] });
+    const { transport, handler } = setup();
+    const out = await executor.invoke({ input: "Weather in Oslo?" }, { callbacks: [handler] });
+    await awaitAllCallbacks();
+    expect(out.output).toBe("It is sunny in Oslo.");
+    expectExactTree(transport.events);
+    const runId = transport.events.find((e) => e.parentRunId === null)!.runId;
+    const [action] = transport.of("agent.action");
+    expect(action).toMatchObject({ traceId: runId, payload: { tool: "weather", toolInput: { city: "Oslo" } } });
+    expect(transport.of("chain.start").some((e) => e.runId === action!.runId)).toBe(true);
+    expect(action!.payload.log).toContain("weather");
+    const [finish] = transport.of("agent.finish");
+    expect(finish).toMatchObject({ traceId: runId, payload: { returnValues: { output: "It is sunny in Oslo." } } });
+    expect(transport.events.findIndex((e) => e === action)).toBeLessThan(transport.events.findIndex((e) => e.type === "tool.start"));
+    expect(transport.of("tool.end")[0]!.payload.output).toBe("sunny in Oslo");
   });
 
   it("strict mode refuses a run without a user, naming the keys to set", async () => {

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { randomFillSync } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 
 export const SCHEMA_VERSION = 1;
@@ -225,17 +224,5 @@ export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
 export type Cost = z.infer<typeof CostSchema>;
 export type Document = z.infer<typeof DocumentSchema>;
 
-// UUIDv7's random bits come from a pooled buffer: one crypto call per 256 ids instead of one
-// each, since ids are minted on the agent's callback path.
-const pool = new Uint8Array(16 * 256);
-let cursor = pool.length;
-
-export const newEventId = (): string => {
-  if (cursor === pool.length) {
-    randomFillSync(pool);
-    cursor = 0;
-  }
-  const random = pool.subarray(cursor, cursor + 16);
-  cursor += 16;
-  return uuidv7({ random });
-};
+/** UUIDv7: time-ordered, and monotonic within this process, so ids sort in capture order. */
+export const newEventId = (): string => uuidv7();

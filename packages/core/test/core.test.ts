@@ -9,6 +9,7 @@ import {
   recordHash,
   GENESIS_HASH,
   streamIdFor,
+  newEventId,
 } from "../src/index.js";
 import { sampleEvent } from "./fixtures.js";
 
@@ -71,5 +72,13 @@ describe("streams", () => {
     expect(streamIdFor("acme")).toBe("tenant-acme");
     expect(streamIdFor("../etc/passwd")).toMatch(/^tenant-h[0-9a-f]{32}$/);
     expect(streamIdFor("a b")).not.toBe(streamIdFor("a_b"));
+  });
+});
+
+describe("event ids", () => {
+  it("are UUIDv7 and sort in the order they were made, also within one millisecond", () => {
+    const ids = Array.from({ length: 2000 }, () => newEventId());
+    expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
   });
 });

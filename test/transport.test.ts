@@ -111,3 +111,32 @@ describe("transport: Redis away", () => {
     expect(second.lastError?.message).toMatch(/in use by another process.*spoolDir/);
   });
 });
+
+describe("transport: bounded memory", () => {
+  it("with overflow 'drop', a full buffer drops, counts and reports; with 'spool' it writes to disk and loses nothing", async () => {
+    const redis = { host: "127.0.0.1", port: await freePort() }; // nothing listens: every send fails
+    const { sampleTrace } = await import("./helpers.js");
+    const events = Array.from({ length: 10 }, () => sampleTrace("overflow")).flat();
+    const lines: string[] = [];
+    const { pino } = await import("pino");
+    const logger = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+
+    const dropConfig = await isolatedConfig();
+    const dropping = new QueueTransport({ connection: redis, queueName: dropConfig.queueName, spoolDir: dropConfig.spoolDir, maxBuffered: 20, batchSize: 1000, lingerMs: 60_000, overflow: "drop", logger });
+    cleanups.push(() => dropping.close());
+    for (const e of events) dropping.send(e);
+    expect(dropping.metrics).toMatchObject({ accepted: events.length, dropped: events.length - 20, spooled: 0 });
+    expect(dropping.pending).toBe(20);
+    expect(lines.join("")).toMatch(/dropping events/);
+    expect(lines.join("")).not.toContain(events[0]!.eventId);
+
+    const spoolConfig = await isolatedConfig();
+    const spilling = new QueueTransport({ connection: redis, queueName: spoolConfig.queueName, spoolDir: spoolConfig.spoolDir, maxBuffered: 20, batchSize: 1000, lingerMs: 60_000, sendTimeoutMs: 200 });
+    cleanups.push(() => spilling.close());
+    await spilling.flush(); // the spool is open
+    for (const e of events) spilling.send(e);
+    expect(spilling.pending).toBeLessThanOrEqual(20);
+    await spilling.flush();
+    expect(spilling.metrics).toMatchObject({ accepted: events.length, dropped: 0, spooled: events.length });
+  });
+});

@@ -195,7 +195,14 @@ export const EventSchema = z.discriminatedUnion("type", [
   z.object({
     ...envelope,
     type: z.literal("agent.action"),
-    payload: z.object({ tool: z.string(), toolInput: z.json(), log: z.string() }),
+    payload: z.object({
+      tool: z.string(),
+      toolInput: z.json(),
+      /** The action's log: the reasoning the agent wrote before acting. */
+      log: z.string(),
+      /** The LLM call whose output the action was parsed from (the trace's last one before it). */
+      llmRunId: z.string().optional(),
+    }),
   }),
   z.object({
     ...envelope,

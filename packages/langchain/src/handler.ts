@@ -127,6 +127,8 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   name = "auditgraph";
   readonly metrics: HandlerMetrics = { events: 0, errors: 0, refused: 0 };
   private readonly runs = new Map<string, RunContext>();
+  /** Per trace, the LLM run that ended last: an agent action was parsed from its output. */
+  private readonly lastLlmRun = new Map<string, string>();
   private readonly options: z.output<typeof HandlerOptionsSchema>;
   private readonly redactor: HandlerOptions["redactor"];
   private readonly log: Logger;
@@ -286,11 +288,17 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   }
 
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleChainEnd", () => this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags }, true));
+    this.guard("handleChainEnd", () => {
+      this.lastLlmRun.delete(runId);
+      this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags }, true);
+    });
   }
 
   override handleChainError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleChainError", () => this.emit("chain.error", runId, { error: errorInfo(err) }, { tags }, true));
+    this.guard("handleChainError", () => {
+      this.lastLlmRun.delete(runId);
+      this.emit("chain.error", runId, { error: errorInfo(err) }, { tags }, true);
+    });
   }
 
   override handleChatModelStart(
@@ -384,6 +392,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       const usage = usageOf(message, output.llmOutput);
       const cost = this.costOf(usage, served, requested?.name);
       const finishReason = str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
+      if (context) this.lastLlmRun.set(context.traceId, runId);
       const toolCalls = message ? toolCallsOf(message) : [];
       const reasoning = message ? reasoningOf(message, toolCalls) : [];
       this.emit(
@@ -505,9 +514,16 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   }
 
   override handleAgentAction(action: AgentAction, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleAgentAction", () =>
-      this.emit("agent.action", runId, { tool: action.tool, toolInput: toJson(action.toolInput), log: action.log }, { tags }),
-    );
+    this.guard("handleAgentAction", () => {
+      const traceId = this.runs.get(runId)?.traceId;
+      const llmRunId = traceId ? this.lastLlmRun.get(traceId) : undefined;
+      this.emit(
+        "agent.action",
+        runId,
+        { tool: action.tool, toolInput: toJson(action.toolInput), log: action.log, ...(llmRunId ? { llmRunId } : {}) },
+        { tags },
+      );
+    });
   }
 
   override handleAgentEnd(action: AgentFinish, runId: string, _parentRunId?: string, tags?: string[]): void {

@@ -2,6 +2,7 @@ import { Queue } from "bullmq";
 import type { RedisOptions } from "bullmq";
 import { z } from "zod";
 import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, newEventId, parseWith, type AuditEvent } from "@auditgraph/core";
+import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
 
 /** Where the handler hands events. `send` must return at once: it runs on the agent's path. */
@@ -32,6 +33,8 @@ export const QueueTransportOptionsSchema = z.object({
   retryMs: z.number().int().positive().default(1_000),
   /** Attempts the worker gets at each job before it is failed for good. */
   attempts: z.number().int().positive().default(20),
+  /** Where the transport reports drops and Redis trouble (counts only, never event content). */
+  logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && "warn" in v).optional(),
 });
 export type QueueTransportOptions = z.input<typeof QueueTransportOptionsSchema>;
 
@@ -76,10 +79,13 @@ export class QueueTransport implements Transport {
   private spool: Spool | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private dropping = false;
+  private readonly log: Logger;
   lastError: Error | undefined;
 
   constructor(options: QueueTransportOptions) {
     this.options = parseWith(QueueTransportOptionsSchema, options, "QueueTransport options");
+    this.log = this.options.logger ?? pino({ name: "auditgraph-transport", level: "warn" }, pino.destination(2));
     // Fail fast while Redis is away instead of queueing commands in ioredis' memory.
     const connection: RedisOptions = { ...this.options.connection, enableOfflineQueue: false };
     this.queue = new Queue(this.options.queueName, { connection });
@@ -104,6 +110,10 @@ export class QueueTransport implements Transport {
     if (this.buffer.length >= this.options.maxBuffered) {
       if (this.options.overflow === "drop") {
         this.metrics.dropped += 1;
+        if (!this.dropping) {
+          this.dropping = true;
+          this.log.warn({ buffered: this.buffer.length, dropped: this.metrics.dropped }, "audit buffer full: dropping events (overflow: drop)");
+        }
         return;
       }
       // Bounded memory: the full buffer goes to disk now, synchronously, in order.
@@ -131,6 +141,10 @@ export class QueueTransport implements Transport {
   private cut(): SpooledBatch {
     const events = this.buffer.slice(0, this.options.batchSize);
     this.buffer = this.buffer.slice(events.length);
+    if (this.dropping && this.buffer.length < this.options.maxBuffered / 2) {
+      this.dropping = false;
+      this.log.warn({ dropped: this.metrics.dropped }, "audit buffer has room again: no longer dropping");
+    }
     return { jobId: newEventId(), events };
   }
 

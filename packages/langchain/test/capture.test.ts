@@ -194,10 +194,29 @@ describe("capture on real LangChain agents", () => {
     expect(action).toMatchObject({ traceId: runId, payload: { tool: "weather", toolInput: { city: "Oslo" } } });
     expect(transport.of("chain.start").some((e) => e.runId === action!.runId)).toBe(true);
     expect(action!.payload.log).toContain("weather");
+    // The action was parsed from the output of the LLM call that ended just before it.
+    const llmEnds = transport.of("llm.end");
+    expect(action!.payload.llmRunId).toBe(llmEnds[0]!.runId);
+    expect(llmEnds[0]!.payload.output.toolCalls[0]).toMatchObject({ name: "weather", args: { city: "Oslo" } });
     const [finish] = transport.of("agent.finish");
     expect(finish).toMatchObject({ traceId: runId, payload: { returnValues: { output: "It is sunny in Oslo." } } });
     expect(transport.events.findIndex((e) => e === action)).toBeLessThan(transport.events.findIndex((e) => e.type === "tool.start"));
     expect(transport.of("tool.end")[0]!.payload.output).toBe("sunny in Oslo");
+  });
+
+  it("a failing model and a failing chain: llm.error and chain.error close their runs", async () => {
+    const { transport, handler } = setup();
+    const model = fakeModel().alwaysThrow(new Error("rate limited"));
+    await expect(
+      createAgent({ model, tools: [] }).invoke({ messages: [{ role: "user", content: "x" }] }, { callbacks: [handler] }),
+    ).rejects.toThrow(/rate limited/);
+    await awaitAllCallbacks();
+    expectExactTree(transport.events);
+    const [llmError] = transport.of("llm.error");
+    expect(llmError!.payload.error).toMatchObject({ message: "rate limited" });
+    expect(transport.of("llm.start").map((e) => e.runId)).toEqual([llmError!.runId]);
+    const root = transport.events.find((e) => e.parentRunId === null)!;
+    expect(transport.of("chain.error").map((e) => e.runId)).toContain(root.runId);
   });
 
   it("strict mode refuses a run without a user, naming the keys to set", async () => {

@@ -61,7 +61,7 @@ export async function readAll(ledger: SegmentLedger) {
   return out;
 }
 
-import { SCHEMA_VERSION, hashCanonical, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
 
 /** A small valid trace (root chain, one model call, one tool call) for a fresh tenant. */
 export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEvent[] {
@@ -75,7 +75,7 @@ export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEv
   const model = { provider: "fake", name: "fake-model", params: {} };
   return [
     { ...common, ...at(), type: "chain.start", runId: traceId, parentRunId: null, name: "agent", payload: { inputs: { q: "add" } } },
-    { ...common, ...at(), type: "llm.start", runId: llmRun, parentRunId: traceId, model, payload: { messages, promptHash: hashCanonical(messages) } },
+    { ...common, ...at(), type: "llm.start", runId: llmRun, parentRunId: traceId, model, payload: { messages } },
     {
       ...common, ...at(), type: "llm.end", runId: llmRun, parentRunId: traceId,
       model: { ...model, version: "fake-2026" }, usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },

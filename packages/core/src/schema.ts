@@ -141,8 +141,6 @@ export const EventSchema = z.discriminatedUnion("type", [
     model: ModelSchema,
     payload: z.object({
       messages: z.array(MessageSchema),
-      /** Hash of the canonical message list: equal prompts share it. */
-      promptHash: z.string().regex(/^[0-9a-f]{64}$/),
       tools: z.array(ToolDefinitionSchema).optional(),
       toolChoice: z.json().optional(),
     }),

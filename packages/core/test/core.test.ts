@@ -44,12 +44,12 @@ describe("event schema", () => {
 
   it("names each offending field of a payload and of the envelope", () => {
     try {
-      parseWith(EventSchema, sampleEvent({ eventId: "not-a-uuid", payload: { messages: "nope", promptHash: "x" } }), "event");
+      parseWith(EventSchema, sampleEvent({ eventId: "not-a-uuid", payload: { messages: "nope", tools: "x" } }), "event");
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ValidationError);
       const paths = (error as ValidationError).issues.map((i) => i.path);
-      expect(paths).toEqual(expect.arrayContaining(["eventId", "payload.messages", "payload.promptHash"]));
+      expect(paths).toEqual(expect.arrayContaining(["eventId", "payload.messages", "payload.tools"]));
     }
   });
 

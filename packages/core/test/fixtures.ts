@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, hashCanonical, newEventId, type AuditEvent } from "../src/index.js";
+import { SCHEMA_VERSION, newEventId, type AuditEvent } from "../src/index.js";
 
 /** A valid `llm.start` event; tests override what they need. */
 export function sampleEvent(overrides: Partial<Record<string, unknown>> = {}): AuditEvent {
@@ -14,7 +14,7 @@ export function sampleEvent(overrides: Partial<Record<string, unknown>> = {}): A
     sessionId: null,
     identity: { user: { id: "u1", tenantId: "t1" }, agent: { id: "a1", name: "Agent", version: "1.0.0" } },
     model: { provider: "fake", name: "fake-model", params: { temperature: 0 } },
-    payload: { messages, promptHash: hashCanonical(messages) },
+    payload: { messages },
     ...overrides,
   } as AuditEvent;
 }

@@ -5,7 +5,6 @@ import {
   EventSchema,
   Redactor,
   ValidationError,
-  hashCanonical,
   type AuditEvent,
   type RedactionConfig,
 } from "../src/index.js";
@@ -25,7 +24,7 @@ function deepFreeze<T>(value: T): T {
 /** An `llm.start` event whose single user message is `content`. */
 function promptEvent(content: unknown, overrides: Partial<Record<string, unknown>> = {}): AuditEvent {
   const messages = [{ role: "user", content }];
-  return sampleEvent({ payload: { messages, promptHash: hashCanonical(messages) }, ...overrides });
+  return sampleEvent({ payload: { messages }, ...overrides });
 }
 
 function toolStart(input: unknown): AuditEvent {
@@ -204,7 +203,6 @@ describe("field rules", () => {
       fields: [
         { path: "content", operator: "drop" },
         { path: "role", operator: "drop" },
-        { path: "payload.promptHash", operator: "drop" },
         { path: "payload.output", operator: "drop" },
         { path: "payload.reasoning.*.kind", operator: "token" },
       ],
@@ -262,7 +260,7 @@ describe("redactEvent", () => {
       sessionId: "10.0.0.1",
       identity: { user: { id: "ann@example.com", tenantId: "t1" }, agent: { id: "a1", name: "Agent", version: "1.0.0" } },
       redactions: { email: 1 },
-      payload: { messages, promptHash: hashCanonical(messages) },
+      payload: { messages },
     }),
   );
   const snapshot = structuredClone(original);
@@ -285,12 +283,6 @@ describe("redactEvent", () => {
     const { payload: _c, redactions: _d, ...originalEnvelope } = original;
     expect(envelope).toEqual(originalEnvelope);
     expect(redacted.traceId).toBe("ann@example.com");
-  });
-
-  it("recomputes the prompt hash over the redacted messages", () => {
-    const payload = redacted.payload as { messages: unknown[]; promptHash: string };
-    expect(payload.promptHash).toBe(hashCanonical(payload.messages));
-    expect(payload.promptHash).not.toBe(original.payload && (original.payload as { promptHash: string }).promptHash);
   });
 
   it("leaves redactions out when nothing was found, and usage alone", () => {
@@ -482,7 +474,7 @@ const eventWith = (texts: string[]): fc.Arbitrary<AuditEvent> =>
         const messages = values.map((content, i) =>
           i % 2 === 0 ? { role: "user", content } : { role: "assistant", content: "", toolCalls: [{ id: `c${i}`, name: "tool", args: { nested: content } }] },
         );
-        return sampleEvent({ payload: { messages, promptHash: hashCanonical(messages) } });
+        return sampleEvent({ payload: { messages } });
       }
       case "llm.end":
         return sampleEvent({

@@ -1,5 +1,5 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
-import { canonicalJson, type AuditEvent, type EventOf, type LedgerRecord } from "@auditgraph/core";
+import { canonicalJson, hashCanonical, type AuditEvent, type EventOf, type LedgerRecord } from "@auditgraph/core";
 
 /** Properties hold JSON text where the value is structured: Neo4j properties cannot be maps. */
 const json = (value: unknown): string => canonicalJson(value ?? null);
@@ -151,7 +151,8 @@ export async function projectRecords(tx: ManagedTransaction, records: LedgerReco
       provider: r.event.model.provider,
       model: r.event.model.name,
       params: json(r.event.model.params),
-      promptHash: r.event.payload.promptHash,
+      // Hashed here, not in the agent: it is the same for every reader and costs the agent nothing.
+      promptHash: hashCanonical(r.event.payload.messages),
       messages: json(r.event.payload.messages),
     })),
   );

@@ -12,7 +12,6 @@ import {
   AgentIdentitySchema,
   SCHEMA_VERSION,
   UserIdentitySchema,
-  hashCanonical,
   newEventId,
   parseWith,
   type AuditEvent,
@@ -359,7 +358,6 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       runId,
       {
         messages,
-        promptHash: hashCanonical(messages),
         ...(tools.length ? { tools } : {}),
         ...(toolChoice !== undefined ? { toolChoice: toJson(toolChoice) } : {}),
       },

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, hashCanonical, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
 import { SegmentLedger } from "../src/index.js";
 
 const event = (n: number): AuditEvent => {
@@ -18,7 +18,7 @@ const event = (n: number): AuditEvent => {
     sessionId: null,
     identity: { user: { id: "u", tenantId: "t" }, agent: { id: "a", name: "A", version: "1" } },
     model: { provider: "fake", name: "m", params: {} },
-    payload: { messages, promptHash: hashCanonical(messages) },
+    payload: { messages },
   };
 };
 

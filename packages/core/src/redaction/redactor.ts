@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { CountryCode } from "libphonenumber-js/max";
-import { canonicalJson, hashCanonical } from "../hashing.js";
+import { canonicalJson } from "../hashing.js";
 import type { AuditEvent, EventType } from "../schema.js";
 import { parseWith } from "../validation.js";
 import {
@@ -66,7 +66,6 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
   "chain.error": object({ error: ERROR }),
   "llm.start": object({
     messages: required(array(MESSAGE), null),
-    promptHash: FIXED,
     tools: optional(array(TOOL_DEFINITION)),
     toolChoice: optional(JSON_SHAPE),
   }),
@@ -232,13 +231,6 @@ export class Redactor {
       if (params !== event.model.params) out.model = { ...event.model, params: params === DROP ? {} : params };
     }
 
-    if (event.type === "llm.start") {
-      const redacted = out.payload as typeof event.payload | null;
-      // The hash of the original prompt would let anyone confirm a guessed prompt; it must follow the redacted one.
-      if (redacted !== null && redacted.messages !== event.payload.messages) {
-        out.payload = { ...redacted, promptHash: hashCanonical(redacted.messages) };
-      }
-    }
     if (state.counts !== undefined) {
       const merged: RedactionCounts = { ...event.redactions };
       for (const [kind, count] of Object.entries(state.counts)) merged[kind] = (merged[kind] ?? 0) + count;

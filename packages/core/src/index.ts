@@ -50,3 +50,4 @@ export {
   type FieldRule,
   type TextSpan,
 } from "./redaction/index.js";
+export { lockDir, type DirLockOptions } from "./lock.js";

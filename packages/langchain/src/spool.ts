@@ -1,17 +1,8 @@
-import { mkdirSync, appendFileSync, openSync, fsyncSync, closeSync, rmSync } from "node:fs";
+import { mkdirSync, appendFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { open, readFile, writeFile, truncate, stat, rename } from "node:fs/promises";
 import { join } from "node:path";
-import lockfile from "proper-lockfile";
-import type { AuditEvent } from "@auditgraph/core";
+import { lockDir, type AuditEvent } from "@auditgraph/core";
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 export interface SpooledBatch {
   jobId: string;
@@ -40,21 +31,11 @@ export class Spool {
   static async open(dir: string): Promise<Spool> {
     const spool = new Spool(dir);
     mkdirSync(dir, { recursive: true });
-    const lockPath = join(dir, "spool.lock");
-    const pidFile = join(dir, "spool.pid");
-    const lock = () => lockfile.lock(dir, { lockfilePath: lockPath, stale: 10_000 });
     try {
-      spool.release = await lock();
+      spool.release = await lockDir(dir, { name: "spool" });
     } catch (error) {
-      // A process that died holding the lock leaves it behind; its spool is ours to forward.
-      const owner = Number(await readFile(pidFile, "utf8").catch(() => ""));
-      if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || alive(owner)) {
-        throw new Error(`spool directory ${dir} is in use by another process; give each process its own spoolDir (${(error as Error).message})`);
-      }
-      rmSync(lockPath, { recursive: true, force: true });
-      spool.release = await lock();
+      throw new Error(`spool directory ${dir} is in use by another process; give each process its own spoolDir (${(error as Error).message})`);
     }
-    await writeFile(pidFile, String(process.pid));
     const size = await stat(spool.file).then((s) => s.size, () => 0);
     spool.backlog = size - (await spool.readOffset());
     return spool;

@@ -7,4 +7,5 @@ export {
   type VerifyFailure,
   type VerifyReport,
   type DeadLetter,
+  type TornTailRepair,
 } from "./types.js";

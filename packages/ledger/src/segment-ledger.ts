@@ -1,10 +1,9 @@
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import lockfile from "proper-lockfile";
-import { canonicalJson, type AuditEvent } from "@auditgraph/core";
+import { canonicalJson, lockDir, type AuditEvent } from "@auditgraph/core";
 import { GENESIS_HASH, sealRecord, recordHash, type LedgerRecord } from "@auditgraph/core";
-import type { AppendResult, DeadLetter, Ledger, VerifyFailure, VerifyReport } from "./types.js";
+import type { AppendResult, DeadLetter, Ledger, TornTailRepair, VerifyFailure, VerifyReport } from "./types.js";
 
 const SEGMENT = "segment-000000.jsonl";
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -45,13 +44,9 @@ export class SegmentLedger implements Ledger {
   async append(streamId: string, events: AuditEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
     const dir = this.streamDir(streamId);
     await mkdir(dir, { recursive: true });
-    const release = await lockfile.lock(dir, {
-      lockfilePath: join(dir, "writer.lock"),
-      // A writer that died holding the lock blocks the stream for `stale` ms; a live one
-      // refreshes the lock every stale/2 ms.
-      retries: { retries: 400, minTimeout: 5, maxTimeout: 50 },
-      stale: 10_000,
-    });
+    // A writer that died holding the lock gives it up at once (its pid is gone); a live one
+    // is waited for.
+    const release = await lockDir(dir, { name: "writer", waitMs: 30_000 });
     try {
       const path = join(dir, SEGMENT);
       const state = await this.catchUp(streamId, path);
@@ -109,7 +104,13 @@ export class SegmentLedger implements Ledger {
     if (size === state.size) return state;
     let offset = state.size;
     for await (const { line, length } of readLines(path, state.size)) {
-      if (!line.endsWith("\n")) throw new Error(`${path}: torn record at byte ${offset}; run \`auditgraph verify\``);
+      if (!line.endsWith("\n")) {
+        // A writer died in the middle of a record: that append never resolved, so its job was
+        // never acknowledged and will be delivered again. Cut it off, and say so.
+        await truncate(path, offset);
+        await this.recordRepair({ streamId, offset, bytes: length, recordedAt: new Date().toISOString(), eventId: /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null });
+        break;
+      }
       const record = JSON.parse(line) as LedgerRecord;
       state.byEventId.set(record.event.eventId, { position: record.position, offset, length });
       state.nextPosition = record.position + 1;
@@ -127,6 +128,22 @@ export class SegmentLedger implements Ledger {
       const buffer = Buffer.alloc(at.length);
       await handle.read(buffer, 0, at.length, at.offset);
       return JSON.parse(buffer.toString("utf8")) as LedgerRecord;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Torn tails cut off when a stream was opened for writing, oldest first. */
+  async repairs(): Promise<TornTailRepair[]> {
+    const text = await readFile(join(this.dir, "repairs.jsonl"), "utf8").catch(() => "");
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TornTailRepair);
+  }
+
+  private async recordRepair(repair: TornTailRepair): Promise<void> {
+    const handle = await open(join(this.dir, "repairs.jsonl"), "a");
+    try {
+      await handle.write(`${JSON.stringify(repair)}\n`);
+      await handle.sync();
     } finally {
       await handle.close();
     }

@@ -34,6 +34,17 @@ export const DeadLetterSchema = z.object({
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
+/** A partly written last record, cut off when its stream was next opened for writing. */
+export interface TornTailRepair {
+  streamId: string;
+  /** Byte offset where the torn record began (the file's length after the cut). */
+  offset: number;
+  bytes: number;
+  recordedAt: string;
+  /** The torn record's event id, where enough of it was written to read one. */
+  eventId: string | null;
+}
+
 /** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
 export interface Ledger {
   append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;

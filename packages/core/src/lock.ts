@@ -1,0 +1,48 @@
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import lockfile from "proper-lockfile";
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+export interface DirLockOptions {
+  /** Lock name: `<name>.lock` (the lock) and `<name>.pid` (its holder) inside `dir`. */
+  name: string;
+  /** How long to keep trying while a live process holds it (0: fail at once). */
+  waitMs?: number;
+}
+
+/**
+ * An exclusive lock on a directory shared by processes on this machine (proper-lockfile),
+ * that a process which died holding it does not keep: its pid is recorded, and a lock whose
+ * holder is gone is taken over at once instead of after the stale timeout.
+ */
+export async function lockDir(dir: string, { name, waitMs = 0 }: DirLockOptions): Promise<() => Promise<void>> {
+  const lockfilePath = join(dir, `${name}.lock`);
+  const pidFile = join(dir, `${name}.pid`);
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const release = await lockfile.lock(dir, { lockfilePath, stale: 10_000 });
+      await writeFile(pidFile, String(process.pid));
+      return release;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
+      const holder = Number(await readFile(pidFile, "utf8").catch(() => ""));
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && !alive(holder)) {
+        await rm(lockfilePath, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(`${dir} is locked by another process (pid ${holder || "unknown"})`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(5 * 2 ** Math.min(attempt, 4), 50)));
+    }
+  }
+}

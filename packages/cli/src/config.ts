@@ -11,6 +11,10 @@ export const EnvSchema = z.object({
     .default(DEFAULT_QUEUE_NAME),
   AUDITGRAPH_LEDGER_DIR: z.string().min(1).default(".auditgraph/ledger"),
   AUDITGRAPH_SPOOL_DIR: z.string().min(1).default(".auditgraph/spool"),
+  /** Ed25519 private key (PEM file) that signs ledger checkpoints; `auditgraph keygen` makes one. */
+  AUDITGRAPH_SIGNING_KEY: z.string().min(1).optional(),
+  /** The matching public key (PEM file) `verify` checks checkpoint signatures with. */
+  AUDITGRAPH_PUBLIC_KEY: z.string().min(1).optional(),
   NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
@@ -24,6 +28,8 @@ export interface Config {
   ledgerDir: string;
   /** The agent side's spool, for batches that could not reach Redis. */
   spoolDir: string;
+  signingKeyPath: string | undefined;
+  publicKeyPath: string | undefined;
   neo4j: { uri: string; user: string; password: string; database: string };
 }
 
@@ -42,6 +48,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queueName: e.AUDITGRAPH_QUEUE,
     ledgerDir: e.AUDITGRAPH_LEDGER_DIR,
     spoolDir: e.AUDITGRAPH_SPOOL_DIR,
+    signingKeyPath: e.AUDITGRAPH_SIGNING_KEY,
+    publicKeyPath: e.AUDITGRAPH_PUBLIC_KEY,
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
   };
 }

@@ -3,12 +3,13 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Graph, formatLineage, renderLineageHtml, type Lineage } from "@auditgraph/graph";
-import { SegmentLedger, type VerifyReport } from "@auditgraph/ledger";
+import type { VerifyReport } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
 import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "./config.js";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent } from "./demo-agent.js";
 import { formatVerify } from "./verify.js";
+import { demoKeys, openLedger, publicKeyOf } from "./ledger.js";
 
 export interface DemoResult {
   traceId: string;
@@ -23,9 +24,10 @@ export interface DemoResult {
  * The whole product once: an audited agent answers a question, the in-process worker writes
  * the ledger and the graph, and the answer's lineage is read back from Neo4j.
  */
-export async function runDemo(config: Config, print: (line: string) => void = console.log): Promise<DemoResult> {
+export async function runDemo(given: Config, print: (line: string) => void = console.log): Promise<DemoResult> {
+  const config = await demoKeys(given);
   const graph = new Graph(config.neo4j);
-  const ledger = new SegmentLedger(config.ledgerDir);
+  const ledger = await openLedger(config);
   let worker: AuditWorker | undefined;
   let transport: QueueTransport | undefined;
   try {
@@ -68,7 +70,7 @@ export async function runDemo(config: Config, print: (line: string) => void = co
     await writeFile(reportPath, renderLineageHtml(lineage));
     print(`  (drawn in ${reportPath})`);
 
-    const verify = await ledger.verify();
+    const verify = await ledger.verify(await publicKeyOf(config));
     print(`\n$ auditgraph verify\n${formatVerify(verify)}`);
     if (!verify.ok) throw new Error("ledger verification failed");
     return { traceId, answer, lineage, verify, reportPath };

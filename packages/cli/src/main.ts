@@ -1,12 +1,13 @@
 import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { Graph, formatLineage, renderLineageHtml } from "@auditgraph/graph";
-import { SegmentLedger } from "@auditgraph/ledger";
+import { SegmentLedger, verifyInclusionBundle } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { loadConfig } from "./config.js";
 import { runDemo } from "./demo.js";
 import { formatVerify } from "./verify.js";
+import { openLedger, publicKeyOf, writeKeyPair } from "./ledger.js";
 
 const program = new Command()
   .name("auditgraph")
@@ -29,7 +30,8 @@ program
     const config = loadConfig();
     const graph = new Graph(config.neo4j);
     await graph.migrate();
-    const ledger = new SegmentLedger(config.ledgerDir);
+    const ledger = await openLedger(config);
+    if (!config.signingKeyPath) console.error("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
     const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, concurrency: opts.concurrency, lockDurationMs: opts.lockMs });
     await worker.waitUntilReady();
     console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
@@ -51,7 +53,8 @@ program
   .description("recompute every ledger stream's hash chain; exit 1 at the first record that does not match")
   .option("--json", "print the report as JSON")
   .action(async (opts: { json?: boolean }) => {
-    const report = await new SegmentLedger(loadConfig().ledgerDir).verify();
+    const config = loadConfig();
+    const report = await new SegmentLedger(config.ledgerDir).verify(await publicKeyOf(config));
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatVerify(report));
     if (!report.ok) process.exitCode = 1;
   });
@@ -79,6 +82,36 @@ program
     } finally {
       await graph.close();
     }
+  });
+
+program
+  .command("keygen")
+  .description("make an Ed25519 key pair for signing ledger checkpoints (set AUDITGRAPH_SIGNING_KEY to the private one)")
+  .option("--out <dir>", "where to write the two PEM files", ".auditgraph/keys")
+  .action(async (opts: { out: string }) => {
+    const { privateKeyPath, publicKeyPath } = await writeKeyPair(opts.out);
+    console.log(`private key: ${privateKeyPath} (keep it secret; AUDITGRAPH_SIGNING_KEY=${privateKeyPath})`);
+    console.log(`public key:  ${publicKeyPath} (give it to whoever verifies)`);
+  });
+
+program
+  .command("prove")
+  .description("print an event's record, its Merkle inclusion proof and the signed checkpoint it is under, as JSON")
+  .argument("<eventId>", "the event id")
+  .action(async (eventId: string) => {
+    console.log(JSON.stringify(await new SegmentLedger(loadConfig().ledgerDir).prove(eventId), null, 2));
+  });
+
+program
+  .command("verify-proof")
+  .description("check a `prove` file with nothing but the public key (see docs/verifying-proofs.md)")
+  .argument("<file>", "the JSON printed by `auditgraph prove`")
+  .requiredOption("--public-key <pem>", "the checkpoint signer's public key (PEM file)")
+  .action(async (file: string, opts: { publicKey: string }) => {
+    const bundle = verifyInclusionBundle(JSON.parse(await readFile(file, "utf8")), await readFile(opts.publicKey, "utf8"));
+    console.log(
+      `OK: event ${bundle.record.event.eventId} is record ${bundle.leafIndex} of the ${bundle.treeSize} in stream ${bundle.checkpoint.streamId} signed at ${bundle.checkpoint.time} (root ${bundle.checkpoint.rootHash})`,
+    );
   });
 
 program

@@ -1,4 +1,14 @@
-export { SegmentLedger } from "./segment-ledger.js";
+export { SegmentLedger, type SegmentLedgerOptions } from "./segment-ledger.js";
+export {
+  CheckpointSchema,
+  CheckpointSigner,
+  verifyCheckpointSignature,
+  generateSigningKey,
+  checkpointBody,
+  type Checkpoint,
+} from "./checkpoint.js";
+export { InclusionBundleSchema, verifyInclusionBundle, type InclusionBundle } from "./proof.js";
+export { leafHash, nodeHash, rootOf, CompactTree, inclusionProof, verifyInclusion, consistencyProof, verifyConsistency } from "./merkle.js";
 export {
   VerifyFailureSchema,
   DeadLetterSchema,
@@ -8,4 +18,5 @@ export {
   type VerifyReport,
   type DeadLetter,
   type TornTailRepair,
+  type StreamSummary,
 } from "./types.js";

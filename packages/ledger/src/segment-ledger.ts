@@ -3,9 +3,13 @@ import { mkdir, open, readdir, readFile, stat, truncate } from "node:fs/promises
 import { join } from "node:path";
 import { canonicalJson, lockDir, type AuditEvent } from "@auditgraph/core";
 import { GENESIS_HASH, sealRecord, recordHash, type LedgerRecord } from "@auditgraph/core";
-import type { AppendResult, DeadLetter, Ledger, TornTailRepair, VerifyFailure, VerifyReport } from "./types.js";
+import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyFailure, VerifyReport } from "./types.js";
+import { CheckpointSchema, verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
+import { CompactTree, consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency } from "./merkle.js";
+import type { InclusionBundle } from "./proof.js";
 
 const SEGMENT = "segment-000000.jsonl";
+const CHECKPOINTS = "checkpoints.jsonl";
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Located {
@@ -20,6 +24,17 @@ interface StreamState {
   nextPosition: number;
   lastHash: string;
   byEventId: Map<string, Located>;
+  /** RFC 9162 leaf hashes of the records, in order, and the tree over them. */
+  leaves: Buffer[];
+  tree: CompactTree;
+  lastCheckpoint: Checkpoint | undefined;
+}
+
+export interface SegmentLedgerOptions {
+  /** Signs a checkpoint (tree head) after every appended batch; without one none is made. */
+  signer?: CheckpointSigner;
+  /** Called with each checkpoint once it is stored, to hand it to an outside party. */
+  onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
 }
 
 /**
@@ -30,7 +45,10 @@ interface StreamState {
 export class SegmentLedger implements Ledger {
   private readonly states = new Map<string, StreamState>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly options: SegmentLedgerOptions = {},
+  ) {}
 
   private streamDir(streamId: string): string {
     if (!STREAM_ID.test(streamId)) throw new RangeError(`invalid streamId ${JSON.stringify(streamId)}: use [A-Za-z0-9_-]{1,128}`);
@@ -62,9 +80,13 @@ export class SegmentLedger implements Ledger {
           continue;
         }
         const record = sealRecord({ position: state.nextPosition, streamId, recordedAt, prevHash: state.lastHash, event });
-        const line = `${canonicalJson(record)}\n`;
+        const json = canonicalJson(record);
+        const line = `${json}\n`;
         const length = Buffer.byteLength(line);
         fresh.push(line);
+        const leaf = leafHash(json);
+        state.leaves.push(leaf);
+        state.tree.append(leaf);
         pending.set(event.eventId, record);
         state.byEventId.set(event.eventId, { position: record.position, offset, length });
         offset += length;
@@ -83,6 +105,7 @@ export class SegmentLedger implements Ledger {
           await handle.close();
         }
         state.size = offset;
+        if (this.options.signer) await this.checkpoint(streamId, state, this.options.signer);
       }
       return { records, appended };
     } catch (error) {
@@ -97,7 +120,15 @@ export class SegmentLedger implements Ledger {
   private async catchUp(streamId: string, path: string): Promise<StreamState> {
     let state = this.states.get(streamId);
     if (!state) {
-      state = { size: 0, nextPosition: 0, lastHash: GENESIS_HASH, byEventId: new Map() };
+      state = {
+        size: 0,
+        nextPosition: 0,
+        lastHash: GENESIS_HASH,
+        byEventId: new Map(),
+        leaves: [],
+        tree: new CompactTree(),
+        lastCheckpoint: (await this.checkpoints(streamId)).at(-1),
+      };
       this.states.set(streamId, state);
     }
     const size = await stat(path).then((s) => s.size, () => 0);
@@ -112,6 +143,9 @@ export class SegmentLedger implements Ledger {
         break;
       }
       const record = JSON.parse(line) as LedgerRecord;
+      const leaf = leafHash(line.slice(0, -1));
+      state.leaves.push(leaf);
+      state.tree.append(leaf);
       state.byEventId.set(record.event.eventId, { position: record.position, offset, length });
       state.nextPosition = record.position + 1;
       state.lastHash = record.hash;
@@ -133,20 +167,67 @@ export class SegmentLedger implements Ledger {
     }
   }
 
+  /**
+   * Signs the stream's new tree head, after checking that it extends the last one signed:
+   * a checkpoint inconsistent with an earlier one is never made.
+   */
+  private async checkpoint(streamId: string, state: StreamState, signer: CheckpointSigner): Promise<void> {
+    const root = state.tree.root();
+    const previous = state.lastCheckpoint;
+    if (previous) {
+      const proof = consistencyProof(state.leaves, previous.treeSize, state.tree.size);
+      verifyConsistency(previous.treeSize, state.tree.size, proof, Buffer.from(previous.rootHash, "hex"), root);
+    }
+    const checkpoint = signer.sign({ streamId, treeSize: state.tree.size, rootHash: root.toString("hex"), time: new Date().toISOString() });
+    await appendSynced(join(this.streamDir(streamId), CHECKPOINTS), `${JSON.stringify(checkpoint)}\n`);
+    state.lastCheckpoint = checkpoint;
+    await this.options.onCheckpoint?.(checkpoint);
+  }
+
+  /** The stream's signed checkpoints, oldest first. */
+  async checkpoints(streamId: string): Promise<Checkpoint[]> {
+    const text = await readFile(join(this.streamDir(streamId), CHECKPOINTS), "utf8").catch(() => "");
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => CheckpointSchema.parse(JSON.parse(l)));
+  }
+
+  /**
+   * The record of `eventId`, its RFC 9162 inclusion proof and the latest checkpoint that covers
+   * it: everything a third party needs to check it with the public key alone.
+   */
+  async prove(eventId: string): Promise<InclusionBundle> {
+    for (const streamId of await this.streams()) {
+      const leaves: Buffer[] = [];
+      let found: { record: LedgerRecord; index: number } | undefined;
+      for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+        if (!line.endsWith("\n")) break;
+        if (!found && line.includes(eventId)) {
+          const record = JSON.parse(line) as LedgerRecord;
+          if (record.event.eventId === eventId) found = { record, index: leaves.length };
+        }
+        leaves.push(leafHash(line.slice(0, -1)));
+      }
+      if (!found) continue;
+      const checkpoint = (await this.checkpoints(streamId)).at(-1);
+      if (!checkpoint || checkpoint.treeSize <= found.index) {
+        throw new Error(`event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
+      }
+      const proof = inclusionProof(leaves, found.index, checkpoint.treeSize);
+      return { record: found.record, leafIndex: found.index, treeSize: checkpoint.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint };
+    }
+    throw new Error(`no event ${eventId} in the ledger`);
+  }
+
   /** Torn tails cut off when a stream was opened for writing, oldest first. */
   async repairs(): Promise<TornTailRepair[]> {
     const text = await readFile(join(this.dir, "repairs.jsonl"), "utf8").catch(() => "");
     return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TornTailRepair);
   }
 
-  private async recordRepair(repair: TornTailRepair): Promise<void> {
-    const handle = await open(join(this.dir, "repairs.jsonl"), "a");
-    try {
-      await handle.write(`${JSON.stringify(repair)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  private recordRepair(repair: TornTailRepair): Promise<void> {
+    return appendSynced(join(this.dir, "repairs.jsonl"), `${JSON.stringify(repair)}\n`);
   }
 
   async streams(): Promise<string[]> {
@@ -162,19 +243,26 @@ export class SegmentLedger implements Ledger {
     }
   }
 
-  async verify(): Promise<VerifyReport> {
-    const streams: { streamId: string; count: number; head: string }[] = [];
+  /**
+   * Recomputes every stream from its first record: positions, the hash chain, each record's
+   * hash, then each stored checkpoint (its root over the records it covers, and its signature
+   * when `publicKeyPem` is given). The first failure is reported with its place.
+   */
+  async verify(publicKeyPem?: string): Promise<VerifyReport> {
+    const streams: StreamSummary[] = [];
     for (const streamId of await this.streams()) {
-      const outcome = await this.verifyStream(streamId);
+      const outcome = await this.verifyStream(streamId, publicKeyPem);
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       streams.push(outcome);
     }
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
   }
 
-  private async verifyStream(streamId: string): Promise<{ streamId: string; count: number; head: string } | VerifyFailure> {
+  private async verifyStream(streamId: string, publicKeyPem: string | undefined): Promise<StreamSummary | VerifyFailure> {
+    const path = this.segmentPath(streamId);
     let expectedPrev = GENESIS_HASH;
     let position = 0;
+    const leaves: Buffer[] = [];
     const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({
       streamId,
       position,
@@ -182,7 +270,7 @@ export class SegmentLedger implements Ledger {
       reason,
       detail,
     });
-    for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+    for await (const { line } of readLines(path, 0)) {
       const eventIdHint = /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null;
       if (!line.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint);
       let record: LedgerRecord;
@@ -192,15 +280,32 @@ export class SegmentLedger implements Ledger {
         return fail("unparseable", "record is not valid JSON", eventIdHint);
       }
       const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint;
-      if (record.position !== position)
-        return fail("out-of-sequence", `record says position ${String(record.position)}`, eventId);
+      if (record.position !== position) {
+        const reason = record.position < position || (await positionLater(path, position)) ? "reorder" : "gap";
+        return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);
+      }
       if (record.prevHash !== expectedPrev)
         return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
       if (recordHash(record) !== record.hash) return fail("edited", "content does not match its hash", eventId);
+      leaves.push(leafHash(line.slice(0, -1)));
       expectedPrev = record.hash;
       position += 1;
     }
-    return { streamId, count: position, head: expectedPrev };
+    const checkpoints = await this.checkpoints(streamId);
+    for (const checkpoint of checkpoints) {
+      if (checkpoint.treeSize > leaves.length) {
+        return fail("truncated", `a checkpoint of ${checkpoint.time} covers ${checkpoint.treeSize} records; only ${leaves.length} remain`, null);
+      }
+      if (rootOf(leaves, 0, checkpoint.treeSize).toString("hex") !== checkpoint.rootHash) {
+        position = checkpoint.treeSize - 1;
+        return fail("checkpoint-mismatch", `the records do not give the root signed at ${checkpoint.time} for size ${checkpoint.treeSize}`, null);
+      }
+      if (publicKeyPem && !verifyCheckpointSignature(checkpoint, publicKeyPem)) {
+        position = checkpoint.treeSize - 1;
+        return fail("bad-signature", `the checkpoint of ${checkpoint.time} (size ${checkpoint.treeSize}) is not signed by this key`, null);
+      }
+    }
+    return { streamId, count: position, head: expectedPrev, root: rootOf(leaves).toString("hex"), checkpoints: checkpoints.length };
   }
 
   private deadLetterIds: Set<string> | undefined;
@@ -209,13 +314,7 @@ export class SegmentLedger implements Ledger {
     this.deadLetterIds ??= new Set((await this.readDeadLetters()).map((d) => d.id));
     if (this.deadLetterIds.has(entry.id)) return;
     await mkdir(this.dir, { recursive: true });
-    const handle = await open(join(this.dir, "dead-letter.jsonl"), "a");
-    try {
-      await handle.write(`${JSON.stringify(entry)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await appendSynced(join(this.dir, "dead-letter.jsonl"), `${JSON.stringify(entry)}\n`);
     this.deadLetterIds.add(entry.id);
   }
 
@@ -223,6 +322,28 @@ export class SegmentLedger implements Ledger {
     const out: DeadLetter[] = [];
     for await (const { line } of readLines(join(this.dir, "dead-letter.jsonl"), 0)) out.push(JSON.parse(line) as DeadLetter);
     return out;
+  }
+}
+
+/** Whether a record with `position` appears later in the file (a reorder rather than a gap). */
+async function positionLater(path: string, position: number): Promise<boolean> {
+  for await (const { line } of readLines(path, 0)) {
+    try {
+      if ((JSON.parse(line) as LedgerRecord).position === position) return true;
+    } catch {
+      // an unparseable line says nothing about positions
+    }
+  }
+  return false;
+}
+
+async function appendSynced(path: string, text: string): Promise<void> {
+  const handle = await open(path, "a");
+  try {
+    await handle.write(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -14,14 +14,25 @@ export const VerifyFailureSchema = z.object({
   /** Zero-based position (= line) of the first record that does not match. */
   position: z.number().int(),
   eventId: z.string().nullable(),
-  reason: z.enum(["edited", "chain-broken", "out-of-sequence", "unparseable", "torn"]),
+  reason: z.enum(["edited", "chain-broken", "gap", "reorder", "unparseable", "torn", "truncated", "checkpoint-mismatch", "bad-signature"]),
   detail: z.string(),
 });
 export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
 
+export interface StreamSummary {
+  streamId: string;
+  count: number;
+  /** Hash of the last record (the chain's head). */
+  head: string;
+  /** RFC 9162 Merkle root over all records. */
+  root: string;
+  /** Signed checkpoints checked. */
+  checkpoints: number;
+}
+
 export type VerifyReport =
-  | { ok: true; count: number; streams: { streamId: string; count: number; head: string }[] }
-  | { ok: false; failure: VerifyFailure; streams: { streamId: string; count: number; head: string }[] };
+  | { ok: true; count: number; streams: StreamSummary[] }
+  | { ok: false; failure: VerifyFailure; streams: StreamSummary[] };
 
 export const DeadLetterSchema = z.object({
   /** Job id and index of the event in the job: a redelivered job does not add it twice. */
@@ -50,7 +61,7 @@ export interface Ledger {
   append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;
   readStream(streamId: string, from?: number): AsyncIterable<LedgerRecord>;
   streams(): Promise<string[]>;
-  verify(): Promise<VerifyReport>;
+  verify(publicKeyPem?: string): Promise<VerifyReport>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
 }

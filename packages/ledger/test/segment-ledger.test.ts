@@ -87,11 +87,11 @@ describe("SegmentLedger", () => {
 
     await writeFile(path, [lines[0], lines[2]].join("\n") + "\n");
     let report = await new SegmentLedger(dir).verify();
-    expect(!report.ok && report.failure).toMatchObject({ position: 1, reason: "out-of-sequence", eventId: records[2]!.event.eventId });
+    expect(!report.ok && report.failure).toMatchObject({ position: 1, reason: "gap", eventId: records[2]!.event.eventId });
 
     await writeFile(path, [lines[1], lines[0], lines[2]].join("\n") + "\n");
     report = await new SegmentLedger(dir).verify();
-    expect(!report.ok && report.failure).toMatchObject({ position: 0, reason: "out-of-sequence" });
+    expect(!report.ok && report.failure).toMatchObject({ position: 0, reason: "reorder" });
 
     await writeFile(path, lines.join("\n") + "\n" + lines[0]!.slice(0, 40));
     report = await new SegmentLedger(dir).verify();

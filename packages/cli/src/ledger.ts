@@ -1,0 +1,41 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
+import type { Config } from "./config.js";
+
+/** The ledger of a config, signing checkpoints when a signing key is configured. */
+export async function openLedger(config: Config): Promise<SegmentLedger> {
+  if (!config.signingKeyPath) return new SegmentLedger(config.ledgerDir);
+  const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
+    throw new Error(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);
+  });
+  return new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pem) });
+}
+
+/** The public key `verify` checks signatures with: the configured one, else the signing key's. */
+export async function publicKeyOf(config: Config): Promise<string | undefined> {
+  if (config.publicKeyPath) return readFile(config.publicKeyPath, "utf8");
+  if (config.signingKeyPath) return new CheckpointSigner(await readFile(config.signingKeyPath, "utf8")).publicKeyPem;
+  return undefined;
+}
+
+/** Writes a new Ed25519 key pair (the private key readable by its owner only). */
+export async function writeKeyPair(dir: string): Promise<{ privateKeyPath: string; publicKeyPath: string }> {
+  await mkdir(dir, { recursive: true });
+  const { privateKeyPem, publicKeyPem } = generateSigningKey();
+  const privateKeyPath = join(dir, "checkpoint-signing-key.pem");
+  const publicKeyPath = join(dir, "checkpoint-public-key.pem");
+  await writeFile(privateKeyPath, privateKeyPem, { mode: 0o600, flag: "wx" });
+  await writeFile(publicKeyPath, publicKeyPem, { flag: "wx" });
+  return { privateKeyPath, publicKeyPath };
+}
+
+/** The demo's own key pair beside its ledger, made on first use. */
+export async function demoKeys(config: Config): Promise<Config> {
+  if (config.signingKeyPath) return config;
+  const dir = join(dirname(config.ledgerDir), "keys");
+  const privateKeyPath = join(dir, "checkpoint-signing-key.pem");
+  const exists = await readFile(privateKeyPath).then(() => true, () => false);
+  if (!exists) await writeKeyPair(dir);
+  return { ...config, signingKeyPath: privateKeyPath, publicKeyPath: join(dir, "checkpoint-public-key.pem") };
+}

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -65,6 +66,47 @@ describe("auditgraph CLI", () => {
       expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  });
+
+  it("keygen, a signing worker, prove and verify-proof: a third party checks an event with the public key alone", async () => {
+    const config = await isolatedConfig();
+    const keysDir = join(config.ledgerDir, "..", "keys");
+    const keygen = await cli(config, "keygen", "--out", keysDir);
+    expect(keygen.code).toBe(0);
+    const signing = { ...config, signingKeyPath: join(keysDir, "checkpoint-signing-key.pem") };
+    const env = { ...envOf(config), AUDITGRAPH_SIGNING_KEY: signing.signingKeyPath };
+    const child = spawn(process.execPath, [BIN, "worker"], { env, stdio: "ignore" });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    const queue = new Queue(config.queueName, { connection: config.redis });
+    try {
+      const events = sampleTrace();
+      await queue.add(BATCH_JOB_NAME, { events });
+      await waitUntilIdle(queue);
+      child.kill("SIGTERM");
+      await exited;
+
+      const verified = await run(process.execPath, [BIN, "verify"], { env });
+      expect(verified.stdout).toMatch(/OK: 6 events in 1 streams\n.*root [0-9a-f]{64}, 1 signed checkpoints verified/);
+
+      const proof = await run(process.execPath, [BIN, "prove", events[2]!.eventId], { env });
+      const file = join(config.ledgerDir, "..", "proof.json");
+      await writeFile(file, proof.stdout);
+      const publicKey = join(keysDir, "checkpoint-public-key.pem");
+      const ok = await cli(config, "verify-proof", file, "--public-key", publicKey);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`OK: event ${events[2]!.eventId} is record 2 of the 6`);
+
+      const forged = JSON.parse(proof.stdout);
+      forged.record.event.payload.output.text = "forged";
+      await writeFile(file, JSON.stringify(forged));
+      const refused = await cli(config, "verify-proof", file, "--public-key", publicKey);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/inclusion|root/i);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
     }

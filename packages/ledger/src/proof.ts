@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LedgerRecordSchema, canonicalJson } from "@auditgraph/core";
+import { LedgerRecordSchema, canonicalJson, parseWith } from "@auditgraph/core";
 import { CheckpointSchema, verifyCheckpointSignature } from "./checkpoint.js";
 import { leafHash, verifyInclusion } from "./merkle.js";
 
@@ -21,7 +21,7 @@ export type InclusionBundle = z.infer<typeof InclusionBundleSchema>;
  * 3. the audit path from that leaf, at `leafIndex` in a tree of `treeSize`, gives the checkpoint's root.
  */
 export function verifyInclusionBundle(input: unknown, publicKeyPem: string): InclusionBundle {
-  const bundle = InclusionBundleSchema.parse(input);
+  const bundle = parseWith(InclusionBundleSchema, input, "proof bundle");
   const { record, checkpoint } = bundle;
   if (record.streamId !== checkpoint.streamId) throw new Error(`the record is in stream ${record.streamId}, the checkpoint is for ${checkpoint.streamId}`);
   if (bundle.treeSize !== checkpoint.treeSize) throw new Error(`the proof is for size ${bundle.treeSize}, the checkpoint for ${checkpoint.treeSize}`);

@@ -15,6 +15,10 @@ export const EnvSchema = z.object({
   AUDITGRAPH_SIGNING_KEY: z.string().min(1).optional(),
   /** The matching public key (PEM file) `verify` checks checkpoint signatures with. */
   AUDITGRAPH_PUBLIC_KEY: z.string().min(1).optional(),
+  /** Every signed checkpoint is also appended to this file (keep it out of the ledger's reach). */
+  AUDITGRAPH_CHECKPOINT_FILE: z.string().min(1).optional(),
+  /** ... and POSTed to this URL. */
+  AUDITGRAPH_CHECKPOINT_WEBHOOK: z.url({ protocol: /^https?$/ }).optional(),
   NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
@@ -30,6 +34,7 @@ export interface Config {
   spoolDir: string;
   signingKeyPath: string | undefined;
   publicKeyPath: string | undefined;
+  checkpointExport: { file?: string; webhookUrl?: string };
   neo4j: { uri: string; user: string; password: string; database: string };
 }
 
@@ -50,6 +55,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     spoolDir: e.AUDITGRAPH_SPOOL_DIR,
     signingKeyPath: e.AUDITGRAPH_SIGNING_KEY,
     publicKeyPath: e.AUDITGRAPH_PUBLIC_KEY,
+    checkpointExport: {
+      ...(e.AUDITGRAPH_CHECKPOINT_FILE ? { file: e.AUDITGRAPH_CHECKPOINT_FILE } : {}),
+      ...(e.AUDITGRAPH_CHECKPOINT_WEBHOOK ? { webhookUrl: e.AUDITGRAPH_CHECKPOINT_WEBHOOK } : {}),
+    },
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
   };
 }

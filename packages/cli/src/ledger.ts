@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
+import { CheckpointSigner, SegmentLedger, checkpointExporter, generateSigningKey } from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 
 /** The ledger of a config, signing checkpoints when a signing key is configured. */
@@ -9,7 +9,9 @@ export async function openLedger(config: Config): Promise<SegmentLedger> {
   const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
     throw new Error(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);
   });
-  return new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pem) });
+  const { file, webhookUrl } = config.checkpointExport;
+  const onCheckpoint = file || webhookUrl ? checkpointExporter(config.checkpointExport) : undefined;
+  return new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pem), ...(onCheckpoint ? { onCheckpoint } : {}) });
 }
 
 /** The public key `verify` checks signatures with: the configured one, else the signing key's. */

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
 import { readFile, writeFile } from "node:fs/promises";
 import { Graph, formatLineage, renderLineageHtml } from "@auditgraph/graph";
-import { SegmentLedger, verifyInclusionBundle } from "@auditgraph/ledger";
+import { SegmentLedger, readCheckpointFile, verifyInclusionBundle } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { loadConfig } from "./config.js";
 import { runDemo } from "./demo.js";
@@ -52,9 +52,11 @@ program
   .command("verify")
   .description("recompute every ledger stream's hash chain; exit 1 at the first record that does not match")
   .option("--json", "print the report as JSON")
-  .action(async (opts: { json?: boolean }) => {
+  .option("--checkpoints <file>", "also check against checkpoints kept outside the ledger (an exported file)")
+  .action(async (opts: { json?: boolean; checkpoints?: string }) => {
     const config = loadConfig();
-    const report = await new SegmentLedger(config.ledgerDir).verify(await publicKeyOf(config));
+    const kept = opts.checkpoints ? await readCheckpointFile(opts.checkpoints) : [];
+    const report = await new SegmentLedger(config.ledgerDir).verify(await publicKeyOf(config), kept);
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatVerify(report));
     if (!report.ok) process.exitCode = 1;
   });

@@ -7,6 +7,7 @@ export {
   checkpointBody,
   type Checkpoint,
 } from "./checkpoint.js";
+export { checkpointExporter, readCheckpointFile, CheckpointExportSchema, type CheckpointExport, type CheckpointExporter } from "./checkpoint-export.js";
 export { InclusionBundleSchema, verifyInclusionBundle, type InclusionBundle } from "./proof.js";
 export { leafHash, nodeHash, rootOf, CompactTree, inclusionProof, verifyInclusion, consistencyProof, verifyConsistency } from "./merkle.js";
 export {

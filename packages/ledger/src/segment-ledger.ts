@@ -248,17 +248,18 @@ export class SegmentLedger implements Ledger {
    * hash, then each stored checkpoint (its root over the records it covers, and its signature
    * when `publicKeyPem` is given). The first failure is reported with its place.
    */
-  async verify(publicKeyPem?: string): Promise<VerifyReport> {
+  async verify(publicKeyPem?: string, kept: Checkpoint[] = []): Promise<VerifyReport> {
     const streams: StreamSummary[] = [];
-    for (const streamId of await this.streams()) {
-      const outcome = await this.verifyStream(streamId, publicKeyPem);
+    const names = new Set([...(await this.streams()), ...kept.map((c) => c.streamId)]);
+    for (const streamId of [...names].sort()) {
+      const outcome = await this.verifyStream(streamId, publicKeyPem, kept.filter((c) => c.streamId === streamId));
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       streams.push(outcome);
     }
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
   }
 
-  private async verifyStream(streamId: string, publicKeyPem: string | undefined): Promise<StreamSummary | VerifyFailure> {
+  private async verifyStream(streamId: string, publicKeyPem: string | undefined, kept: Checkpoint[]): Promise<StreamSummary | VerifyFailure> {
     const path = this.segmentPath(streamId);
     let expectedPrev = GENESIS_HASH;
     let position = 0;
@@ -291,7 +292,9 @@ export class SegmentLedger implements Ledger {
       expectedPrev = record.hash;
       position += 1;
     }
-    const checkpoints = await this.checkpoints(streamId);
+    // The ledger's own checkpoints, and those an outside party kept (which survive a cut that
+    // took the local ones with it).
+    const checkpoints = [...(await this.checkpoints(streamId)), ...kept];
     for (const checkpoint of checkpoints) {
       if (checkpoint.treeSize > leaves.length) {
         return fail("truncated", `a checkpoint of ${checkpoint.time} covers ${checkpoint.treeSize} records; only ${leaves.length} remain`, null);

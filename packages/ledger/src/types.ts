@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { AuditEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
+import type { Checkpoint } from "./checkpoint.js";
 
 export interface AppendResult {
   /** One record per input event, in input order; an event already in the stream maps to its stored record. */
@@ -61,7 +62,7 @@ export interface Ledger {
   append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;
   readStream(streamId: string, from?: number): AsyncIterable<LedgerRecord>;
   streams(): Promise<string[]>;
-  verify(publicKeyPem?: string): Promise<VerifyReport>;
+  verify(publicKeyPem?: string, kept?: Checkpoint[]): Promise<VerifyReport>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
 }

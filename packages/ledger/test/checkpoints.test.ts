@@ -1,9 +1,19 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, canonicalJson, newEventId, sealRecord, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
-import { CheckpointSigner, SegmentLedger, generateSigningKey, verifyCheckpointSignature, verifyInclusionBundle } from "../src/index.js";
+import {
+  CheckpointSigner,
+  SegmentLedger,
+  checkpointExporter,
+  generateSigningKey,
+  readCheckpointFile,
+  verifyCheckpointSignature,
+  verifyInclusionBundle,
+} from "../src/index.js";
 
 const event = (n: number): AuditEvent => ({
   eventId: newEventId(),
@@ -113,5 +123,58 @@ describe("inclusion proofs", () => {
     await unsigned.append("s1", [late]);
     await expect(ledger.prove(late.eventId)).rejects.toThrow(/not yet covered/);
     await expect(ledger.prove(newEventId())).rejects.toThrow(/no event/);
+  });
+});
+
+describe("checkpoint export", () => {
+  it("hands every checkpoint to a file and a webhook; a cut tail with its local checkpoints is still caught", async () => {
+    const received: unknown[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        received.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const outside = await mkdtemp(join(tmpdir(), "kept-"));
+      const file = join(outside, "checkpoints.jsonl");
+      const exporter = checkpointExporter({ file, webhookUrl: `http://127.0.0.1:${port}/checkpoints` });
+      const exporting = new SegmentLedger(await mkdtemp(join(tmpdir(), "ledger-exp-")), {
+        signer: new CheckpointSigner(keys.privateKeyPem),
+        onCheckpoint: exporter,
+      });
+      for (let i = 0; i < 5; i++) await exporting.append("s1", [event(i), event(i + 100)]);
+      await exporter.settled();
+      const local = await exporting.checkpoints("s1");
+      expect(await readCheckpointFile(file)).toEqual(local);
+      expect(received).toEqual(local);
+      expect(exporter.failures).toEqual([]);
+
+      // Cut the last two batches, and the local checkpoints that covered them.
+      const path = exporting.segmentPath("s1");
+      const kept = (await readFile(path, "utf8")).split("\n").filter(Boolean).slice(0, 6);
+      await writeFile(path, kept.join("\n") + "\n");
+      const cps = join(exporting.dir, "streams", "s1", "checkpoints.jsonl");
+      await writeFile(cps, local.slice(0, 3).map((c) => JSON.stringify(c)).join("\n") + "\n");
+      const fresh = new SegmentLedger(exporting.dir);
+      expect(await fresh.verify(keys.publicKeyPem)).toMatchObject({ ok: true, count: 6 });
+      const caught = await fresh.verify(keys.publicKeyPem, await readCheckpointFile(file));
+      expect(!caught.ok && caught.failure).toMatchObject({ streamId: "s1", reason: "truncated", position: 6 });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a webhook that is down does not stall the ledger; the give-up is recorded", async () => {
+    const exporter = checkpointExporter({ webhookUrl: "http://127.0.0.1:1/nowhere", attempts: 2 });
+    const l = new SegmentLedger(await mkdtemp(join(tmpdir(), "ledger-exp-")), { signer: new CheckpointSigner(keys.privateKeyPem), onCheckpoint: exporter });
+    await l.append("s1", [event(1)]);
+    await exporter.settled();
+    expect(exporter.failures).toHaveLength(1);
+    expect(exporter.failures[0]!.checkpoint.treeSize).toBe(1);
   });
 });

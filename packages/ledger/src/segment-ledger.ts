@@ -8,11 +8,13 @@ import { CheckpointSchema, verifyCheckpointSignature, type Checkpoint, type Chec
 import { CompactTree, consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency } from "./merkle.js";
 import type { InclusionBundle } from "./proof.js";
 
-const SEGMENT = "segment-000000.jsonl";
+const SEGMENT_FILE = /^segment-(\d{6})\.jsonl$/;
+const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")}.jsonl`;
 const CHECKPOINTS = "checkpoints.jsonl";
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Located {
+  segment: number;
   position: number;
   offset: number;
   length: number;
@@ -20,6 +22,8 @@ interface Located {
 
 /** What this process knows of a stream's file, refreshed under the lock before each append. */
 interface StreamState {
+  /** The segment appends go to, and how far this process has read it. */
+  segment: number;
   size: number;
   nextPosition: number;
   lastHash: string;
@@ -35,6 +39,8 @@ export interface SegmentLedgerOptions {
   signer?: CheckpointSigner;
   /** Called with each checkpoint once it is stored, to hand it to an outside party. */
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
+  /** A segment file that reaches this size is closed; the next batch starts a new one. */
+  maxSegmentBytes?: number;
 }
 
 /**
@@ -55,8 +61,22 @@ export class SegmentLedger implements Ledger {
     return join(this.dir, "streams", streamId);
   }
 
-  segmentPath(streamId: string): string {
-    return join(this.streamDir(streamId), SEGMENT);
+  segmentPath(streamId: string, index = 0): string {
+    return join(this.streamDir(streamId), segmentName(index));
+  }
+
+  /** The stream's segment files, in order. */
+  async segments(streamId: string): Promise<string[]> {
+    const names = await readdir(this.streamDir(streamId)).catch(() => [] as string[]);
+    return names
+      .filter((n) => SEGMENT_FILE.test(n))
+      .sort()
+      .map((n) => join(this.streamDir(streamId), n));
+  }
+
+  /** Every line of every segment of a stream, in order. */
+  private async *streamLines(streamId: string): AsyncGenerator<{ line: string; length: number }> {
+    for (const path of await this.segments(streamId)) yield* readLines(path, 0);
   }
 
   async append(streamId: string, events: AuditEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
@@ -66,15 +86,19 @@ export class SegmentLedger implements Ledger {
     // is waited for.
     const release = await lockDir(dir, { name: "writer", waitMs: 30_000 });
     try {
-      const path = join(dir, SEGMENT);
-      const state = await this.catchUp(streamId, path);
+      const state = await this.catchUp(streamId);
+      if (state.size >= (this.options.maxSegmentBytes ?? 64 * 1024 * 1024)) {
+        state.segment += 1;
+        state.size = 0;
+      }
+      const path = this.segmentPath(streamId, state.segment);
       const records: LedgerRecord[] = [];
       const fresh: string[] = [];
       const pending = new Map<string, LedgerRecord>();
       let appended = 0;
       let offset = state.size;
       for (const event of events) {
-        const known = pending.get(event.eventId) ?? (await this.readLocated(path, state.byEventId.get(event.eventId)));
+        const known = pending.get(event.eventId) ?? (await this.readLocated(streamId, state.byEventId.get(event.eventId)));
         if (known) {
           records.push(known);
           continue;
@@ -88,7 +112,7 @@ export class SegmentLedger implements Ledger {
         state.leaves.push(leaf);
         state.tree.append(leaf);
         pending.set(event.eventId, record);
-        state.byEventId.set(event.eventId, { position: record.position, offset, length });
+        state.byEventId.set(event.eventId, { segment: state.segment, position: record.position, offset, length });
         offset += length;
         state.nextPosition += 1;
         state.lastHash = record.hash;
@@ -117,10 +141,12 @@ export class SegmentLedger implements Ledger {
     }
   }
 
-  private async catchUp(streamId: string, path: string): Promise<StreamState> {
+  /** Brings this process's view of a stream up to what is on disk (other writers' appends too). */
+  private async catchUp(streamId: string): Promise<StreamState> {
     let state = this.states.get(streamId);
     if (!state) {
       state = {
+        segment: 0,
         size: 0,
         nextPosition: 0,
         lastHash: GENESIS_HASH,
@@ -131,33 +157,39 @@ export class SegmentLedger implements Ledger {
       };
       this.states.set(streamId, state);
     }
-    const size = await stat(path).then((s) => s.size, () => 0);
-    if (size === state.size) return state;
-    let offset = state.size;
-    for await (const { line, length } of readLines(path, state.size)) {
-      if (!line.endsWith("\n")) {
-        // A writer died in the middle of a record: that append never resolved, so its job was
-        // never acknowledged and will be delivered again. Cut it off, and say so.
-        await truncate(path, offset);
-        await this.recordRepair({ streamId, offset, bytes: length, recordedAt: new Date().toISOString(), eventId: /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null });
-        break;
+    const segments = await this.segments(streamId);
+    for (let index = state.segment; index < segments.length; index++) {
+      const path = this.segmentPath(streamId, index);
+      const start = index === state.segment ? state.size : 0;
+      const size = await stat(path).then((st) => st.size, () => 0);
+      if (size === start && index === state.segment) continue;
+      let offset = start;
+      for await (const { line, length } of readLines(path, start)) {
+        if (!line.endsWith("\n")) {
+          // A writer died in the middle of a record: that append never resolved, so its job
+          // was never acknowledged and will be delivered again. Cut it off, and say so.
+          await truncate(path, offset);
+          await this.recordRepair({ streamId, offset, bytes: length, recordedAt: new Date().toISOString(), eventId: /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null });
+          break;
+        }
+        const record = JSON.parse(line) as LedgerRecord;
+        const leaf = leafHash(line.slice(0, -1));
+        state.leaves.push(leaf);
+        state.tree.append(leaf);
+        state.byEventId.set(record.event.eventId, { segment: index, position: record.position, offset, length });
+        state.nextPosition = record.position + 1;
+        state.lastHash = record.hash;
+        offset += length;
       }
-      const record = JSON.parse(line) as LedgerRecord;
-      const leaf = leafHash(line.slice(0, -1));
-      state.leaves.push(leaf);
-      state.tree.append(leaf);
-      state.byEventId.set(record.event.eventId, { position: record.position, offset, length });
-      state.nextPosition = record.position + 1;
-      state.lastHash = record.hash;
-      offset += length;
+      state.segment = index;
+      state.size = offset;
     }
-    state.size = offset;
     return state;
   }
 
-  private async readLocated(path: string, at: Located | undefined): Promise<LedgerRecord | undefined> {
+  private async readLocated(streamId: string, at: Located | undefined): Promise<LedgerRecord | undefined> {
     if (!at) return undefined;
-    const handle = await open(path, "r");
+    const handle = await open(this.segmentPath(streamId, at.segment), "r");
     try {
       const buffer = Buffer.alloc(at.length);
       await handle.read(buffer, 0, at.length, at.offset);
@@ -201,7 +233,7 @@ export class SegmentLedger implements Ledger {
     for (const streamId of await this.streams()) {
       const leaves: Buffer[] = [];
       let found: { record: LedgerRecord; index: number } | undefined;
-      for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+      for await (const { line } of this.streamLines(streamId)) {
         if (!line.endsWith("\n")) break;
         if (!found && line.includes(eventId)) {
           const record = JSON.parse(line) as LedgerRecord;
@@ -237,7 +269,7 @@ export class SegmentLedger implements Ledger {
 
   async *readStream(streamId: string, from = 0): AsyncGenerator<LedgerRecord> {
     let position = 0;
-    for await (const { line } of readLines(this.segmentPath(streamId), 0)) {
+    for await (const { line } of this.streamLines(streamId)) {
       if (position++ < from) continue;
       yield JSON.parse(line) as LedgerRecord;
     }
@@ -260,7 +292,6 @@ export class SegmentLedger implements Ledger {
   }
 
   private async verifyStream(streamId: string, publicKeyPem: string | undefined, kept: Checkpoint[]): Promise<StreamSummary | VerifyFailure> {
-    const path = this.segmentPath(streamId);
     let expectedPrev = GENESIS_HASH;
     let position = 0;
     const leaves: Buffer[] = [];
@@ -271,7 +302,7 @@ export class SegmentLedger implements Ledger {
       reason,
       detail,
     });
-    for await (const { line } of readLines(path, 0)) {
+    for await (const { line } of this.streamLines(streamId)) {
       const eventIdHint = /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null;
       if (!line.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint);
       let record: LedgerRecord;
@@ -282,7 +313,7 @@ export class SegmentLedger implements Ledger {
       }
       const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint;
       if (record.position !== position) {
-        const reason = record.position < position || (await positionLater(path, position)) ? "reorder" : "gap";
+        const reason = record.position < position || (await this.positionLater(streamId, position)) ? "reorder" : "gap";
         return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);
       }
       if (record.prevHash !== expectedPrev)
@@ -313,6 +344,18 @@ export class SegmentLedger implements Ledger {
 
   private deadLetterIds: Set<string> | undefined;
 
+  /** Whether a record with `position` is somewhere in the stream (a reorder rather than a gap). */
+  private async positionLater(streamId: string, position: number): Promise<boolean> {
+    for await (const { line } of this.streamLines(streamId)) {
+      try {
+        if ((JSON.parse(line) as LedgerRecord).position === position) return true;
+      } catch {
+        // an unparseable line says nothing about positions
+      }
+    }
+    return false;
+  }
+
   async deadLetter(entry: DeadLetter): Promise<void> {
     this.deadLetterIds ??= new Set((await this.readDeadLetters()).map((d) => d.id));
     if (this.deadLetterIds.has(entry.id)) return;
@@ -326,18 +369,6 @@ export class SegmentLedger implements Ledger {
     for await (const { line } of readLines(join(this.dir, "dead-letter.jsonl"), 0)) out.push(JSON.parse(line) as DeadLetter);
     return out;
   }
-}
-
-/** Whether a record with `position` appears later in the file (a reorder rather than a gap). */
-async function positionLater(path: string, position: number): Promise<boolean> {
-  for await (const { line } of readLines(path, 0)) {
-    try {
-      if ((JSON.parse(line) as LedgerRecord).position === position) return true;
-    } catch {
-      // an unparseable line says nothing about positions
-    }
-  }
-  return false;
 }
 
 async function appendSynced(path: string, text: string): Promise<void> {

@@ -213,6 +213,17 @@ export const EventSchema = z.discriminatedUnion("type", [
     type: z.literal("custom"),
     payload: z.object({ name: z.string(), data: z.json() }),
   }),
+  z.object({
+    ...envelope,
+    type: z.literal("correction"),
+    /** Nothing in the ledger is edited: a correction is a new event pointing at the one it corrects. */
+    payload: z.object({
+      correctsEventId: z.uuidv7(),
+      reason: z.string().min(1),
+      /** The corrected values (a partial payload, or whatever the correction needs to say). */
+      correction: z.json(),
+    }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof EventSchema>;

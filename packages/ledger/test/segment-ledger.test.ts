@@ -130,3 +130,22 @@ describe("segments", () => {
     expect(!report.ok && report.failure).toMatchObject({ reason: "gap" });
   });
 });
+
+describe("corrections", () => {
+  it("are new events pointing at the record they correct; the original stays as it was", async () => {
+    const original = event(1);
+    await ledger.append("s1", [original]);
+    const correction: AuditEvent = {
+      ...event(2),
+      type: "correction",
+      payload: { correctsEventId: original.eventId, reason: "wrong model name recorded", correction: { model: { name: "gpt-test" } } },
+    } as AuditEvent;
+    await ledger.append("s1", [correction]);
+    const records = [];
+    for await (const r of ledger.readStream("s1")) records.push(r);
+    expect(records.map((r) => r.event.type)).toEqual(["llm.start", "correction"]);
+    expect(records[0]!.event).toEqual(original);
+    expect(records[1]!.event).toMatchObject({ payload: { correctsEventId: original.eventId } });
+    expect(await ledger.verify()).toMatchObject({ ok: true, count: 2 });
+  });
+});

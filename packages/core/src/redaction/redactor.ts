@@ -87,10 +87,11 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
   "retriever.start": object({ query: required(STRING, "") }),
   "retriever.end": object({ documents: required(array(DOCUMENT), null), timing: FIXED }),
   "retriever.error": object({ error: ERROR }),
-  "agent.action": object({ tool: required(STRING, ""), toolInput: required(JSON_SHAPE, null), log: required(STRING, "") }),
+  "agent.action": object({ tool: required(STRING, ""), toolInput: required(JSON_SHAPE, null), log: required(STRING, ""), llmRunId: optional(KEEP) }),
   "agent.finish": object({ returnValues: required(JSON_SHAPE, null), log: required(STRING, "") }),
   text: object({ text: required(STRING, "") }),
   custom: object({ name: required(STRING, ""), data: required(JSON_SHAPE, null) }),
+  correction: object({ correctsEventId: FIXED, reason: required(STRING, ""), correction: required(JSON_SHAPE, null) }),
 };
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
 const GENERIC_PAYLOAD = required(object({}), null);

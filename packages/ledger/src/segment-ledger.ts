@@ -1,11 +1,10 @@
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { canonicalJson, lockDir, type AuditEvent } from "@auditgraph/core";
-import { GENESIS_HASH, sealRecord, recordHash, type LedgerRecord } from "@auditgraph/core";
-import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyFailure, VerifyReport } from "./types.js";
-import { CheckpointSchema, verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { CompactTree, consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency } from "./merkle.js";
+import { lockDir, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyReport } from "./types.js";
+import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
+import { StreamTail, proveInStream, verifyStream } from "./chain.js";
 import type { InclusionBundle } from "./proof.js";
 
 const SEGMENT_FILE = /^segment-(\d{6})\.jsonl$/;
@@ -20,18 +19,13 @@ interface Located {
   length: number;
 }
 
-/** What this process knows of a stream's file, refreshed under the lock before each append. */
+/** What this process knows of a stream's files, refreshed under the lock before each append. */
 interface StreamState {
+  tail: StreamTail;
   /** The segment appends go to, and how far this process has read it. */
   segment: number;
   size: number;
-  nextPosition: number;
-  lastHash: string;
   byEventId: Map<string, Located>;
-  /** RFC 9162 leaf hashes of the records, in order, and the tree over them. */
-  leaves: Buffer[];
-  tree: CompactTree;
-  lastCheckpoint: Checkpoint | undefined;
 }
 
 export interface SegmentLedgerOptions {
@@ -103,19 +97,13 @@ export class SegmentLedger implements Ledger {
           records.push(known);
           continue;
         }
-        const record = sealRecord({ position: state.nextPosition, streamId, recordedAt, prevHash: state.lastHash, event });
-        const json = canonicalJson(record);
+        const { record, json } = state.tail.seal(event, recordedAt);
         const line = `${json}\n`;
         const length = Buffer.byteLength(line);
         fresh.push(line);
-        const leaf = leafHash(json);
-        state.leaves.push(leaf);
-        state.tree.append(leaf);
         pending.set(event.eventId, record);
         state.byEventId.set(event.eventId, { segment: state.segment, position: record.position, offset, length });
         offset += length;
-        state.nextPosition += 1;
-        state.lastHash = record.hash;
         records.push(record);
         appended += 1;
       }
@@ -129,7 +117,7 @@ export class SegmentLedger implements Ledger {
           await handle.close();
         }
         state.size = offset;
-        if (this.options.signer) await this.checkpoint(streamId, state, this.options.signer);
+        if (this.options.signer) await this.checkpoint(streamId, state.tail.sign(this.options.signer));
       }
       return { records, appended };
     } catch (error) {
@@ -145,16 +133,7 @@ export class SegmentLedger implements Ledger {
   private async catchUp(streamId: string): Promise<StreamState> {
     let state = this.states.get(streamId);
     if (!state) {
-      state = {
-        segment: 0,
-        size: 0,
-        nextPosition: 0,
-        lastHash: GENESIS_HASH,
-        byEventId: new Map(),
-        leaves: [],
-        tree: new CompactTree(),
-        lastCheckpoint: (await this.checkpoints(streamId)).at(-1),
-      };
+      state = { tail: new StreamTail(streamId, (await this.checkpoints(streamId)).at(-1)), segment: 0, size: 0, byEventId: new Map() };
       this.states.set(streamId, state);
     }
     const segments = await this.segments(streamId);
@@ -173,12 +152,8 @@ export class SegmentLedger implements Ledger {
           break;
         }
         const record = JSON.parse(line) as LedgerRecord;
-        const leaf = leafHash(line.slice(0, -1));
-        state.leaves.push(leaf);
-        state.tree.append(leaf);
+        state.tail.absorb(line.slice(0, -1), record);
         state.byEventId.set(record.event.eventId, { segment: index, position: record.position, offset, length });
-        state.nextPosition = record.position + 1;
-        state.lastHash = record.hash;
         offset += length;
       }
       state.segment = index;
@@ -199,20 +174,8 @@ export class SegmentLedger implements Ledger {
     }
   }
 
-  /**
-   * Signs the stream's new tree head, after checking that it extends the last one signed:
-   * a checkpoint inconsistent with an earlier one is never made.
-   */
-  private async checkpoint(streamId: string, state: StreamState, signer: CheckpointSigner): Promise<void> {
-    const root = state.tree.root();
-    const previous = state.lastCheckpoint;
-    if (previous) {
-      const proof = consistencyProof(state.leaves, previous.treeSize, state.tree.size);
-      verifyConsistency(previous.treeSize, state.tree.size, proof, Buffer.from(previous.rootHash, "hex"), root);
-    }
-    const checkpoint = signer.sign({ streamId, treeSize: state.tree.size, rootHash: root.toString("hex"), time: new Date().toISOString() });
+  private async checkpoint(streamId: string, checkpoint: Checkpoint): Promise<void> {
     await appendSynced(join(this.streamDir(streamId), CHECKPOINTS), `${JSON.stringify(checkpoint)}\n`);
-    state.lastCheckpoint = checkpoint;
     await this.options.onCheckpoint?.(checkpoint);
   }
 
@@ -231,25 +194,15 @@ export class SegmentLedger implements Ledger {
    */
   async prove(eventId: string): Promise<InclusionBundle> {
     for (const streamId of await this.streams()) {
-      const leaves: Buffer[] = [];
-      let found: { record: LedgerRecord; index: number } | undefined;
-      for await (const { line } of this.streamLines(streamId)) {
-        if (!line.endsWith("\n")) break;
-        if (!found && line.includes(eventId)) {
-          const record = JSON.parse(line) as LedgerRecord;
-          if (record.event.eventId === eventId) found = { record, index: leaves.length };
-        }
-        leaves.push(leafHash(line.slice(0, -1)));
-      }
-      if (!found) continue;
-      const checkpoint = (await this.checkpoints(streamId)).at(-1);
-      if (!checkpoint || checkpoint.treeSize <= found.index) {
-        throw new Error(`event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
-      }
-      const proof = inclusionProof(leaves, found.index, checkpoint.treeSize);
-      return { record: found.record, leafIndex: found.index, treeSize: checkpoint.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint };
+      const bundle = await proveInStream(eventId, streamId, this.texts(streamId), (await this.checkpoints(streamId)).at(-1));
+      if (bundle) return bundle;
     }
     throw new Error(`no event ${eventId} in the ledger`);
+  }
+
+  /** A stream's records as stored (each with its line end), in order. */
+  private async *texts(streamId: string): AsyncGenerator<string> {
+    for await (const { line } of this.streamLines(streamId)) yield line;
   }
 
   /** Torn tails cut off when a stream was opened for writing, oldest first. */
@@ -284,62 +237,14 @@ export class SegmentLedger implements Ledger {
     const streams: StreamSummary[] = [];
     const names = new Set([...(await this.streams()), ...kept.map((c) => c.streamId)]);
     for (const streamId of [...names].sort()) {
-      const outcome = await this.verifyStream(streamId, publicKeyPem, kept.filter((c) => c.streamId === streamId));
+      // The ledger's own checkpoints, and those an outside party kept (which survive a cut
+      // that took the local ones with it).
+      const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
+      const outcome = await verifyStream(streamId, this.texts(streamId), checkpoints, publicKeyPem, (p) => this.positionLater(streamId, p));
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       streams.push(outcome);
     }
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
-  }
-
-  private async verifyStream(streamId: string, publicKeyPem: string | undefined, kept: Checkpoint[]): Promise<StreamSummary | VerifyFailure> {
-    let expectedPrev = GENESIS_HASH;
-    let position = 0;
-    const leaves: Buffer[] = [];
-    const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({
-      streamId,
-      position,
-      eventId,
-      reason,
-      detail,
-    });
-    for await (const { line } of this.streamLines(streamId)) {
-      const eventIdHint = /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null;
-      if (!line.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint);
-      let record: LedgerRecord;
-      try {
-        record = JSON.parse(line) as LedgerRecord;
-      } catch {
-        return fail("unparseable", "record is not valid JSON", eventIdHint);
-      }
-      const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint;
-      if (record.position !== position) {
-        const reason = record.position < position || (await this.positionLater(streamId, position)) ? "reorder" : "gap";
-        return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);
-      }
-      if (record.prevHash !== expectedPrev)
-        return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
-      if (recordHash(record) !== record.hash) return fail("edited", "content does not match its hash", eventId);
-      leaves.push(leafHash(line.slice(0, -1)));
-      expectedPrev = record.hash;
-      position += 1;
-    }
-    // The ledger's own checkpoints, and those an outside party kept (which survive a cut that
-    // took the local ones with it).
-    const checkpoints = [...(await this.checkpoints(streamId)), ...kept];
-    for (const checkpoint of checkpoints) {
-      if (checkpoint.treeSize > leaves.length) {
-        return fail("truncated", `a checkpoint of ${checkpoint.time} covers ${checkpoint.treeSize} records; only ${leaves.length} remain`, null);
-      }
-      if (rootOf(leaves, 0, checkpoint.treeSize).toString("hex") !== checkpoint.rootHash) {
-        position = checkpoint.treeSize - 1;
-        return fail("checkpoint-mismatch", `the records do not give the root signed at ${checkpoint.time} for size ${checkpoint.treeSize}`, null);
-      }
-      if (publicKeyPem && !verifyCheckpointSignature(checkpoint, publicKeyPem)) {
-        position = checkpoint.treeSize - 1;
-        return fail("bad-signature", `the checkpoint of ${checkpoint.time} (size ${checkpoint.treeSize}) is not signed by this key`, null);
-      }
-    }
-    return { streamId, count: position, head: expectedPrev, root: rootOf(leaves).toString("hex"), checkpoints: checkpoints.length };
   }
 
   private deadLetterIds: Set<string> | undefined;

@@ -54,15 +54,19 @@ describe("SegmentLedger crash safety", () => {
     for (let round = 0; round < 12; round++) {
       const child = spawn(process.execPath, [WRITER, dir], { stdio: ["ignore", "pipe", "inherit"] });
       let pending = "";
+      let started: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
       child.stdout.on("data", (b: Buffer) => {
         pending += b.toString();
         const lines = pending.split("\n");
         pending = lines.pop()!;
         for (const line of lines) for (const id of line.split(" ")) acked.add(id);
+        if (lines.length) started();
       });
       const exited = new Promise((resolve) => child.on("exit", resolve));
-      // Let it get going (module load ~100-300 ms), then kill it somewhere inside its loop.
-      await new Promise((r) => setTimeout(r, 250 + Math.random() * 400));
+      // Once it is appending, kill it somewhere inside its loop.
+      await Promise.race([running, exited]);
+      await new Promise((r) => setTimeout(r, Math.random() * 300));
       child.kill("SIGKILL");
       await exited;
 
@@ -73,6 +77,6 @@ describe("SegmentLedger crash safety", () => {
       const stored = await allIds(ledger);
       for (const id of acked) expect(stored.has(id)).toBe(true);
     }
-    expect(acked.size).toBeGreaterThan(500);
+    expect(acked.size).toBeGreaterThan(12 * 50);
   }, 120_000);
 });

@@ -3,4 +3,5 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$HERE/redis-start.sh"
+"$HERE/postgres-start.sh"
 "$HERE/neo4j-start.sh"

@@ -10,6 +10,9 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_{}-]+$/, "letters, digits, _ - and {} (hash tags) only")
     .default(DEFAULT_QUEUE_NAME),
   AUDITGRAPH_LEDGER_DIR: z.string().min(1).default(".auditgraph/ledger"),
+  /** A postgres:// URL puts the ledger in PostgreSQL instead of segment files under AUDITGRAPH_LEDGER_DIR. */
+  AUDITGRAPH_LEDGER_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+  AUDITGRAPH_LEDGER_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("auditgraph"),
   AUDITGRAPH_SPOOL_DIR: z.string().min(1).default(".auditgraph/spool"),
   /** Ed25519 private key (PEM file) that signs ledger checkpoints; `auditgraph keygen` makes one. */
   AUDITGRAPH_SIGNING_KEY: z.string().min(1).optional(),
@@ -30,6 +33,8 @@ export interface Config {
   redis: RedisOptions;
   queueName: string;
   ledgerDir: string;
+  ledgerUrl: string | undefined;
+  ledgerSchema: string;
   /** The agent side's spool, for batches that could not reach Redis. */
   spoolDir: string;
   signingKeyPath: string | undefined;
@@ -52,6 +57,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     queueName: e.AUDITGRAPH_QUEUE,
     ledgerDir: e.AUDITGRAPH_LEDGER_DIR,
+    ledgerUrl: e.AUDITGRAPH_LEDGER_URL,
+    ledgerSchema: e.AUDITGRAPH_LEDGER_SCHEMA,
     spoolDir: e.AUDITGRAPH_SPOOL_DIR,
     signingKeyPath: e.AUDITGRAPH_SIGNING_KEY,
     publicKeyPath: e.AUDITGRAPH_PUBLIC_KEY,

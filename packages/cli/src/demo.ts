@@ -78,5 +78,6 @@ export async function runDemo(given: Config, print: (line: string) => void = con
     await transport?.close();
     await worker?.close();
     await graph.close();
+    await ledger.close?.();
   }
 }

@@ -1,17 +1,30 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CheckpointSigner, SegmentLedger, checkpointExporter, generateSigningKey } from "@auditgraph/ledger";
+import {
+  CheckpointSigner,
+  PostgresLedger,
+  SegmentLedger,
+  checkpointExporter,
+  generateSigningKey,
+  type Ledger,
+  type SegmentLedgerOptions,
+} from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 
-/** The ledger of a config, signing checkpoints when a signing key is configured. */
-export async function openLedger(config: Config): Promise<SegmentLedger> {
-  if (!config.signingKeyPath) return new SegmentLedger(config.ledgerDir);
-  const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
-    throw new Error(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);
-  });
-  const { file, webhookUrl } = config.checkpointExport;
-  const onCheckpoint = file || webhookUrl ? checkpointExporter(config.checkpointExport) : undefined;
-  return new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pem), ...(onCheckpoint ? { onCheckpoint } : {}) });
+/** The ledger of a config (segment files, or PostgreSQL), signing checkpoints when a signing key is configured. */
+export async function openLedger(config: Config): Promise<Ledger & { close?: () => Promise<void> }> {
+  const options: SegmentLedgerOptions = {};
+  if (config.signingKeyPath) {
+    const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
+      throw new Error(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);
+    });
+    options.signer = new CheckpointSigner(pem);
+    const { file, webhookUrl } = config.checkpointExport;
+    if (file || webhookUrl) options.onCheckpoint = checkpointExporter(config.checkpointExport);
+  }
+  return config.ledgerUrl
+    ? PostgresLedger.open({ connectionString: config.ledgerUrl, schema: config.ledgerSchema }, options)
+    : new SegmentLedger(config.ledgerDir, options);
 }
 
 /** The public key `verify` checks signatures with: the configured one, else the signing key's. */

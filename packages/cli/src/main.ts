@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
 import { readFile, writeFile } from "node:fs/promises";
 import { Graph, formatLineage, renderLineageHtml } from "@auditgraph/graph";
-import { SegmentLedger, readCheckpointFile, verifyInclusionBundle } from "@auditgraph/ledger";
+import { readCheckpointFile, verifyInclusionBundle } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { loadConfig } from "./config.js";
 import { runDemo } from "./demo.js";
@@ -45,6 +45,7 @@ program
     });
     await worker.close();
     await graph.close();
+    await ledger.close?.();
     console.log("auditgraph worker: stopped");
   });
 
@@ -56,7 +57,8 @@ program
   .action(async (opts: { json?: boolean; checkpoints?: string }) => {
     const config = loadConfig();
     const kept = opts.checkpoints ? await readCheckpointFile(opts.checkpoints) : [];
-    const report = await new SegmentLedger(config.ledgerDir).verify(await publicKeyOf(config), kept);
+    const ledger = await openLedger({ ...config, signingKeyPath: undefined });
+    const report = await ledger.verify(await publicKeyOf(config), kept).finally(() => ledger.close?.());
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatVerify(report));
     if (!report.ok) process.exitCode = 1;
   });
@@ -101,7 +103,8 @@ program
   .description("print an event's record, its Merkle inclusion proof and the signed checkpoint it is under, as JSON")
   .argument("<eventId>", "the event id")
   .action(async (eventId: string) => {
-    console.log(JSON.stringify(await new SegmentLedger(loadConfig().ledgerDir).prove(eventId), null, 2));
+    const ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
+    console.log(JSON.stringify(await ledger.prove(eventId).finally(() => ledger.close?.()), null, 2));
   });
 
 program

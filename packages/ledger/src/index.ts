@@ -21,3 +21,4 @@ export {
   type TornTailRepair,
   type StreamSummary,
 } from "./types.js";
+export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig } from "./postgres-ledger.js";

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { AuditEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
 import type { Checkpoint } from "./checkpoint.js";
+import type { InclusionBundle } from "./proof.js";
 
 export interface AppendResult {
   /** One record per input event, in input order; an event already in the stream maps to its stored record. */
@@ -63,6 +64,10 @@ export interface Ledger {
   readStream(streamId: string, from?: number): AsyncIterable<LedgerRecord>;
   streams(): Promise<string[]>;
   verify(publicKeyPem?: string, kept?: Checkpoint[]): Promise<VerifyReport>;
+  /** The stream's signed checkpoints, oldest first. */
+  checkpoints(streamId: string): Promise<Checkpoint[]>;
+  /** An event's record, its inclusion proof and the latest checkpoint over it. */
+  prove(eventId: string): Promise<InclusionBundle>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
 }

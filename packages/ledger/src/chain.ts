@@ -1,6 +1,6 @@
 import { GENESIS_HASH, canonicalJson, recordHash, sealRecord, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import { verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { CompactTree, consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency } from "./merkle.js";
+import { CompactTree, inclusionProof, leafHash } from "./merkle.js";
 import type { InclusionBundle } from "./proof.js";
 import type { StreamSummary, VerifyFailure } from "./types.js";
 
@@ -12,21 +12,28 @@ import type { StreamSummary, VerifyFailure } from "./types.js";
 export class StreamTail {
   nextPosition = 0;
   lastHash = GENESIS_HASH;
-  readonly leaves: Buffer[] = [];
   readonly tree = new CompactTree();
+  /**
+   * Whether the records read so far reproduce the last signed checkpoint's root, checked when
+   * the tree passes its size: a stream that does not must never be signed again.
+   */
+  private extendsLastCheckpoint: boolean;
 
   constructor(
     readonly streamId: string,
-    public lastCheckpoint: Checkpoint | undefined,
-  ) {}
+    private lastCheckpoint: Checkpoint | undefined,
+  ) {
+    this.extendsLastCheckpoint = lastCheckpoint === undefined || lastCheckpoint.treeSize === 0;
+  }
 
   /** Takes in a stored record (its canonical JSON text, as stored). */
   absorb(json: string, record: Pick<LedgerRecord, "position" | "hash">): void {
-    const leaf = leafHash(json);
-    this.leaves.push(leaf);
-    this.tree.append(leaf);
+    this.tree.append(leafHash(json));
     this.nextPosition = record.position + 1;
     this.lastHash = record.hash;
+    if (this.lastCheckpoint && this.tree.size === this.lastCheckpoint.treeSize) {
+      this.extendsLastCheckpoint = this.tree.root().toString("hex") === this.lastCheckpoint.rootHash;
+    }
   }
 
   /** The next record for `event`, already absorbed: store `json` exactly. */
@@ -37,16 +44,20 @@ export class StreamTail {
     return { record, json };
   }
 
-  /** Signs the current tree head after checking it extends the last one signed: never an inconsistent one. */
+  /**
+   * Signs the current tree head, only if the tree extends the last one signed (its first
+   * records give that checkpoint's root): a checkpoint inconsistent with an earlier one is never made.
+   */
   sign(signer: CheckpointSigner): Checkpoint {
-    const root = this.tree.root();
     const previous = this.lastCheckpoint;
-    if (previous) {
-      const proof = consistencyProof(this.leaves, previous.treeSize, this.tree.size);
-      verifyConsistency(previous.treeSize, this.tree.size, proof, Buffer.from(previous.rootHash, "hex"), root);
+    if (previous && (this.tree.size < previous.treeSize || !this.extendsLastCheckpoint)) {
+      throw new Error(
+        `stream ${this.streamId}: the records no longer give the root signed for size ${previous.treeSize} at ${previous.time}; refusing to sign (run \`auditgraph verify\`)`,
+      );
     }
-    const checkpoint = signer.sign({ streamId: this.streamId, treeSize: this.tree.size, rootHash: root.toString("hex"), time: new Date().toISOString() });
+    const checkpoint = signer.sign({ streamId: this.streamId, treeSize: this.tree.size, rootHash: this.tree.root().toString("hex"), time: new Date().toISOString() });
     this.lastCheckpoint = checkpoint;
+    this.extendsLastCheckpoint = true;
     return checkpoint;
   }
 }
@@ -65,7 +76,9 @@ export async function verifyStream(
 ): Promise<StreamSummary | VerifyFailure> {
   let expectedPrev = GENESIS_HASH;
   let position = 0;
-  const leaves: Buffer[] = [];
+  const tree = new CompactTree();
+  // Checked as the tree passes each checkpoint's size: one pass, whatever their number.
+  const pending = [...checkpoints].sort((a, b) => a.treeSize - b.treeSize);
   const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({ streamId, position, eventId, reason, detail });
   for await (const text of texts) {
     const eventIdHint = /"eventId":"([^"]+)"/.exec(text)?.[1] ?? null;
@@ -83,24 +96,31 @@ export async function verifyStream(
     }
     if (record.prevHash !== expectedPrev) return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
     if (recordHash(record) !== record.hash) return fail("edited", "content does not match its hash", eventId);
-    leaves.push(leafHash(text.slice(0, -1)));
+    tree.append(leafHash(text.slice(0, -1)));
     expectedPrev = record.hash;
     position += 1;
-  }
-  for (const checkpoint of checkpoints) {
-    if (checkpoint.treeSize > leaves.length) {
-      return fail("truncated", `a checkpoint of ${checkpoint.time} covers ${checkpoint.treeSize} records; only ${leaves.length} remain`, null);
+    while (pending[0]?.treeSize === tree.size) {
+      const failure = checkCheckpoint(pending.shift()!);
+      if (failure) return failure;
     }
-    if (rootOf(leaves, 0, checkpoint.treeSize).toString("hex") !== checkpoint.rootHash) {
-      position = checkpoint.treeSize - 1;
-      return fail("checkpoint-mismatch", `the records do not give the root signed at ${checkpoint.time} for size ${checkpoint.treeSize}`, null);
+  }
+  const covered = pending[0];
+  if (covered && covered.treeSize > 0) {
+    return fail("truncated", `a checkpoint of ${covered.time} covers ${covered.treeSize} records; only ${position} remain`, null);
+  }
+  return { streamId, count: position, head: expectedPrev, root: tree.root().toString("hex"), checkpoints: checkpoints.length };
+
+  /** A failing checkpoint is reported at the last record it covers. */
+  function checkCheckpoint(checkpoint: Checkpoint): VerifyFailure | undefined {
+    const at = (failure: VerifyFailure) => ({ ...failure, position: checkpoint.treeSize - 1 });
+    if (tree.root().toString("hex") !== checkpoint.rootHash) {
+      return at(fail("checkpoint-mismatch", `the records do not give the root signed at ${checkpoint.time} for size ${checkpoint.treeSize}`, null));
     }
     if (publicKeyPem && !verifyCheckpointSignature(checkpoint, publicKeyPem)) {
-      position = checkpoint.treeSize - 1;
-      return fail("bad-signature", `the checkpoint of ${checkpoint.time} (size ${checkpoint.treeSize}) is not signed by this key`, null);
+      return at(fail("bad-signature", `the checkpoint of ${checkpoint.time} (size ${checkpoint.treeSize}) is not signed by this key`, null));
     }
+    return undefined;
   }
-  return { streamId, count: position, head: expectedPrev, root: rootOf(leaves).toString("hex"), checkpoints: checkpoints.length };
 }
 
 /** An inclusion bundle for `eventId` if the stream (its stored texts, in order) holds it. */

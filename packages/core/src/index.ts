@@ -31,7 +31,7 @@ export {
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
 export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";
 export { streamIdFor } from "./streams.js";
-export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, type LedgerRecord } from "./record.js";
+export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordText, textSealed, type LedgerRecord } from "./record.js";
 export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, type BatchJob } from "./transport.js";
 export {
   Redactor,

@@ -26,3 +26,29 @@ export function recordHash(record: Omit<LedgerRecord, "hash">): string {
 export function sealRecord(unsealed: Omit<LedgerRecord, "hash">): LedgerRecord {
   return { ...unsealed, hash: recordHash(unsealed) };
 }
+
+/**
+ * Seals a record and gives its canonical JSON with one canonicalisation instead of two: the
+ * text the hash is taken over, with the `hash` member put in its sorted place. Top-level keys
+ * sort as event, hash, position, ...: `hash` goes before the last `,"position":`, which is the
+ * top-level one since only top-level members (none of them an object) follow the event.
+ */
+export function sealRecordText(unsealed: Omit<LedgerRecord, "hash">): { record: LedgerRecord; json: string } {
+  const { position, streamId, recordedAt, prevHash, event } = unsealed;
+  const body = canonicalJson({ position, streamId, recordedAt, prevHash, event });
+  const hash = sha256Hex(body);
+  const at = body.lastIndexOf(',"position":');
+  return { record: { ...unsealed, hash }, json: `${body.slice(0, at)},"hash":"${hash}"${body.slice(at)}` };
+}
+
+/**
+ * Whether a stored record's text is sealed by its hash: SHA-256 over the text without its
+ * `hash` member equals the hash. For the canonical JSON the ledger writes this is exactly
+ * `recordHash`; any other text (edited, or re-serialised) fails, so no parse or
+ * canonicalisation is needed to check it.
+ */
+export function textSealed(json: string, hash: string): boolean {
+  const member = `,"hash":"${hash}"`;
+  const at = json.lastIndexOf(member);
+  return at !== -1 && sha256Hex(json.slice(0, at) + json.slice(at + member.length)) === hash;
+}

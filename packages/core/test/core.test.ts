@@ -10,6 +10,8 @@ import {
   GENESIS_HASH,
   streamIdFor,
   newEventId,
+  sealRecordText,
+  textSealed,
 } from "../src/index.js";
 import { sampleEvent } from "./fixtures.js";
 
@@ -80,5 +82,18 @@ describe("event ids", () => {
     const ids = Array.from({ length: 2000 }, () => newEventId());
     expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))).toBe(true);
     expect([...ids].sort()).toEqual(ids);
+  });
+});
+
+describe("sealed record text", () => {
+  it("is the record's canonical JSON, and is sealed exactly when its text is unchanged", () => {
+    const unsealed = { position: 7, streamId: "s", recordedAt: "2026-01-01T00:00:00.000Z", prevHash: GENESIS_HASH, event: sampleEvent({ payload: { messages: [{ role: "user", content: ',"position":9,"hash":"x"' }] } }) };
+    const { record, json } = sealRecordText(unsealed);
+    expect(record).toEqual(sealRecord(unsealed));
+    expect(json).toBe(canonicalJson(record));
+    expect(textSealed(json, record.hash)).toBe(true);
+    expect(textSealed(json.replace('"position":7', '"position":8'), record.hash)).toBe(false);
+    expect(textSealed(json.replace("user", "User"), record.hash)).toBe(false);
+    expect(textSealed(JSON.stringify(record), record.hash)).toBe(false); // not canonical: key order differs
   });
 });

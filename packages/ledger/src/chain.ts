@@ -1,4 +1,4 @@
-import { GENESIS_HASH, canonicalJson, recordHash, sealRecord, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import { GENESIS_HASH, sealRecordText, textSealed, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import { verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
 import { CompactTree, inclusionProof, leafHash } from "./merkle.js";
 import type { InclusionBundle } from "./proof.js";
@@ -38,10 +38,9 @@ export class StreamTail {
 
   /** The next record for `event`, already absorbed: store `json` exactly. */
   seal(event: AuditEvent, recordedAt: string): { record: LedgerRecord; json: string } {
-    const record = sealRecord({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
-    const json = canonicalJson(record);
-    this.absorb(json, record);
-    return { record, json };
+    const sealed = sealRecordText({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
+    this.absorb(sealed.json, sealed.record);
+    return sealed;
   }
 
   /**
@@ -95,7 +94,7 @@ export async function verifyStream(
       return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);
     }
     if (record.prevHash !== expectedPrev) return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
-    if (recordHash(record) !== record.hash) return fail("edited", "content does not match its hash", eventId);
+    if (!textSealed(text.slice(0, -1), record.hash)) return fail("edited", "content does not match its hash", eventId);
     tree.append(leafHash(text.slice(0, -1)));
     expectedPrev = record.hash;
     position += 1;

@@ -36,6 +36,7 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { newEventId } from "@auditgraph/core";
 import { BENCH_IDENTITY, EXPECTED_ANSWER_FRAGMENT, benchAgent, benchInput, benchMetadata } from "./agent.js";
 import { startSink, type Sink } from "./sink.js";
+import { table } from "./table.js";
 
 export type VariantName = "none" | "noop" | "auditgraph" | "langfuse" | "langsmith";
 export const ALL_VARIANTS: readonly VariantName[] = ["none", "noop", "auditgraph", "langfuse", "langsmith"];
@@ -609,12 +610,6 @@ export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise
 
 const fmtUs = (us: number) => (us >= 100 ? us.toFixed(0) : us >= 10 ? us.toFixed(1) : us.toFixed(2));
 const fmtMs = (ms: number) => ms.toFixed(2);
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
 
 export function formatReport(result: BenchResult): string {
   const out: string[] = [];

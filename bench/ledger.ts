@@ -42,6 +42,7 @@ import {
   verifyCheckpointSignature,
   verifyInclusion,
 } from "@auditgraph/ledger";
+import { table } from "./table.js";
 
 export type AppendVariant = "plain" | "ledger" | "ledger+signer";
 export const APPEND_VARIANTS: readonly AppendVariant[] = ["plain", "ledger", "ledger+signer"];
@@ -687,12 +688,6 @@ const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
 function signedDelta(v: VerifyResult): string {
   const d = (v.checkpointMsPerCheckpoint * v.checkpoints) / 1000;
   return `${Math.abs(d).toFixed(2)} s ${d >= 0 ? "longer" : "less"}`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 export function formatReport(result: LedgerBenchResult): string {

@@ -31,22 +31,37 @@ async function cli(config: Config, ...args: string[]) {
   }
 }
 
+/**
+ * Runs `auditgraph worker` as its own process with `env`, gives it one job of `events`, waits
+ * until it is done, then stops it with SIGTERM: its exit code and everything it printed.
+ */
+async function workerRun(config: Config, env: NodeJS.ProcessEnv, events: unknown[]) {
+  const child = spawn(process.execPath, [BIN, "worker"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const queue = new Queue(config.queueName, { connection: config.redis });
+  try {
+    await queue.add(BATCH_JOB_NAME, { events });
+    await waitUntilIdle(queue);
+    child.kill("SIGTERM");
+    return { code: await exited, out };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+}
+
 describe("auditgraph CLI", () => {
   it("worker: records jobs, then on SIGTERM finishes and exits 0; verify: OK, then names a flipped record", async () => {
     const config = await isolatedConfig();
-    const child = spawn(process.execPath, [BIN, "worker"], { env: envOf(config), stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const queue = new Queue(config.queueName, { connection: config.redis });
-    try {
-      const events = sampleTrace();
-      await queue.add(BATCH_JOB_NAME, { events });
-      await waitUntilIdle(queue);
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-      expect(out).toMatch(/SIGTERM[\s\S]*stopped/);
+    const events = sampleTrace();
+    const { code, out } = await workerRun(config, envOf(config), events);
+    expect(code).toBe(0);
+    expect(out).toMatch(/SIGTERM[\s\S]*stopped/);
+    {
       const records = await readAll(new SegmentLedger(config.ledgerDir));
       expect(records).toHaveLength(events.length);
 
@@ -64,10 +79,6 @@ describe("auditgraph CLI", () => {
       const bad = await cli(config, "verify");
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
-    } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
     }
   });
 
@@ -78,15 +89,9 @@ describe("auditgraph CLI", () => {
     expect(keygen.code).toBe(0);
     const signing = { ...config, signingKeyPath: join(keysDir, "checkpoint-signing-key.pem") };
     const env = { ...envOf(config), AUDITGRAPH_SIGNING_KEY: signing.signingKeyPath };
-    const child = spawn(process.execPath, [BIN, "worker"], { env, stdio: "ignore" });
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    const queue = new Queue(config.queueName, { connection: config.redis });
-    try {
-      const events = sampleTrace();
-      await queue.add(BATCH_JOB_NAME, { events });
-      await waitUntilIdle(queue);
-      child.kill("SIGTERM");
-      await exited;
+    const events = sampleTrace();
+    expect((await workerRun(config, env, events)).code).toBe(0);
+    {
 
       const verified = await run(process.execPath, [BIN, "verify"], { env });
       expect(verified.stdout).toMatch(/OK: 6 events in 1 streams\n.*root [0-9a-f]{64}, 1 signed checkpoints verified/);
@@ -105,10 +110,6 @@ describe("auditgraph CLI", () => {
       const refused = await cli(config, "verify-proof", file, "--public-key", publicKey);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/inclusion|root/i);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
     }
   });
 

@@ -27,7 +27,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { getHeapStatistics } from "node:v8";
@@ -36,7 +36,7 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { newEventId } from "@auditgraph/core";
 import { BENCH_IDENTITY, EXPECTED_ANSWER_FRAGMENT, benchAgent, benchInput, benchMetadata } from "./agent.js";
 import { startSink, type Sink } from "./sink.js";
-import { table } from "./table.js";
+import { runIfMain, table } from "./common.js";
 
 export type VariantName = "none" | "noop" | "auditgraph" | "langfuse" | "langsmith";
 export const ALL_VARIANTS: readonly VariantName[] = ["none", "noop", "auditgraph", "langfuse", "langsmith"];
@@ -684,12 +684,4 @@ async function main(): Promise<void> {
   if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);

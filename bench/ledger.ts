@@ -27,7 +27,7 @@
 import { mkdtemp, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -42,7 +42,7 @@ import {
   verifyCheckpointSignature,
   verifyInclusion,
 } from "@auditgraph/ledger";
-import { table } from "./table.js";
+import { runIfMain, table } from "./common.js";
 
 export type AppendVariant = "plain" | "ledger" | "ledger+signer";
 export const APPEND_VARIANTS: readonly AppendVariant[] = ["plain", "ledger", "ledger+signer"];
@@ -773,12 +773,4 @@ async function main(): Promise<void> {
   if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { BATCH_JOB_NAME, streamIdFor } from "@auditgraph/core";
+import { readFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { BATCH_JOB_NAME, newEventId, streamIdFor } from "@auditgraph/core";
 import { waitUntilIdle } from "@auditgraph/worker";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
@@ -104,5 +107,22 @@ describe("worker: ledger append, then projection", () => {
     expect(rows).toEqual([{ traces: 1, parts: 2, prompts: 1, outputs: 1, actedFor: 1, users: 1 }]);
     expect(await readAll(new SegmentLedger(config.ledgerDir))).toHaveLength(events.length);
     expect((await readAll(ledger))[0]!.streamId).toBe(streamIdFor(events[0]!.identity.user.tenantId));
+  });
+});
+
+describe("older producers", () => {
+  it("events of the walking skeleton's release (llm.start carried a promptHash) are accepted, kept as sent, and projected", async () => {
+    const { queue, ledger, graph } = await pipeline();
+    const raw = await readFile(fileURLToPath(new URL("./fixtures/v1-skeleton-events.json", import.meta.url)), "utf8");
+    // Fresh ids, so the fixture can run again against the same graph.
+    const traceId = randomUUID();
+    const events = (JSON.parse(raw) as Record<string, unknown>[]).map((e) => ({ ...e, eventId: newEventId(), traceId }));
+    await queue.add(BATCH_JOB_NAME, { events });
+    await waitUntilIdle(queue);
+    const records = await readAll(ledger);
+    expect(records.map((r) => r.event)).toEqual(events);
+    expect(await ledger.readDeadLetters()).toEqual([]);
+    const lineage = await graph.lineage(traceId);
+    expect(lineage).toMatchObject({ output: { text: "3 × KB-ERGO-2 cost 268.5 EUR in total." }, user: { id: "alice", tenantId: "acme-v1" }, agent: { version: "1.3.0" } });
   });
 });

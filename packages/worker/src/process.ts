@@ -44,7 +44,9 @@ export async function processBatch(ledger: Ledger, graph: Graph, jobId: string |
     }
     const streamId = streamIdFor(parsed.data.identity.user.tenantId);
     const list = byStream.get(streamId) ?? [];
-    list.push(parsed.data);
+    // The ledger keeps the event as it was received, not as parsed: fields this schema does not
+    // know (a newer producer's, or an older one's) are kept, never silently dropped.
+    list.push(input as AuditEvent);
     byStream.set(streamId, list);
   }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { runDemo } from "@auditgraph/cli";
 import { isolatedConfig } from "./helpers.js";
 
-const PG_URL = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const PG_URL = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 describe("the demo on the PostgreSQL ledger", () => {
   it("records the run in the append-only table, checkpoints it, and verifies", async () => {

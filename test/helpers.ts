@@ -79,7 +79,13 @@ export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEv
     {
       ...common, ...at(), type: "llm.end", runId: llmRun, parentRunId: traceId,
       model: { ...model, version: "fake-2026" }, usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },
-      payload: { output: { text: "", toolCalls: [{ id: "c1", name: "add", args: { a: 1, b: 2 } }] } },
+      payload: {
+        output: { text: "", toolCalls: [{ id: "c1", name: "add", args: { a: 1, b: 2 } }] },
+        reasoning: [
+          { index: 0, kind: "reasoning", text: "The user wants a sum; the add tool is exact." },
+          { index: 1, kind: "tool_call", toolCall: { id: "c1", name: "add", args: { a: 1, b: 2 } } },
+        ],
+      },
     },
     { ...common, ...at(), type: "tool.start", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", input: '{"a":1,"b":2}' } },
     { ...common, ...at(), type: "tool.end", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", output: "3" } },

@@ -110,6 +110,28 @@ describe("worker: ledger append, then projection", () => {
   });
 });
 
+describe("reasoning in the graph", () => {
+  it("an LLM call's reasoning steps hang off it in order (FIRST_STEP, NEXT), the tool call step linked to its ToolCall", async () => {
+    const { queue, graph } = await pipeline();
+    const events = sampleTrace();
+    await queue.add(BATCH_JOB_NAME, { events });
+    await queue.add(BATCH_JOB_NAME, { events }); // projected twice: nothing doubles
+    await waitUntilIdle(queue);
+    const rows = await graph.read(
+      `MATCH (c:LLMCall {traceId: $traceId})-[:FIRST_STEP]->(first:ReasoningStep)
+       MATCH path = (first)-[:NEXT*0..]->(s:ReasoningStep)
+       OPTIONAL MATCH (s)-[:REQUESTS]->(x:ToolCall)
+       RETURN s.index AS index, s.kind AS kind, s.text AS text, x.callId AS callId, x.output AS output, length(path) AS hops
+       ORDER BY hops`,
+      { traceId: events[0]!.traceId },
+    );
+    expect(rows).toEqual([
+      { index: 0, kind: "reasoning", text: "The user wants a sum; the add tool is exact.", callId: null, output: null, hops: 0 },
+      { index: 1, kind: "tool_call", text: null, callId: "c1", output: '"3"', hops: 1 },
+    ]);
+  });
+});
+
 describe("older producers", () => {
   it("events of the walking skeleton's release (llm.start carried a promptHash) are accepted, kept as sent, and projected", async () => {
     const { queue, ledger, graph } = await pipeline();

@@ -77,6 +77,26 @@ FOREACH (tc IN r.toolCalls |
   SET x.name = tc.name, x.requestedArgs = tc.args
   MERGE (c)-[:REQUESTED]->(x))`;
 
+// Steps first, then their order: two statements, so that NEXT never depends on row order.
+const REASONING_STEPS = `
+UNWIND $rows AS r
+MATCH (c:LLMCall {id: r.runId})
+UNWIND r.steps AS step
+MERGE (s:ReasoningStep {id: step.id})
+SET s.tenantId = r.tenantId, s.traceId = r.traceId, s.index = step.index, s.kind = step.kind,
+    s.text = step.text, s.toolCall = step.toolCall
+MERGE (s)-[:STEP_OF]->(c)
+FOREACH (_ IN CASE WHEN step.index = 0 THEN [1] ELSE [] END | MERGE (c)-[:FIRST_STEP]->(s))
+FOREACH (callId IN CASE WHEN step.callId IS NULL THEN [] ELSE [step.callId] END |
+  MERGE (x:ToolCall {traceId: r.traceId, callId: callId})
+  MERGE (s)-[:REQUESTS]->(x))`;
+
+const REASONING_ORDER = `
+UNWIND $rows AS r
+UNWIND r.steps AS step
+MATCH (prev:ReasoningStep {id: step.prevId}), (s:ReasoningStep {id: step.id})
+MERGE (prev)-[:NEXT]->(s)`;
+
 const LLM_ERROR = `
 UNWIND $rows AS r
 MATCH (t:Trace {id: r.traceId})
@@ -175,6 +195,22 @@ export async function projectRecords(tx: ManagedTransaction, records: LedgerReco
       totalTokens: neo4j.int(r.event.usage?.totalTokens ?? 0),
     })),
   );
+  const reasoning = ofType(records, "llm.end")
+    .filter((r) => r.event.payload.reasoning?.length)
+    .map((r) => ({
+      ...base(r),
+      steps: r.event.payload.reasoning!.map((step, i, all) => ({
+        id: `${r.event.eventId}#${step.index}`,
+        prevId: i > 0 ? `${r.event.eventId}#${all[i - 1]!.index}` : null,
+        index: neo4j.int(step.index),
+        kind: step.kind,
+        text: step.text ?? null,
+        toolCall: step.toolCall ? json(step.toolCall) : null,
+        callId: step.toolCall ? (step.toolCall.id ?? null) : null,
+      })),
+    }));
+  await run(REASONING_STEPS, reasoning);
+  await run(REASONING_ORDER, reasoning);
   await run(LLM_ERROR, ofType(records, "llm.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
   await run(
     TOOL_START,

@@ -125,6 +125,19 @@ describe("auditgraph CLI", () => {
     expect(stderr).toMatch(/invalid configuration: .*AUDITGRAPH_REDIS_URL.*NEO4J_URI: must be a bolt/);
   });
 
+  it("query: runs a named investigation as JSON, and names what is wrong with a bad call", async () => {
+    const config = await isolatedConfig();
+    const ok = await cli(config, "query", "user-activity", "--param", "tenantId=nobody-here", "--param", "userId=u1", "--json");
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual([]);
+    const unknown = await cli(config, "query", "everything");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no investigation \"everything\"; there are: on-behalf-of, blast-radius, user-activity");
+    const bad = await cli(config, "query", "blast-radius", "--param", "tenantId=t");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/modelVersion/);
+  });
+
   it("trace: prints a lineage as JSON, and says so when the id is unknown", async () => {
     const config = await isolatedConfig();
     const missing = await cli(config, "trace", "no-such-id");

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
 import { readFile, writeFile } from "node:fs/promises";
-import { Graph, formatLineage, renderLineageHtml } from "@auditgraph/graph";
+import { Graph, INVESTIGATIONS, formatLineage, investigate, isInvestigation, renderLineageHtml } from "@auditgraph/graph";
 import { readCheckpointFile, verifyInclusionBundle } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { loadConfig } from "./config.js";
@@ -120,6 +120,27 @@ program
   });
 
 program
+  .command("query")
+  .description(`run a named investigation (read-only): ${Object.keys(INVESTIGATIONS).join(", ")}`)
+  .argument("<name>", "the investigation")
+  .option("--param <key=value>", "a parameter (repeat it); every investigation needs tenantId", collectParam, {})
+  .option("--json", "print the rows as JSON")
+  .action(async (name: string, opts: { param: Record<string, string>; json?: boolean }) => {
+    if (!isInvestigation(name)) {
+      throw new Error(`no investigation ${JSON.stringify(name)}; there are: ${Object.keys(INVESTIGATIONS).join(", ")}`);
+    }
+    const graph = new Graph(loadConfig().neo4j);
+    try {
+      const rows = await investigate(graph, name, opts.param as never);
+      if (opts.json) console.log(JSON.stringify(rows, null, 2));
+      else if (rows.length === 0) console.log("(no rows)");
+      else console.table(rows);
+    } finally {
+      await graph.close();
+    }
+  });
+
+program
   .command("migrate")
   .description("apply the graph schema migrations (constraints, indexes); idempotent")
   .action(async () => {
@@ -131,6 +152,12 @@ program
       await graph.close();
     }
   });
+
+function collectParam(value: string, into: Record<string, string>): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at < 1) throw new Error(`--param must be key=value, got ${JSON.stringify(value)}`);
+  return { ...into, [value.slice(0, at)]: value.slice(at + 1) };
+}
 
 function positiveInt(value: string, name: string): number {
   const n = Number(value);

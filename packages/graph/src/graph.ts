@@ -49,6 +49,11 @@ export class Graph {
     }
   }
 
+  /** An integer parameter as Cypher's INTEGER (a JS number would be sent as a FLOAT). */
+  int(value: number) {
+    return neo4j.int(value);
+  }
+
   close(): Promise<void> {
     return this.driver.close();
   }

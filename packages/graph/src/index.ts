@@ -4,3 +4,12 @@ export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult } from ".
 export { LineageSchema, type Lineage } from "./lineage.js";
 export { formatLineage } from "./format.js";
 export { renderLineageHtml } from "./report.js";
+export {
+  INVESTIGATIONS,
+  investigate,
+  isInvestigation,
+  DEFAULT_QUERIES_DIR,
+  type InvestigationName,
+  type InvestigationParams,
+  type InvestigationRow,
+} from "./investigations.js";

@@ -36,7 +36,8 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { newEventId } from "@auditgraph/core";
 import { BENCH_IDENTITY, EXPECTED_ANSWER_FRAGMENT, benchAgent, benchInput, benchMetadata } from "./agent.js";
 import { startSink, type Sink } from "./sink.js";
-import { runIfMain, table } from "./common.js";
+import { runIfMain, stats, table, type Stats } from "./common.js";
+export type { Stats } from "./common.js";
 
 export type VariantName = "none" | "noop" | "auditgraph" | "langfuse" | "langsmith";
 export const ALL_VARIANTS: readonly VariantName[] = ["none", "noop", "auditgraph", "langfuse", "langsmith"];
@@ -57,12 +58,6 @@ export interface BenchOptions {
   log: (line: string) => void;
 }
 
-export interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  mean: number;
-}
 
 export interface VariantResult {
   name: VariantName;
@@ -104,12 +99,6 @@ export interface BenchResult {
 // ---------------------------------------------------------------------------------------------
 // statistics
 
-function stats(samples: number[]): Stats {
-  if (samples.length === 0) return { n: 0, p50: NaN, p99: NaN, mean: NaN };
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  return { n: sorted.length, p50: at(0.5), p99: at(0.99), mean: sorted.reduce((s, v) => s + v, 0) / sorted.length };
-}
 
 const median = (samples: number[]) => stats(samples).p50;
 

@@ -42,7 +42,8 @@ import {
   verifyCheckpointSignature,
   verifyInclusion,
 } from "@auditgraph/ledger";
-import { runIfMain, table } from "./common.js";
+import { runIfMain, stats, table, type Stats } from "./common.js";
+export type { Stats } from "./common.js";
 
 export type AppendVariant = "plain" | "ledger" | "ledger+signer";
 export const APPEND_VARIANTS: readonly AppendVariant[] = ["plain", "ledger", "ledger+signer"];
@@ -71,14 +72,6 @@ export interface LedgerBenchOptions {
   log: (line: string) => void;
 }
 
-export interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  min: number;
-  max: number;
-}
 
 export interface AppendCell {
   batch: number;
@@ -157,12 +150,6 @@ export interface LedgerBenchResult {
 // ---------------------------------------------------------------------------------------------
 // statistics
 
-function stats(samples: number[]): Stats {
-  if (samples.length === 0) return { n: 0, p50: NaN, p99: NaN, mean: NaN, min: NaN, max: NaN };
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  return { n: sorted.length, p50: at(0.5), p99: at(0.99), mean: sorted.reduce((s, v) => s + v, 0) / sorted.length, min: sorted[0]!, max: sorted.at(-1)! };
-}
 
 // ---------------------------------------------------------------------------------------------
 // events

@@ -61,25 +61,23 @@ describe("auditgraph CLI", () => {
     const { code, out } = await workerRun(config, envOf(config), events);
     expect(code).toBe(0);
     expect(out).toMatch(/SIGTERM[\s\S]*stopped/);
-    {
-      const records = await readAll(new SegmentLedger(config.ledgerDir));
-      expect(records).toHaveLength(events.length);
+    const records = await readAll(new SegmentLedger(config.ledgerDir));
+    expect(records).toHaveLength(events.length);
 
-      const ok = await cli(config, "verify");
-      expect(ok.code).toBe(0);
-      expect(ok.stdout).toContain(`OK: ${events.length} events in 1 streams`);
+    const ok = await cli(config, "verify");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`OK: ${events.length} events in 1 streams`);
 
-      // Flip one byte inside the fourth record's text.
-      const path = new SegmentLedger(config.ledgerDir).segmentPath(records[3]!.streamId);
-      const bytes = await readFile(path);
-      const lineStart = bytes.toString("utf8").split("\n").slice(0, 3).join("\n").length + 1;
-      const at = bytes.indexOf('"add"', lineStart) + 1;
-      bytes[at] = bytes[at]! ^ 0x01;
-      await writeFile(path, bytes);
-      const bad = await cli(config, "verify");
-      expect(bad.code).toBe(1);
-      expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
-    }
+    // Flip one byte inside the fourth record's text.
+    const path = new SegmentLedger(config.ledgerDir).segmentPath(records[3]!.streamId);
+    const bytes = await readFile(path);
+    const lineStart = bytes.toString("utf8").split("\n").slice(0, 3).join("\n").length + 1;
+    const at = bytes.indexOf('"add"', lineStart) + 1;
+    bytes[at] = bytes[at]! ^ 0x01;
+    await writeFile(path, bytes);
+    const bad = await cli(config, "verify");
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
   });
 
   it("keygen, a signing worker, prove and verify-proof: a third party checks an event with the public key alone", async () => {
@@ -87,30 +85,27 @@ describe("auditgraph CLI", () => {
     const keysDir = join(config.ledgerDir, "..", "keys");
     const keygen = await cli(config, "keygen", "--out", keysDir);
     expect(keygen.code).toBe(0);
-    const signing = { ...config, signingKeyPath: join(keysDir, "checkpoint-signing-key.pem") };
-    const env = { ...envOf(config), AUDITGRAPH_SIGNING_KEY: signing.signingKeyPath };
+    const env = { ...envOf(config), AUDITGRAPH_SIGNING_KEY: join(keysDir, "checkpoint-signing-key.pem") };
     const events = sampleTrace();
     expect((await workerRun(config, env, events)).code).toBe(0);
-    {
 
-      const verified = await run(process.execPath, [BIN, "verify"], { env });
-      expect(verified.stdout).toMatch(/OK: 6 events in 1 streams\n.*root [0-9a-f]{64}, 1 signed checkpoints verified/);
+    const verified = await run(process.execPath, [BIN, "verify"], { env });
+    expect(verified.stdout).toMatch(/OK: 6 events in 1 streams\n.*root [0-9a-f]{64}, 1 signed checkpoints verified/);
 
-      const proof = await run(process.execPath, [BIN, "prove", events[2]!.eventId], { env });
-      const file = join(config.ledgerDir, "..", "proof.json");
-      await writeFile(file, proof.stdout);
-      const publicKey = join(keysDir, "checkpoint-public-key.pem");
-      const ok = await cli(config, "verify-proof", file, "--public-key", publicKey);
-      expect(ok.code).toBe(0);
-      expect(ok.stdout).toContain(`OK: event ${events[2]!.eventId} is record 2 of the 6`);
+    const proof = await run(process.execPath, [BIN, "prove", events[2]!.eventId], { env });
+    const file = join(config.ledgerDir, "..", "proof.json");
+    await writeFile(file, proof.stdout);
+    const publicKey = join(keysDir, "checkpoint-public-key.pem");
+    const ok = await cli(config, "verify-proof", file, "--public-key", publicKey);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`OK: event ${events[2]!.eventId} is record 2 of the 6`);
 
-      const forged = JSON.parse(proof.stdout);
-      forged.record.event.payload.output.text = "forged";
-      await writeFile(file, JSON.stringify(forged));
-      const refused = await cli(config, "verify-proof", file, "--public-key", publicKey);
-      expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/inclusion|root/i);
-    }
+    const forged = JSON.parse(proof.stdout);
+    forged.record.event.payload.output.text = "forged";
+    await writeFile(file, JSON.stringify(forged));
+    const refused = await cli(config, "verify-proof", file, "--public-key", publicKey);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/inclusion|root/i);
   });
 
   it("names the variable of a bad setting and exits 1", async () => {

@@ -80,15 +80,16 @@ export async function verifyStream(
   const pending = [...checkpoints].sort((a, b) => a.treeSize - b.treeSize);
   const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({ streamId, position, eventId, reason, detail });
   for await (const text of texts) {
-    const eventIdHint = /"eventId":"([^"]+)"/.exec(text)?.[1] ?? null;
-    if (!text.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint);
+    // Only a failing record needs its event id read out of the raw text.
+    const eventIdHint = () => /"eventId":"([^"]+)"/.exec(text)?.[1] ?? null;
+    if (!text.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint());
     let record: LedgerRecord;
     try {
       record = JSON.parse(text) as LedgerRecord;
     } catch {
-      return fail("unparseable", "record is not valid JSON", eventIdHint);
+      return fail("unparseable", "record is not valid JSON", eventIdHint());
     }
-    const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint;
+    const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint();
     if (record.position !== position) {
       const reason = record.position < position || (await positionExists(position)) ? "reorder" : "gap";
       return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);

@@ -1,7 +1,7 @@
 import { GENESIS_HASH, sealRecordText, textSealed, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import { verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { CompactTree, inclusionProof, leafHash } from "./merkle.js";
-import type { InclusionBundle } from "./proof.js";
+import { CompactTree, consistencyProof, inclusionProof, leafHash } from "./merkle.js";
+import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { StreamSummary, VerifyFailure } from "./types.js";
 
 /**
@@ -146,4 +146,31 @@ export async function proveInStream(
   }
   const proof = inclusionProof(leaves, found.index, latest.treeSize);
   return { record: found.record, leafIndex: found.index, treeSize: latest.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint: latest };
+}
+
+/**
+ * The consistency bundle between the stream's signed checkpoints of `fromSize` and `toSize`
+ * records (default: the latest), from its stored texts.
+ */
+export async function proveConsistencyInStream(
+  streamId: string,
+  texts: AsyncIterable<string>,
+  checkpoints: Checkpoint[],
+  fromSize: number,
+  toSize?: number,
+): Promise<ConsistencyBundle> {
+  const from = checkpoints.find((c) => c.treeSize === fromSize);
+  const to = toSize === undefined ? checkpoints.at(-1) : checkpoints.find((c) => c.treeSize === toSize);
+  const sizes = checkpoints.map((c) => c.treeSize).join(", ") || "none";
+  if (!from) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${fromSize} (it has: ${sizes})`);
+  if (!to) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${String(toSize)} (it has: ${sizes})`);
+  if (to.treeSize < from.treeSize) throw new RangeError(`toSize ${to.treeSize} is smaller than fromSize ${from.treeSize}`);
+  const leaves: Buffer[] = [];
+  for await (const text of texts) {
+    if (leaves.length === to.treeSize || !text.endsWith("\n")) break;
+    leaves.push(leafHash(text.slice(0, -1)));
+  }
+  if (leaves.length < to.treeSize) throw new Error(`stream ${streamId} holds ${leaves.length} records, fewer than its checkpoint of size ${to.treeSize}`);
+  const proof = consistencyProof(leaves, from.treeSize, to.treeSize);
+  return { from, to, proof: proof.map((h) => h.toString("hex")) };
 }

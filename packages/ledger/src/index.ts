@@ -8,7 +8,14 @@ export {
   type Checkpoint,
 } from "./checkpoint.js";
 export { checkpointExporter, readCheckpointFile, CheckpointExportSchema, type CheckpointExport, type CheckpointExporter } from "./checkpoint-export.js";
-export { InclusionBundleSchema, verifyInclusionBundle, type InclusionBundle } from "./proof.js";
+export {
+  InclusionBundleSchema,
+  verifyInclusionBundle,
+  ConsistencyBundleSchema,
+  verifyConsistencyBundle,
+  type InclusionBundle,
+  type ConsistencyBundle,
+} from "./proof.js";
 export { leafHash, nodeHash, rootOf, CompactTree, inclusionProof, verifyInclusion, consistencyProof, verifyConsistency } from "./merkle.js";
 export {
   VerifyFailureSchema,

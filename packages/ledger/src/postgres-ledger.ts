@@ -2,8 +2,8 @@ import pg from "pg";
 import { z } from "zod";
 import { parseWith, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
-import { StreamTail, proveInStream, verifyStream } from "./chain.js";
-import type { InclusionBundle } from "./proof.js";
+import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
+import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { SegmentLedgerOptions } from "./segment-ledger.js";
 import type { AppendResult, DeadLetter, Ledger, StreamSummary, VerifyReport } from "./types.js";
 
@@ -196,11 +196,34 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  async *readStream(streamId: string, from = 0): AsyncGenerator<LedgerRecord> {
+  async *readStream(streamId: string, from = 0, to = Infinity): AsyncGenerator<LedgerRecord> {
     let position = 0;
     for await (const text of this.texts(streamId)) {
+      if (position >= to) return;
       if (position++ >= from) yield JSON.parse(text) as LedgerRecord;
     }
+  }
+
+  async readEvent(eventId: string): Promise<LedgerRecord | undefined> {
+    const rows = await this.pool.query<{ record_text: string }>(`SELECT record_text FROM ${this.t.records} WHERE event_id = $1 ORDER BY stream_id LIMIT 1`, [eventId]);
+    return rows.rows[0] && (JSON.parse(rows.rows[0].record_text) as LedgerRecord);
+  }
+
+  async readTrace(traceId: string): Promise<LedgerRecord[]> {
+    const rows = await this.pool.query<{ record_text: string }>(`SELECT record_text FROM ${this.t.records} WHERE trace_id = $1 ORDER BY stream_id, position`, [traceId]);
+    return rows.rows.map((r) => JSON.parse(r.record_text) as LedgerRecord);
+  }
+
+  async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
+    const rows = await this.pool.query<{ checkpoint: unknown }>(
+      `SELECT checkpoint FROM ${this.t.checkpoints} WHERE stream_id = $1 ORDER BY tree_size DESC LIMIT 1`,
+      [streamId],
+    );
+    return rows.rows[0] && CheckpointSchema.parse(rows.rows[0].checkpoint);
+  }
+
+  async proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
+    return proveConsistencyInStream(streamId, this.texts(streamId), await this.checkpoints(streamId), fromSize, toSize);
   }
 
   async streams(): Promise<string[]> {

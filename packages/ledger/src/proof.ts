@@ -1,18 +1,45 @@
 import { z } from "zod";
-import { LedgerRecordSchema, canonicalJson, parseWith } from "@auditgraph/core";
-import { CheckpointSchema, verifyCheckpointSignature } from "./checkpoint.js";
-import { leafHash, verifyInclusion } from "./merkle.js";
+import { canonicalJson, parseWith } from "@auditgraph/core";
+import { CheckpointSchema, verifyCheckpointSignature, type Checkpoint } from "./checkpoint.js";
+import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
+
+const hashHex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * A record exactly as stored: its leaf is taken over its canonical JSON, so nothing may be added,
+ * dropped or defaulted on the way in (a full event schema would strip what it does not know, and
+ * would refuse records of an older schema version or sealed for a data subject).
+ */
+const StoredRecordSchema = z.looseObject({
+  position: z.number().int().nonnegative(),
+  streamId: z.string().min(1),
+  hash: hashHex,
+  event: z.looseObject({ eventId: z.string().min(1) }),
+});
 
 /** What `auditgraph prove` prints and `auditgraph verify-proof` checks. */
 export const InclusionBundleSchema = z.object({
-  record: LedgerRecordSchema,
+  record: StoredRecordSchema,
   leafIndex: z.number().int().nonnegative(),
   treeSize: z.number().int().positive(),
   /** The audit path, hex, bottom up (RFC 9162 2.1.3.1). */
-  proof: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+  proof: z.array(hashHex),
   checkpoint: CheckpointSchema,
 });
 export type InclusionBundle = z.infer<typeof InclusionBundleSchema>;
+
+/** What `auditgraph prove --from <size>` prints: a later signed tree head extends an earlier one. */
+export const ConsistencyBundleSchema = z.object({
+  from: CheckpointSchema,
+  to: CheckpointSchema,
+  /** RFC 9162 2.1.4.1, hex. */
+  proof: z.array(hashHex),
+});
+export type ConsistencyBundle = z.infer<typeof ConsistencyBundleSchema>;
+
+const signedBy = (checkpoint: Checkpoint, publicKeyPem: string, label: string) => {
+  if (!verifyCheckpointSignature(checkpoint, publicKeyPem)) throw new Error(`${label}'s signature does not verify with this public key`);
+};
 
 /**
  * Checks a bundle with nothing but the public key; throws saying what does not hold.
@@ -26,13 +53,33 @@ export function verifyInclusionBundle(input: unknown, publicKeyPem: string): Inc
   if (record.streamId !== checkpoint.streamId) throw new Error(`the record is in stream ${record.streamId}, the checkpoint is for ${checkpoint.streamId}`);
   if (bundle.treeSize !== checkpoint.treeSize) throw new Error(`the proof is for size ${bundle.treeSize}, the checkpoint for ${checkpoint.treeSize}`);
   if (record.position !== bundle.leafIndex) throw new Error(`the record's position ${record.position} is not the leaf index ${bundle.leafIndex}`);
-  if (!verifyCheckpointSignature(checkpoint, publicKeyPem)) throw new Error("the checkpoint's signature does not verify with this public key");
+  signedBy(checkpoint, publicKeyPem, "the checkpoint");
   verifyInclusion(
     leafHash(canonicalJson(record)),
     bundle.leafIndex,
     bundle.treeSize,
     bundle.proof.map((h) => Buffer.from(h, "hex")),
     Buffer.from(checkpoint.rootHash, "hex"),
+  );
+  return bundle;
+}
+
+/**
+ * Checks a consistency bundle with nothing but the public key: both checkpoints are signed by
+ * it, are of one stream, and the proof takes the earlier root to the later (RFC 9162 2.1.4.2).
+ */
+export function verifyConsistencyBundle(input: unknown, publicKeyPem: string): ConsistencyBundle {
+  const bundle = parseWith(ConsistencyBundleSchema, input, "consistency bundle");
+  const { from, to } = bundle;
+  if (from.streamId !== to.streamId) throw new Error(`the checkpoints are of streams ${from.streamId} and ${to.streamId}`);
+  signedBy(from, publicKeyPem, "the earlier checkpoint");
+  signedBy(to, publicKeyPem, "the later checkpoint");
+  verifyConsistency(
+    from.treeSize,
+    to.treeSize,
+    bundle.proof.map((h) => Buffer.from(h, "hex")),
+    Buffer.from(from.rootHash, "hex"),
+    Buffer.from(to.rootHash, "hex"),
   );
   return bundle;
 }

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { lockDir, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyReport } from "./types.js";
 import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { StreamTail, proveInStream, verifyStream } from "./chain.js";
-import type { InclusionBundle } from "./proof.js";
+import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
+import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 
 const SEGMENT_FILE = /^segment-(\d{6})\.jsonl$/;
 const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")}.jsonl`;
@@ -188,6 +188,14 @@ export class SegmentLedger implements Ledger {
       .map((l) => CheckpointSchema.parse(JSON.parse(l)));
   }
 
+  async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
+    return (await this.checkpoints(streamId)).at(-1);
+  }
+
+  proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
+    return this.checkpoints(streamId).then((checkpoints) => proveConsistencyInStream(streamId, this.texts(streamId), checkpoints, fromSize, toSize));
+  }
+
   /**
    * The record of `eventId`, its RFC 9162 inclusion proof and the latest checkpoint that covers
    * it: everything a third party needs to check it with the public key alone.
@@ -220,12 +228,37 @@ export class SegmentLedger implements Ledger {
     return names.filter((n) => STREAM_ID.test(n)).sort();
   }
 
-  async *readStream(streamId: string, from = 0): AsyncGenerator<LedgerRecord> {
+  async *readStream(streamId: string, from = 0, to = Infinity): AsyncGenerator<LedgerRecord> {
     let position = 0;
     for await (const { line } of this.streamLines(streamId)) {
+      if (position >= to) return;
       if (position++ < from) continue;
       yield JSON.parse(line) as LedgerRecord;
     }
+  }
+
+  async readEvent(eventId: string): Promise<LedgerRecord | undefined> {
+    for (const streamId of await this.streams()) {
+      for await (const { line } of this.streamLines(streamId)) {
+        // Most lines are not it: look for the id before parsing.
+        if (!line.includes(eventId)) continue;
+        const record = JSON.parse(line) as LedgerRecord;
+        if (record.event.eventId === eventId) return record;
+      }
+    }
+    return undefined;
+  }
+
+  async readTrace(traceId: string): Promise<LedgerRecord[]> {
+    const out: LedgerRecord[] = [];
+    for (const streamId of await this.streams()) {
+      for await (const { line } of this.streamLines(streamId)) {
+        if (!line.includes(traceId)) continue;
+        const record = JSON.parse(line) as LedgerRecord;
+        if (record.event.traceId === traceId) out.push(record);
+      }
+    }
+    return out;
   }
 
   /**

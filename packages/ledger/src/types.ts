@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { AuditEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
 import type { Checkpoint } from "./checkpoint.js";
-import type { InclusionBundle } from "./proof.js";
+import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 
 export interface AppendResult {
   /** One record per input event, in input order; an event already in the stream maps to its stored record. */
@@ -61,13 +61,24 @@ export interface TornTailRepair {
 /** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
 export interface Ledger {
   append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;
-  readStream(streamId: string, from?: number): AsyncIterable<LedgerRecord>;
+  /** The stream's records with positions in [from, to), in order. */
+  readStream(streamId: string, from?: number, to?: number): AsyncIterable<LedgerRecord>;
+  /** The record of one event, whichever stream holds it. */
+  readEvent(eventId: string): Promise<LedgerRecord | undefined>;
+  /** Every record of one trace, stream by stream, in position order. */
+  readTrace(traceId: string): Promise<LedgerRecord[]>;
   streams(): Promise<string[]>;
   verify(publicKeyPem?: string, kept?: Checkpoint[]): Promise<VerifyReport>;
   /** The stream's signed checkpoints, oldest first. */
   checkpoints(streamId: string): Promise<Checkpoint[]>;
+  latestCheckpoint(streamId: string): Promise<Checkpoint | undefined>;
   /** An event's record, its inclusion proof and the latest checkpoint over it. */
   prove(eventId: string): Promise<InclusionBundle>;
+  /**
+   * That the stream's signed checkpoint of `toSize` records (default: the latest) extends the
+   * one of `fromSize`: both checkpoints and the RFC 9162 consistency proof between them.
+   */
+  proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
 }

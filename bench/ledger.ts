@@ -320,6 +320,8 @@ async function appendPart(root: string, options: LedgerBenchOptions, keys: { pri
     const plainRate = cells.find((c) => c.batch === batch && c.variant === "plain")!.eventsPerSec;
     for (const c of cells) if (c.batch === batch) c.overPlain = c.eventsPerSec / plainRate;
     // Keep the disk in check: these files are not needed any more.
+    await ledger.close();
+    await signed.close();
     await rm(plainPath, { force: true });
     await rm(`${plainPath}.warmup`, { force: true });
     await rm(ledgerDir, { recursive: true, force: true });
@@ -373,12 +375,18 @@ async function verifyPart(
   const unsigned = new SegmentLedger(verifyDir);
   const signing = new SegmentLedger(verifyDir, { signer: new CheckpointSigner(keys.privateKeyPem) });
   let made = 0;
+  let writer: SegmentLedger | undefined;
   for (let j = 0; j < batches; j += 1) {
     const withCheckpoint = (batches - 1 - j) % every === 0 && made < checkpoints;
     const list = events(j * batch, batch);
-    await (withCheckpoint ? signing : unsigned).append(streamId, list);
+    const next = withCheckpoint ? signing : unsigned;
+    // One writer per stream: the other instance hands its lease over.
+    if (writer && writer !== next) await writer.close();
+    writer = next;
+    await next.append(streamId, list);
     if (withCheckpoint) made += 1;
   }
+  await unsigned.close();
   const buildSeconds = (performance.now() - t0) / 1000;
   const stored = await signing.checkpoints(streamId);
   const streamDir = join(verifyDir, "streams", streamId);
@@ -445,6 +453,7 @@ async function verifyPart(
     const s = stats(samples);
     signedLong = { streamSize: total, batch: 100, batches: samples.length, eventsPerSec: (100 * samples.length) / (samples.reduce((a, b) => a + b, 0) / 1000), batchMs: s };
   }
+  await signing.close();
   await rm(verifyDir, { recursive: true, force: true });
   return { verify, signedLong };
 }

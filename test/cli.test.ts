@@ -1,12 +1,14 @@
 import { execFile, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { Queue } from "bullmq";
 import { BATCH_JOB_NAME } from "@auditgraph/core";
-import { SegmentLedger } from "@auditgraph/ledger";
+import { PostgresLedger, SegmentLedger } from "@auditgraph/ledger";
 import { waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { isolatedConfig, readAll, sampleTrace } from "./helpers.js";
@@ -68,11 +70,12 @@ describe("auditgraph CLI", () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`OK: ${events.length} events in 1 streams`);
 
-    // Flip one byte inside the fourth record's text.
+    // Flip one byte inside the fourth record's text: its ciphertext, as the worker seals payloads.
     const path = new SegmentLedger(config.ledgerDir).segmentPath(records[3]!.streamId);
     const bytes = await readFile(path);
     const lineStart = bytes.toString("utf8").split("\n").slice(0, 3).join("\n").length + 1;
-    const at = bytes.indexOf('"add"', lineStart) + 1;
+    expect(bytes.indexOf('"add"')).toBe(-1);
+    const at = bytes.indexOf('"ciphertext":"', lineStart) + '"ciphertext":"'.length;
     bytes[at] = bytes[at]! ^ 0x01;
     await writeFile(path, bytes);
     const bad = await cli(config, "verify");
@@ -101,11 +104,47 @@ describe("auditgraph CLI", () => {
     expect(ok.stdout).toContain(`OK: event ${events[2]!.eventId} is record 2 of the 6`);
 
     const forged = JSON.parse(proof.stdout);
-    forged.record.event.payload.output.text = "forged";
+    forged.record.event.occurredAt = new Date(0).toISOString();
     await writeFile(file, JSON.stringify(forged));
     const refused = await cli(config, "verify-proof", file, "--public-key", publicKey);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/inclusion|root/i);
+  });
+
+  it("verify on the PostgreSQL ledger: OK with count and root, then names a record edited behind the triggers' back", async () => {
+    const config = await isolatedConfig();
+    const url = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+    const schema = `cli_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+    const env = { ...envOf(config), AUDITGRAPH_LEDGER_URL: url, AUDITGRAPH_LEDGER_SCHEMA: schema };
+    const verify = () => run(process.execPath, [BIN, "verify"], { env }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string }) => e);
+    const ledger = await PostgresLedger.open({ connectionString: url, schema });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const events = sampleTrace();
+      const { records } = await ledger.append("tenant-a", events);
+      const expected = await ledger.verify();
+      if (!expected.ok) throw new Error("the fresh ledger does not verify");
+
+      const ok = await verify();
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`OK: ${events.length} events in 1 streams`);
+      expect(ok.stdout).toContain(`tenant-a: ${events.length} events, root ${expected.streams[0]!.root}`);
+
+      // As a superuser can: switch the append-only triggers off, edit, switch them back on.
+      const table = `"${schema}".ledger_records`;
+      await db.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+      const edited = await db.query(`UPDATE ${table} SET record_text = replace(record_text, '"output":"3"', '"output":"4"') WHERE stream_id = $1 AND position = $2`, ["tenant-a", 4]);
+      await db.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
+      expect(edited.rowCount).toBe(1);
+      const bad = await verify();
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain(`FAILED: stream tenant-a, position 4, event ${records[4]!.event.eventId}: edited`);
+    } finally {
+      await ledger.close();
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.end();
+    }
   });
 
   it("names the variable of a bad setting and exits 1", async () => {

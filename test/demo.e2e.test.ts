@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
-import { runDemo, DEMO_IDENTITY, DEMO_MODEL_VERSION, type Config, type DemoResult } from "@auditgraph/cli";
+import { openRecords } from "@auditgraph/core";
+import { runDemo, keyStoreOf, DEMO_IDENTITY, DEMO_MODEL_VERSION, type Config, type DemoResult } from "@auditgraph/cli";
 import { isolatedConfig, readAll } from "./helpers.js";
 
 let config: Config;
@@ -24,15 +25,19 @@ describe("the demo's audited agent, end to end through BullMQ, the ledger and Ne
     expect(result.answer).toBe("3 × KB-ERGO-2 (Ergonomic keyboard, split layout) cost 268.5 EUR in total.");
   });
 
-  it("puts every tool call and the final output in the ledger, verified", async () => {
+  it("puts every tool call and the final output in the ledger, sealed for the user, verified", async () => {
     const records = await readAll(new SegmentLedger(config.ledgerDir));
-    const events = records.map((r) => r.event).filter((e) => e.traceId === result.traceId);
+    // Ciphertext on disk: the answer is readable only through the user's data key.
+    expect(JSON.stringify(records)).not.toContain("268.5");
+    const opened = await openRecords(records, keyStoreOf(config));
+    const events = opened.flatMap((o) => (o.erased ? [] : [o.record.event])).filter((e) => e.traceId === result.traceId);
+    expect(events).toHaveLength(opened.length);
     const toolEnds = events.filter((e) => e.type === "tool.end");
     expect(toolEnds.map((e) => e.name).sort()).toEqual(["calculator", "catalog_lookup"]);
     expect(toolEnds.map((e) => e.type === "tool.end" && e.payload.output)).toContain("268.5");
     const outputs = events.filter((e) => e.type === "llm.end");
     expect(outputs.at(-1)?.type === "llm.end" && outputs.at(-1)).toMatchObject({ payload: { output: { text: result.answer } } });
-    for (const e of events) expect(e.identity).toEqual(DEMO_IDENTITY);
+    for (const e of events) expect("identity" in e && e.identity).toEqual(DEMO_IDENTITY);
     // The worker's clock is kept beside the client's.
     for (const r of records) expect(Date.parse(r.recordedAt)).toBeGreaterThanOrEqual(Date.parse(r.event.occurredAt) - 5_000);
     expect(result.verify).toMatchObject({ ok: true, count: records.length });
@@ -77,11 +82,11 @@ describe("the demo's audited agent, end to end through BullMQ, the ledger and Ne
 
   it("draws the lineage in a self-contained HTML report", async () => {
     const html = await readFile(result.reportPath, "utf8");
-    expect(html).toContain("<svg");
+    expect(html).toContain('<script type="application/json" id="lineage-data">'); // drawn in the page (test/lineage-html.browser.test.ts)
     expect(html).toContain("ACTED_ON_BEHALF_OF");
     expect(html).toContain(result.answer.replace("×", "×"));
     expect(html).toContain(DEMO_MODEL_VERSION);
-    expect(html).not.toMatch(/<script|(src|href)="https?:/); // self-contained: nothing fetched
+    expect(html).not.toMatch(/<script[^>]*\ssrc=|(src|href)="https?:/); // self-contained: nothing fetched
   });
 
   it("answers `trace` by output id as by trace id", async () => {

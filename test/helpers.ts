@@ -61,10 +61,18 @@ export async function readAll(ledger: SegmentLedger) {
   return out;
 }
 
-import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, isSealed, newEventId, type LedgerRecord, type PlainRecord, type UserEvent } from "@auditgraph/core";
+
+/** Records of a ledger written without a key store, with their events in the clear; throws on a sealed one. */
+export function inClear(records: LedgerRecord[]): PlainRecord[] {
+  return records.map((r) => {
+    if (isSealed(r.event)) throw new Error(`record ${r.position} of stream ${r.streamId} is sealed`);
+    return { ...r, event: r.event };
+  });
+}
 
 /** A small valid trace (root chain, one model call, one tool call) for a fresh tenant. */
-export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEvent[] {
+export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): UserEvent[] {
   const traceId = randomUUID();
   const llmRun = randomUUID();
   const toolRun = randomUUID();
@@ -90,7 +98,7 @@ export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): AuditEv
     { ...common, ...at(), type: "tool.start", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", input: '{"a":1,"b":2}' } },
     { ...common, ...at(), type: "tool.end", runId: toolRun, parentRunId: traceId, name: "add", payload: { toolCallId: "c1", output: "3" } },
     { ...common, ...at(), type: "chain.end", runId: traceId, parentRunId: null, payload: { outputs: { answer: "3" } } },
-  ] as AuditEvent[];
+  ] as UserEvent[];
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

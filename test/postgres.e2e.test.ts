@@ -17,6 +17,13 @@ describe("the demo on the PostgreSQL ledger", () => {
     try {
       const rows = await client.query(`SELECT count(*)::int AS n FROM "${schema}".ledger_records WHERE trace_id = $1`, [result.traceId]);
       expect(rows.rows[0].n).toBeGreaterThan(10);
+      // In the month partitions of the worker's clock, not in the parent table.
+      const parts = await client.query(
+        `SELECT DISTINCT c.relname FROM "${schema}".ledger_records r JOIN pg_class c ON c.oid = r.tableoid WHERE r.trace_id = $1`,
+        [result.traceId],
+      );
+      expect(parts.rows.length).toBeGreaterThan(0);
+      for (const row of parts.rows) expect(row.relname).toMatch(/^ledger_records_y\d{4}m\d{2}$/);
       const cps = await client.query(`SELECT count(*)::int AS n FROM "${schema}".ledger_checkpoints WHERE stream_id = 'tenant-acme'`);
       expect(cps.rows[0].n).toBeGreaterThan(0);
     } finally {

@@ -9,7 +9,7 @@ import { Redactor } from "@auditgraph/core";
 import { AuditCallbackHandler, QueueTransport } from "@auditgraph/langchain";
 import { waitUntilIdle } from "@auditgraph/worker";
 import { DEMO_IDENTITY } from "@auditgraph/cli";
-import { isolatedConfig, readAll, startPipeline } from "./helpers.js";
+import { inClear, isolatedConfig, readAll, startPipeline } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -60,7 +60,7 @@ describe("redaction in the agent process", () => {
     const records = await readAll(pipeline.ledger);
     const ledgerText = JSON.stringify(records);
     for (const value of Object.values(SECRETS)) expect(ledgerText).not.toContain(value);
-    const counts = records.map((r) => r.event.redactions ?? {});
+    const counts = inClear(records).map((r) => r.event.redactions ?? {});
     expect(counts.some((c) => (c.email ?? 0) > 0 && Object.keys(c).length > 0)).toBe(true);
     expect(counts.some((c) => (c.card ?? 0) > 0)).toBe(true);
     expect(counts.some((c) => (c.secret ?? 0) > 0)).toBe(true);

@@ -1,3 +1,4 @@
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { RedisOptions } from "bullmq";
 import { DEFAULT_QUEUE_NAME, parseWith } from "@auditgraph/core";
@@ -14,6 +15,8 @@ export const EnvSchema = z.object({
   AUDITGRAPH_LEDGER_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
   AUDITGRAPH_LEDGER_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("auditgraph"),
   AUDITGRAPH_SPOOL_DIR: z.string().min(1).default(".auditgraph/spool"),
+  /** The data keys of data subjects (one file each); unset, `keystore` beside the ledger directory. */
+  AUDITGRAPH_KEYSTORE_DIR: z.string().min(1).optional(),
   /** Ed25519 private key (PEM file) that signs ledger checkpoints; `auditgraph keygen` makes one. */
   AUDITGRAPH_SIGNING_KEY: z.string().min(1).optional(),
   /** The matching public key (PEM file) `verify` checks checkpoint signatures with. */
@@ -37,6 +40,8 @@ export interface Config {
   ledgerSchema: string;
   /** The agent side's spool, for batches that could not reach Redis. */
   spoolDir: string;
+  /** Where the data subjects' keys live; undefined: `keystore` beside `ledgerDir` (see `keyStoreDirOf`). */
+  keyStoreDir: string | undefined;
   signingKeyPath: string | undefined;
   publicKeyPath: string | undefined;
   checkpointExport: { file?: string; webhookUrl?: string };
@@ -60,6 +65,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ledgerUrl: e.AUDITGRAPH_LEDGER_URL,
     ledgerSchema: e.AUDITGRAPH_LEDGER_SCHEMA,
     spoolDir: e.AUDITGRAPH_SPOOL_DIR,
+    keyStoreDir: e.AUDITGRAPH_KEYSTORE_DIR,
     signingKeyPath: e.AUDITGRAPH_SIGNING_KEY,
     publicKeyPath: e.AUDITGRAPH_PUBLIC_KEY,
     checkpointExport: {
@@ -68,4 +74,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
   };
+}
+
+/**
+ * The key store directory of a config. Resolved when used, not when loaded, so that a config
+ * with its ledger directory moved (a test's, the demo's) keeps its keys beside that ledger.
+ */
+export function keyStoreDirOf(config: Pick<Config, "keyStoreDir" | "ledgerDir">): string {
+  return config.keyStoreDir ?? join(dirname(config.ledgerDir), "keystore");
 }

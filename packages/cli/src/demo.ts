@@ -10,6 +10,7 @@ import type { Config } from "./config.js";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent } from "./demo-agent.js";
 import { formatVerify } from "./verify.js";
 import { demoKeys, openLedger, publicKeyOf } from "./ledger.js";
+import { keyStoreOf } from "./erase.js";
 
 export interface DemoResult {
   traceId: string;
@@ -32,7 +33,9 @@ export async function runDemo(given: Config, print: (line: string) => void = con
   let transport: QueueTransport | undefined;
   try {
     await graph.migrate();
-    worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph });
+    // Payloads sealed per data subject, as the CLI worker does: `auditgraph erase` can then erase the demo user.
+    const keyStore = keyStoreOf(config);
+    worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, keyStore });
     await worker.waitUntilReady();
     transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
     // The handler knows the agent; the user comes with each invocation.
@@ -59,7 +62,7 @@ export async function runDemo(given: Config, print: (line: string) => void = con
     await awaitAllCallbacks();
     await handler.flush();
     await waitUntilIdle(transport.queue);
-    print(`✔ recorded: ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
+    print(`✔ recorded: ledger ${config.ledgerDir} (payloads sealed per data subject, keys in ${keyStore.dir}), graph ${config.neo4j.uri}`);
 
     const lineage = await graph.lineage(traceId);
     if (!lineage) throw new Error(`the lineage of trace ${traceId} is not in the graph`);

@@ -1,4 +1,5 @@
-export { loadConfig, EnvSchema, type Config } from "./config.js";
+export { loadConfig, EnvSchema, keyStoreDirOf, type Config } from "./config.js";
+export { eraseSubject, keyStoreOf, EraseArgsSchema, type EraseResult } from "./erase.js";
 export { runDemo, type DemoResult } from "./demo.js";
 export { demoAgent, demoModel, catalogLookup, calculator, CATALOG, DEMO_IDENTITY, DEMO_QUESTION, DEMO_MODEL_VERSION } from "./demo-agent.js";
 export { formatVerify } from "./verify.js";

@@ -2,11 +2,13 @@ import { Command } from "commander";
 import { ValidationError } from "@auditgraph/core";
 import { readFile, writeFile } from "node:fs/promises";
 import { Graph, INVESTIGATIONS, formatLineage, investigate, isInvestigation, renderLineageHtml } from "@auditgraph/graph";
-import { readCheckpointFile, verifyInclusionBundle } from "@auditgraph/ledger";
+import { readCheckpointFile, verifyConsistencyBundle, verifyInclusionBundle } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
-import { loadConfig } from "./config.js";
+import { keyStoreDirOf, loadConfig } from "./config.js";
+import { eraseSubject, keyStoreOf } from "./erase.js";
 import { runDemo } from "./demo.js";
 import { formatVerify } from "./verify.js";
+import { registerRetention } from "./retention.js";
 import { openLedger, publicKeyOf, writeKeyPair } from "./ledger.js";
 
 const program = new Command()
@@ -32,9 +34,17 @@ program
     await graph.migrate();
     const ledger = await openLedger(config);
     if (!config.signingKeyPath) console.error("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
-    const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, concurrency: opts.concurrency, lockDurationMs: opts.lockMs });
+    const worker = new AuditWorker({
+      connection: config.redis,
+      queueName: config.queueName,
+      ledger,
+      graph,
+      keyStore: keyStoreOf(config),
+      concurrency: opts.concurrency,
+      lockDurationMs: opts.lockMs,
+    });
     await worker.waitUntilReady();
-    console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, graph ${config.neo4j.uri}`);
+    console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, key store ${keyStoreDirOf(config)}, graph ${config.neo4j.uri}`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         console.log(`auditgraph worker: ${signal}, finishing the batch in hand`);
@@ -108,15 +118,47 @@ program
   });
 
 program
+  .command("prove-consistency")
+  .description("print two signed checkpoints of a stream and the Merkle consistency proof that the later extends the earlier, as JSON")
+  .argument("<streamId>", "the stream (e.g. tenant-acme)")
+  .argument("<fromSize>", "the earlier checkpoint's tree size", (v) => positiveInt(v, "fromSize"))
+  .argument("[toSize]", "the later checkpoint's tree size (default: the latest)", (v) => positiveInt(v, "toSize"))
+  .action(async (streamId: string, fromSize: number, toSize: number | undefined) => {
+    const ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
+    console.log(JSON.stringify(await ledger.proveConsistency(streamId, fromSize, toSize).finally(() => ledger.close()), null, 2));
+  });
+
+program
   .command("verify-proof")
-  .description("check a `prove` file with nothing but the public key (see docs/verifying-proofs.md)")
-  .argument("<file>", "the JSON printed by `auditgraph prove`")
+  .description("check a `prove` or `prove-consistency` file with nothing but the public key (see docs/verifying-proofs.md)")
+  .argument("<file>", "the JSON printed by `auditgraph prove` or `auditgraph prove-consistency`")
   .requiredOption("--public-key <pem>", "the checkpoint signer's public key (PEM file)")
   .action(async (file: string, opts: { publicKey: string }) => {
-    const bundle = verifyInclusionBundle(JSON.parse(await readFile(file, "utf8")), await readFile(opts.publicKey, "utf8"));
-    console.log(
-      `OK: event ${bundle.record.event.eventId} is record ${bundle.leafIndex} of the ${bundle.treeSize} in stream ${bundle.checkpoint.streamId} signed at ${bundle.checkpoint.time} (root ${bundle.checkpoint.rootHash})`,
-    );
+    const input = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+    const publicKey = await readFile(opts.publicKey, "utf8");
+    if ("record" in input) {
+      const bundle = verifyInclusionBundle(input, publicKey);
+      return console.log(
+        `OK: event ${bundle.record.event.eventId} is record ${bundle.leafIndex} of the ${bundle.treeSize} in stream ${bundle.checkpoint.streamId} signed at ${bundle.checkpoint.time} (root ${bundle.checkpoint.rootHash})`,
+      );
+    }
+    const { from, to } = verifyConsistencyBundle(input, publicKey);
+    console.log(`OK: in stream ${to.streamId}, the ${to.treeSize} records signed at ${to.time} extend the ${from.treeSize} signed at ${from.time}`);
+  });
+
+registerRetention(program);
+
+program
+  .command("erase")
+  .description(
+    "erase a data subject: record a subject.erased event (no personal data in it), drop the subject's plaintext from the graph, destroy its data key (its sealed payloads become unreadable; verify and prove still hold)",
+  )
+  .requiredOption("--user <id>", "the user's id, as the agent recorded it")
+  .requiredOption("--tenant <id>", "the user's tenant")
+  .option("--reason <text>", "why, kept in the ledger (write no personal data in it)")
+  .option("--by <operator>", "who asked for the erasure (an operator id)")
+  .action(async (opts: { user: string; tenant: string; reason?: string; by?: string }) => {
+    await eraseSubject(loadConfig(), opts);
   });
 
 program
@@ -170,3 +212,4 @@ program.parseAsync().catch((error: unknown) => {
   console.error(`auditgraph: ${message}`);
   process.exit(1);
 });
+

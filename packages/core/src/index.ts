@@ -30,8 +30,30 @@ export {
 } from "./schema.js";
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
 export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";
+export { parseEvent, upcastEvent, type EventParseResult } from "./upcast.js";
 export { streamIdFor } from "./streams.js";
 export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordText, textSealed, type LedgerRecord } from "./record.js";
+export { StoredEventSchema, PlainRecordSchema, type StoredEvent, type PlainRecord } from "./record.js";
+export {
+  SubjectRefSchema,
+  subjectRef,
+  tenantIdOf,
+  isErasure,
+  DataKey,
+  FileKeyStore,
+  DATA_KEY_BYTES,
+  SEAL_ALG,
+  SealedEventSchema,
+  isSealed,
+  sealEvent,
+  openEvent,
+  openRecords,
+  type UserEvent,
+  type SubjectKeyStore,
+  type SealedEvent,
+  type OpenedEvent,
+  type OpenedRecord,
+} from "./subjects/index.js";
 export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, type BatchJob } from "./transport.js";
 export {
   Redactor,

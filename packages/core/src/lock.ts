@@ -16,6 +16,11 @@ export interface DirLockOptions {
   name: string;
   /** How long to keep trying while a live process holds it (0: fail at once). */
   waitMs?: number;
+  /**
+   * Called if the lock is lost while held (its refresh failed, or it went stale because this
+   * process stalled): the holder must stop writing. Without it proper-lockfile throws from a timer.
+   */
+  onCompromised?: (error: Error) => void;
 }
 
 /**
@@ -23,13 +28,13 @@ export interface DirLockOptions {
  * that a process which died holding it does not keep: its pid is recorded, and a lock whose
  * holder is gone is taken over at once instead of after the stale timeout.
  */
-export async function lockDir(dir: string, { name, waitMs = 0 }: DirLockOptions): Promise<() => Promise<void>> {
+export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: DirLockOptions): Promise<() => Promise<void>> {
   const lockfilePath = join(dir, `${name}.lock`);
   const pidFile = join(dir, `${name}.pid`);
   const deadline = Date.now() + waitMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      const release = await lockfile.lock(dir, { lockfilePath, stale: 10_000 });
+      const release = await lockfile.lock(dir, { lockfilePath, stale: 10_000, ...(onCompromised ? { onCompromised } : {}) });
       await writeFile(pidFile, String(process.pid));
       return release;
     } catch (error) {
@@ -40,7 +45,7 @@ export async function lockDir(dir: string, { name, waitMs = 0 }: DirLockOptions)
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new Error(`${dir} is locked by another process (pid ${holder || "unknown"})`, { cause: error });
+        throw new Error(`${dir} is locked by another writer (pid ${holder || "unknown"})`, { cause: error });
       }
       await new Promise((r) => setTimeout(r, Math.min(5 * 2 ** Math.min(attempt, 4), 50)));
     }

@@ -1,21 +1,37 @@
 import { z } from "zod";
 import { EventSchema } from "./schema.js";
+import { SealedEventSchema } from "./subjects/seal.js";
 import { canonicalJson, sha256Hex } from "./hashing.js";
 
 export const GENESIS_HASH = "0".repeat(64);
 
-/** One line of a stream: the event as received, wrapped in the worker's stamp and the chain. */
+/**
+ * An event as the ledger holds it: as received, or sealed for its data subject (see
+ * `subjects/seal.ts`); `openEvent` gives the one inside a sealed event.
+ */
+export const StoredEventSchema = z.union([EventSchema, SealedEventSchema]);
+export type StoredEvent = z.infer<typeof StoredEventSchema>;
+
+/** One line of a stream: the event as received (or sealed), wrapped in the worker's stamp and the chain. */
 export const LedgerRecordSchema = z.object({
   position: z.number().int().nonnegative(),
   streamId: z.string().min(1),
   /** Server-side (worker) time: the timestamp that counts. */
   recordedAt: z.iso.datetime({ offset: true }),
   prevHash: z.string().regex(/^[0-9a-f]{64}$/),
-  event: EventSchema,
+  event: StoredEventSchema,
   hash: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
 export type LedgerRecord = z.infer<typeof LedgerRecordSchema>;
+
+/**
+ * A record with its event in the clear, as the graph projects it: the stored record's place and
+ * stamp (its hash is the stored record's, taken over whatever the ledger holds) with the event
+ * in hand or opened.
+ */
+export const PlainRecordSchema = LedgerRecordSchema.extend({ event: EventSchema });
+export type PlainRecord = z.infer<typeof PlainRecordSchema>;
 
 /** The hash covers everything in the record but the hash itself. */
 export function recordHash(record: Omit<LedgerRecord, "hash">): string {

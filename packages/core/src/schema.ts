@@ -1,7 +1,13 @@
 import { z } from "zod";
 import { v7 as uuidv7 } from "uuid";
+import { SubjectRefSchema } from "./subjects/ref.js";
 
-export const SCHEMA_VERSION = 1;
+/**
+ * The version producers write and this schema validates. Older events (a rolled-back agent's,
+ * or the ledger's) are brought up to it by the upcasters in `upcast.ts`, never rejected for
+ * their age. 2: `llm.end`'s cost moved from `payload.cost` to the envelope, beside `usage`.
+ */
+export const SCHEMA_VERSION = 2;
 
 const nonEmpty = z.string().min(1);
 
@@ -155,6 +161,8 @@ export const EventSchema = z.discriminatedUnion("type", [
     type: z.literal("llm.end"),
     model: ModelSchema,
     usage: UsageSchema.optional(),
+    /** Beside `usage`: both are billing facts about the call, and read together. */
+    cost: CostSchema.optional(),
     payload: z.object({
       output: z.object({
         text: z.string(),
@@ -163,7 +171,6 @@ export const EventSchema = z.discriminatedUnion("type", [
       }),
       reasoning: z.array(ReasoningStepSchema).optional(),
       timing: TimingSchema.optional(),
-      cost: CostSchema.optional(),
       streamed: z.object({ tokens: z.number().int().nonnegative() }).optional(),
     }),
   }),
@@ -222,6 +229,35 @@ export const EventSchema = z.discriminatedUnion("type", [
       reason: z.string().min(1),
       /** The corrected values (a partial payload, or whatever the correction needs to say). */
       correction: z.json(),
+    }),
+  }),
+  /**
+   * A data subject's key was destroyed: their sealed payloads are unreadable from here on. It
+   * names the subject by pseudonym only, and has no identity. Strict, unlike the others: events
+   * are stored as received, and this one must not carry personal data in a field nobody checks.
+   */
+  z.strictObject({
+    eventId: envelope.eventId,
+    schemaVersion: envelope.schemaVersion,
+    occurredAt: envelope.occurredAt,
+    traceId: envelope.traceId,
+    runId: envelope.runId,
+    parentRunId: envelope.parentRunId,
+    sessionId: envelope.sessionId,
+    name: envelope.name,
+    tags: envelope.tags,
+    redactions: envelope.redactions,
+    type: z.literal("subject.erased"),
+    /** Picks the ledger stream (the tenant's), as `identity.user.tenantId` does for the others. */
+    tenantId: nonEmpty,
+    subject: SubjectRefSchema,
+    payload: z.strictObject({
+      /** The destroyed data key. */
+      keyId: nonEmpty,
+      erasedAt: z.iso.datetime({ offset: true }),
+      reason: z.string().min(1).optional(),
+      /** The operator who asked for the erasure (an operator id, not the subject's). */
+      requestedBy: nonEmpty.optional(),
     }),
   }),
 ]);

@@ -1,3 +1,5 @@
+import fc from "fast-check";
+import * as jcs from "canonicalize";
 import { describe, expect, it } from "vitest";
 import {
   EventSchema,
@@ -26,6 +28,25 @@ describe("canonical JSON (RFC 8785)", () => {
   it("gives equal hashes to equal values whatever their key order", () => {
     expect(hashCanonical({ x: 1, y: { b: 2, a: 1 } })).toBe(hashCanonical({ y: { a: 1, b: 2 }, x: 1 }));
     expect(hashCanonical({ x: 1 })).not.toBe(hashCanonical({ x: 2 }));
+  });
+
+  it("is what the canonicalize package (an independent RFC 8785 implementation) gives, for any JSON", () => {
+    const reference = jcs.default as unknown as (input: unknown) => string;
+    // Unicode keys and strings (surrogates, controls) and numbers of every kind, nested.
+    const json = fc.jsonValue({ maxDepth: 4, depthSize: "small" });
+    fc.assert(
+      fc.property(json, (value) => {
+        expect(canonicalJson(value)).toBe(reference(value));
+      }),
+      { numRuns: 2000 },
+    );
+    const text = fc.string({ unit: "binary" });
+    fc.assert(
+      fc.property(fc.dictionary(text, fc.oneof(text, fc.double({ noNaN: true, noDefaultInfinity: true }))), (value) => {
+        expect(canonicalJson(value)).toBe(reference(value));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("is SHA-256 over the canonical bytes", () => {

@@ -285,8 +285,13 @@ describe("redactEvent", () => {
     expect(redacted.traceId).toBe("ann@example.com");
   });
 
-  it("leaves redactions out when nothing was found, and usage alone", () => {
-    const clean = sampleEvent({ type: "llm.end", usage: { inputTokens: 4111, outputTokens: 1111, totalTokens: 5222 }, payload: { output: { text: "hi", toolCalls: [] } } });
+  it("leaves redactions out when nothing was found, and usage and cost alone", () => {
+    const clean = sampleEvent({
+      type: "llm.end",
+      usage: { inputTokens: 4111, outputTokens: 1111, totalTokens: 5222 },
+      cost: { currency: "USD", input: 4111, output: 1111, total: 5222 },
+      payload: { output: { text: "hi", toolCalls: [] } },
+    });
     const out = redactor.redactEvent(clean);
     expect(out).toEqual(clean);
     expect(out).not.toHaveProperty("redactions");

@@ -1,5 +1,5 @@
 import neo4j, { type Driver } from "neo4j-driver";
-import { parseWith, type LedgerRecord } from "@auditgraph/core";
+import { parseWith, type PlainRecord } from "@auditgraph/core";
 import { GraphConfigSchema, type GraphConfig } from "./config.js";
 import { migrate, type MigrationResult } from "./migrate.js";
 import { projectRecords } from "./project.js";
@@ -24,7 +24,8 @@ export class Graph {
     return migrate(this.driver, this.database, dir);
   }
 
-  async project(records: LedgerRecord[]): Promise<void> {
+  /** Records with their events in the clear (in hand, or opened): the graph holds plaintext, the ledger may not. */
+  async project(records: PlainRecord[]): Promise<void> {
     if (records.length === 0) return;
     const session = this.driver.session({ database: this.database, defaultAccessMode: "WRITE" });
     try {

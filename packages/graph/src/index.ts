@@ -1,7 +1,7 @@
 export { Graph } from "./graph.js";
 export { GraphConfigSchema, type GraphConfig } from "./config.js";
 export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
-export { LineageSchema, type Lineage } from "./lineage.js";
+export { LineageSchema, ERASED_TEXT, type Lineage } from "./lineage.js";
 export { formatLineage } from "./format.js";
 export { renderLineageHtml } from "./report.js";
 export {

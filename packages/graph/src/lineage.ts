@@ -4,9 +4,13 @@ import type { Driver } from "neo4j-driver";
 /** Parsed from the JSON text the projection stores in properties. */
 const jsonText = z.string().nullable().transform((s) => (s === null ? null : (JSON.parse(s) as unknown)));
 
+/** How text the graph dropped for an erased data subject reads (see graph-schema/README.md, Erasure). */
+export const ERASED_TEXT = "[erased]";
+const erasable = z.string().nullable().transform((s) => s ?? ERASED_TEXT);
+
 export const LineageSchema = z.object({
-  output: z.object({ id: z.string(), text: z.string(), recordedAt: z.string(), position: z.number() }),
-  prompt: z.object({ id: z.string(), hash: z.string(), messages: jsonText }),
+  output: z.object({ id: z.string(), text: erasable, recordedAt: z.string(), position: z.number() }),
+  prompt: z.object({ id: z.string(), hash: erasable, messages: jsonText }),
   llmCall: z.object({ id: z.string(), params: jsonText, requestedModel: z.string().nullable(), totalTokens: z.number().nullable() }),
   model: z.object({ provider: z.string(), name: z.string(), version: z.string() }),
   trace: z.object({ id: z.string(), name: z.string().nullable(), status: z.string().nullable(), sessionId: z.string().nullable() }),

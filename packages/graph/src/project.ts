@@ -1,10 +1,21 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
-import { canonicalJson, hashCanonical, type AuditEvent, type EventOf, type LedgerRecord } from "@auditgraph/core";
+import {
+  canonicalJson,
+  hashCanonical,
+  isErasure,
+  subjectRef,
+  type AuditEvent,
+  type EventOf,
+  type PlainRecord,
+  type UserEvent,
+} from "@auditgraph/core";
 
 /** Properties hold JSON text where the value is structured: Neo4j properties cannot be maps. */
 const json = (value: unknown): string => canonicalJson(value ?? null);
 
-const base = (r: LedgerRecord) => ({
+type UserRecord = PlainRecord & { event: UserEvent };
+
+const base = (r: UserRecord) => ({
   traceId: r.event.traceId,
   tenantId: r.event.identity.user.tenantId,
   runId: r.event.runId,
@@ -15,15 +26,15 @@ const base = (r: LedgerRecord) => ({
   occurredAt: r.event.occurredAt,
 });
 
-function ofType<T extends AuditEvent["type"]>(records: LedgerRecord[], ...types: T[]) {
-  return records.filter((r): r is LedgerRecord & { event: EventOf<T> } => (types as string[]).includes(r.event.type));
+function ofType<T extends AuditEvent["type"]>(records: PlainRecord[], ...types: T[]) {
+  return records.filter((r): r is PlainRecord & { event: EventOf<T> } => (types as string[]).includes(r.event.type));
 }
 
 const TRACES = `
 UNWIND $rows AS r
 MERGE (t:Trace {id: r.traceId}) ON CREATE SET t.tenantId = r.tenantId
 MERGE (tn:Tenant {id: r.tenantId})
-MERGE (u:User {tenantId: r.tenantId, id: r.userId})
+MERGE (u:User {tenantId: r.tenantId, id: r.userId}) SET u.subject = r.subject
 MERGE (u)-[:MEMBER_OF]->(tn)
 MERGE (a:Agent {id: r.agentId}) SET a.name = r.agentName
 MERGE (av:AgentVersion {agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
@@ -124,13 +135,64 @@ SET x.endedAt = r.recordedAt, x.status = r.status, x.output = r.output, x.error 
 MERGE (x)-[:PART_OF]->(t)`;
 
 /** A tool run's key in the graph: the model's tool-call id when it has one, else the run id. */
-const callIdOf = (r: LedgerRecord, toolCallId: string | undefined) => toolCallId ?? r.event.runId;
+const callIdOf = (r: UserRecord, toolCallId: string | undefined) => toolCallId ?? r.event.runId;
+
+// Erasure: the payload text of every trace the subject requested goes, the structure stays (nodes,
+// relationships, ids, times, token counts), so lineage and counts still answer. Each statement
+// reaches its nodes from the subject's User, along the relationships the projection writes.
+const ERASED_TRACES = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(t:Trace)
+SET t.input = null, t.output = null, t.error = null, t.erased = true`;
+
+const ERASED_CALLS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(c:LLMCall)
+SET c.error = null, c.erased = true`;
+
+// The prompt's hash goes too: over a short message list it is as good as the text to a guesser.
+const ERASED_PROMPTS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)<-[:INPUT_TO]-(p:Prompt)
+SET p.messages = null, p.hash = null, p.erased = true`;
+
+const ERASED_OUTPUTS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)-[:GENERATED]->(o:Output)
+SET o.text = null, o.toolCalls = null, o.erased = true`;
+
+const ERASED_STEPS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)<-[:STEP_OF]-(s:ReasoningStep)
+SET s.text = null, s.toolCall = null, s.erased = true`;
+
+const ERASED_TOOL_RUNS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(x:ToolCall)
+SET x.requestedArgs = null, x.input = null, x.output = null, x.error = null, x.erased = true`;
+
+// A tool call the model asked for but that never ran has no PART_OF, only its LLM call's REQUESTED.
+const ERASED_TOOL_REQUESTS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)-[:REQUESTED]->(x:ToolCall)
+SET x.requestedArgs = null, x.input = null, x.output = null, x.error = null, x.erased = true`;
+
+// Last, since the statements above find the subject's nodes through it. The user id is the
+// personal datum of the node: the subject ref takes its place (a second erasure of a returning
+// user, whose first node already holds the ref, adds the destroyed key's id to stay unique).
+const ERASED_USERS = `
+UNWIND $rows AS r
+MATCH (u:User {tenantId: r.tenantId, subject: r.subject})
+OPTIONAL MATCH (taken:User {tenantId: r.tenantId, id: r.subject})
+SET u.id = CASE WHEN taken IS NULL OR taken = u THEN r.subject ELSE r.subject + '/' + r.keyId END,
+    u.erased = true, u.erasedAt = coalesce(u.erasedAt, r.erasedAt), u.erasedKeyId = coalesce(u.erasedKeyId, r.keyId)`;
 
 /**
  * Project ledger records into the graph in one write transaction. Every write MERGEs on ids,
  * so projecting the same records again (a redelivered job) changes nothing.
  */
-export async function projectRecords(tx: ManagedTransaction, records: LedgerRecord[]): Promise<void> {
+export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[]): Promise<void> {
+  const records = all.filter((r): r is UserRecord => !isErasure(r.event));
   const traces = new Map<string, Record<string, unknown>>();
   for (const r of records) {
     const { user, agent } = r.event.identity;
@@ -139,6 +201,7 @@ export async function projectRecords(tx: ManagedTransaction, records: LedgerReco
         traceId: r.event.traceId,
         tenantId: user.tenantId,
         userId: user.id,
+        subject: subjectRef(user.tenantId, user.id),
         agentId: agent.id,
         agentName: agent.name,
         agentVersion: agent.version,
@@ -231,4 +294,14 @@ export async function projectRecords(tx: ManagedTransaction, records: LedgerReco
       error: r.event.type === "tool.error" ? json(r.event.payload.error) : null,
     })),
   );
+
+  // After this batch's own events, so that what a batch projects before its erasure is erased too.
+  const erasures = ofType(all, "subject.erased").map((r) => ({
+    tenantId: r.event.tenantId,
+    subject: r.event.subject,
+    keyId: r.event.payload.keyId,
+    erasedAt: r.event.payload.erasedAt,
+  }));
+  for (const cypher of [ERASED_TRACES, ERASED_CALLS, ERASED_PROMPTS, ERASED_OUTPUTS, ERASED_STEPS, ERASED_TOOL_RUNS, ERASED_TOOL_REQUESTS, ERASED_USERS])
+    await run(cypher, erasures);
 }

@@ -217,7 +217,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     type: EventType,
     runId: string,
     payload: unknown,
-    extra: { model?: Model; usage?: Usage | undefined; tags?: string[] | undefined } = {},
+    extra: { model?: Model; usage?: Usage | undefined; cost?: Cost | undefined; tags?: string[] | undefined } = {},
     end = false,
   ): AuditEvent {
     const context = this.runs.get(runId) ?? this.begin(runId, undefined, undefined, undefined);
@@ -236,6 +236,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       ...(extra.tags?.length ? { tags: extra.tags } : {}),
       ...(extra.model ? { model: extra.model } : {}),
       ...(extra.usage ? { usage: extra.usage } : {}),
+      ...(extra.cost ? { cost: extra.cost } : {}),
       payload,
     } as AuditEvent;
     return this.redactor ? this.redactor.redactEvent(event) : event;
@@ -404,12 +405,12 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
           },
           ...(reasoning.length ? { reasoning } : {}),
           timing: this.timing(context),
-          ...(cost ? { cost } : {}),
           ...(context?.tokens ? { streamed: { tokens: context.tokens } } : {}),
         },
         {
           tags,
           usage,
+          cost,
           model: {
             provider: requested?.provider ?? "unknown",
             name: requested?.name ?? served,

@@ -1,7 +1,13 @@
-import { GENESIS_HASH, sealRecordText, textSealed, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import { createHash } from "node:crypto";
+import { GENESIS_HASH, sealRecordText, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import { verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { CompactTree, consistencyProof, inclusionProof, leafHash } from "./merkle.js";
+import { CompactTree, consistencyProof, inclusionProof, leafHash, subtreesAfter } from "./merkle.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
+import type { ExpiredRange } from "./retention.js";
+
+/** The tree as the expired range `range` left it (empty when nothing has expired). */
+const treeAfter = (range: ExpiredRange | undefined): CompactTree =>
+  range ? CompactTree.restore(range.to, range.frontier.map((h) => Buffer.from(h, "hex"))) : new CompactTree();
 import type { StreamSummary, VerifyFailure } from "./types.js";
 
 /**
@@ -10,20 +16,28 @@ import type { StreamSummary, VerifyFailure } from "./types.js";
  * and the checkpoints are built the same way whatever stores the records.
  */
 export class StreamTail {
-  nextPosition = 0;
-  lastHash = GENESIS_HASH;
-  readonly tree = new CompactTree();
+  nextPosition: number;
+  lastHash: string;
+  readonly tree: CompactTree;
   /**
    * Whether the records read so far reproduce the last signed checkpoint's root, checked when
    * the tree passes its size: a stream that does not must never be signed again.
    */
   private extendsLastCheckpoint: boolean;
 
+  /** `expired`: the range the stream's first live record follows, if its start has expired. */
   constructor(
     readonly streamId: string,
     private lastCheckpoint: Checkpoint | undefined,
+    expired?: ExpiredRange,
   ) {
-    this.extendsLastCheckpoint = lastCheckpoint === undefined || lastCheckpoint.treeSize === 0;
+    this.tree = treeAfter(expired);
+    this.nextPosition = expired?.to ?? 0;
+    this.lastHash = expired?.lastHash ?? GENESIS_HASH;
+    this.extendsLastCheckpoint =
+      lastCheckpoint === undefined ||
+      lastCheckpoint.treeSize === 0 ||
+      (lastCheckpoint.treeSize === this.tree.size && this.tree.root().toString("hex") === lastCheckpoint.rootHash);
   }
 
   /** Takes in a stored record (its canonical JSON text, as stored). */
@@ -37,7 +51,7 @@ export class StreamTail {
   }
 
   /** The next record for `event`, already absorbed: store `json` exactly. */
-  seal(event: AuditEvent, recordedAt: string): { record: LedgerRecord; json: string } {
+  seal(event: StoredEvent, recordedAt: string): { record: LedgerRecord; json: string } {
     const sealed = sealRecordText({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
     this.absorb(sealed.json, sealed.record);
     return sealed;
@@ -61,6 +75,38 @@ export class StreamTail {
   }
 }
 
+/** The members that end a stored record's canonical JSON (they sort after `event`). */
+const SEAL = /,"hash":"([0-9a-f]{64})","position":(\d{1,16}),"prevHash":"([0-9a-f]{64})","recordedAt":"[^"\\]*","streamId":"[A-Za-z0-9_-]{1,128}"\}$/;
+const HASH_MEMBER = Buffer.from(',"hash":"');
+
+/** position, prevHash and hash of a stored record read from its end, or undefined if it is not in the form the ledger writes. */
+function sealOf(body: Buffer): Pick<LedgerRecord, "position" | "prevHash" | "hash"> | undefined {
+  // The members are ASCII: the tail is read without decoding the whole record.
+  const match = SEAL.exec(body.toString("latin1", Math.max(0, body.length - 400)));
+  return match ? { hash: match[1]!, position: Number(match[2]), prevHash: match[3]! } : undefined;
+}
+
+/** `textSealed` over bytes: SHA-256 of the record without its `hash` member is that hash. */
+function bytesSealed(body: Buffer, hash: string): boolean {
+  const at = body.lastIndexOf(HASH_MEMBER);
+  const end = at + HASH_MEMBER.length + 64;
+  if (at === -1 || body[end] !== 0x22 || body.toString("latin1", at + HASH_MEMBER.length, end) !== hash) return false;
+  return createHash("sha256").update(body.subarray(0, at)).update(body.subarray(end + 1)).digest("hex") === hash;
+}
+
+/** Stored lines (strings, as PostgreSQL gives them) as the byte batches `verifyStream` reads. */
+export async function* asLineBatches(texts: AsyncIterable<string>, size = 1000): AsyncGenerator<Buffer[]> {
+  let batch: Buffer[] = [];
+  for await (const text of texts) {
+    batch.push(Buffer.from(text, "utf8"));
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
 /**
  * Recomputes a stream from its first record (its stored texts, in storage order): positions,
  * the hash chain, each record's hash, then each checkpoint's root and signature.
@@ -68,47 +114,69 @@ export class StreamTail {
  */
 export async function verifyStream(
   streamId: string,
-  texts: AsyncIterable<string>,
+  lines: AsyncIterable<readonly Buffer[]>,
   checkpoints: Checkpoint[],
   publicKeyPem: string | undefined,
   positionExists: (position: number) => Promise<boolean>,
+  expired?: ExpiredRange,
 ): Promise<StreamSummary | VerifyFailure> {
-  let expectedPrev = GENESIS_HASH;
-  let position = 0;
-  const tree = new CompactTree();
-  // Checked as the tree passes each checkpoint's size: one pass, whatever their number.
-  const pending = [...checkpoints].sort((a, b) => a.treeSize - b.treeSize);
+  let expectedPrev = expired?.lastHash ?? GENESIS_HASH;
+  let position = expired?.to ?? 0;
+  const tree = treeAfter(expired);
+  // Checked as the tree passes each checkpoint's size: one pass, whatever their number. Those over
+  // expired records alone cannot be recomputed; the expired range's own checkpoint, at its end,
+  // must give the root its frontier gives, and so anchors what follows.
+  const all = expired ? [...checkpoints, expired.checkpoint] : checkpoints;
+  const pending = all.filter((c) => c.treeSize >= position).sort((a, b) => a.treeSize - b.treeSize);
   const fail = (reason: VerifyFailure["reason"], detail: string, eventId: string | null): VerifyFailure => ({ streamId, position, eventId, reason, detail });
-  for await (const text of texts) {
-    // Only a failing record needs its event id read out of the raw text.
-    const eventIdHint = () => /"eventId":"([^"]+)"/.exec(text)?.[1] ?? null;
-    if (!text.endsWith("\n")) return fail("torn", "last record is incomplete (no line end)", eventIdHint());
-    let record: LedgerRecord;
-    try {
-      record = JSON.parse(text) as LedgerRecord;
-    } catch {
-      return fail("unparseable", "record is not valid JSON", eventIdHint());
-    }
-    const eventId = typeof record.event?.eventId === "string" ? record.event.eventId : eventIdHint();
-    if (record.position !== position) {
-      const reason = record.position < position || (await positionExists(position)) ? "reorder" : "gap";
-      return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventId);
-    }
-    if (record.prevHash !== expectedPrev) return fail("chain-broken", "prevHash does not match the previous record's hash", eventId);
-    if (!textSealed(text.slice(0, -1), record.hash)) return fail("edited", "content does not match its hash", eventId);
-    tree.append(leafHash(text.slice(0, -1)));
-    expectedPrev = record.hash;
-    position += 1;
-    while (pending[0]?.treeSize === tree.size) {
-      const failure = checkCheckpoint(pending.shift()!);
-      if (failure) return failure;
+  while (expired && pending[0]?.treeSize === tree.size) {
+    const failure = checkCheckpoint(pending.shift()!);
+    if (failure) return failure;
+  }
+  // Bytes, in batches: decoding each record and awaiting each line would cost more than hashing it.
+  for await (const batch of lines) {
+    for (const line of batch) {
+      // Only a failing record needs its event id read out of the raw text.
+      const eventIdHint = () => /"eventId":"([^"]+)"/.exec(line.toString("utf8"))?.[1] ?? null;
+      if (line[line.length - 1] !== 0x0a) return fail("torn", "last record is incomplete (no line end)", eventIdHint());
+      const body = line.subarray(0, -1);
+      // The record's own members close its canonical text, so they are read from there without
+      // parsing the event: parsing is most of the cost of a verify, and the hash covers it anyway.
+      let record = sealOf(body);
+      if (!record) {
+        try {
+          record = JSON.parse(body.toString("utf8")) as LedgerRecord;
+        } catch {
+          return fail("unparseable", "record is not valid JSON", eventIdHint());
+        }
+      }
+      if (record.position !== position) {
+        const reason = record.position < position || (await positionExists(position)) ? "reorder" : "gap";
+        return fail(reason, `expected position ${position}, found ${String(record.position)}`, eventIdHint());
+      }
+      if (record.prevHash !== expectedPrev) return fail("chain-broken", "prevHash does not match the previous record's hash", eventIdHint());
+      if (!bytesSealed(body, record.hash)) return fail("edited", "content does not match its hash", eventIdHint());
+      tree.append(leafHash(body));
+      expectedPrev = record.hash;
+      position += 1;
+      while (pending[0]?.treeSize === tree.size) {
+        const failure = checkCheckpoint(pending.shift()!);
+        if (failure) return failure;
+      }
     }
   }
   const covered = pending[0];
   if (covered && covered.treeSize > 0) {
     return fail("truncated", `a checkpoint of ${covered.time} covers ${covered.treeSize} records; only ${position} remain`, null);
   }
-  return { streamId, count: position, head: expectedPrev, root: tree.root().toString("hex"), checkpoints: checkpoints.length };
+  return {
+    streamId,
+    count: position - (expired?.to ?? 0),
+    head: expectedPrev,
+    root: tree.root().toString("hex"),
+    checkpoints: checkpoints.length,
+    ...(expired ? { expired: { from: 0, to: expired.to } } : {}),
+  };
 
   /** A failing checkpoint is reported at the last record it covers. */
   function checkCheckpoint(checkpoint: Checkpoint): VerifyFailure | undefined {
@@ -129,14 +197,16 @@ export async function proveInStream(
   streamId: string,
   texts: AsyncIterable<string>,
   latest: Checkpoint | undefined,
+  expired?: ExpiredRange,
 ): Promise<InclusionBundle | undefined> {
+  const first = expired?.to ?? 0;
   const leaves: Buffer[] = [];
   let found: { record: LedgerRecord; index: number } | undefined;
   for await (const text of texts) {
     if (!text.endsWith("\n")) break;
     if (!found && text.includes(eventId)) {
       const record = JSON.parse(text) as LedgerRecord;
-      if (record.event.eventId === eventId) found = { record, index: leaves.length };
+      if (record.event.eventId === eventId) found = { record, index: first + leaves.length };
     }
     leaves.push(leafHash(text.slice(0, -1)));
   }
@@ -144,7 +214,7 @@ export async function proveInStream(
   if (!latest || latest.treeSize <= found.index) {
     throw new Error(`event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
   }
-  const proof = inclusionProof(leaves, found.index, latest.treeSize);
+  const proof = inclusionProof(subtreesAfter(treeAfter(expired), leaves), found.index, latest.treeSize);
   return { record: found.record, leafIndex: found.index, treeSize: latest.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint: latest };
 }
 
@@ -158,6 +228,7 @@ export async function proveConsistencyInStream(
   checkpoints: Checkpoint[],
   fromSize: number,
   toSize?: number,
+  expired?: ExpiredRange,
 ): Promise<ConsistencyBundle> {
   const from = checkpoints.find((c) => c.treeSize === fromSize);
   const to = toSize === undefined ? checkpoints.at(-1) : checkpoints.find((c) => c.treeSize === toSize);
@@ -165,12 +236,15 @@ export async function proveConsistencyInStream(
   if (!from) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${fromSize} (it has: ${sizes})`);
   if (!to) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${String(toSize)} (it has: ${sizes})`);
   if (to.treeSize < from.treeSize) throw new RangeError(`toSize ${to.treeSize} is smaller than fromSize ${from.treeSize}`);
+  const first = expired?.to ?? 0;
+  if (from.treeSize < first) throw new RangeError(`stream ${streamId}: the records up to position ${first} have expired; prove from a checkpoint of size ${first} or more`);
   const leaves: Buffer[] = [];
   for await (const text of texts) {
-    if (leaves.length === to.treeSize || !text.endsWith("\n")) break;
+    if (first + leaves.length === to.treeSize || !text.endsWith("\n")) break;
     leaves.push(leafHash(text.slice(0, -1)));
   }
-  if (leaves.length < to.treeSize) throw new Error(`stream ${streamId} holds ${leaves.length} records, fewer than its checkpoint of size ${to.treeSize}`);
-  const proof = consistencyProof(leaves, from.treeSize, to.treeSize);
+  const held = first + leaves.length;
+  if (held < to.treeSize) throw new Error(`stream ${streamId} holds ${held} records, fewer than its checkpoint of size ${to.treeSize}`);
+  const proof = consistencyProof(subtreesAfter(treeAfter(expired), leaves), from.treeSize, to.treeSize);
   return { from, to, proof: proof.map((h) => h.toString("hex")) };
 }

@@ -1,4 +1,14 @@
-export { SegmentLedger, type SegmentLedgerOptions } from "./segment-ledger.js";
+export { SegmentLedger, type SegmentLedgerOptions, type ExpiryReport } from "./segment-ledger.js";
+export {
+  RetentionPolicySchema,
+  HoldRequestSchema,
+  LegalHoldSchema,
+  ExpiredRangeSchema,
+  type RetentionPolicy,
+  type HoldRequest,
+  type LegalHold,
+  type ExpiredRange,
+} from "./retention.js";
 export {
   CheckpointSchema,
   CheckpointSigner,
@@ -16,7 +26,18 @@ export {
   type InclusionBundle,
   type ConsistencyBundle,
 } from "./proof.js";
-export { leafHash, nodeHash, rootOf, CompactTree, inclusionProof, verifyInclusion, consistencyProof, verifyConsistency } from "./merkle.js";
+export {
+  leafHash,
+  nodeHash,
+  rootOf,
+  CompactTree,
+  inclusionProof,
+  verifyInclusion,
+  consistencyProof,
+  verifyConsistency,
+  subtreesAfter,
+  type SubtreeSource,
+} from "./merkle.js";
 export {
   VerifyFailureSchema,
   DeadLetterSchema,

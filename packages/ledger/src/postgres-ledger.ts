@@ -1,11 +1,11 @@
 import pg from "pg";
 import { z } from "zod";
-import { parseWith, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import { parseWith, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
-import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
+import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { SegmentLedgerOptions } from "./segment-ledger.js";
-import type { AppendResult, DeadLetter, Ledger, StreamSummary, VerifyReport } from "./types.js";
+import type { AppendResult, DeadLetter, Ledger, StreamSummary, VerifyFailure, VerifyReport } from "./types.js";
 
 export const PostgresLedgerConfigSchema = z.object({
   connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
@@ -19,15 +19,48 @@ export type PostgresLedgerConfig = z.input<typeof PostgresLedgerConfigSchema>;
 
 const PAGE = 5_000;
 
+/** The worker's clock reading for a batch: it also picks the batch's monthly partition. */
+const RecordedAtSchema = z.iso.datetime({ offset: true });
+
+/** A position bound of `readStream`: a record count, so a whole number from 0 up. */
+const bound = (name: string, value: number) => {
+  if (!(Number.isInteger(value) && value >= 0) && value !== Infinity) throw new RangeError(`readStream: ${name} must be a whole number from 0, not ${value}`);
+  return Math.min(value, Number.MAX_SAFE_INTEGER);
+};
+
 /**
  * The server ledger: the same records, chain, Merkle tree and checkpoints as the segment
  * files, in append-only tables. UPDATE, DELETE and TRUNCATE are refused by triggers, the role
  * `auditgraph_writer` may only INSERT and SELECT, and one writer per stream at a time is
  * enforced by a transaction-scoped advisory lock.
+ *
+ * Records are range-partitioned by `recorded_at`, one partition a month, so old months can be
+ * archived or moved to cheaper storage as whole tables while the chain stays one stream.
+ * PostgreSQL only enforces a unique constraint on a partitioned table if it includes the
+ * partition key, so `(stream_id, position)` and `(stream_id, event_id)` are held unique by the
+ * small unpartitioned `ledger_index`, written in the same statement and append-only as well.
+ * Each record must match its index row (a foreign key over stream, position, time and event id)
+ * and is unique on `(stream_id, position, recorded_at)`: two records of one position would need
+ * two index rows of that position, so even SQL that bypasses this class can neither fork a
+ * chain nor store an event twice.
+ *
+ * A month's partition is made on demand by `ledger_partition(timestamptz)`, a SECURITY DEFINER
+ * function (creating a partition needs the parent's owner; the writer role gets EXECUTE only),
+ * under an advisory lock so racing writers make it once. TRUNCATE triggers, unlike row
+ * triggers, are not inherited by partitions, so it gives each new partition its own. An append
+ * calls it after taking the stream lock and before touching the records: creating a partition
+ * locks the parent exclusively until commit, so before the stream lock it would deadlock with
+ * a writer holding that lock and waiting for the parent, and after a read two writers would
+ * each wait for the other's read lock to go.
+ *
+ * Values always travel as parameters. DDL cannot take them, so the schema name is spliced in,
+ * quoted (and as a literal inside `ledger_partition`), which is safe only because the config
+ * schema holds it to `[a-z_][a-z0-9_]*`; partition names and bounds are computed in SQL from
+ * the month alone.
  */
 export class PostgresLedger implements Ledger {
   private readonly tails = new Map<string, StreamTail>();
-  private readonly t: { records: string; checkpoints: string; deadLetters: string };
+  private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; partition: string };
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -35,7 +68,13 @@ export class PostgresLedger implements Ledger {
     private readonly options: SegmentLedgerOptions,
   ) {
     const q = (name: string) => `"${schema}".${name}`;
-    this.t = { records: q("ledger_records"), checkpoints: q("ledger_checkpoints"), deadLetters: q("ledger_dead_letters") };
+    this.t = {
+      records: q("ledger_records"),
+      index: q("ledger_index"),
+      checkpoints: q("ledger_checkpoints"),
+      deadLetters: q("ledger_dead_letters"),
+      partition: q("ledger_partition"),
+    };
   }
 
   /** Connects and applies the schema (idempotent, under an advisory lock so workers may race). */
@@ -43,17 +82,49 @@ export class PostgresLedger implements Ledger {
     const { connectionString, schema } = parseWith(PostgresLedgerConfigSchema, config, "PostgreSQL ledger config");
     const pool = new pg.Pool({ connectionString, max: 4 });
     const ledger = new PostgresLedger(pool, schema, options);
-    await ledger.migrate();
+    await ledger.migrate().catch(async (error: unknown) => {
+      await pool.end();
+      throw error;
+    });
     return ledger;
   }
 
+  /**
+   * Creates the tables, or brings an install of the first, unpartitioned `ledger_records` over
+   * to the partitioned layout: in one transaction, so a failure leaves the old table as it was.
+   * The old table's triggers refuse DELETE and TRUNCATE but not RENAME or DROP.
+   */
   private async migrate(): Promise<void> {
     const s = `"${this.schema}"`;
+    const legacy = `${s}.ledger_records_unpartitioned`;
     const client = await this.pool.connect();
     try {
       await client.query("SELECT pg_advisory_lock(hashtext('auditgraph-ledger-migrate'))");
+      await client.query("BEGIN");
+      const found = await client.query<{ relkind: string }>(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'ledger_records'",
+        [this.schema],
+      );
+      const unpartitioned = found.rows[0]?.relkind === "r";
+      if (unpartitioned) await client.query(`ALTER TABLE ${this.t.records} RENAME TO ledger_records_unpartitioned`);
       await client.query(`
         CREATE SCHEMA IF NOT EXISTS ${s};
+        DO $do$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditgraph_writer') THEN CREATE ROLE auditgraph_writer NOLOGIN; END IF;
+        END $do$;
+        CREATE TABLE IF NOT EXISTS ${this.t.index} (
+          stream_id   text        NOT NULL,
+          position    bigint      NOT NULL,
+          event_id    text        NOT NULL,
+          trace_id    text        NOT NULL,
+          recorded_at timestamptz NOT NULL,
+          PRIMARY KEY (stream_id, position),
+          -- event id first: also the lookup by event id alone.
+          UNIQUE (event_id, stream_id),
+          -- What each record's foreign key points at.
+          UNIQUE (stream_id, position, recorded_at, event_id)
+        );
+        CREATE INDEX IF NOT EXISTS ledger_index_trace ON ${this.t.index} (trace_id);
         CREATE TABLE IF NOT EXISTS ${this.t.records} (
           stream_id   text        NOT NULL,
           position    bigint      NOT NULL,
@@ -65,11 +136,10 @@ export class PostgresLedger implements Ledger {
           -- The canonical JSON exactly as hashed (jsonb would re-order it); jsonb beside it for queries.
           record_text text        NOT NULL,
           record      jsonb       NOT NULL,
-          PRIMARY KEY (stream_id, position),
-          UNIQUE (stream_id, event_id)
-        );
-        CREATE INDEX IF NOT EXISTS ledger_records_trace ON ${this.t.records} (trace_id);
-        CREATE INDEX IF NOT EXISTS ledger_records_event ON ${this.t.records} (event_id);
+          -- Named: an unpartitioned table being migrated still holds ledger_records_pkey.
+          CONSTRAINT ledger_records_key PRIMARY KEY (stream_id, position, recorded_at),
+          FOREIGN KEY (stream_id, position, recorded_at, event_id) REFERENCES ${this.t.index} (stream_id, position, recorded_at, event_id)
+        ) PARTITION BY RANGE (recorded_at);
         CREATE TABLE IF NOT EXISTS ${this.t.checkpoints} (
           stream_id text   NOT NULL,
           tree_size bigint NOT NULL,
@@ -84,31 +154,67 @@ export class PostgresLedger implements Ledger {
         END $fn$;
         CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.records} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
         CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.records} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
+        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.index} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
+        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.index} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
         CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.checkpoints} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
         CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.checkpoints} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
-        DO $do$ BEGIN
-          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditgraph_writer') THEN CREATE ROLE auditgraph_writer NOLOGIN; END IF;
-        END $do$;
+        -- The partition name and bounds come from the date alone; UTC and ISO whatever the session's settings.
+        CREATE OR REPLACE FUNCTION ${this.t.partition}(at timestamptz) RETURNS void
+          LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO'
+        AS $fn$
+        DECLARE
+          month timestamptz := date_trunc('month', at);
+          part text := to_char(month, '"ledger_records_y"YYYY"m"MM');
+        BEGIN
+          -- Catalog queries, not to_regclass: after the lock, a partition another writer just committed is seen.
+          IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = '${this.schema}' AND tablename = part) THEN RETURN; END IF;
+          PERFORM pg_advisory_xact_lock(hashtext('auditgraph-ledger-partition'), hashtext('${this.schema}'));
+          IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = '${this.schema}' AND tablename = part) THEN RETURN; END IF;
+          EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.ledger_records FOR VALUES FROM (%L) TO (%L)',
+            '${this.schema}', part, '${this.schema}', month, month + interval '1 month');
+          EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.refuse_change()',
+            '${this.schema}', part, '${this.schema}');
+          EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO auditgraph_writer', '${this.schema}', part);
+        END $fn$;
+        REVOKE ALL ON FUNCTION ${this.t.partition}(timestamptz) FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION ${this.t.partition}(timestamptz) TO auditgraph_writer;
+      `);
+      if (unpartitioned) {
+        const columns = "stream_id, position, event_id, trace_id, recorded_at";
+        await client.query(`SELECT ${this.t.partition}(m) FROM (SELECT DISTINCT date_trunc('month', recorded_at, 'UTC') AS m FROM ${legacy}) AS months`);
+        await client.query(`INSERT INTO ${this.t.index} (${columns}) SELECT ${columns} FROM ${legacy}`);
+        const all = `${columns}, prev_hash, hash, record_text, record`;
+        await client.query(`INSERT INTO ${this.t.records} (${all}) SELECT ${all} FROM ${legacy}`);
+        await client.query(`DROP TABLE ${legacy}`);
+      }
+      await client.query(`
         GRANT USAGE ON SCHEMA ${s} TO auditgraph_writer;
         REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM auditgraph_writer;
         GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${s} TO auditgraph_writer;
       `);
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
     } finally {
       await client.query("SELECT pg_advisory_unlock(hashtext('auditgraph-ledger-migrate'))").catch(() => undefined);
       client.release();
     }
   }
 
-  async append(streamId: string, events: AuditEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
+  async append(streamId: string, events: StoredEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
+    parseWith(RecordedAtSchema, recordedAt, "recordedAt");
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
       // One writer per stream at a time, across processes; released with the transaction.
       await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [streamId]);
+      if (events.length > 0) await client.query(`SELECT ${this.t.partition}($1::timestamptz)`, [recordedAt]);
       const tail = await this.catchUp(client, streamId);
       const existing = new Map<string, LedgerRecord>();
       const known = await client.query<{ record_text: string }>(
-        `SELECT record_text FROM ${this.t.records} WHERE stream_id = $1 AND event_id = ANY($2::text[])`,
+        `SELECT r.record_text FROM ${this.t.index} i JOIN ${this.t.records} r USING (stream_id, position, recorded_at)
+         WHERE i.stream_id = $1 AND i.event_id = ANY($2::text[])`,
         [streamId, events.map((e) => e.eventId)],
       );
       for (const row of known.rows) {
@@ -130,9 +236,10 @@ export class PostgresLedger implements Ledger {
       }
       if (fresh.length > 0) {
         await client.query(
-          `INSERT INTO ${this.t.records} (stream_id, position, event_id, trace_id, recorded_at, prev_hash, hash, record_text, record)
-           SELECT $1, p, e, tr, $2::timestamptz, ph, h, rt, rt::jsonb
-           FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(p, e, tr, ph, h, rt)`,
+          `WITH fresh AS (SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(p, e, tr, ph, h, rt)),
+           indexed AS (INSERT INTO ${this.t.index} (stream_id, position, event_id, trace_id, recorded_at) SELECT $1, p, e, tr, $2::timestamptz FROM fresh)
+           INSERT INTO ${this.t.records} (stream_id, position, event_id, trace_id, recorded_at, prev_hash, hash, record_text, record)
+           SELECT $1, p, e, tr, $2::timestamptz, ph, h, rt, rt::jsonb FROM fresh`,
           [
             streamId,
             recordedAt,
@@ -183,35 +290,39 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  /** A stream's stored texts in position order, each with a line end (as the segment files keep them). */
-  private async *texts(streamId: string): AsyncGenerator<string> {
-    for (let from = -1; ; ) {
+  /** A stream's stored texts with positions in [from, to), in position order, each with a line end (as the segment files keep them). */
+  private async *texts(streamId: string, from = 0, to = Number.MAX_SAFE_INTEGER): AsyncGenerator<string> {
+    for (;;) {
       const rows = await this.pool.query<{ record_text: string; position: string }>(
-        `SELECT record_text, position FROM ${this.t.records} WHERE stream_id = $1 AND position > $2 ORDER BY position LIMIT ${PAGE}`,
-        [streamId, from],
+        `SELECT record_text, position FROM ${this.t.records} WHERE stream_id = $1 AND position >= $2 AND position < $3 ORDER BY position LIMIT ${PAGE}`,
+        [streamId, from, to],
       );
       for (const row of rows.rows) yield `${row.record_text}\n`;
       if (rows.rows.length < PAGE) return;
-      from = Number(rows.rows.at(-1)!.position);
+      from = Number(rows.rows.at(-1)!.position) + 1;
     }
   }
 
   async *readStream(streamId: string, from = 0, to = Infinity): AsyncGenerator<LedgerRecord> {
-    let position = 0;
-    for await (const text of this.texts(streamId)) {
-      if (position >= to) return;
-      if (position++ >= from) yield JSON.parse(text) as LedgerRecord;
-    }
+    for await (const text of this.texts(streamId, bound("from", from), bound("to", to))) yield JSON.parse(text) as LedgerRecord;
+  }
+
+  /** Records found through the index, whose row gives each record's partition. */
+  private async indexed(where: string, value: string, limit = ""): Promise<LedgerRecord[]> {
+    const rows = await this.pool.query<{ record_text: string }>(
+      `SELECT r.record_text FROM ${this.t.index} i JOIN ${this.t.records} r USING (stream_id, position, recorded_at)
+       WHERE ${where} = $1 ORDER BY i.stream_id, i.position ${limit}`,
+      [value],
+    );
+    return rows.rows.map((r) => JSON.parse(r.record_text) as LedgerRecord);
   }
 
   async readEvent(eventId: string): Promise<LedgerRecord | undefined> {
-    const rows = await this.pool.query<{ record_text: string }>(`SELECT record_text FROM ${this.t.records} WHERE event_id = $1 ORDER BY stream_id LIMIT 1`, [eventId]);
-    return rows.rows[0] && (JSON.parse(rows.rows[0].record_text) as LedgerRecord);
+    return (await this.indexed("i.event_id", eventId, "LIMIT 1"))[0];
   }
 
   async readTrace(traceId: string): Promise<LedgerRecord[]> {
-    const rows = await this.pool.query<{ record_text: string }>(`SELECT record_text FROM ${this.t.records} WHERE trace_id = $1 ORDER BY stream_id, position`, [traceId]);
-    return rows.rows.map((r) => JSON.parse(r.record_text) as LedgerRecord);
+    return this.indexed("i.trace_id", traceId);
   }
 
   async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
@@ -244,18 +355,31 @@ export class PostgresLedger implements Ledger {
     const names = new Set([...(await this.streams()), ...kept.map((c) => c.streamId)]);
     for (const streamId of [...names].sort()) {
       const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
-      const outcome = await verifyStream(streamId, this.texts(streamId), checkpoints, publicKeyPem, async (position) => {
+      // Read before the records: appends made meanwhile add records, never index rows alone.
+      const last = await this.pool.query<{ position: string }>(
+        `SELECT position FROM ${this.t.index} WHERE stream_id = $1 ORDER BY position DESC LIMIT 1`,
+        [streamId],
+      );
+      const outcome = await verifyStream(streamId, asLineBatches(this.texts(streamId)), checkpoints, publicKeyPem, async (position) => {
         const row = await this.pool.query(`SELECT 1 FROM ${this.t.records} WHERE stream_id = $1 AND position = $2`, [streamId, position]);
         return row.rows.length > 0;
       });
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
+      // The index outlives records cut from a stream's end behind the triggers' back.
+      const indexed = last.rows[0] ? Number(last.rows[0].position) + 1 : 0;
+      if (indexed > outcome.count) {
+        const missing = await this.pool.query<{ event_id: string }>(`SELECT event_id FROM ${this.t.index} WHERE stream_id = $1 AND position = $2`, [streamId, outcome.count]);
+        const detail = `the index holds ${indexed} records; only ${outcome.count} remain`;
+        const failure: VerifyFailure = { streamId, position: outcome.count, eventId: missing.rows[0]?.event_id ?? null, reason: "truncated", detail };
+        return { ok: false, failure, streams };
+      }
       streams.push(outcome);
     }
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
   }
 
   async prove(eventId: string): Promise<InclusionBundle> {
-    const row = await this.pool.query<{ stream_id: string }>(`SELECT stream_id FROM ${this.t.records} WHERE event_id = $1 LIMIT 1`, [eventId]);
+    const row = await this.pool.query<{ stream_id: string }>(`SELECT stream_id FROM ${this.t.index} WHERE event_id = $1 ORDER BY stream_id LIMIT 1`, [eventId]);
     const streamId = row.rows[0]?.stream_id;
     const bundle = streamId ? await proveInStream(eventId, streamId, this.texts(streamId), (await this.checkpoints(streamId)).at(-1)) : undefined;
     if (!bundle) throw new Error(`no event ${eventId} in the ledger`);

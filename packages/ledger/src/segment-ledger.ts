@@ -1,15 +1,38 @@
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, stat, truncate } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { lockDir, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import { z } from "zod";
+import { lockDir, newEventId, parseWith, streamIdFor, subjectRef, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyReport } from "./types.js";
 import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
 import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
+import { CompactTree, leafHash } from "./merkle.js";
+import {
+  ExpiredRangeSchema,
+  HoldRequestSchema,
+  LegalHoldSchema,
+  RetentionPolicySchema,
+  expiresAt,
+  holding,
+  type ExpiredRange,
+  type HoldRequest,
+  type LegalHold,
+  type RetentionPolicy,
+} from "./retention.js";
+
+/** What `expire` did to one stream, and why it stopped where it did. */
+export interface ExpiryReport {
+  streamId: string;
+  expired: ExpiredRange[];
+  keptBecause: string;
+}
 
 const SEGMENT_FILE = /^segment-(\d{6})\.jsonl$/;
 const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")}.jsonl`;
 const CHECKPOINTS = "checkpoints.jsonl";
+const EXPIRED = "expired.jsonl";
+const HOLDS = "holds.jsonl";
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Located {
@@ -19,13 +42,15 @@ interface Located {
   length: number;
 }
 
-/** What this process knows of a stream's files, refreshed under the lock before each append. */
+/** What this process knows of a stream's files, refreshed when it takes the writer lease. */
 interface StreamState {
   tail: StreamTail;
   /** The segment appends go to, and how far this process has read it. */
   segment: number;
   size: number;
   byEventId: Map<string, Located>;
+  /** Held while this process is the stream's writer: the lock, and the open segment and checkpoint files. */
+  lease?: { release: () => Promise<void>; segment: FileHandle; checkpoints?: FileHandle; idle?: NodeJS.Timeout; lost?: Error };
 }
 
 export interface SegmentLedgerOptions {
@@ -35,15 +60,24 @@ export interface SegmentLedgerOptions {
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
   /** A segment file that reaches this size is closed; the next batch starts a new one. */
   maxSegmentBytes?: number;
+  /** How long a writer keeps a stream after its last append, so the next batch pays no lock (ms). */
+  leaseIdleMs?: number;
+  /** How long an append waits for another process's lease on the stream before failing (ms). */
+  lockWaitMs?: number;
 }
 
 /**
  * The embedded ledger: one directory per stream, each an append-only file of canonical JSON
- * records, one a line. Appends hold a per-stream lock file and first read what other
- * processes appended, so several workers share one ledger without forking a chain.
+ * records, one a line. A stream has one writer at a time: the first append takes a lock file
+ * (a lease) and keeps the segment open, so the batches that follow cost one write and one fsync;
+ * the lease is given up after `leaseIdleMs` without appends, or on `close()`. Another process
+ * waits for it (then first reads what was appended meanwhile), and after `lockWaitMs` gets an
+ * error naming the holder: never a fork of the chain.
  */
 export class SegmentLedger implements Ledger {
   private readonly states = new Map<string, StreamState>();
+  /** Appends (and lease ends) of one stream in this process, one after another. */
+  private readonly turns = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly dir: string,
@@ -59,85 +93,155 @@ export class SegmentLedger implements Ledger {
     return join(this.streamDir(streamId), segmentName(index));
   }
 
-  /** The stream's segment files, in order. */
+  /** The stream's live segment files (not expired), in order. */
   async segments(streamId: string): Promise<string[]> {
+    return (await this.segmentIndices(streamId)).map((index) => this.segmentPath(streamId, index));
+  }
+
+  private async segmentIndices(streamId: string, expired?: ExpiredRange): Promise<number[]> {
+    const last = expired ?? (await this.expiredRanges(streamId)).at(-1);
     const names = await readdir(this.streamDir(streamId)).catch(() => [] as string[]);
     return names
-      .filter((n) => SEGMENT_FILE.test(n))
-      .sort()
-      .map((n) => join(this.streamDir(streamId), n));
+      .map((n) => SEGMENT_FILE.exec(n)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .filter((index) => last === undefined || index > last.segment)
+      .sort((a, b) => a - b);
   }
+
+  /** The runs of records removed by retention, oldest first; they are always the stream's start. */
+  async expiredRanges(streamId: string): Promise<ExpiredRange[]> {
+    const text = await readFile(join(this.streamDir(streamId), EXPIRED), "utf8").catch(() => "");
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => parseWith(ExpiredRangeSchema, JSON.parse(l), `${EXPIRED} of stream ${streamId}`));
+  }
+
+  private lastExpired = async (streamId: string): Promise<ExpiredRange | undefined> => (await this.expiredRanges(streamId)).at(-1);
 
   /** Every line of every segment of a stream, in order. */
   private async *streamLines(streamId: string): AsyncGenerator<{ line: string; length: number }> {
     for (const path of await this.segments(streamId)) yield* readLines(path, 0);
   }
 
-  async append(streamId: string, events: AuditEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
+  private inTurn<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.turns.get(streamId) ?? Promise.resolve()).then(work, work);
+    this.turns.set(streamId, run.catch(() => undefined));
+    return run;
+  }
+
+  async append(streamId: string, events: StoredEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
     const dir = this.streamDir(streamId);
+    return this.inTurn(streamId, async () => {
+      const state = await this.lease(streamId, dir);
+      const lease = state.lease!;
+      clearTimeout(lease.idle);
+      try {
+        if (lease.lost) throw new Error(`stream ${streamId}: the writer lock was lost (${lease.lost.message}); not appending`);
+        if (state.size >= (this.options.maxSegmentBytes ?? 64 * 1024 * 1024)) {
+          state.segment += 1;
+          state.size = 0;
+          await lease.segment.close();
+          lease.segment = await openSegment(this.segmentPath(streamId, state.segment), dir);
+        }
+        const records: LedgerRecord[] = [];
+        const fresh: string[] = [];
+        const pending = new Map<string, LedgerRecord>();
+        let offset = state.size;
+        for (const event of events) {
+          const stored = state.byEventId.get(event.eventId);
+          const known = pending.get(event.eventId) ?? (stored && (await this.readLocated(streamId, stored)));
+          if (known) {
+            records.push(known);
+            continue;
+          }
+          const { record, json } = state.tail.seal(event, recordedAt);
+          const line = `${json}\n`;
+          const length = Buffer.byteLength(line);
+          fresh.push(line);
+          pending.set(event.eventId, record);
+          state.byEventId.set(event.eventId, { segment: state.segment, position: record.position, offset, length });
+          offset += length;
+          records.push(record);
+        }
+        if (fresh.length > 0) {
+          await lease.segment.write(fresh.join(""));
+          // Acknowledged means on disk: the worker acks the job only after this returns.
+          await lease.segment.sync();
+          state.size = offset;
+          if (this.options.signer) {
+            const checkpoint = state.tail.sign(this.options.signer);
+            lease.checkpoints ??= await open(join(dir, CHECKPOINTS), "a");
+            await lease.checkpoints.write(`${JSON.stringify(checkpoint)}\n`);
+            await lease.checkpoints.sync();
+            await this.options.onCheckpoint?.(checkpoint);
+          }
+        }
+        lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
+        return { records, appended: fresh.length };
+      } catch (error) {
+        // Our view of the file may now be ahead of it: give the stream up, and read it afresh next time.
+        await this.endLease(streamId);
+        this.states.delete(streamId);
+        throw error;
+      }
+    });
+  }
+
+  /** Takes the stream's writer lock (if this process does not hold it) and catches up with the files. */
+  private async lease(streamId: string, dir: string): Promise<StreamState> {
+    const held = this.states.get(streamId);
+    if (held?.lease) return held;
     await mkdir(dir, { recursive: true });
-    // A writer that died holding the lock gives it up at once (its pid is gone); a live one
-    // is waited for.
-    const release = await lockDir(dir, { name: "writer", waitMs: 30_000 });
+    const lost: { error?: Error } = {};
+    // A writer that died holding the lock gives it up at once (its pid is gone); a live one is waited for.
+    const release = await lockDir(dir, {
+      name: "writer",
+      waitMs: this.options.lockWaitMs ?? 30_000,
+      onCompromised: (error) => {
+        const lease = this.states.get(streamId)?.lease;
+        if (lease) lease.lost = error;
+        else lost.error = error;
+      },
+    });
     try {
       const state = await this.catchUp(streamId);
-      if (state.size >= (this.options.maxSegmentBytes ?? 64 * 1024 * 1024)) {
-        state.segment += 1;
-        state.size = 0;
-      }
-      const path = this.segmentPath(streamId, state.segment);
-      const records: LedgerRecord[] = [];
-      const fresh: string[] = [];
-      const pending = new Map<string, LedgerRecord>();
-      let appended = 0;
-      let offset = state.size;
-      for (const event of events) {
-        const known = pending.get(event.eventId) ?? (await this.readLocated(streamId, state.byEventId.get(event.eventId)));
-        if (known) {
-          records.push(known);
-          continue;
-        }
-        const { record, json } = state.tail.seal(event, recordedAt);
-        const line = `${json}\n`;
-        const length = Buffer.byteLength(line);
-        fresh.push(line);
-        pending.set(event.eventId, record);
-        state.byEventId.set(event.eventId, { segment: state.segment, position: record.position, offset, length });
-        offset += length;
-        records.push(record);
-        appended += 1;
-      }
-      if (fresh.length > 0) {
-        const handle = await open(path, "a");
-        try {
-          await handle.write(fresh.join(""));
-          // Acknowledged means on disk: the worker acks the job only after this returns.
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        state.size = offset;
-        if (this.options.signer) await this.checkpoint(streamId, state.tail.sign(this.options.signer));
-      }
-      return { records, appended };
+      state.lease = { release, segment: await openSegment(this.segmentPath(streamId, state.segment), dir), ...(lost.error ? { lost: lost.error } : {}) };
+      return state;
     } catch (error) {
-      // Our view of the file may now be ahead of it; rebuild it from disk next time.
-      this.states.delete(streamId);
-      throw error;
-    } finally {
       await release();
+      throw error;
     }
+  }
+
+  private async endLease(streamId: string): Promise<void> {
+    const state = this.states.get(streamId);
+    const lease = state?.lease;
+    if (!lease) return;
+    state.lease = undefined;
+    clearTimeout(lease.idle);
+    await lease.segment.close().catch(() => undefined);
+    await lease.checkpoints?.close().catch(() => undefined);
+    await lease.release().catch(() => undefined);
+  }
+
+  /** Gives up every stream this process writes (their locks and open files). */
+  async close(): Promise<void> {
+    await Promise.all([...this.states.keys()].map((streamId) => this.inTurn(streamId, () => this.endLease(streamId))));
   }
 
   /** Brings this process's view of a stream up to what is on disk (other writers' appends too). */
   private async catchUp(streamId: string): Promise<StreamState> {
     let state = this.states.get(streamId);
     if (!state) {
-      state = { tail: new StreamTail(streamId, (await this.checkpoints(streamId)).at(-1)), segment: 0, size: 0, byEventId: new Map() };
+      const expired = await this.lastExpired(streamId);
+      const tail = new StreamTail(streamId, await this.latestCheckpoint(streamId), expired);
+      state = { tail, segment: expired ? expired.segment + 1 : 0, size: 0, byEventId: new Map() };
       this.states.set(streamId, state);
     }
-    const segments = await this.segments(streamId);
-    for (let index = state.segment; index < segments.length; index++) {
+    for (const index of await this.segmentIndices(streamId)) {
+      if (index < state.segment) continue;
       const path = this.segmentPath(streamId, index);
       const start = index === state.segment ? state.size : 0;
       const size = await stat(path).then((st) => st.size, () => 0);
@@ -174,11 +278,6 @@ export class SegmentLedger implements Ledger {
     }
   }
 
-  private async checkpoint(streamId: string, checkpoint: Checkpoint): Promise<void> {
-    await appendSynced(join(this.streamDir(streamId), CHECKPOINTS), `${JSON.stringify(checkpoint)}\n`);
-    await this.options.onCheckpoint?.(checkpoint);
-  }
-
   /** The stream's signed checkpoints, oldest first. */
   async checkpoints(streamId: string): Promise<Checkpoint[]> {
     const text = await readFile(join(this.streamDir(streamId), CHECKPOINTS), "utf8").catch(() => "");
@@ -192,8 +291,9 @@ export class SegmentLedger implements Ledger {
     return (await this.checkpoints(streamId)).at(-1);
   }
 
-  proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
-    return this.checkpoints(streamId).then((checkpoints) => proveConsistencyInStream(streamId, this.texts(streamId), checkpoints, fromSize, toSize));
+  async proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
+    const expired = await this.lastExpired(streamId);
+    return proveConsistencyInStream(streamId, this.texts(streamId, expired), await this.checkpoints(streamId), fromSize, toSize, expired);
   }
 
   /**
@@ -202,15 +302,23 @@ export class SegmentLedger implements Ledger {
    */
   async prove(eventId: string): Promise<InclusionBundle> {
     for (const streamId of await this.streams()) {
-      const bundle = await proveInStream(eventId, streamId, this.texts(streamId), (await this.checkpoints(streamId)).at(-1));
+      const expired = await this.lastExpired(streamId);
+      const bundle = await proveInStream(eventId, streamId, this.texts(streamId, expired), await this.latestCheckpoint(streamId), expired);
       if (bundle) return bundle;
     }
     throw new Error(`no event ${eventId} in the ledger`);
   }
 
-  /** A stream's records as stored (each with its line end), in order. */
-  private async *texts(streamId: string): AsyncGenerator<string> {
-    for await (const { line } of this.streamLines(streamId)) yield line;
+  /** The same as bytes, a read's worth at a time. */
+  private async *lineBatches(streamId: string, expired: ExpiredRange | undefined): AsyncGenerator<Buffer[]> {
+    for (const index of await this.segmentIndices(streamId, expired)) yield* readLineBatches(this.segmentPath(streamId, index));
+  }
+
+  /** A stream's live records as stored (each with its line end), in order: those after `expired`. */
+  private async *texts(streamId: string, expired: ExpiredRange | undefined): AsyncGenerator<string> {
+    for (const index of await this.segmentIndices(streamId, expired)) {
+      for await (const { line } of readLines(this.segmentPath(streamId, index), 0)) yield line;
+    }
   }
 
   /** Torn tails cut off when a stream was opened for writing, oldest first. */
@@ -229,7 +337,8 @@ export class SegmentLedger implements Ledger {
   }
 
   async *readStream(streamId: string, from = 0, to = Infinity): AsyncGenerator<LedgerRecord> {
-    let position = 0;
+    // Positions start after the expired range, if the stream's start has expired.
+    let position = (await this.lastExpired(streamId))?.to ?? 0;
     for await (const { line } of this.streamLines(streamId)) {
       if (position >= to) return;
       if (position++ < from) continue;
@@ -273,11 +382,147 @@ export class SegmentLedger implements Ledger {
       // The ledger's own checkpoints, and those an outside party kept (which survive a cut
       // that took the local ones with it).
       const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
-      const outcome = await verifyStream(streamId, this.texts(streamId), checkpoints, publicKeyPem, (p) => this.positionLater(streamId, p));
+      const expired = await this.lastExpired(streamId);
+      const outcome = await verifyStream(streamId, this.lineBatches(streamId, expired), checkpoints, publicKeyPem, (p) => this.positionLater(streamId, p), expired);
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       streams.push(outcome);
     }
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
+  }
+
+  /** Places a legal hold: no record it covers expires until it is released. */
+  async placeHold(request: HoldRequest): Promise<LegalHold> {
+    const { tenantId, userId, traceId, reason, placedBy } = parseWith(HoldRequestSchema, request, "legal hold");
+    const hold = LegalHoldSchema.parse({
+      id: newEventId(),
+      streamId: streamIdFor(tenantId),
+      ...(userId ? { subject: subjectRef(tenantId, userId) } : {}),
+      ...(traceId ? { traceId } : {}),
+      reason,
+      placedAt: new Date().toISOString(),
+      ...(placedBy ? { placedBy } : {}),
+    });
+    await mkdir(this.dir, { recursive: true });
+    await appendSynced(join(this.dir, HOLDS), `${JSON.stringify({ place: hold })}\n`);
+    return hold;
+  }
+
+  /** Releases a hold (a new line in the holds file: nothing is edited). */
+  async releaseHold(id: string, releasedBy?: string): Promise<LegalHold> {
+    const hold = (await this.holds()).find((h) => h.id === id);
+    if (!hold) throw new RangeError(`no legal hold with id ${JSON.stringify(id)}`);
+    if (hold.releasedAt) throw new RangeError(`legal hold ${id} was already released at ${hold.releasedAt}`);
+    const release = { id, releasedAt: new Date().toISOString(), ...(releasedBy ? { releasedBy } : {}) };
+    await appendSynced(join(this.dir, HOLDS), `${JSON.stringify({ release })}\n`);
+    return { ...hold, ...release };
+  }
+
+  /** Every hold ever placed, released ones with their release. */
+  async holds(): Promise<LegalHold[]> {
+    const text = await readFile(join(this.dir, HOLDS), "utf8").catch(() => "");
+    const holds = new Map<string, LegalHold>();
+    for (const line of text.split("\n").filter(Boolean)) {
+      const entry = JSON.parse(line) as { place?: LegalHold; release?: Pick<LegalHold, "id" | "releasedAt" | "releasedBy"> };
+      if (entry.place) holds.set(entry.place.id, LegalHoldSchema.parse(entry.place));
+      else if (entry.release && holds.has(entry.release.id)) holds.set(entry.release.id, { ...holds.get(entry.release.id)!, ...entry.release });
+    }
+    return [...holds.values()];
+  }
+
+  /**
+   * Removes, from the start of each stream, the whole segments every record of which has passed
+   * its retention and is under no legal hold, and whose end is a signed checkpoint that has been
+   * exported (is in `exported`): so an outside party can still hold the ledger to what was there.
+   * The stream's last segment is never removed. Each removal leaves an expired range first.
+   */
+  async expire(options: { policy: RetentionPolicy; exported: Checkpoint[]; now?: Date; dryRun?: boolean }): Promise<ExpiryReport[]> {
+    const policy = parseWith(RetentionPolicySchema, options.policy, "retention policy");
+    const now = (options.now ?? new Date()).getTime();
+    const holds = await this.holds();
+    const reports: ExpiryReport[] = [];
+    for (const streamId of await this.streams()) {
+      const dir = this.streamDir(streamId);
+      reports.push(
+        await this.inTurn(streamId, async () => {
+          // The writer lease: nothing is appended to (or cut from) the stream meanwhile.
+          const state = await this.lease(streamId, dir);
+          const lease = state.lease!;
+          clearTimeout(lease.idle);
+          try {
+            return await this.expireStream(streamId, policy, holds, options.exported, now, options.dryRun ?? false, state);
+          } finally {
+            lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
+          }
+        }),
+      );
+    }
+    return reports;
+  }
+
+  private async expireStream(
+    streamId: string,
+    policy: z.output<typeof RetentionPolicySchema>,
+    holds: LegalHold[],
+    exported: Checkpoint[],
+    now: number,
+    dryRun: boolean,
+    state: StreamState,
+  ): Promise<ExpiryReport> {
+    const dir = this.streamDir(streamId);
+    let last = await this.lastExpired(streamId);
+    // A removal that was cut short (its range written, its file not yet gone) is finished first.
+    for (const name of await readdir(dir)) {
+      const index = Number(SEGMENT_FILE.exec(name)?.[1] ?? NaN);
+      if (!dryRun && last && index <= last.segment) await unlink(join(dir, name));
+    }
+    const checkpoints = await this.checkpoints(streamId);
+    const expired: ExpiredRange[] = [];
+    const live = await this.segmentIndices(streamId, last);
+    const report = (keptBecause: string): ExpiryReport => ({ streamId, expired, keptBecause });
+    for (const index of live.slice(0, -1)) {
+      const tree = CompactTree.restore(last?.to ?? 0, (last?.frontier ?? []).map((h) => Buffer.from(h, "hex")));
+      let lastHash = last?.lastHash ?? "";
+      let newest = "";
+      for await (const { line } of readLines(this.segmentPath(streamId, index), 0)) {
+        const record = JSON.parse(line) as LedgerRecord;
+        const hold = holding(record, holds);
+        if (hold) return report(`segment ${index}: position ${record.position} is under legal hold ${hold.id} (${hold.reason})`);
+        const until = expiresAt(record, policy);
+        if (until > now) return report(`segment ${index}: position ${record.position} (${record.event.type}) is kept until ${Number.isFinite(until) ? new Date(until).toISOString() : "forever"}`);
+        tree.append(leafHash(line.slice(0, -1)));
+        lastHash = record.hash;
+        if (record.recordedAt > newest) newest = record.recordedAt;
+      }
+      const to = tree.size;
+      const root = tree.root().toString("hex");
+      const checkpoint = checkpoints.find((c) => c.treeSize === to);
+      if (!checkpoint) return report(`segment ${index}: no signed checkpoint of size ${to} (its end)`);
+      if (checkpoint.rootHash !== root) throw new Error(`stream ${streamId}: the records do not give the root signed for size ${to}; run \`auditgraph verify\``);
+      if (!exported.some((c) => c.streamId === streamId && c.treeSize === to && c.rootHash === root)) {
+        return report(`segment ${index}: its checkpoint (size ${to}) has not been exported`);
+      }
+      const range = ExpiredRangeSchema.parse({
+        streamId,
+        segment: index,
+        from: 0,
+        to,
+        lastHash,
+        frontier: tree.frontier().map((h) => h.toString("hex")),
+        checkpoint,
+        newestRecordedAt: newest,
+        expiredAt: new Date(now).toISOString(),
+      });
+      expired.push(range);
+      last = range;
+      if (dryRun) continue;
+      // The range first, then the file: a crash in between leaves a range whose file is removed next time.
+      await appendSynced(join(dir, EXPIRED), `${JSON.stringify(range)}\n`);
+      await unlink(this.segmentPath(streamId, index));
+      const directory = await open(dir, "r");
+      await directory.sync().finally(() => directory.close());
+      for (const [eventId, at] of state.byEventId) if (at.segment <= index) state.byEventId.delete(eventId);
+    }
+    return report(`segment ${String(live.at(-1) ?? 0)} is the one being written, and is never removed`);
   }
 
   private deadLetterIds: Set<string> | undefined;
@@ -309,6 +554,17 @@ export class SegmentLedger implements Ledger {
   }
 }
 
+/** Opens a segment for appending; a new file's directory entry is made durable too. */
+async function openSegment(path: string, dir: string): Promise<FileHandle> {
+  const existed = await stat(path).then(() => true, () => false);
+  const handle = await open(path, "a");
+  if (!existed) {
+    const directory = await open(dir, "r");
+    await directory.sync().finally(() => directory.close());
+  }
+  return handle;
+}
+
 async function appendSynced(path: string, text: string): Promise<void> {
   const handle = await open(path, "a");
   try {
@@ -317,6 +573,25 @@ async function appendSynced(path: string, text: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** A file's lines as bytes (each with its line end, if any), in batches of what one read gave. */
+async function* readLineBatches(path: string): AsyncGenerator<Buffer[]> {
+  const exists = await stat(path).then(() => true, () => false);
+  if (!exists) return;
+  let carry: Buffer | undefined;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    const buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
+    const batch: Buffer[] = [];
+    let start = 0;
+    for (let newline = buffer.indexOf(10); newline !== -1; newline = buffer.indexOf(10, start)) {
+      batch.push(buffer.subarray(start, newline + 1));
+      start = newline + 1;
+    }
+    carry = start < buffer.length ? Buffer.from(buffer.subarray(start)) : undefined;
+    if (batch.length > 0) yield batch;
+  }
+  if (carry) yield [carry];
 }
 
 /** Lines of a file from a byte offset, each with its line end (if any) and its byte length. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AuditEvent } from "@auditgraph/core";
+import type { StoredEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
 import type { Checkpoint } from "./checkpoint.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
@@ -30,6 +30,8 @@ export interface StreamSummary {
   root: string;
   /** Signed checkpoints checked. */
   checkpoints: number;
+  /** Positions [from, to) removed by retention: reported as expired, not as missing. */
+  expired?: { from: number; to: number };
 }
 
 export type VerifyReport =
@@ -60,7 +62,7 @@ export interface TornTailRepair {
 
 /** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
 export interface Ledger {
-  append(streamId: string, events: AuditEvent[], recordedAt?: string): Promise<AppendResult>;
+  append(streamId: string, events: StoredEvent[], recordedAt?: string): Promise<AppendResult>;
   /** The stream's records with positions in [from, to), in order. */
   readStream(streamId: string, from?: number, to?: number): AsyncIterable<LedgerRecord>;
   /** The record of one event, whichever stream holds it. */
@@ -81,4 +83,6 @@ export interface Ledger {
   proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
+  /** Lets go of what the ledger holds (locks, files, connections). */
+  close(): Promise<void>;
 }

@@ -10,7 +10,9 @@ import {
   PostgresLedger,
   SegmentLedger,
   generateSigningKey,
+  verifyConsistencyBundle,
   verifyInclusionBundle,
+  type ConsistencyBundle,
   type Ledger,
   type SegmentLedgerOptions,
 } from "../src/index.js";
@@ -66,11 +68,15 @@ const event = (n: number, tenant = "t"): AuditEvent => ({
   payload: { text: `record ${n} ✓ “quoted” \\ \u0007` },
 });
 
-const readAll = async (ledger: Ledger, stream: string) => {
-  const out = [];
-  for await (const r of ledger.readStream(stream)) out.push(r);
+const collect = async <T>(items: AsyncIterable<T>) => {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
   return out;
 };
+const readAll = (ledger: Ledger, stream: string) => collect(ledger.readStream(stream));
+
+/** The same hex string with its first digit changed. */
+const flip = (hex: string) => `${hex[0] === "0" ? "1" : "0"}${hex.slice(1)}`;
 
 describe.each(backends)("ledger contract: %s", (_name, backend) => {
   it("appends in order with positions, a hash chain and the worker's time; reads back exactly", async () => {
@@ -123,6 +129,66 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
       expect(verifyInclusionBundle(bundle, keys.publicKeyPem).record.event.eventId).toBe(e.eventId);
     }
     await expect(ledger.prove(newEventId())).rejects.toThrow(/no event/);
+  });
+
+  it("reads a range of positions, one event by id, and one trace across streams", async () => {
+    const ledger = await (await backend())();
+    const traced = (n: number, traceId: string): AuditEvent => ({ ...event(n), traceId });
+    const one = await ledger.append("s1", [traced(0, "ta"), traced(1, "tb"), traced(2, "ta"), traced(3, "tb"), traced(4, "tb")]);
+    const two = await ledger.append("s2", [traced(5, "tb"), traced(6, "ta")]);
+    const positions = async (from?: number, to?: number) => (await collect(ledger.readStream("s1", from, to))).map((r) => r.position);
+    expect(await collect(ledger.readStream("s1", 1, 4))).toEqual(one.records.slice(1, 4));
+    expect(await positions(3)).toEqual([3, 4]);
+    expect(await positions(4, 99)).toEqual([4]);
+    expect(await positions(2, 2)).toEqual([]);
+    expect(await positions(5)).toEqual([]);
+    expect(await collect(ledger.readStream("s3"))).toEqual([]);
+
+    expect(await ledger.readEvent(one.records[3]!.event.eventId)).toEqual(one.records[3]);
+    expect(await ledger.readEvent(two.records[1]!.event.eventId)).toEqual(two.records[1]);
+    expect(await ledger.readEvent(newEventId())).toBeUndefined();
+
+    expect(await ledger.readTrace("ta")).toEqual([one.records[0], one.records[2], two.records[1]]);
+    expect(await ledger.readTrace("tb")).toEqual([one.records[1], one.records[3], one.records[4], two.records[0]]);
+    expect(await ledger.readTrace("tc")).toEqual([]);
+  });
+
+  it("gives the latest checkpoint, and proves with the public key alone that a later one extends an earlier one", async () => {
+    const signer = new CheckpointSigner(keys.privateKeyPem);
+    const ledger = await (await backend({ signer }))();
+    expect(await ledger.latestCheckpoint("s1")).toBeUndefined();
+    await expect(ledger.proveConsistency("s1", 1)).rejects.toThrow("stream s1 has no signed checkpoint of size 1 (it has: none)");
+    const events = Array.from({ length: 11 }, (_, i) => event(i));
+    for (const [from, to] of [[0, 1], [1, 4], [4, 11]] as const) await ledger.append("s1", events.slice(from, to));
+    await ledger.append("s2", [event(11)]);
+    const checkpoints = await ledger.checkpoints("s1");
+    expect(checkpoints.map((c) => c.treeSize)).toEqual([1, 4, 11]);
+    expect(await ledger.latestCheckpoint("s1")).toEqual(checkpoints[2]);
+    expect(await ledger.latestCheckpoint("s2")).toMatchObject({ streamId: "s2", treeSize: 1 });
+
+    const bundle = JSON.parse(JSON.stringify(await ledger.proveConsistency("s1", 4))) as ConsistencyBundle;
+    expect(bundle).toMatchObject({ from: checkpoints[1], to: checkpoints[2] });
+    expect(verifyConsistencyBundle(bundle, keys.publicKeyPem)).toEqual(bundle);
+    const early = await ledger.proveConsistency("s1", 1, 4);
+    expect([early.from.treeSize, early.to.treeSize]).toEqual([1, 4]);
+    expect(verifyConsistencyBundle(early, keys.publicKeyPem)).toEqual(early);
+
+    const altered = (change: (b: ConsistencyBundle) => void) => {
+      const copy = structuredClone(bundle);
+      change(copy);
+      return () => verifyConsistencyBundle(copy, keys.publicKeyPem);
+    };
+    expect(altered((b) => (b.from.rootHash = flip(b.from.rootHash)))).toThrow(/earlier checkpoint's signature/);
+    expect(altered((b) => (b.to.rootHash = flip(b.to.rootHash)))).toThrow(/later checkpoint's signature/);
+    expect(altered((b) => (b.proof[0] = flip(b.proof[0]!)))).toThrow(/consistency proof: root/);
+    // Signed by the right key, but a root the records never had: only the proof can tell.
+    const { signature: _, keyId: __, ...unsigned } = bundle.to;
+    expect(altered((b) => (b.to = signer.sign({ ...unsigned, rootHash: flip(unsigned.rootHash) })))).toThrow(/consistency proof: root2 mismatch/);
+    expect(() => verifyConsistencyBundle(bundle, generateSigningKey().publicKeyPem)).toThrow(/signature does not verify/);
+
+    await expect(ledger.proveConsistency("s1", 5)).rejects.toThrow("stream s1 has no signed checkpoint of size 5 (it has: 1, 4, 11)");
+    await expect(ledger.proveConsistency("s1", 1, 7)).rejects.toThrow("stream s1 has no signed checkpoint of size 7 (it has: 1, 4, 11)");
+    await expect(ledger.proveConsistency("s1", 11, 4)).rejects.toThrow("toSize 4 is smaller than fromSize 11");
   });
 
   it("keeps dead letters with their reason, once per id", async () => {

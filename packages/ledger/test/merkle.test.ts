@@ -10,6 +10,7 @@ import {
   nodeHash,
   rootFromInclusionProof,
   rootOf,
+  subtreesAfter,
   verifyConsistency,
   verifyInclusion,
 } from "../src/merkle.js";
@@ -465,5 +466,32 @@ describe("merkle tampering", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("proofs over an expired prefix", () => {
+  it("are the proofs the whole tree gives, from the prefix's frontier and the later leaves", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 40 }), (prefixSize, later) => {
+        const leaves = Array.from({ length: prefixSize + later }, (_, i) => leafHash(`leaf ${i}`));
+        const prefix = CompactTree.restore(prefixSize, CompactTree.fromLeaves(leaves.slice(0, prefixSize)).frontier());
+        const source = subtreesAfter(prefix, leaves.slice(prefixSize));
+        const size = leaves.length;
+        for (let index = prefixSize; index < size; index++) {
+          expect(inclusionProof(source, index, size)).toEqual(inclusionProof(leaves, index, size));
+        }
+        for (let size1 = prefixSize; size1 <= size; size1++) {
+          expect(consistencyProof(source, size1, size)).toEqual(consistencyProof(leaves, size1, size));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("refuse a node made of expired leaves that is not a run of frontier subtrees", () => {
+    const leaves = Array.from({ length: 12 }, (_, i) => leafHash(`leaf ${i}`));
+    const prefix = CompactTree.restore(6, CompactTree.fromLeaves(leaves.slice(0, 6)).frontier());
+    expect(() => inclusionProof(subtreesAfter(prefix, leaves.slice(6)), 1, 12)).toThrow(/expired/);
+    expect(() => CompactTree.restore(6, prefix.frontier().slice(1))).toThrow(/size 6 has 2 frontier nodes, got 1/);
   });
 });

@@ -30,6 +30,30 @@ beforeEach(async () => {
 });
 
 describe("SegmentLedger", () => {
+  it("one writer per stream: a second one waits for the lease, and past its wait gets an error naming the holder, never a fork", async () => {
+    const first = new SegmentLedger(dir, { leaseIdleMs: 60_000 });
+    await first.append("s1", [event(0)]);
+    const second = new SegmentLedger(dir, { lockWaitMs: 200 });
+    await expect(second.append("s1", [event(1)])).rejects.toThrow(new RegExp(`streams/s1 is locked by another writer \\(pid ${process.pid}\\)`));
+    // Other streams are not held.
+    expect((await second.append("s2", [event(2)])).appended).toBe(1);
+    await first.close();
+    expect((await second.append("s1", [event(3)])).records[0]!.position).toBe(1);
+    await second.close();
+    // The first writer catches up with what the second appended before it writes again.
+    expect((await first.append("s1", [event(4)])).records[0]!.position).toBe(2);
+    await first.close();
+    expect(await new SegmentLedger(dir).verify()).toMatchObject({ ok: true, count: 4 });
+  });
+
+  it("gives the lease up by itself after leaseIdleMs without appends", async () => {
+    const first = new SegmentLedger(dir, { leaseIdleMs: 50 });
+    await first.append("s1", [event(0)]);
+    const second = new SegmentLedger(dir, { lockWaitMs: 5_000 });
+    expect((await second.append("s1", [event(1)])).records[0]!.position).toBe(1);
+    await second.close();
+  });
+
   it("appends in order with positions and a hash chain, and reads back what it stored", async () => {
     const events = [event(0), event(1), event(2)];
     const { records, appended } = await ledger.append("s1", events, "2026-01-01T00:00:00.000Z");

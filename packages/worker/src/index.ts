@@ -1,2 +1,2 @@
 export { AuditWorker, waitUntilIdle, type AuditWorkerOptions } from "./worker.js";
-export { processBatch, type BatchOutcome } from "./process.js";
+export { processBatch, type BatchOutcome, type ProcessOptions } from "./process.js";

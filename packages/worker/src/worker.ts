@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Queue } from "bullmq";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME } from "@auditgraph/core";
+import { DEFAULT_QUEUE_NAME, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { processBatch, type BatchOutcome } from "./process.js";
@@ -9,6 +9,8 @@ export interface AuditWorkerOptions {
   connection: ConnectionOptions;
   ledger: Ledger;
   graph: Graph;
+  /** Seal each event for its data subject before it is appended (see `processBatch`). */
+  keyStore?: SubjectKeyStore;
   queueName?: string;
   concurrency?: number;
   /**
@@ -28,7 +30,7 @@ export class AuditWorker {
     this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
     this.worker = new Worker<unknown, BatchOutcome>(
       options.queueName ?? DEFAULT_QUEUE_NAME,
-      (job) => processBatch(options.ledger, options.graph, job.id ?? null, job.data),
+      (job) => processBatch(options.ledger, options.graph, job.id ?? null, job.data, { keyStore: options.keyStore }),
       {
         connection: options.connection,
         concurrency: options.concurrency ?? 1,

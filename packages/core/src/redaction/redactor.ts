@@ -77,7 +77,6 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     ),
     reasoning: optional(array(REASONING_STEP)),
     timing: FIXED,
-    cost: FIXED,
     streamed: FIXED,
   }),
   "llm.error": object({ error: ERROR }),
@@ -92,6 +91,7 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
   text: object({ text: required(STRING, "") }),
   custom: object({ name: required(STRING, ""), data: required(JSON_SHAPE, null) }),
   correction: object({ correctsEventId: FIXED, reason: required(STRING, ""), correction: required(JSON_SHAPE, null) }),
+  "subject.erased": object({ keyId: FIXED, erasedAt: FIXED, reason: optional(STRING), requestedBy: optional(STRING) }),
 };
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
 const GENERIC_PAYLOAD = required(object({}), null);
@@ -163,8 +163,8 @@ function setKey(target: Record<string, unknown>, key: string, value: unknown): v
 /**
  * Replaces personal data and secrets in events before they leave the agent process.
  *
- * Scope: every string in `payload`, `name`, `tags` and `model.params`. Ids, identity, type, times
- * and `usage` are never touched, nor are object keys. Results share unchanged sub-objects with the
+ * Scope: every string in `payload`, `name`, `tags` and `model.params`. Ids, identity, type, times,
+ * `usage` and `cost` are never touched, nor are object keys. Results share unchanged sub-objects with the
  * input; the input is never mutated.
  */
 export class Redactor {

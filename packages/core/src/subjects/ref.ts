@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { canonicalJson, sha256Hex } from "../hashing.js";
+import type { AuditEvent, EventOf } from "../schema.js";
+
+/** A data subject's pseudonym: 64 lower-case hex digits. */
+export const SubjectRefSchema = z.string().regex(/^[0-9a-f]{64}$/, "must be a subject ref (64 lower-case hex digits)");
+
+/**
+ * The pseudonym of one user of one tenant, as sealed records, the erasure event and the graph
+ * name them: SHA-256 over the canonical JSON of [tenantId, userId]. It carries no personal data
+ * of its own, but whoever can guess a user id can recompute it (it is a pseudonym, not an
+ * anonymous id): it links records to an erasure, it does not hide who was erased from someone
+ * who already knows the id.
+ */
+export function subjectRef(tenantId: string, userId: string): string {
+  if (!tenantId) throw new TypeError("subjectRef: tenantId must be a non-empty string");
+  if (!userId) throw new TypeError("subjectRef: userId must be a non-empty string");
+  return sha256Hex(canonicalJson([tenantId, userId]));
+}
+
+/** An event that names its user: every type but `subject.erased`, which names a subject ref only. */
+export type UserEvent = Exclude<AuditEvent, EventOf<"subject.erased">>;
+
+export const isErasure = (event: AuditEvent): event is EventOf<"subject.erased"> => event.type === "subject.erased";
+
+/** The tenant an event belongs to (and so its ledger stream): from its identity, or an erasure's own field. */
+export function tenantIdOf(event: AuditEvent): string {
+  return isErasure(event) ? event.tenantId : event.identity.user.tenantId;
+}

@@ -1,0 +1,120 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { z } from "zod";
+import { canonicalJson } from "../hashing.js";
+import type { AuditEvent } from "../schema.js";
+import { parseWith } from "../validation.js";
+import type { SubjectKeyStore } from "./key-store.js";
+import { SubjectRefSchema, subjectRef, type UserEvent } from "./ref.js";
+
+export const SEAL_ALG = "A256GCM";
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * An event as the ledger stores it when payloads are encrypted per data subject: a small clear
+ * envelope, enough to order, index and find the event (and its subject, by pseudonym), and the
+ * whole event as received, encrypted under the subject's data key. The ledger's hashes and
+ * Merkle leaves are taken over this, ciphertext included, so destroying the key changes nothing
+ * that `verify` checks.
+ */
+export const SealedEventSchema = z.object({
+  eventId: z.uuidv7(),
+  /** The sealed event's own schema version, so a reader knows how to read what it decrypts. */
+  schemaVersion: z.number().int().positive(),
+  type: z.string().min(1),
+  occurredAt: z.iso.datetime({ offset: true }),
+  traceId: z.string().min(1),
+  runId: z.string().min(1),
+  parentRunId: z.string().min(1).nullable(),
+  subject: SubjectRefSchema,
+  sealed: z.object({
+    alg: z.literal(SEAL_ALG),
+    keyId: z.string().min(1),
+    iv: z.base64(),
+    /** AES-256-GCM over the canonical JSON of the whole event as received. */
+    ciphertext: z.base64(),
+    tag: z.base64(),
+  }),
+});
+export type SealedEvent = z.infer<typeof SealedEventSchema>;
+
+export const isSealed = (event: unknown): event is SealedEvent =>
+  typeof event === "object" && event !== null && "sealed" in event;
+
+/**
+ * Additional authenticated data: the clear envelope and the key id. A ciphertext moved under
+ * another event's (or another subject's) envelope does not open.
+ */
+function aadOf(envelope: Omit<SealedEvent, "sealed">, keyId: string): Buffer {
+  const { eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject } = envelope;
+  return Buffer.from(canonicalJson({ alg: SEAL_ALG, keyId, eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject }));
+}
+
+/**
+ * Seals an event for its data subject (its user, within its tenant). `event` is the event as
+ * received: everything in it, fields this schema does not know included, goes into the
+ * ciphertext. A fresh random IV per event; with one key per subject, a key is nowhere near the
+ * 2^32 encryptions a random 96-bit IV is good for.
+ */
+export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "keyFor">): Promise<SealedEvent> {
+  if ((event as AuditEvent).type === "subject.erased") throw new TypeError(`event ${event.eventId}: a subject.erased event is never sealed`);
+  const subject = subjectRef(event.identity.user.tenantId, event.identity.user.id);
+  const key = await store.keyFor(subject);
+  const envelope = {
+    eventId: event.eventId,
+    schemaVersion: event.schemaVersion,
+    type: event.type,
+    occurredAt: event.occurredAt,
+    traceId: event.traceId,
+    runId: event.runId,
+    parentRunId: event.parentRunId,
+    subject,
+  };
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key.key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aadOf(envelope, key.keyId));
+  const ciphertext = Buffer.concat([cipher.update(canonicalJson(event), "utf8"), cipher.final()]);
+  return {
+    ...envelope,
+    sealed: {
+      alg: SEAL_ALG,
+      keyId: key.keyId,
+      iv: iv.toString("base64"),
+      ciphertext: ciphertext.toString("base64"),
+      tag: cipher.getAuthTag().toString("base64"),
+    },
+  };
+}
+
+/** What a stored event opens to: the event as received, or word that its subject's key is gone. */
+export type OpenedEvent =
+  | { erased: false; event: AuditEvent }
+  | { erased: true; eventId: string; subject: string; keyId: string };
+
+/**
+ * The event a stored one holds. An event stored in the clear (never sealed, or a
+ * `subject.erased`) is returned as it is; a sealed one is decrypted, or reported erased when its
+ * key is no longer in the store. A ciphertext, tag or envelope that does not authenticate is an
+ * error naming the event: that is tampering (or the wrong key store), never an erasure.
+ */
+export async function openEvent(stored: AuditEvent | SealedEvent, store: Pick<SubjectKeyStore, "byId">): Promise<OpenedEvent> {
+  if (!isSealed(stored)) return { erased: false, event: stored };
+  const sealed = parseWith(SealedEventSchema, stored, `sealed event ${String((stored as { eventId?: unknown }).eventId)}`);
+  const { keyId } = sealed.sealed;
+  const key = await store.byId(sealed.subject, keyId);
+  if (!key) return { erased: true, eventId: sealed.eventId, subject: sealed.subject, keyId };
+  const tag = Buffer.from(sealed.sealed.tag, "base64");
+  if (tag.length !== TAG_BYTES) throw new Error(`event ${sealed.eventId}: sealed.tag must be ${TAG_BYTES} bytes, got ${tag.length}`);
+  const decipher = createDecipheriv("aes-256-gcm", key.key, Buffer.from(sealed.sealed.iv, "base64"), { authTagLength: TAG_BYTES });
+  decipher.setAAD(aadOf(sealed, keyId));
+  decipher.setAuthTag(tag);
+  let plaintext: string;
+  try {
+    plaintext = Buffer.concat([decipher.update(Buffer.from(sealed.sealed.ciphertext, "base64")), decipher.final()]).toString("utf8");
+  } catch {
+    throw new Error(`event ${sealed.eventId}: sealed.ciphertext does not authenticate under key ${keyId} (tampered with, or another key store's key)`);
+  }
+  const event = JSON.parse(plaintext) as AuditEvent;
+  if (event.eventId !== sealed.eventId) throw new Error(`event ${sealed.eventId}: the sealed event inside has another eventId`);
+  return { erased: false, event };
+}

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { isSealed, streamIdFor, subjectRef, type LedgerRecord } from "@auditgraph/core";
+import { CheckpointSchema } from "./checkpoint.js";
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const iso = z.iso.datetime({ offset: true });
+const days = z.number().positive();
+const DAY_MS = 86_400_000;
+
+/**
+ * How long records are kept, in days: by event type first, then by tenant, then `days`; a record
+ * none of them names is kept forever. Expiry is by whole segment, so a record can outlive its
+ * retention until every record of its segment has.
+ */
+export const RetentionPolicySchema = z.object({
+  days: days.optional(),
+  tenants: z.record(z.string().min(1), days).default({}),
+  eventTypes: z.record(z.string().min(1), days).default({}),
+});
+export type RetentionPolicy = z.input<typeof RetentionPolicySchema>;
+
+/** What a legal hold keeps from expiry: a tenant's whole stream, or within it one user or one trace. */
+export const HoldRequestSchema = z.object({
+  tenantId: z.string().min(1),
+  userId: z.string().min(1).optional(),
+  traceId: z.string().min(1).optional(),
+  reason: z.string().min(1),
+  placedBy: z.string().min(1).optional(),
+});
+export type HoldRequest = z.input<typeof HoldRequestSchema>;
+
+/** A hold as stored: the user only by subject ref, so the holds file holds no personal data. */
+export const LegalHoldSchema = z.object({
+  id: z.string().min(1),
+  streamId: z.string().min(1),
+  subject: hex64.optional(),
+  traceId: z.string().min(1).optional(),
+  reason: z.string().min(1),
+  placedAt: iso,
+  placedBy: z.string().optional(),
+  releasedAt: iso.optional(),
+  releasedBy: z.string().optional(),
+});
+export type LegalHold = z.infer<typeof LegalHoldSchema>;
+
+/**
+ * A run of records removed by expiry, in place of its segment: what the stream needs to go on
+ * being verified and proven without them — the chain's last hash, the Merkle frontier at the
+ * range's end, and the signed checkpoint of exactly that size, whose root the frontier must give.
+ */
+export const ExpiredRangeSchema = z.object({
+  streamId: z.string().min(1),
+  segment: z.number().int().nonnegative(),
+  /** Positions [from, to). */
+  from: z.number().int().nonnegative(),
+  to: z.number().int().positive(),
+  lastHash: hex64,
+  frontier: z.array(hex64),
+  checkpoint: CheckpointSchema,
+  /** The newest record's recordedAt: an auditor can hold it against the policy. */
+  newestRecordedAt: iso,
+  expiredAt: iso,
+});
+export type ExpiredRange = z.infer<typeof ExpiredRangeSchema>;
+
+/** The data subject a stored record is about (sealed records name it; plain ones by their user). */
+export function subjectOf(record: LedgerRecord): string | undefined {
+  const event = record.event as unknown;
+  if (isSealed(event)) return event.subject;
+  const e = event as { subject?: unknown; identity?: { user?: { tenantId?: string; id?: string } } };
+  if (typeof e.subject === "string") return e.subject;
+  const user = e.identity?.user;
+  return user?.tenantId && user.id ? subjectRef(user.tenantId, user.id) : undefined;
+}
+
+/** When a record may go (ms since the epoch), or Infinity. */
+export function expiresAt(record: LedgerRecord, policy: z.output<typeof RetentionPolicySchema>): number {
+  const tenant = Object.entries(policy.tenants).find(([tenantId]) => streamIdFor(tenantId) === record.streamId)?.[1];
+  const keep = policy.eventTypes[record.event.type] ?? tenant ?? policy.days;
+  return keep === undefined ? Infinity : Date.parse(record.recordedAt) + keep * DAY_MS;
+}
+
+/** The active hold that keeps `record`, if any. */
+export function holding(record: LedgerRecord, holds: readonly LegalHold[]): LegalHold | undefined {
+  return holds.find(
+    (h) =>
+      !h.releasedAt &&
+      h.streamId === record.streamId &&
+      (h.traceId === undefined || h.traceId === record.event.traceId) &&
+      (h.subject === undefined || h.subject === subjectOf(record)),
+  );
+}

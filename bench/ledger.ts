@@ -6,8 +6,9 @@
  *        plain           open('a') + write + fsync + close of the same canonical-JSON record
  *                        bytes per batch (what SegmentLedger does per batch, nothing else):
  *                        the baseline
- *        ledger          SegmentLedger without a signer (lock file, catch-up, seal + canonical
- *                        JSON + hash chain + Merkle leaf per record, the same write + fsync)
+ *        ledger          SegmentLedger without a signer (the writer lease, taken at the first
+ *                        batch and kept; per record seal + canonical JSON + hash chain + Merkle
+ *                        leaf; the same write + fsync on the segment it keeps open)
  *        ledger+signer   SegmentLedger with a CheckpointSigner: also a signed checkpoint per batch
  *      taking turns round by round (rotating order) so drift hits them alike;
  *   2. verify: events/s of SegmentLedger.verify over one stream of N records (built by appending
@@ -750,8 +751,9 @@ export function formatReport(result: LedgerBenchResult): string {
   out.push(
     "",
     "notes: plain = open('a') + write + fsync + close of the ledger's own record bytes per batch (checked equal), the",
-    "  ledger's per-batch file work and nothing else. ledger = SegmentLedger.append: lock file (proper-lockfile, mkdir) + pid",
-    "  file, catch-up, per record the sealed record's canonical JSON, its chain hash and Merkle leaf, then the same write.",
+    "  ledger's per-batch file work and nothing else. ledger = SegmentLedger.append: the writer lease (lock file taken once",
+    "  and kept, segment kept open), per record the sealed record's canonical JSON, its chain hash and Merkle leaf, then the",
+    "  same write + fsync.",
     "  ledger+signer adds per batch a signed checkpoint (checked to extend the last one, Ed25519, a second fsynced append);",
     "  the long-stream line shows whether that cost grows with the stream. Cells are sized from the warm-up batch times;",
     "  verify runs on the main thread (CPU/wall above 1 is GC and file reads on other threads).",

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { BATCH_JOB_NAME } from "@auditgraph/core";
 import { waitUntilIdle } from "@auditgraph/worker";
+import { keyStoreOf } from "@auditgraph/cli";
 import { eventually, isolatedConfig, readAll, sampleTrace, startPipeline } from "./helpers.js";
 
 const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
@@ -27,7 +28,8 @@ describe("a worker killed mid-stream", () => {
       await exited;
       expect(await pipeline.queue.getCompletedCount()).toBeLessThan(JOBS);
 
-      await pipeline.start({ lockDurationMs: 2000 });
+      // As the CLI worker it replaces: it reads back, and opens, what the killed one appended but never projected.
+      await pipeline.start({ lockDurationMs: 2000, keyStore: keyStoreOf(config) });
       await waitUntilIdle(pipeline.queue, 90_000);
 
       const records = await readAll(pipeline.ledger);

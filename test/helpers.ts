@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
-import { AuditWorker } from "@auditgraph/worker";
+import { AuditWorker, type AuditWorkerOptions } from "@auditgraph/worker";
 import { loadConfig, type Config } from "@auditgraph/cli";
 
 /**
@@ -40,7 +40,7 @@ export async function startPipeline(config: Config, { start = true } = {}) {
     get worker() {
       return worker;
     },
-    async start(options: { lockDurationMs?: number } = {}) {
+    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore"> = {}) {
       worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, ...options });
       await worker.waitUntilReady();
     },

@@ -3,12 +3,12 @@ import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { BATCH_JOB_NAME, newEventId, streamIdFor } from "@auditgraph/core";
-import { waitUntilIdle } from "@auditgraph/worker";
+import { projectionLag, waitUntilIdle } from "@auditgraph/worker";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditWorker } from "@auditgraph/worker";
 import { Queue } from "bullmq";
-import { isolatedConfig, readAll, sampleTrace, startPipeline } from "./helpers.js";
+import { eventually, isolatedConfig, readAll, sampleTrace, startPipeline } from "./helpers.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -80,33 +80,50 @@ describe("worker: ledger append, then projection", () => {
     expect(await readAll(ledger)).toHaveLength(2 + next.length);
   });
 
-  it("keeps appending while Neo4j is unreachable and projects everything once it is back", async () => {
+  it("acknowledges jobs while Neo4j is unreachable; a worker with the graph back catches the projection up from its cursor", async () => {
     const config = await isolatedConfig();
     const ledger = new SegmentLedger(config.ledgerDir);
-    const unreachable = new Graph({ ...config.neo4j, uri: "bolt://127.0.0.1:1", maxRetryTimeMs: 500 });
-    const down = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph: unreachable });
+    const unreachable = new Graph({ ...config.neo4j, uri: "bolt://127.0.0.1:1", maxRetryTimeMs: 200 });
+    const down = new AuditWorker({
+      connection: config.redis,
+      queueName: config.queueName,
+      ledger,
+      graph: unreachable,
+      projection: { retryMinMs: 20, retryMaxMs: 100 },
+    });
     const queue = new Queue(config.queueName, { connection: config.redis });
     cleanups.push(async () => {
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
     });
-    const events = sampleTrace();
-    const failed = new Promise((resolve) => down.worker.once("failed", resolve));
-    await queue.add(BATCH_JOB_NAME, { events }, { attempts: 50, backoff: { type: "fixed", delay: 200 } });
-    await failed;
-
-    // Durable in the ledger although the projection failed.
-    expect(await readAll(ledger)).toHaveLength(events.length);
+    const tenantId = `down-${randomUUID().slice(0, 8)}`;
+    const traces = [sampleTrace(tenantId), sampleTrace(tenantId)];
+    for (const events of traces) await queue.add(BATCH_JOB_NAME, { events });
+    // Acknowledged on the ledger alone: the graph being down holds up neither appends nor acks.
+    await waitUntilIdle(queue, 30_000, { projection: false });
+    expect(await queue.getCompletedCount()).toBe(2);
+    expect(await queue.getFailedCount()).toBe(0);
+    expect(await readAll(ledger)).toHaveLength(12);
+    // The projection keeps retrying in the background, and says how far behind it is.
+    await eventually(async () => ((down.projectionLag()[0]?.failures ?? 0) >= 2 ? true : undefined));
+    await expect(down.projected(200)).rejects.toThrow(/did not catch up within 200 ms: tenant-down-\w+ at \S+ of 11 \(\d+ failures, last: /);
     await down.close();
     await unreachable.close();
 
+    // A new worker on the same ledger, with the graph: it resumes from the cursor at start.
     const up = await startPipeline(config);
     cleanups.push(() => up.stop());
-    await waitUntilIdle(queue);
-    const rows = await countNodes(up.graph, events[0]!.traceId);
-    expect(rows).toEqual([{ traces: 1, parts: 2, prompts: 1, outputs: 1, actedFor: 1, users: 1 }]);
-    expect(await readAll(new SegmentLedger(config.ledgerDir))).toHaveLength(events.length);
-    expect((await readAll(ledger))[0]!.streamId).toBe(streamIdFor(events[0]!.identity.user.tenantId));
+    await up.worker!.projected(30_000);
+    for (const events of traces)
+      expect(await countNodes(up.graph, events[0]!.traceId)).toEqual([{ traces: 1, parts: 2, prompts: 1, outputs: 1, actedFor: 1, users: 1 }]);
+    const records = await readAll(ledger);
+    expect(await up.graph.cursors(streamIdFor(tenantId))).toEqual([{ streamId: streamIdFor(tenantId), position: 11, hash: records.at(-1)!.hash }]);
+    expect(await projectionLag(ledger, up.graph).then((lags) => lags.find((l) => l.streamId === streamIdFor(tenantId)))).toEqual({
+      streamId: streamIdFor(tenantId),
+      cursor: 11,
+      last: 11,
+      behind: 0,
+    });
   });
 });
 

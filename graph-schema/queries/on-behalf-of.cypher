@@ -1,6 +1,6 @@
 // Which users an agent acted for, per agent version: how often and when (first and last time).
-MATCH (a:Agent {id: $agentId})-[r:ACTED_ON_BEHALF_OF]->(u:User {tenantId: $tenantId})
-MATCH (t:Trace {id: r.traceId})-[:HANDLED_BY]->(av:AgentVersion)
+MATCH (a:Agent {tenantId: $tenantId, id: $agentId})-[r:ACTED_ON_BEHALF_OF]->(u:User)
+MATCH (t:Trace {tenantId: $tenantId, id: r.traceId})-[:HANDLED_BY]->(av:AgentVersion)
 WHERE ($agentVersion IS NULL OR av.version = $agentVersion)
   AND ($since IS NULL OR t.startedAt >= $since)
   AND ($until IS NULL OR t.startedAt < $until)

@@ -3,7 +3,7 @@ MATCH (u:User {tenantId: $tenantId, id: $userId})<-[:REQUESTED_BY]-(t:Trace)
 OPTIONAL MATCH (t)-[:IN_SESSION]->(s:Session)
 OPTIONAL MATCH (t)-[:HANDLED_BY]->(av:AgentVersion)
 CALL (t) {
-  OPTIONAL MATCH (o:Output {traceId: t.id})
+  OPTIONAL MATCH (o:Output {tenantId: $tenantId, traceId: t.id})
   WITH o ORDER BY o.position DESC LIMIT 1
   RETURN o
 }

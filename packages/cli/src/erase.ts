@@ -10,6 +10,7 @@ import {
   type EventOf,
 } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
+import { StreamProjector } from "@auditgraph/worker";
 import { keyStoreDirOf, type Config } from "./config.js";
 import { openLedger } from "./ledger.js";
 
@@ -88,21 +89,24 @@ export async function eraseSubject(
 
   const streamId = streamIdFor(tenantId);
   const ledger = await openLedger(config);
-  const record = await ledger
-    .append(streamId, [event])
-    .then((result) => result.records[0]!)
-    .finally(() => ledger.close?.());
-
   const graph = new Graph(config.neo4j);
+  let record;
   try {
-    await graph.migrate();
-    await graph.project([{ ...record, event }]);
-  } catch (error) {
-    throw new Error(
-      `the erasure is recorded (event ${eventId}, stream ${streamId}) but the graph could not drop the subject's plaintext: ${(error as Error).message}. The key was NOT destroyed: run the same command again once Neo4j is reachable`,
-    );
+    record = await ledger.append(streamId, [event]).then((result) => result.records[0]!);
+    try {
+      await graph.migrate();
+      // The stream is projected from its cursor through the erasure while the key still opens what
+      // comes before it: a worker whose projection lags behind projects only past the cursor, so
+      // the plaintext it holds of the subject cannot come back after the erasure.
+      await new StreamProjector({ ledger, graph, keyStore: store }).catchUp(streamId, record.position);
+    } catch (error) {
+      throw new Error(
+        `the erasure is recorded (event ${eventId}, stream ${streamId}) but the graph could not drop the subject's plaintext: ${(error as Error).message}. The key was NOT destroyed: run the same command again once Neo4j is reachable`,
+      );
+    }
   } finally {
     await graph.close();
+    await ledger.close?.();
   }
 
   const destroyed = await store.destroy(subject);

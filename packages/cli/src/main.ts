@@ -6,9 +6,11 @@ import { readCheckpointFile, verifyConsistencyBundle, verifyInclusionBundle } fr
 import { AuditWorker } from "@auditgraph/worker";
 import { keyStoreDirOf, loadConfig } from "./config.js";
 import { eraseSubject, keyStoreOf } from "./erase.js";
+import { recordDeployment } from "./deploy.js";
 import { runDemo } from "./demo.js";
 import { formatVerify } from "./verify.js";
 import { registerRetention } from "./retention.js";
+import { rebuildGraphCommand } from "./rebuild-graph.js";
 import { openLedger, publicKeyOf, writeKeyPair } from "./ledger.js";
 
 const program = new Command()
@@ -162,6 +164,24 @@ program
   });
 
 program
+  .command("deploy")
+  .description(
+    "record a deployment: an agent version or a model version rolled out (or, with --rollback, rolled back to) in an environment; appended to the tenant's ledger stream and projected, so investigations can say which version was live when an output was produced",
+  )
+  .requiredOption("--tenant <id>", "the tenant the deployment serves")
+  .option("--agent <id>", "the agent deployed (with --agent-version)")
+  .option("--agent-version <v>", "the agent version live after this deployment")
+  .option("--model <provider/name>", "the model deployed, as its calls name it, e.g. openai/gpt-4o (with --model-version)")
+  .option("--model-version <v>", "the served model version live after this deployment, e.g. gpt-4o-2024-08-06")
+  .option("--rollback", "a rollback: the version given is the one gone back to")
+  .option("--env <name>", "the environment", "production")
+  .option("--reason <text>", "why, kept in the ledger")
+  .option("--by <operator>", "who deployed (an operator or pipeline id)")
+  .action(async (opts: Parameters<typeof recordDeployment>[1]) => {
+    await recordDeployment(loadConfig(), opts);
+  });
+
+program
   .command("query")
   .description(`run a named investigation (read-only): ${Object.keys(INVESTIGATIONS).join(", ")}`)
   .argument("<name>", "the investigation")
@@ -174,7 +194,9 @@ program
     const graph = new Graph(loadConfig().neo4j);
     try {
       const rows = await investigate(graph, name, opts.param as never);
-      if (opts.json) console.log(JSON.stringify(rows, null, 2));
+      // A table shows flat rows only; a row with lists or maps in it (trace-output's) prints as JSON.
+      const flat = rows.every((row) => Object.values(row).every((v) => v === null || typeof v !== "object"));
+      if (opts.json || !flat) console.log(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) console.log("(no rows)");
       else console.table(rows);
     } finally {
@@ -193,6 +215,18 @@ program
     } finally {
       await graph.close();
     }
+  });
+
+program
+  .command("rebuild-graph")
+  .description(
+    "rebuild the Neo4j projection from the ledger (every stream, or one tenant's), with a progress bar; refuses a non-empty graph (or tenant) unless --replace",
+  )
+  .option("--batch <n>", "events projected per write transaction", (v) => positiveInt(v, "--batch"), 500)
+  .option("--tenant <id>", "rebuild only this tenant's stream (and, with --replace, delete only its nodes)")
+  .option("--replace", "delete the existing projection (or the tenant's nodes) first, in batches")
+  .action(async (opts: { batch: number; tenant?: string; replace?: boolean }) => {
+    await rebuildGraphCommand(loadConfig(), opts);
   });
 
 function collectParam(value: string, into: Record<string, string>): Record<string, string> {

@@ -13,6 +13,12 @@ export {
   ToolDefinitionSchema,
   ReasoningStepSchema,
   DocumentSchema,
+  DEFAULT_ENVIRONMENT,
+  SEVERITIES,
+  SeveritySchema,
+  PolicyActionSchema,
+  ConcernKindSchema,
+  PolicyFindingSchema,
   newEventId,
   type AuditEvent,
   type EventType,
@@ -27,18 +33,24 @@ export {
   type ToolDefinition,
   type Cost,
   type Document,
+  type Severity,
+  type PolicyAction,
+  type ConcernKind,
+  type PolicyFinding,
 } from "./schema.js";
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
 export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";
 export { parseEvent, upcastEvent, type EventParseResult } from "./upcast.js";
 export { streamIdFor } from "./streams.js";
-export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordText, textSealed, type LedgerRecord } from "./record.js";
+export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordBytes, sealRecordText, textSealed, type LedgerRecord } from "./record.js";
 export { StoredEventSchema, PlainRecordSchema, type StoredEvent, type PlainRecord } from "./record.js";
 export {
   SubjectRefSchema,
   subjectRef,
   tenantIdOf,
   isErasure,
+  isSystemEvent,
+  SYSTEM_EVENT_TYPES,
   DataKey,
   FileKeyStore,
   DATA_KEY_BYTES,
@@ -49,6 +61,7 @@ export {
   openEvent,
   openRecords,
   type UserEvent,
+  type SystemEvent,
   type SubjectKeyStore,
   type SealedEvent,
   type OpenedEvent,

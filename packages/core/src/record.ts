@@ -44,17 +44,30 @@ export function sealRecord(unsealed: Omit<LedgerRecord, "hash">): LedgerRecord {
 }
 
 /**
- * Seals a record and gives its canonical JSON with one canonicalisation instead of two: the
- * text the hash is taken over, with the `hash` member put in its sorted place. Top-level keys
- * sort as event, hash, position, ...: `hash` goes before the last `,"position":`, which is the
- * top-level one since only top-level members (none of them an object) follow the event.
+ * Seals a record and gives its canonical JSON as UTF-8 bytes, with one canonicalisation and
+ * one encoding: the text the hash is taken over, with the `hash` member put in its sorted place.
+ * Top-level keys sort as event, hash, position, ...: `hash` goes before the last `,"position":`,
+ * which is the top-level one since only top-level members (none of them an object) follow the
+ * event; they are ASCII, so their byte length is their string length.
  */
-export function sealRecordText(unsealed: Omit<LedgerRecord, "hash">): { record: LedgerRecord; json: string } {
+export function sealRecordBytes(unsealed: Omit<LedgerRecord, "hash">): { record: LedgerRecord; bytes: Buffer } {
   const { position, streamId, recordedAt, prevHash, event } = unsealed;
   const body = canonicalJson({ position, streamId, recordedAt, prevHash, event });
-  const hash = sha256Hex(body);
-  const at = body.lastIndexOf(',"position":');
-  return { record: { ...unsealed, hash }, json: `${body.slice(0, at)},"hash":"${hash}"${body.slice(at)}` };
+  const bodyBytes = Buffer.from(body, "utf8");
+  const hash = sha256Hex(bodyBytes);
+  const at = bodyBytes.length - (body.length - body.lastIndexOf(',"position":'));
+  const member = `,"hash":"${hash}"`;
+  const bytes = Buffer.allocUnsafe(bodyBytes.length + member.length);
+  bodyBytes.copy(bytes, 0, 0, at);
+  bytes.write(member, at, "latin1");
+  bodyBytes.copy(bytes, at + member.length, at);
+  return { record: { ...unsealed, hash }, bytes };
+}
+
+/** `sealRecordBytes`, as text. */
+export function sealRecordText(unsealed: Omit<LedgerRecord, "hash">): { record: LedgerRecord; json: string } {
+  const { record, bytes } = sealRecordBytes(unsealed);
+  return { record, json: bytes.toString("utf8") };
 }
 
 /**

@@ -125,6 +125,45 @@ const TimingSchema = z.object({
   timeToFirstTokenMs: z.number().nonnegative().optional(),
 });
 
+/** What every deployment says besides its target. */
+const deploymentFields = {
+  action: z.enum(["rollout", "rollback"]),
+  /** Absent: `DEFAULT_ENVIRONMENT`. */
+  environment: nonEmpty.optional(),
+  /** The version live before this one, when the caller knows it (the graph links the previous deployment anyway). */
+  previousVersion: nonEmpty.optional(),
+  reason: z.string().min(1).optional(),
+  /** The operator or pipeline that deployed (an operator id, not a user's). */
+  by: nonEmpty.optional(),
+};
+
+/** The environment a deployment without one is in. */
+export const DEFAULT_ENVIRONMENT = "production";
+
+/** Lowest first: escalation thresholds compare severities by their place in this list. */
+export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
+export const SeveritySchema = z.enum(SEVERITIES);
+/** `block` and `hold` act in the agent process, before the call runs; `flag` and `escalate` after the fact. */
+export const PolicyActionSchema = z.enum(["flag", "escalate", "block", "hold"]);
+/** What part of the agent's work a finding is about: the graph links the flag to that node. */
+export const ConcernKindSchema = z.enum(["output", "tool_call", "prompt", "document"]);
+
+/** One policy's finding on one event, as recorded with its flag. */
+export const PolicyFindingSchema = z.object({
+  policyId: nonEmpty,
+  policyVersion: nonEmpty,
+  /** The loaded policy set's hash: which rules, in which versions, produced the finding. */
+  policySetHash: z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 hex digest"),
+  severity: SeveritySchema,
+  action: PolicyActionSchema,
+  /** The event (absent: the run as a whole) the finding is about. */
+  concerns: z.object({ eventId: z.uuidv7().optional(), runId: nonEmpty, kind: ConcernKindSchema }),
+  /** Built by the policy from its own settings and counts: never a value taken from the event. */
+  reason: z.string().min(1),
+  /** Pointers, never values: the event's field paths, and numbers (counts by category, totals, limits). */
+  evidence: z.object({ fields: z.array(z.string()), measures: z.record(z.string(), z.number()) }),
+});
+
 export const EventSchema = z.discriminatedUnion("type", [
   z.object({
     ...envelope,
@@ -149,6 +188,11 @@ export const EventSchema = z.discriminatedUnion("type", [
       messages: z.array(MessageSchema),
       tools: z.array(ToolDefinitionSchema).optional(),
       toolChoice: z.json().optional(),
+      /**
+       * The prompt template's hash (or version id), when the producer knows it: prompts of one
+       * template share it whatever their variables, which the messages' own hash cannot show.
+       */
+      templateHash: nonEmpty.optional(),
     }),
   }),
   z.object({
@@ -260,6 +304,51 @@ export const EventSchema = z.discriminatedUnion("type", [
       requestedBy: nonEmpty.optional(),
     }),
   }),
+  /**
+   * An agent version or a model version rolled out (or rolled back to) in an environment, by an
+   * operator or a pipeline: no user asked for it, so no identity. `version` is the version live
+   * after the event, a rollback's included, so "which version was live at T" is the latest
+   * deployment before T. Events are appended, never edited: a rollback is a new deployment.
+   */
+  z.object({
+    eventId: envelope.eventId,
+    schemaVersion: envelope.schemaVersion,
+    occurredAt: envelope.occurredAt,
+    traceId: envelope.traceId,
+    runId: envelope.runId,
+    parentRunId: envelope.parentRunId,
+    sessionId: envelope.sessionId,
+    name: envelope.name,
+    tags: envelope.tags,
+    redactions: envelope.redactions,
+    type: z.literal("deployment"),
+    /** Picks the ledger stream (the tenant's), as `identity.user.tenantId` does for the others. */
+    tenantId: nonEmpty,
+    payload: z.discriminatedUnion("target", [
+      z.object({ target: z.literal("agent"), agentId: nonEmpty, agentName: nonEmpty.optional(), version: nonEmpty, ...deploymentFields }),
+      z.object({
+        target: z.literal("model"),
+        /** As the model's events name it: `ModelVersion` (provider, name), with the served `version`. */
+        provider: nonEmpty,
+        name: nonEmpty,
+        version: nonEmpty,
+        ...deploymentFields,
+      }),
+    ]),
+  }),
+  /**
+   * A policy's finding on an event of the same run, and what came of it. Inline rules (block,
+   * hold) record it from the agent process with the call's outcome; the others are `flagged`.
+   */
+  z.object({
+    ...envelope,
+    type: z.literal("policy.flag"),
+    payload: PolicyFindingSchema.extend({
+      outcome: z.enum(["flagged", "blocked", "held-allowed", "held-denied", "held-timeout"]),
+      /** Whether the call went ahead; a timed-out hold took its rule's default, which only this says. */
+      decision: z.enum(["allow", "deny"]).optional(),
+    }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof EventSchema>;
@@ -275,6 +364,10 @@ export type ReasoningStep = z.infer<typeof ReasoningStepSchema>;
 export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
 export type Cost = z.infer<typeof CostSchema>;
 export type Document = z.infer<typeof DocumentSchema>;
+export type Severity = z.infer<typeof SeveritySchema>;
+export type PolicyAction = z.infer<typeof PolicyActionSchema>;
+export type ConcernKind = z.infer<typeof ConcernKindSchema>;
+export type PolicyFinding = z.infer<typeof PolicyFindingSchema>;
 
 /** UUIDv7: time-ordered, and monotonic within this process, so ids sort in capture order. */
 export const newEventId = (): string => uuidv7();

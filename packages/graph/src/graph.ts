@@ -4,6 +4,8 @@ import { GraphConfigSchema, type GraphConfig } from "./config.js";
 import { migrate, type MigrationResult } from "./migrate.js";
 import { projectRecords } from "./project.js";
 import { readLineage, type Lineage } from "./lineage.js";
+import { projectRangeTx, readCursorsTx, type ProjectionCursor, type ProjectionRange, type RangeOutcome } from "./cursor.js";
+import { countProjection, deleteProjection, type ProjectionScope } from "./maintenance.js";
 
 /** The Neo4j projection of the ledger, and the questions it answers. */
 export class Graph {
@@ -33,6 +35,39 @@ export class Graph {
     } finally {
       await session.close();
     }
+  }
+
+  /**
+   * Projects a contiguous range of one ledger stream and moves the stream's cursor in the same
+   * write transaction, so the cursor never runs ahead of the graph (see `projectRangeTx`).
+   */
+  async projectRange(range: ProjectionRange, records: PlainRecord[]): Promise<RangeOutcome> {
+    const session = this.driver.session({ database: this.database, defaultAccessMode: "WRITE" });
+    try {
+      return await session.executeWrite((tx) => projectRangeTx(tx, range, records));
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** The projection cursors (last projected ledger position of each stream), or the one of `streamId`. */
+  async cursors(streamId?: string): Promise<ProjectionCursor[]> {
+    const session = this.driver.session({ database: this.database, defaultAccessMode: "READ" });
+    try {
+      return await session.executeRead((tx) => readCursorsTx(tx, streamId ?? null));
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** How many nodes the projection (or one tenant's part of it) holds; migrations are not counted. */
+  countProjection(scope: ProjectionScope = {}): Promise<number> {
+    return countProjection(this.driver, this.database, scope);
+  }
+
+  /** Deletes the projection (or one tenant's part of it) in batches; the schema and migrations stay. */
+  deleteProjection(scope: ProjectionScope = {}, options: Parameters<typeof deleteProjection>[3] = {}): Promise<number> {
+    return deleteProjection(this.driver, this.database, scope, options);
   }
 
   lineage(id: string): Promise<Lineage | null> {

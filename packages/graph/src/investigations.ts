@@ -1,32 +1,152 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { DEFAULT_ENVIRONMENT, parseWith } from "@auditgraph/core";
 import type { Graph } from "./graph.js";
 
 export const DEFAULT_QUERIES_DIR = fileURLToPath(new URL("../../../graph-schema/queries/", import.meta.url));
 
 const id = z.string().min(1);
-const time = z.iso.datetime({ offset: true });
+/**
+ * A time as the graph stores it (UTC, `toISOString`): times are compared as text there, so a
+ * time given with another offset is brought to the same form first.
+ */
+const time = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
+const limit = z.coerce.number().int().positive().max(10_000).default(100);
 /** Every investigation is scoped to the tenant the caller names, and bounded. */
-const scoped = { tenantId: id, limit: z.coerce.number().int().positive().max(10_000).default(100) };
+const scoped = { tenantId: id, limit };
 const window = { since: time.nullable().default(null), until: time.nullable().default(null) };
+const environment = id.default(DEFAULT_ENVIRONMENT);
 const count = z.number().int().nonnegative();
 const optionalText = z.string().nullable();
+/** Parsed from the JSON text the projection stores in properties (null stays null: erased, or never set). */
+const jsonText = z
+  .string()
+  .nullable()
+  .transform((s) => (s === null ? null : (JSON.parse(s) as unknown)));
+
+/** A deployment that made a version live: what it deployed, how, when, and who said why. */
+const LiveVersionSchema = z
+  .object({
+    id: z.string(),
+    version: z.string(),
+    action: z.enum(["rollout", "rollback"]),
+    at: z.string(),
+    environment: z.string(),
+    previousVersion: optionalText,
+    reason: optionalText,
+    by: optionalText,
+  })
+  .nullable();
+
+/** One output's lineage, as `trace-output` returns it. */
+export const TraceOutputRowSchema = z.object({
+  output: z.object({ id: z.string(), text: optionalText, toolCalls: jsonText, recordedAt: z.string(), position: count }),
+  llmCall: z.object({
+    id: z.string(),
+    status: optionalText,
+    error: jsonText,
+    requestedProvider: optionalText,
+    requestedModel: optionalText,
+    params: jsonText,
+    inputTokens: count.nullable(),
+    outputTokens: count.nullable(),
+    totalTokens: count.nullable(),
+    startedAt: optionalText,
+    endedAt: optionalText,
+  }),
+  prompt: z.object({ id: z.string(), hash: optionalText, templateHash: optionalText, messages: jsonText }).nullable(),
+  model: z.object({ provider: z.string(), name: z.string(), version: z.string() }).nullable(),
+  /** The trace's reasoning, up to this output, in the order it was produced. */
+  reasoningSteps: z.array(
+    z.object({ llmCallId: z.string(), index: count, kind: z.string(), text: optionalText, toolCall: jsonText }),
+  ),
+  /** The trace's tool calls up to this output (those it asked for included), in the order they were made. */
+  toolCalls: z.array(
+    z.object({
+      callId: z.string(),
+      name: optionalText,
+      requestedArgs: jsonText,
+      input: jsonText,
+      output: jsonText,
+      error: jsonText,
+      status: optionalText,
+      startedAt: optionalText,
+      endedAt: optionalText,
+      /** The LLM call that asked for it (null: a tool a chain ran itself). */
+      requestedBy: optionalText,
+    }),
+  ),
+  /** The documents this output's model call used (see graph-schema/README.md for the rule), and which retrievals returned them. */
+  documents: z.array(
+    z.object({
+      id: z.string(),
+      sourceId: optionalText,
+      content: optionalText,
+      metadata: jsonText,
+      contentHash: optionalText,
+      retrievedBy: z.array(
+        z.object({
+          retrievalId: z.string(),
+          retriever: optionalText,
+          query: optionalText,
+          rank: count.nullable(),
+          contentHash: optionalText,
+          toolCallId: optionalText,
+        }),
+      ),
+    }),
+  ),
+  trace: z.object({ id: z.string(), name: optionalText, status: optionalText, startedAt: optionalText, endedAt: optionalText }),
+  session: z.object({ id: z.string() }).nullable(),
+  user: z.object({ id: z.string(), erased: z.boolean().nullable() }).nullable(),
+  agent: z.object({ id: z.string(), name: optionalText, version: z.string() }).nullable(),
+  /** The agent version a deployment had made live when the output was recorded (null: no deployment of the agent before it). */
+  liveAgentVersion: LiveVersionSchema,
+  /** Likewise for the output's model (provider and requested name). */
+  liveModelVersion: LiveVersionSchema,
+  flags: z.array(
+    z.object({
+      id: z.string(),
+      severity: optionalText,
+      rule: optionalText,
+      message: optionalText,
+      status: optionalText,
+      raisedAt: optionalText,
+      policyId: optionalText,
+      policyName: optionalText,
+      /** The label and id of the node the flag is on (an Output, LLMCall, Prompt, ToolCall, ...). */
+      onLabel: z.string(),
+      onId: optionalText,
+    }),
+  ),
+  escalations: z.array(
+    z.object({
+      id: z.string(),
+      status: optionalText,
+      severity: optionalText,
+      openedAt: optionalText,
+      updatedAt: optionalText,
+      flagId: z.string(),
+    }),
+  ),
+});
+export type TraceOutputRow = z.infer<typeof TraceOutputRowSchema>;
 
 /**
  * The named investigations: each a `.cypher` file in graph-schema/queries, a zod schema for its
- * parameters and one for its rows. They run in read transactions only.
+ * parameters and one for its rows. They run in read transactions only. Parameters are strict: a
+ * misspelt one is refused by name rather than silently ignored.
  */
 export const INVESTIGATIONS = {
   "on-behalf-of": {
     description: "which users an agent (version) acted for, how often, first and last time",
-    params: z.object({ ...scoped, ...window, agentId: id, agentVersion: id.nullable().default(null) }),
+    params: z.strictObject({ ...scoped, ...window, agentId: id, agentVersion: id.nullable().default(null) }),
     row: z.object({ userId: z.string(), agentVersion: z.string(), traces: count, firstAt: optionalText, lastAt: optionalText }),
   },
   "blast-radius": {
     description: "everything a served model version produced in a window, per user and agent version",
-    params: z.object({ ...scoped, ...window, modelVersion: id }),
+    params: z.strictObject({ ...scoped, ...window, modelVersion: id }),
     row: z.object({
       userId: z.string(),
       agentId: z.string(),
@@ -39,7 +159,7 @@ export const INVESTIGATIONS = {
   },
   "user-activity": {
     description: "one user's traces and their final outputs, newest first (a subject access request)",
-    params: z.object({ ...scoped, userId: id }),
+    params: z.strictObject({ ...scoped, userId: id }),
     row: z.object({
       traceId: z.string(),
       sessionId: optionalText,
@@ -49,6 +169,34 @@ export const INVESTIGATIONS = {
       status: optionalText,
       outputId: optionalText,
       output: optionalText,
+    }),
+  },
+  "trace-output": {
+    description:
+      "one output back to its prompt, model version, reasoning steps, tool calls, documents, trace, session, user, agent, the versions live when it was produced, flags and escalations",
+    params: z.strictObject({ tenantId: id, outputId: id, environment }),
+    row: TraceOutputRowSchema,
+  },
+  "live-versions": {
+    description: "which agent and model versions deployments had made live in an environment at a time (default: now)",
+    params: z.strictObject({
+      ...scoped,
+      environment,
+      at: time.default(() => new Date().toISOString()),
+      agentId: id.nullable().default(null),
+      provider: id.nullable().default(null),
+      model: id.nullable().default(null),
+    }),
+    row: z.object({
+      target: z.enum(["agent", "model"]),
+      agentId: optionalText,
+      provider: optionalText,
+      model: optionalText,
+      version: z.string(),
+      action: z.enum(["rollout", "rollback"]),
+      deployedAt: z.string(),
+      deploymentId: z.string(),
+      previousVersion: optionalText,
     }),
   },
 } as const;
@@ -69,6 +217,8 @@ export async function investigate<N extends InvestigationName>(
   const spec = INVESTIGATIONS[name];
   const parsed = parseWith(spec.params, params, `parameters of ${name}`) as Record<string, unknown>;
   const cypher = await readFile(`${dir}${name}.cypher`, "utf8");
-  const rows = await graph.read(cypher, { ...parsed, limit: graph.int(parsed.limit as number) });
+  // LIMIT takes an INTEGER; a JS number would be sent as a FLOAT.
+  const bound = typeof parsed.limit === "number" ? { ...parsed, limit: graph.int(parsed.limit) } : parsed;
+  const rows = await graph.read(cypher, bound);
   return rows.map((row, i) => parseWith(spec.row, row, `row ${i} of ${name}`) as InvestigationRow<N>);
 }

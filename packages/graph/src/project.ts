@@ -1,8 +1,9 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
 import {
+  DEFAULT_ENVIRONMENT,
   canonicalJson,
   hashCanonical,
-  isErasure,
+  isSystemEvent,
   subjectRef,
   type AuditEvent,
   type EventOf,
@@ -19,6 +20,7 @@ const base = (r: UserRecord) => ({
   traceId: r.event.traceId,
   tenantId: r.event.identity.user.tenantId,
   runId: r.event.runId,
+  parentRunId: r.event.parentRunId,
   eventId: r.event.eventId,
   streamId: r.streamId,
   position: neo4j.int(r.position),
@@ -30,14 +32,24 @@ function ofType<T extends AuditEvent["type"]>(records: PlainRecord[], ...types: 
   return records.filter((r): r is PlainRecord & { event: EventOf<T> } => (types as string[]).includes(r.event.type));
 }
 
+// Every node is keyed within its tenant, (tenantId, id) or (tenantId, ...its natural key): ids
+// come from the agent process, so one tenant's ids can never reach another tenant's nodes, and
+// every query is scoped by starting from the tenant's key. Agents, models and tools are nodes
+// per tenant for the same reason (see graph-schema/README.md).
+
+// firstEventId: the trace's smallest event id. Event ids are UUIDv7 (the producer's time, then
+// a counter monotonic within its process), so this is the trace's first captured event, which
+// orders the traces of a session; the worker's recordedAt is one per batch and cannot.
 const TRACES = `
 UNWIND $rows AS r
-MERGE (t:Trace {id: r.traceId}) ON CREATE SET t.tenantId = r.tenantId
-MERGE (tn:Tenant {id: r.tenantId})
+MERGE (tn:Tenant {id: r.tenantId}) ON CREATE SET tn.tenantId = r.tenantId
+MERGE (t:Trace {tenantId: r.tenantId, id: r.traceId})
+SET t.firstEventId = CASE WHEN t.firstEventId IS NULL OR r.firstEventId < t.firstEventId THEN r.firstEventId ELSE t.firstEventId END,
+    t.startedAt = coalesce(t.startedAt, r.recordedAt)
 MERGE (u:User {tenantId: r.tenantId, id: r.userId}) SET u.subject = r.subject
 MERGE (u)-[:MEMBER_OF]->(tn)
-MERGE (a:Agent {id: r.agentId}) SET a.name = r.agentName
-MERGE (av:AgentVersion {agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
+MERGE (a:Agent {tenantId: r.tenantId, id: r.agentId}) SET a.name = r.agentName
+MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
 MERGE (a)-[:HAS_VERSION]->(av)
 MERGE (t)-[:REQUESTED_BY]->(u)
 MERGE (t)-[:HANDLED_BY]->(av)
@@ -46,96 +58,254 @@ FOREACH (_ IN CASE WHEN r.sessionId IS NULL THEN [] ELSE [1] END |
   MERGE (s:Session {tenantId: r.tenantId, id: r.sessionId})
   MERGE (t)-[:IN_SESSION]->(s))`;
 
+// The session's traces in order, recomputed whole for each session a batch touches, so a trace
+// projected late (a retried job) still lands in its place: stale FIRST_TRACE / NEXT_TRACE go,
+// the right ones are merged. The write to the session comes first and locks it, so two batches
+// of one session order it one after the other, each seeing the other's traces.
+const SESSION_ORDER = `
+UNWIND $rows AS r
+MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})
+SET s.lastActivityAt = CASE WHEN s.lastActivityAt IS NULL OR s.lastActivityAt < r.recordedAt THEN r.recordedAt ELSE s.lastActivityAt END
+WITH s
+MATCH (s)<-[:IN_SESSION]-(t:Trace)
+WITH s, t ORDER BY t.firstEventId, t.id
+WITH s, collect(t)[0] AS first
+OPTIONAL MATCH (s)-[stale:FIRST_TRACE]->(other) WHERE other <> first
+DELETE stale
+WITH DISTINCT s, first
+MERGE (s)-[:FIRST_TRACE]->(first)`;
+
+const SESSION_NEXT = `
+UNWIND $rows AS r
+MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})<-[:IN_SESSION]-(t:Trace)
+WITH s, t ORDER BY t.firstEventId, t.id
+WITH s, collect(t) AS ts
+UNWIND range(0, size(ts) - 1) AS i
+WITH ts[i] AS t, ts[i + 1] AS next
+OPTIONAL MATCH (t)-[stale:NEXT_TRACE]->(other) WHERE next IS NULL OR other <> next
+DELETE stale
+WITH DISTINCT t, next WHERE next IS NOT NULL
+MERGE (t)-[:NEXT_TRACE]->(next)`;
+
 const ROOT_START = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
 SET t.name = r.name, t.input = r.input, t.startedAt = r.recordedAt, t.status = coalesce(t.status, 'running')`;
 
 const ROOT_END = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
 SET t.endedAt = r.recordedAt, t.status = r.status, t.output = r.output, t.error = r.error`;
 
+// A model call that starts after a retrieval of its trace ended may have the retrieved documents
+// in its context (see RETRIEVAL_USED_BY for the rule); linked from both sides, so that the order
+// the two are projected in does not matter.
 const LLM_START = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
-MERGE (c:LLMCall {id: r.runId})
-SET c.traceId = r.traceId, c.tenantId = r.tenantId, c.startedAt = r.recordedAt,
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
+SET c.traceId = r.traceId, c.startedAt = r.recordedAt,
     c.requestedProvider = r.provider, c.requestedModel = r.model, c.params = r.params,
     c.status = coalesce(c.status, 'running')
 MERGE (c)-[:PART_OF]->(t)
-MERGE (p:Prompt {id: r.eventId})
-SET p.tenantId = r.tenantId, p.traceId = r.traceId, p.hash = r.promptHash, p.messages = r.messages,
-    p.streamId = r.streamId, p.position = r.position, p.recordedAt = r.recordedAt
-MERGE (p)-[:INPUT_TO]->(c)`;
+MERGE (p:Prompt {tenantId: r.tenantId, id: r.eventId})
+SET p.traceId = r.traceId, p.hash = r.promptHash, p.messages = r.messages,
+    p.templateHash = r.templateHash, p.streamId = r.streamId, p.position = r.position, p.recordedAt = r.recordedAt
+MERGE (p)-[:INPUT_TO]->(c)
+WITH r, t, c
+CALL (r, t, c) {
+  MATCH (t)<-[:PART_OF]-(ret:Retrieval)-[:RETURNED]->(d:RetrievedDocument)
+  WHERE ret.endEventId < r.eventId
+  MERGE (d)-[:USED_BY]->(c)
+}`;
 
 const LLM_END = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
-MERGE (c:LLMCall {id: r.runId})
-SET c.traceId = r.traceId, c.tenantId = r.tenantId, c.endedAt = r.recordedAt, c.status = 'ok',
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
+SET c.traceId = r.traceId, c.endedAt = r.recordedAt, c.status = 'ok',
     c.inputTokens = r.inputTokens, c.outputTokens = r.outputTokens, c.totalTokens = r.totalTokens
 MERGE (c)-[:PART_OF]->(t)
-MERGE (m:ModelVersion {provider: r.provider, name: r.model, version: r.version})
+MERGE (m:ModelVersion {tenantId: r.tenantId, provider: r.provider, name: r.model, version: r.version})
 MERGE (c)-[:USED_MODEL]->(m)
-MERGE (o:Output {id: r.eventId})
-SET o.tenantId = r.tenantId, o.traceId = r.traceId, o.text = r.text, o.toolCalls = r.toolCallsJson,
+MERGE (o:Output {tenantId: r.tenantId, id: r.eventId})
+SET o.traceId = r.traceId, o.text = r.text, o.toolCalls = r.toolCallsJson,
     o.streamId = r.streamId, o.position = r.position, o.recordedAt = r.recordedAt
 MERGE (c)-[:GENERATED]->(o)
 FOREACH (tc IN r.toolCalls |
-  MERGE (x:ToolCall {traceId: r.traceId, callId: tc.callId})
-  ON CREATE SET x.tenantId = r.tenantId, x.status = 'requested'
+  MERGE (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: tc.callId})
+  ON CREATE SET x.status = 'requested'
   SET x.name = tc.name, x.requestedArgs = tc.args
   MERGE (c)-[:REQUESTED]->(x))`;
 
 // Steps first, then their order: two statements, so that NEXT never depends on row order.
 const REASONING_STEPS = `
 UNWIND $rows AS r
-MATCH (c:LLMCall {id: r.runId})
+MATCH (c:LLMCall {tenantId: r.tenantId, id: r.runId})
 UNWIND r.steps AS step
-MERGE (s:ReasoningStep {id: step.id})
-SET s.tenantId = r.tenantId, s.traceId = r.traceId, s.index = step.index, s.kind = step.kind,
+MERGE (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
+SET s.traceId = r.traceId, s.index = step.index, s.kind = step.kind,
     s.text = step.text, s.toolCall = step.toolCall
 MERGE (s)-[:STEP_OF]->(c)
 FOREACH (_ IN CASE WHEN step.index = 0 THEN [1] ELSE [] END | MERGE (c)-[:FIRST_STEP]->(s))
 FOREACH (callId IN CASE WHEN step.callId IS NULL THEN [] ELSE [step.callId] END |
-  MERGE (x:ToolCall {traceId: r.traceId, callId: callId})
+  MERGE (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: callId})
+  ON CREATE SET x.status = 'requested'
   MERGE (s)-[:REQUESTS]->(x))`;
 
 const REASONING_ORDER = `
 UNWIND $rows AS r
 UNWIND r.steps AS step
-MATCH (prev:ReasoningStep {id: step.prevId}), (s:ReasoningStep {id: step.id})
+MATCH (prev:ReasoningStep {tenantId: r.tenantId, id: step.prevId}), (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
 MERGE (prev)-[:NEXT]->(s)`;
 
 const LLM_ERROR = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
-MERGE (c:LLMCall {id: r.runId})
-SET c.traceId = r.traceId, c.tenantId = r.tenantId, c.endedAt = r.recordedAt, c.status = 'error', c.error = r.error
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
+SET c.traceId = r.traceId, c.endedAt = r.recordedAt, c.status = 'error', c.error = r.error
 MERGE (c)-[:PART_OF]->(t)`;
 
+// A retriever run inside a tool run (a retriever tool) is linked to its tool call, from whichever
+// side is projected second.
 const TOOL_START = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
-MERGE (x:ToolCall {traceId: r.traceId, callId: r.callId})
-ON CREATE SET x.tenantId = r.tenantId
-SET x.runId = r.runId, x.name = r.name, x.input = r.input, x.startedAt = r.recordedAt,
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: r.callId})
+SET x.runId = r.runId, x.name = r.name, x.input = r.input, x.startedAt = r.recordedAt, x.startEventId = r.eventId,
     x.status = CASE WHEN x.status IN ['ok', 'error'] THEN x.status ELSE 'running' END
 MERGE (x)-[:PART_OF]->(t)
-MERGE (tool:Tool {name: r.name})
-MERGE (x)-[:INVOKED]->(tool)`;
+MERGE (tool:Tool {tenantId: r.tenantId, name: r.name})
+MERGE (x)-[:INVOKED]->(tool)
+WITH r, x
+CALL (r, x) {
+  MATCH (ret:Retrieval {tenantId: r.tenantId, traceId: r.traceId, parentRunId: r.runId})
+  MERGE (x)-[:CALLED]->(ret)
+}`;
 
 const TOOL_END = `
 UNWIND $rows AS r
-MATCH (t:Trace {id: r.traceId})
-MERGE (x:ToolCall {traceId: r.traceId, callId: r.callId})
-ON CREATE SET x.tenantId = r.tenantId
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: r.callId})
 SET x.endedAt = r.recordedAt, x.status = r.status, x.output = r.output, x.error = r.error
 MERGE (x)-[:PART_OF]->(t)`;
 
+const RETRIEVER_START = `
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
+SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.name = r.name, ret.query = r.query,
+    ret.startedAt = r.recordedAt, ret.status = coalesce(ret.status, 'running')
+MERGE (ret)-[:PART_OF]->(t)
+WITH r, ret
+CALL (r, ret) {
+  MATCH (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId}) WHERE x.runId = r.parentRunId
+  MERGE (x)-[:CALLED]->(ret)
+}`;
+
+// A document's node holds its latest content; RETURNED keeps the hash of the content this
+// retrieval returned, so a document that changed between two retrievals still shows which was seen.
+const RETRIEVER_END = `
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
+SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.endedAt = r.recordedAt, ret.endEventId = r.eventId,
+    ret.status = 'ok', ret.documentCount = size(r.documents)
+MERGE (ret)-[:PART_OF]->(t)
+WITH r, ret
+UNWIND r.documents AS doc
+MERGE (d:RetrievedDocument {tenantId: r.tenantId, id: doc.id})
+SET d.sourceId = doc.sourceId, d.content = doc.content, d.metadata = doc.metadata, d.contentHash = doc.contentHash
+MERGE (ret)-[rel:RETURNED]->(d)
+ON CREATE SET rel.rank = doc.rank, rel.contentHash = doc.contentHash`;
+
+// The rule for USED_BY: a retrieval's documents were used by every model call of the same trace
+// that started after the retrieval ended (by event id, the producer's capture order). In a chain
+// that is the call the documents were put in front of; in an agent, every later call, whose
+// message history holds them. For an audit trail erring towards "may have influenced" is the
+// safe side: a call that never saw a document is linked at worst, one that did is never missed.
+const RETRIEVAL_USED_BY = `
+UNWIND $rows AS r
+MATCH (ret:Retrieval {tenantId: r.tenantId, id: r.runId})-[:PART_OF]->(t:Trace)
+MATCH (t)<-[:PART_OF]-(c:LLMCall)<-[:INPUT_TO]-(p:Prompt)
+WHERE p.id > r.eventId
+MATCH (ret)-[:RETURNED]->(d:RetrievedDocument)
+MERGE (d)-[:USED_BY]->(c)`;
+
+const RETRIEVER_ERROR = `
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
+SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.endedAt = r.recordedAt, ret.status = 'error', ret.error = r.error
+MERGE (ret)-[:PART_OF]->(t)`;
+
+// A deployment creates the version it deploys if no trace has used it yet: a rollout is on
+// record before its first call.
+const DEPLOYMENTS = `
+UNWIND $rows AS r
+MERGE (tn:Tenant {id: r.tenantId}) ON CREATE SET tn.tenantId = r.tenantId
+MERGE (d:Deployment {tenantId: r.tenantId, id: r.id})
+SET d += r.props
+WITH r, d
+CALL (r, d) {
+  WITH r, d WHERE r.props.target = 'agent'
+  MERGE (a:Agent {tenantId: r.tenantId, id: r.props.agentId}) ON CREATE SET a.name = coalesce(r.props.agentName, r.props.agentId)
+  MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.props.agentId, version: r.props.version}) ON CREATE SET av.name = a.name
+  MERGE (a)-[:HAS_VERSION]->(av)
+  MERGE (d)-[:DEPLOYED]->(av)
+}
+CALL (r, d) {
+  WITH r, d WHERE r.props.target = 'model'
+  MERGE (m:ModelVersion {tenantId: r.tenantId, provider: r.props.provider, name: r.props.model, version: r.props.version})
+  MERGE (d)-[:DEPLOYED]->(m)
+}`;
+
+// Each deployment points at the one it replaced (PREVIOUS), per tenant, target and environment,
+// in the order they were recorded: worker time, then ledger position (one stream per tenant).
+// Recomputed whole for each target a batch deploys, so a deployment projected late still lands
+// in its place.
+const DEPLOYMENT_CHAIN = `
+WITH d ORDER BY d.at, d.position
+WITH collect(d) AS ds
+UNWIND range(0, size(ds) - 1) AS i
+WITH ds[i] AS d, CASE WHEN i > 0 THEN ds[i - 1] ELSE null END AS prev
+OPTIONAL MATCH (d)-[stale:PREVIOUS]->(other) WHERE prev IS NULL OR other <> prev
+DELETE stale
+WITH DISTINCT d, prev WHERE prev IS NOT NULL
+MERGE (d)-[:PREVIOUS]->(prev)`;
+
+const AGENT_DEPLOYMENT_CHAIN = `
+UNWIND $rows AS g
+CALL (g) {
+  MATCH (d:Deployment {tenantId: g.tenantId, agentId: g.agentId, environment: g.environment}) WHERE d.target = 'agent'
+  ${DEPLOYMENT_CHAIN}
+}`;
+
+const MODEL_DEPLOYMENT_CHAIN = `
+UNWIND $rows AS g
+CALL (g) {
+  MATCH (d:Deployment {tenantId: g.tenantId, provider: g.provider, model: g.model, environment: g.environment}) WHERE d.target = 'model'
+  ${DEPLOYMENT_CHAIN}
+}`;
+
 /** A tool run's key in the graph: the model's tool-call id when it has one, else the run id. */
 const callIdOf = (r: UserRecord, toolCallId: string | undefined) => toolCallId ?? r.event.runId;
+
+/**
+ * A retrieved document's key within its tenant: the id the retriever gave it, else the hash of
+ * its content and metadata (the same text from the same source is the same document).
+ */
+function documentRows(documents: EventOf<"retriever.end">["payload"]["documents"]) {
+  const seen = new Set<string>();
+  return documents.flatMap((doc, rank) => {
+    const contentHash = hashCanonical({ pageContent: doc.pageContent, metadata: doc.metadata });
+    const id = doc.id ?? `sha256:${contentHash}`;
+    // The first place a document is returned at is its rank; a repeat adds nothing.
+    if (seen.has(id)) return [];
+    seen.add(id);
+    return [{ id, sourceId: doc.id ?? null, content: doc.pageContent, metadata: json(doc.metadata), contentHash, rank: neo4j.int(rank) }];
+  });
+}
 
 // Erasure: the payload text of every trace the subject requested goes, the structure stays (nodes,
 // relationships, ids, times, token counts), so lineage and counts still answer. Each statement
@@ -151,6 +321,7 @@ MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trac
 SET c.error = null, c.erased = true`;
 
 // The prompt's hash goes too: over a short message list it is as good as the text to a guesser.
+// The template's hash stays: it is the same for every user of the template.
 const ERASED_PROMPTS = `
 UNWIND $rows AS r
 MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)<-[:INPUT_TO]-(p:Prompt)
@@ -177,6 +348,13 @@ UNWIND $rows AS r
 MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(:LLMCall)-[:REQUESTED]->(x:ToolCall)
 SET x.requestedArgs = null, x.input = null, x.output = null, x.error = null, x.erased = true`;
 
+// The query is the subject's; the documents are the tenant's corpus, shared by every user who
+// retrieved them, and stay.
+const ERASED_RETRIEVALS = `
+UNWIND $rows AS r
+MATCH (:User {tenantId: r.tenantId, subject: r.subject})<-[:REQUESTED_BY]-(:Trace)<-[:PART_OF]-(x:Retrieval)
+SET x.query = null, x.error = null, x.erased = true`;
+
 // Last, since the statements above find the subject's nodes through it. The user id is the
 // personal datum of the node: the subject ref takes its place (a second erasure of a returning
 // user, whose first node already holds the ref, adds the destroyed key's id to stay unique).
@@ -187,31 +365,50 @@ OPTIONAL MATCH (taken:User {tenantId: r.tenantId, id: r.subject})
 SET u.id = CASE WHEN taken IS NULL OR taken = u THEN r.subject ELSE r.subject + '/' + r.keyId END,
     u.erased = true, u.erasedAt = coalesce(u.erasedAt, r.erasedAt), u.erasedKeyId = coalesce(u.erasedKeyId, r.keyId)`;
 
+/** One row per distinct key: a batch often holds many events of one trace, session or target. */
+function distinctBy<T>(rows: T[], key: (row: T) => string): T[] {
+  return [...new Map(rows.map((row) => [key(row), row] as const)).values()];
+}
+
 /**
  * Project ledger records into the graph in one write transaction. Every write MERGEs on ids,
  * so projecting the same records again (a redelivered job) changes nothing.
  */
 export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[]): Promise<void> {
-  const records = all.filter((r): r is UserRecord => !isErasure(r.event));
-  const traces = new Map<string, Record<string, unknown>>();
+  const records = all.filter((r): r is UserRecord => !isSystemEvent(r.event));
+  const traces = new Map<string, { firstEventId: string; recordedAt: string } & Record<string, unknown>>();
   for (const r of records) {
     const { user, agent } = r.event.identity;
-    if (!traces.has(r.event.traceId))
-      traces.set(r.event.traceId, {
-        traceId: r.event.traceId,
-        tenantId: user.tenantId,
-        userId: user.id,
-        subject: subjectRef(user.tenantId, user.id),
-        agentId: agent.id,
-        agentName: agent.name,
-        agentVersion: agent.version,
-        sessionId: r.event.sessionId,
-      });
+    const key = canonicalJson([user.tenantId, r.event.traceId]);
+    const seen = traces.get(key);
+    if (seen) {
+      if (r.event.eventId < seen.firstEventId) seen.firstEventId = r.event.eventId;
+      if (r.recordedAt < seen.recordedAt) seen.recordedAt = r.recordedAt;
+      continue;
+    }
+    traces.set(key, {
+      traceId: r.event.traceId,
+      tenantId: user.tenantId,
+      userId: user.id,
+      subject: subjectRef(user.tenantId, user.id),
+      agentId: agent.id,
+      agentName: agent.name,
+      agentVersion: agent.version,
+      sessionId: r.event.sessionId,
+      firstEventId: r.event.eventId,
+      recordedAt: r.recordedAt,
+    });
   }
   const run = async (cypher: string, rows: unknown[]) => {
     if (rows.length > 0) await tx.run(cypher, { rows });
   };
   await run(TRACES, [...traces.values()]);
+  const sessions = distinctBy(
+    [...traces.values()].filter((t) => t.sessionId),
+    (t) => canonicalJson([t.tenantId, t.sessionId]),
+  ).map((t) => ({ tenantId: t.tenantId, sessionId: t.sessionId, recordedAt: t.recordedAt }));
+  await run(SESSION_ORDER, sessions);
+  await run(SESSION_NEXT, sessions);
 
   const roots = records.filter((r) => r.event.parentRunId === null);
   await run(
@@ -237,6 +434,7 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       // Hashed here, not in the agent: it is the same for every reader and costs the agent nothing.
       promptHash: hashCanonical(r.event.payload.messages),
       messages: json(r.event.payload.messages),
+      templateHash: r.event.payload.templateHash ?? null,
     })),
   );
   await run(
@@ -294,6 +492,56 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       error: r.event.type === "tool.error" ? json(r.event.payload.error) : null,
     })),
   );
+  await run(
+    RETRIEVER_START,
+    ofType(records, "retriever.start").map((r) => ({ ...base(r), name: r.event.name ?? null, query: r.event.payload.query })),
+  );
+  const retrieved = ofType(records, "retriever.end").map((r) => ({ ...base(r), documents: documentRows(r.event.payload.documents) }));
+  await run(RETRIEVER_END, retrieved);
+  await run(RETRIEVAL_USED_BY, retrieved);
+  await run(RETRIEVER_ERROR, ofType(records, "retriever.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
+
+  const deployments = ofType(all, "deployment").map((r) => {
+    const p = r.event.payload;
+    return {
+      tenantId: r.event.tenantId,
+      id: r.event.eventId,
+      props: {
+        target: p.target,
+        action: p.action,
+        environment: p.environment ?? DEFAULT_ENVIRONMENT,
+        version: p.version,
+        agentId: p.target === "agent" ? p.agentId : null,
+        agentName: p.target === "agent" ? (p.agentName ?? null) : null,
+        provider: p.target === "model" ? p.provider : null,
+        model: p.target === "model" ? p.name : null,
+        previousVersion: p.previousVersion ?? null,
+        reason: p.reason ?? null,
+        by: p.by ?? null,
+        // The worker's time counts, as for outputs: "live when an output was produced" compares the two.
+        at: r.recordedAt,
+        occurredAt: r.event.occurredAt,
+        streamId: r.streamId,
+        position: neo4j.int(r.position),
+      },
+    };
+  });
+  await run(DEPLOYMENTS, deployments);
+  const targets = deployments.map((d) => ({ tenantId: d.tenantId, ...d.props }));
+  await run(
+    AGENT_DEPLOYMENT_CHAIN,
+    distinctBy(
+      targets.filter((t) => t.target === "agent"),
+      (t) => canonicalJson([t.tenantId, t.agentId, t.environment]),
+    ).map(({ tenantId, agentId, environment }) => ({ tenantId, agentId, environment })),
+  );
+  await run(
+    MODEL_DEPLOYMENT_CHAIN,
+    distinctBy(
+      targets.filter((t) => t.target === "model"),
+      (t) => canonicalJson([t.tenantId, t.provider, t.model, t.environment]),
+    ).map(({ tenantId, provider, model, environment }) => ({ tenantId, provider, model, environment })),
+  );
 
   // After this batch's own events, so that what a batch projects before its erasure is erased too.
   const erasures = ofType(all, "subject.erased").map((r) => ({
@@ -302,6 +550,16 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
     keyId: r.event.payload.keyId,
     erasedAt: r.event.payload.erasedAt,
   }));
-  for (const cypher of [ERASED_TRACES, ERASED_CALLS, ERASED_PROMPTS, ERASED_OUTPUTS, ERASED_STEPS, ERASED_TOOL_RUNS, ERASED_TOOL_REQUESTS, ERASED_USERS])
+  for (const cypher of [
+    ERASED_TRACES,
+    ERASED_CALLS,
+    ERASED_PROMPTS,
+    ERASED_OUTPUTS,
+    ERASED_STEPS,
+    ERASED_TOOL_RUNS,
+    ERASED_TOOL_REQUESTS,
+    ERASED_RETRIEVALS,
+    ERASED_USERS,
+  ])
     await run(cypher, erasures);
 }

@@ -12,6 +12,7 @@ import {
   AgentIdentitySchema,
   SCHEMA_VERSION,
   UserIdentitySchema,
+  ValidationError,
   newEventId,
   parseWith,
   type AuditEvent,
@@ -22,6 +23,7 @@ import {
   type Model,
   type Usage,
 } from "@auditgraph/core";
+import { InlineEnforcer, PolicyRefusal, flagPayload, type HoldDecider, type InlineVerdict, type PolicySet, type PolicyState } from "@auditgraph/policy";
 import { paramsOf, reasoningOf, toolDefinitionOf, usageOf } from "./capture.js";
 import { toJson, toMessage, toolCallsOf } from "./serialize.js";
 import type { Transport } from "./transport.js";
@@ -38,6 +40,8 @@ export const METADATA_KEYS = {
   agentId: "auditgraph_agent_id",
   agentName: "auditgraph_agent_name",
   agentVersion: "auditgraph_agent_version",
+  /** The hash (or version id) of the prompt template behind the model call's messages. */
+  promptTemplateHash: "auditgraph_prompt_template_hash",
 } as const;
 
 /** Price of a model per million tokens. */
@@ -73,6 +77,13 @@ export type HandlerOptions = z.input<typeof HandlerOptionsSchema> & {
   /** Applied to every event before it leaves the handler (see Redactor in @auditgraph/core). */
   redactor?: { redactEvent(event: AuditEvent): AuditEvent };
   logger?: Logger;
+  /**
+   * Policies enforced in this process, before a tool or model call runs: its `block` rules fail
+   * the call, its `hold` rules make it wait for `decider` (required when there are any). Each
+   * finding is recorded as a `policy.flag` event. `flag` and `escalate` rules are the worker's.
+   * `state` holds the counters (budgets, tool errors) of this process; default: in memory.
+   */
+  inlinePolicies?: { set: PolicySet; decider?: HoldDecider; state?: PolicyState };
 };
 
 export interface HandlerMetrics {
@@ -120,7 +131,7 @@ const round = (n: number) => Math.round(n * 1e9) / 1e9;
 /**
  * A LangChain callback handler that turns each callback into an audit event and hands it to a
  * transport. Its callbacks do no I/O and never throw into the agent, except where asked to:
- * strict identity, fail-closed tools, or `raiseError`.
+ * strict identity, fail-closed tools, inline policies (`block`, `hold`), or `raiseError`.
  */
 export class AuditCallbackHandler extends BaseCallbackHandler {
   name = "auditgraph";
@@ -133,6 +144,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   private readonly log: Logger;
   private readonly highImpact: Set<string>;
   private readonly rethrowAll: boolean;
+  private readonly inline: InlineEnforcer | undefined;
 
   constructor(
     options: HandlerOptions,
@@ -147,6 +159,14 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     this.log = options.logger ?? pino({ name: "auditgraph-handler", level: "warn" }, pino.destination(2));
     this.highImpact = new Set(this.options.highImpactTools);
     this.rethrowAll = this.options.raiseError;
+    if (options.inlinePolicies) {
+      const { set, decider, state } = options.inlinePolicies;
+      try {
+        this.inline = new InlineEnforcer({ set, ...(decider ? { decider } : {}), ...(state ? { state } : {}) });
+      } catch (error) {
+        throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.decider", message: (error as Error).message }]);
+      }
+    }
     // Deliberate refusals must reach the agent; the handler's own errors are caught before that.
     this.raiseError = true;
     this.awaitHandlers = true;
@@ -165,7 +185,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     try {
       return body();
     } catch (error) {
-      if (error instanceof AuditRefusal) throw error;
+      if (error instanceof AuditRefusal || error instanceof PolicyRefusal) throw error;
       this.metrics.errors += 1;
       // The message only: an error's text can hold payload values, so no event content is logged.
       this.log.warn({ callback, error: (error as Error).name }, "audit callback failed; the agent goes on");
@@ -242,19 +262,58 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return this.redactor ? this.redactor.redactEvent(event) : event;
   }
 
-  private emit(...args: Parameters<AuditCallbackHandler["event"]>): void {
-    this.transport.send(this.event(...args));
+  private emit(...args: Parameters<AuditCallbackHandler["event"]>): AuditEvent {
+    const event = this.event(...args);
+    this.transport.send(event);
     this.metrics.events += 1;
+    // Counters of the inline rules (budgets, tool errors) follow every event; a call's start is
+    // evaluated by `enforce` instead, which counts it as well.
+    if (this.inline && !this.inline.checks(event.type)) this.inline.observe(event);
+    return event;
   }
 
   /** Fail-closed: resolves once the event is in Redis or the spool; a failure refuses the action. */
-  private async emitDurably(...args: Parameters<AuditCallbackHandler["event"]>): Promise<void> {
-    this.emit(...args);
+  private async emitDurably(...args: Parameters<AuditCallbackHandler["event"]>): Promise<AuditEvent> {
+    const event = this.emit(...args);
     try {
       await this.transport.flush();
     } catch (error) {
       throw new AuditRefusal(`auditgraph (fail-closed): the audit event could not be made durable, so the action is refused: ${(error as Error).message}`);
     }
+    return event;
+  }
+
+  /**
+   * The inline policies' verdict on a call whose start event was just recorded: its findings
+   * become `policy.flag` events; a refused call gets its error event (the run ends there, as
+   * LangChain reports no error for a call that never started) and the refusal is thrown.
+   * Undefined when no inline rule looks at this event type, so the call is not delayed.
+   */
+  private enforce(start: AuditEvent, failure: "tool.error" | "llm.error", tags: string[] | undefined): Promise<void> | undefined {
+    const inline = this.inline;
+    if (!inline?.checks(start.type)) return undefined;
+    return (async () => {
+      let verdict: InlineVerdict;
+      try {
+        verdict = await inline.check(start);
+      } catch (error) {
+        // Fail closed: these rules guard calls that must not run unchecked.
+        verdict = {
+          outcomes: [],
+          refusal: error instanceof PolicyRefusal ? error : new PolicyRefusal("auditgraph inline policies failed, so the call is refused", []),
+        };
+      }
+      this.guard("policy.flag", () => {
+        for (const outcome of verdict.outcomes) this.emit("policy.flag", start.runId, flagPayload(outcome), { tags });
+      });
+      const refusal = verdict.refusal;
+      if (!refusal) return;
+      const context = this.runs.get(start.runId);
+      const payload = { ...(failure === "tool.error" && context?.toolCallId ? { toolCallId: context.toolCallId } : {}), error: errorInfo(refusal) };
+      if (context?.highImpact) await this.emitDurably(failure, start.runId, payload, { tags }, true).catch(() => undefined);
+      else this.guard(failure, () => this.emit(failure, start.runId, payload, { tags }, true));
+      throw refusal;
+    })();
   }
 
   private timing(context: RunContext | undefined) {
@@ -310,8 +369,8 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     tags?: string[],
     metadata?: Record<string, unknown>,
     runName?: string,
-  ): void {
-    this.guard("handleChatModelStart", () =>
+  ): void | Promise<void> {
+    return this.guard("handleChatModelStart", () =>
       this.startLLM(llm, messages.flat().map(toMessage), runId, parentRunId, extraParams, tags, metadata, runName),
     );
   }
@@ -325,8 +384,8 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     tags?: string[],
     metadata?: Record<string, unknown>,
     runName?: string,
-  ): void {
-    this.guard("handleLLMStart", () =>
+  ): void | Promise<void> {
+    return this.guard("handleLLMStart", () =>
       this.startLLM(llm, prompts.map((content) => ({ role: "user", content })), runId, parentRunId, extraParams, tags, metadata, runName),
     );
   }
@@ -340,7 +399,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     tags: string[] | undefined,
     metadata: Record<string, unknown> | undefined,
     runName: string | undefined,
-  ): void {
+  ): Promise<void> | undefined {
     const context = this.begin(runId, parentRunId, metadata, runName);
     const invocation = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
     const callOptions = (extraParams?.options ?? {}) as Record<string, unknown>;
@@ -354,16 +413,18 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     const boundTools = (callOptions.tools ?? invocation.tools) as unknown[] | undefined;
     const tools = Array.isArray(boundTools) ? boundTools.map(toolDefinitionOf).filter((t) => t !== undefined) : [];
     const toolChoice = callOptions.tool_choice ?? invocation.tool_choice;
-    this.emit(
+    const start = this.emit(
       "llm.start",
       runId,
       {
         messages,
         ...(tools.length ? { tools } : {}),
         ...(toolChoice !== undefined ? { toolChoice: toJson(toolChoice) } : {}),
+        ...(str(m[METADATA_KEYS.promptTemplateHash]) ? { templateHash: str(m[METADATA_KEYS.promptTemplateHash])! } : {}),
       },
       { model: context.model, tags },
     );
+    return this.enforce(start, "llm.error", tags);
   }
 
   override handleLLMNewToken(token: string, _idx: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
@@ -454,10 +515,9 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       const payload = { ...(toolCallId ? { toolCallId } : {}), input: toJson(input) };
       if (name && this.highImpact.has(name)) {
         context.highImpact = true;
-        return this.emitDurably("tool.start", runId, payload, { tags });
+        return this.emitDurably("tool.start", runId, payload, { tags }).then((start) => this.enforce(start, "tool.error", tags));
       }
-      this.emit("tool.start", runId, payload, { tags });
-      return undefined;
+      return this.enforce(this.emit("tool.start", runId, payload, { tags }), "tool.error", tags);
     });
   }
 
@@ -466,7 +526,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       const context = this.runs.get(runId);
       const value = ToolMessage.isInstance(output) ? output.content : output;
       const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), output: toJson(value), timing: this.timing(context) };
-      if (context?.highImpact) return this.emitDurably("tool.end", runId, payload, { tags }, true);
+      if (context?.highImpact) return this.emitDurably("tool.end", runId, payload, { tags }, true).then(() => undefined);
       this.emit("tool.end", runId, payload, { tags }, true);
       return undefined;
     });
@@ -476,7 +536,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return this.guard("handleToolError", () => {
       const context = this.runs.get(runId);
       const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), error: errorInfo(err) };
-      if (context?.highImpact) return this.emitDurably("tool.error", runId, payload, { tags }, true);
+      if (context?.highImpact) return this.emitDurably("tool.error", runId, payload, { tags }, true).then(() => undefined);
       this.emit("tool.error", runId, payload, { tags }, true);
       return undefined;
     });

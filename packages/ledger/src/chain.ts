@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
-import { GENESIS_HASH, sealRecordText, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
+import { hash as hashOnce } from "node:crypto";
+import { GENESIS_HASH, sealRecordBytes, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import { verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
-import { CompactTree, consistencyProof, inclusionProof, leafHash, subtreesAfter } from "./merkle.js";
+import { CompactTree, consistencyProof, inclusionProof, leafHash, scratch, subtreesAfter } from "./merkle.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { ExpiredRange } from "./retention.js";
 
@@ -40,9 +40,9 @@ export class StreamTail {
       (lastCheckpoint.treeSize === this.tree.size && this.tree.root().toString("hex") === lastCheckpoint.rootHash);
   }
 
-  /** Takes in a stored record (its canonical JSON text, as stored). */
-  absorb(json: string, record: Pick<LedgerRecord, "position" | "hash">): void {
-    this.tree.append(leafHash(json));
+  /** Takes in a stored record (its canonical JSON, as stored: text or its UTF-8 bytes). */
+  absorb(stored: string | Buffer, record: Pick<LedgerRecord, "position" | "hash">): void {
+    this.tree.append(leafHash(stored));
     this.nextPosition = record.position + 1;
     this.lastHash = record.hash;
     if (this.lastCheckpoint && this.tree.size === this.lastCheckpoint.treeSize) {
@@ -50,10 +50,10 @@ export class StreamTail {
     }
   }
 
-  /** The next record for `event`, already absorbed: store `json` exactly. */
-  seal(event: StoredEvent, recordedAt: string): { record: LedgerRecord; json: string } {
-    const sealed = sealRecordText({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
-    this.absorb(sealed.json, sealed.record);
+  /** The next record for `event`, already absorbed: store `bytes` exactly. */
+  seal(event: StoredEvent, recordedAt: string): { record: LedgerRecord; bytes: Buffer } {
+    const sealed = sealRecordBytes({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
+    this.absorb(sealed.bytes, sealed.record);
     return sealed;
   }
 
@@ -91,7 +91,10 @@ function bytesSealed(body: Buffer, hash: string): boolean {
   const at = body.lastIndexOf(HASH_MEMBER);
   const end = at + HASH_MEMBER.length + 64;
   if (at === -1 || body[end] !== 0x22 || body.toString("latin1", at + HASH_MEMBER.length, end) !== hash) return false;
-  return createHash("sha256").update(body.subarray(0, at)).update(body.subarray(end + 1)).digest("hex") === hash;
+  const unsealed = scratch(body.length - (end + 1 - at));
+  body.copy(unsealed, 0, 0, at);
+  body.copy(unsealed, at, end + 1);
+  return hashOnce("sha256", unsealed, "hex") === hash;
 }
 
 /** Stored lines (strings, as PostgreSQL gives them) as the byte batches `verifyStream` reads. */

@@ -229,8 +229,9 @@ export class PostgresLedger implements Ledger {
           records.push(seen);
           continue;
         }
-        const sealed = tail.seal(event, recordedAt);
-        existing.set(event.eventId, sealed.record);
+        const { record, bytes } = tail.seal(event, recordedAt);
+        const sealed = { record, json: bytes.toString("utf8") };
+        existing.set(event.eventId, record);
         fresh.push(sealed);
         records.push(sealed.record);
       }

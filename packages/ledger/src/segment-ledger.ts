@@ -33,6 +33,7 @@ const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")
 const CHECKPOINTS = "checkpoints.jsonl";
 const EXPIRED = "expired.jsonl";
 const HOLDS = "holds.jsonl";
+const NEWLINE = Buffer.from("\n");
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Located {
@@ -146,8 +147,9 @@ export class SegmentLedger implements Ledger {
           lease.segment = await openSegment(this.segmentPath(streamId, state.segment), dir);
         }
         const records: LedgerRecord[] = [];
-        const fresh: string[] = [];
+        const fresh: Buffer[] = [];
         const pending = new Map<string, LedgerRecord>();
+        let appended = 0;
         let offset = state.size;
         for (const event of events) {
           const stored = state.byEventId.get(event.eventId);
@@ -156,17 +158,17 @@ export class SegmentLedger implements Ledger {
             records.push(known);
             continue;
           }
-          const { record, json } = state.tail.seal(event, recordedAt);
-          const line = `${json}\n`;
-          const length = Buffer.byteLength(line);
-          fresh.push(line);
+          const { record, bytes } = state.tail.seal(event, recordedAt);
+          const length = bytes.length + 1;
+          fresh.push(bytes, NEWLINE);
+          appended += 1;
           pending.set(event.eventId, record);
           state.byEventId.set(event.eventId, { segment: state.segment, position: record.position, offset, length });
           offset += length;
           records.push(record);
         }
         if (fresh.length > 0) {
-          await lease.segment.write(fresh.join(""));
+          await lease.segment.write(Buffer.concat(fresh));
           // Acknowledged means on disk: the worker acks the job only after this returns.
           await lease.segment.sync();
           state.size = offset;
@@ -179,7 +181,7 @@ export class SegmentLedger implements Ledger {
           }
         }
         lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
-        return { records, appended: fresh.length };
+        return { records, appended };
       } catch (error) {
         // Our view of the file may now be ahead of it: give the stream up, and read it afresh next time.
         await this.endLease(streamId);
@@ -337,12 +339,25 @@ export class SegmentLedger implements Ledger {
   }
 
   async *readStream(streamId: string, from = 0, to = Infinity): AsyncGenerator<LedgerRecord> {
+    const paths = await this.segments(streamId);
     // Positions start after the expired range, if the stream's start has expired.
     let position = (await this.lastExpired(streamId))?.to ?? 0;
-    for await (const { line } of this.streamLines(streamId)) {
-      if (position >= to) return;
-      if (position++ < from) continue;
-      yield JSON.parse(line) as LedgerRecord;
+    let start = 0;
+    // A reader catching up from a position (the projection) skips the whole segments before it:
+    // the last segment whose first record is at or before `from` holds it.
+    for (let i = paths.length - 1; i > 0 && from > position; i--) {
+      const first = await firstPosition(paths[i]!);
+      if (first !== undefined && first <= from) {
+        [start, position] = [i, first];
+        break;
+      }
+    }
+    for (const path of paths.slice(start)) {
+      for await (const { line } of readLines(path, 0)) {
+        if (position >= to) return;
+        if (position++ < from) continue;
+        yield JSON.parse(line) as LedgerRecord;
+      }
     }
   }
 
@@ -592,6 +607,18 @@ async function* readLineBatches(path: string): AsyncGenerator<Buffer[]> {
     if (batch.length > 0) yield batch;
   }
   if (carry) yield [carry];
+}
+
+/** The position of a segment's first record; undefined when it has no whole, readable one. */
+async function firstPosition(path: string): Promise<number | undefined> {
+  for await (const { line } of readLines(path, 0)) {
+    try {
+      return (JSON.parse(line) as LedgerRecord).position;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Lines of a file from a byte offset, each with its line end (if any) and its byte length. */

@@ -2,14 +2,15 @@ import { Worker, type ConnectionOptions, type Queue } from "bullmq";
 import { pino, type Logger } from "pino";
 import { DEFAULT_QUEUE_NAME, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
-import type { Graph } from "@auditgraph/graph";
-import { processBatch, type BatchOutcome } from "./process.js";
+import { appendBatch, type AppendOutcome } from "./process.js";
+import { StreamProjector, type ProjectionGraph, type ProjectorSettings, type StreamLag } from "./projector.js";
 
 export interface AuditWorkerOptions {
   connection: ConnectionOptions;
   ledger: Ledger;
-  graph: Graph;
-  /** Seal each event for its data subject before it is appended (see `processBatch`). */
+  /** Where the projection goes (a `Graph`); it may be down: jobs are acknowledged once in the ledger. */
+  graph: ProjectionGraph;
+  /** Seal each event for its data subject before it is appended, and open them to project them (see `appendBatch`). */
   keyStore?: SubjectKeyStore;
   queueName?: string;
   concurrency?: number;
@@ -18,19 +19,43 @@ export interface AuditWorkerOptions {
    * worker's batch goes back to the queue after about this long (BullMQ's lock and stall check).
    */
   lockDurationMs?: number;
+  /** Batch size, retry backoff and memory bound of the projection (see `ProjectorSettingsSchema`). */
+  projection?: ProjectorSettings;
   logger?: Logger;
 }
 
-/** The BullMQ worker: ledger append -> projection, one job (a batch of events) at a time. */
+/** The in-process workers of each queue, so that `waitUntilIdle` can wait for their projection too. */
+const workersOf = new Map<string, Set<AuditWorker>>();
+
+/**
+ * The BullMQ worker: a job (a batch of events) is appended to the ledger and acknowledged; the
+ * projection follows in the background, stream by stream from its stored cursor, so a slow or
+ * unreachable Neo4j never holds up appends or acks (see `StreamProjector`). At start it catches
+ * every stream up from its cursor: what a crashed worker appended but never projected included.
+ */
 export class AuditWorker {
-  readonly worker: Worker<unknown, BatchOutcome>;
+  readonly worker: Worker<unknown, AppendOutcome>;
+  readonly projector: StreamProjector;
   private readonly log: Logger;
+  private readonly queueName: string;
 
   constructor(options: AuditWorkerOptions) {
     this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
-    this.worker = new Worker<unknown, BatchOutcome>(
-      options.queueName ?? DEFAULT_QUEUE_NAME,
-      (job) => processBatch(options.ledger, options.graph, job.id ?? null, job.data, { keyStore: options.keyStore }),
+    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.projector = new StreamProjector({
+      ...options.projection,
+      ledger: options.ledger,
+      graph: options.graph,
+      logger: this.log,
+      ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+    });
+    this.worker = new Worker<unknown, AppendOutcome>(
+      this.queueName,
+      async (job) => {
+        const { outcome, streams } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
+        for (const stream of streams) this.projector.offer(stream);
+        return outcome;
+      },
       {
         connection: options.connection,
         concurrency: options.concurrency ?? 1,
@@ -44,26 +69,50 @@ export class AuditWorker {
       this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it"),
     );
     this.worker.on("error", (error) => this.log.error({ error: error.message }, "worker error"));
+    const peers = workersOf.get(this.queueName) ?? new Set();
+    workersOf.set(this.queueName, peers.add(this));
+    this.projector.resume().catch((error: Error) => this.log.error({ error: error.message }, "could not list the ledger's streams to resume their projection"));
+  }
+
+  /** Resolves once the projection has caught up with everything this worker appended (and, from start, the ledger's end). */
+  projected(timeoutMs = 60_000): Promise<void> {
+    return this.projector.settled(timeoutMs);
+  }
+
+  /** Where each stream's projection stands in this worker. */
+  projectionLag(): StreamLag[] {
+    return this.projector.lag();
   }
 
   waitUntilReady(): Promise<unknown> {
     return this.worker.waitUntilReady();
   }
 
-  /** Graceful: the job in hand finishes (ledger and graph) before this resolves. */
-  close(): Promise<void> {
-    return this.worker.close();
+  /**
+   * Graceful: the job in hand finishes, then what this worker appended is projected while the
+   * graph takes it (the next worker resumes from the cursor otherwise) before this resolves.
+   */
+  async close(): Promise<void> {
+    await this.worker.close();
+    await this.projector.close();
+    workersOf.get(this.queueName)?.delete(this);
   }
 }
 
-/** Resolves when the queue has nothing waiting, delayed or active; rejects after `timeoutMs`. */
-export async function waitUntilIdle(queue: Queue, timeoutMs = 60_000): Promise<void> {
+/**
+ * Resolves when the queue has nothing waiting, delayed or active and, unless `projection` is
+ * false, the workers of this process on that queue have projected what they appended; rejects
+ * after `timeoutMs`. Workers in other processes are not waited for: see `projectionLag`.
+ */
+export async function waitUntilIdle(queue: Queue, timeoutMs = 60_000, { projection = true }: { projection?: boolean } = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
     const busy = Object.values(counts).reduce((a, b) => a + b, 0);
-    if (busy === 0) return;
+    if (busy === 0) break;
     if (Date.now() > deadline) throw new Error(`queue ${queue.name} still has ${busy} jobs after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (!projection) return;
+  for (const worker of workersOf.get(queue.name) ?? []) await worker.projected(Math.max(1, deadline - Date.now()));
 }

@@ -68,6 +68,8 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     messages: required(array(MESSAGE), null),
     tools: optional(array(TOOL_DEFINITION)),
     toolChoice: optional(JSON_SHAPE),
+    // A hash or version id: nothing personal, and a detector must not take its hex for a secret.
+    templateHash: optional(KEEP),
   }),
   "llm.token": object({ index: FIXED, token: required(STRING, "") }),
   "llm.end": object({
@@ -92,6 +94,35 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
   custom: object({ name: required(STRING, ""), data: required(JSON_SHAPE, null) }),
   correction: object({ correctsEventId: FIXED, reason: required(STRING, ""), correction: required(JSON_SHAPE, null) }),
   "subject.erased": object({ keyId: FIXED, erasedAt: FIXED, reason: optional(STRING), requestedBy: optional(STRING) }),
+  // Ids and versions key the graph's nodes: a rule rewriting them would deploy something else.
+  deployment: object({
+    target: FIXED,
+    agentId: optional(KEEP),
+    agentName: optional(STRING),
+    provider: optional(KEEP),
+    name: optional(KEEP),
+    version: FIXED,
+    action: FIXED,
+    environment: optional(KEEP),
+    previousVersion: optional(KEEP),
+    reason: optional(STRING),
+    by: optional(STRING),
+  }),
+  // Ids, hashes and enums stay (a detector must not take the set hash for a secret). The reason
+  // and field paths are scanned all the same: a custom policy could word them carelessly, and a
+  // path holds the event's object keys, which redaction never rewrites where they stand.
+  "policy.flag": object({
+    policyId: FIXED,
+    policyVersion: FIXED,
+    policySetHash: FIXED,
+    severity: FIXED,
+    action: FIXED,
+    outcome: FIXED,
+    decision: optional(KEEP),
+    concerns: FIXED,
+    reason: required(STRING, PLACEHOLDER),
+    evidence: required(object({ fields: required(array(STRING), null), measures: FIXED }), null),
+  }),
 };
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
 const GENERIC_PAYLOAD = required(object({}), null);

@@ -18,12 +18,21 @@ export function subjectRef(tenantId: string, userId: string): string {
   return sha256Hex(canonicalJson([tenantId, userId]));
 }
 
-/** An event that names its user: every type but `subject.erased`, which names a subject ref only. */
-export type UserEvent = Exclude<AuditEvent, EventOf<"subject.erased">>;
+/**
+ * Events no user asked for, recorded by an operator or a pipeline: they have no identity, name
+ * their tenant in a field of their own, and are never sealed (they have no data subject).
+ */
+export const SYSTEM_EVENT_TYPES = ["subject.erased", "deployment"] as const satisfies readonly AuditEvent["type"][];
+export type SystemEvent = EventOf<(typeof SYSTEM_EVENT_TYPES)[number]>;
+
+/** An event that names its user: every type but the system events (an erasure names a subject ref only). */
+export type UserEvent = Exclude<AuditEvent, SystemEvent>;
 
 export const isErasure = (event: AuditEvent): event is EventOf<"subject.erased"> => event.type === "subject.erased";
 
-/** The tenant an event belongs to (and so its ledger stream): from its identity, or an erasure's own field. */
+export const isSystemEvent = (event: AuditEvent): event is SystemEvent => (SYSTEM_EVENT_TYPES as readonly string[]).includes(event.type);
+
+/** The tenant an event belongs to (and so its ledger stream): from its identity, or a system event's own field. */
 export function tenantIdOf(event: AuditEvent): string {
-  return isErasure(event) ? event.tenantId : event.identity.user.tenantId;
+  return isSystemEvent(event) ? event.tenantId : event.identity.user.tenantId;
 }

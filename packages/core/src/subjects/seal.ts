@@ -4,7 +4,7 @@ import { canonicalJson } from "../hashing.js";
 import type { AuditEvent } from "../schema.js";
 import { parseWith } from "../validation.js";
 import type { SubjectKeyStore } from "./key-store.js";
-import { SubjectRefSchema, subjectRef, type UserEvent } from "./ref.js";
+import { SubjectRefSchema, isSystemEvent, subjectRef, type UserEvent } from "./ref.js";
 
 export const SEAL_ALG = "A256GCM";
 const IV_BYTES = 12;
@@ -57,7 +57,7 @@ function aadOf(envelope: Omit<SealedEvent, "sealed">, keyId: string): Buffer {
  * 2^32 encryptions a random 96-bit IV is good for.
  */
 export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "keyFor">): Promise<SealedEvent> {
-  if ((event as AuditEvent).type === "subject.erased") throw new TypeError(`event ${event.eventId}: a subject.erased event is never sealed`);
+  if (isSystemEvent(event as AuditEvent)) throw new TypeError(`event ${event.eventId}: a ${event.type} event is never sealed (it has no data subject)`);
   const subject = subjectRef(event.identity.user.tenantId, event.identity.user.id);
   const key = await store.keyFor(subject);
   const envelope = {

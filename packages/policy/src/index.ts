@@ -1,0 +1,51 @@
+export {
+  EVENT_TYPES,
+  PolicyEventTypeSchema,
+  PredicateSchema,
+  ConditionSchema,
+  HoldSchema,
+  RulePolicySchema,
+  FunctionPolicySchema,
+  PolicyDefinitionSchema,
+  PolicyFileSchema,
+  type Predicate,
+  type Condition,
+  type Hold,
+  type PolicyDefinition,
+  type PolicyDefinitionInput,
+  type PolicyFile,
+  type PolicyFileInput,
+} from "./definition.js";
+export { FieldPathSchema, resolvePath } from "./paths.js";
+export { NamedPatternSchema, type NamedPattern } from "./regex.js";
+export { FindingSchema, concernKindOf, type Finding } from "./finding.js";
+export { definePolicyFunction, type PolicyFunction, type PolicyCheck, type PolicyContext, type PolicyHit } from "./function.js";
+export { InMemoryPolicyState, type PolicyState } from "./state.js";
+export { PolicySet, PolicyEvaluationError, type PolicyInfo, type PolicySetOptions, type EvaluationContext } from "./policy-set.js";
+export { parsePolicyText, loadPolicySet, loadPolicyFile, type PolicyFileFormat } from "./load.js";
+export { awaitHold, InMemoryHoldDecider, type HoldDecider, type HoldDecision, type HoldOutcome, type PendingHold } from "./hold.js";
+export {
+  InlineEnforcer,
+  PolicyRefusal,
+  flagPayload,
+  INLINE_ACTIONS,
+  PRE_CALL_EVENT_TYPES,
+  type InlineEnforcerOptions,
+  type InlineOutcome,
+  type InlineVerdict,
+  type FlagPayload,
+} from "./inline.js";
+export {
+  BUILTIN_POLICY_FUNCTIONS,
+  INJECTION_MARKERS,
+  ArgumentBoundSchema,
+  piiOrSecret,
+  promptInjection,
+  toolGuard,
+  budget,
+  blockedOutput,
+  modelAllowList,
+  repeatedToolErrors,
+  crossTenant,
+  type ArgumentBound,
+} from "./builtins/index.js";

@@ -1,0 +1,148 @@
+import type { AuditEvent, EventOf, EventType, PolicyAction } from "@auditgraph/core";
+import type { Finding } from "./finding.js";
+import { awaitHold, type HoldDecider, type HoldDecision } from "./hold.js";
+import { PolicyEvaluationError, type PolicySet } from "./policy-set.js";
+import { InMemoryPolicyState, type PolicyState } from "./state.js";
+
+/** The actions the agent process enforces; `flag` and `escalate` are the worker's. */
+export const INLINE_ACTIONS: readonly PolicyAction[] = ["block", "hold"];
+/** The events after which a call runs: the last moment it can still be stopped. */
+export const PRE_CALL_EVENT_TYPES: readonly EventType[] = ["tool.start", "llm.start"];
+
+export type FlagPayload = EventOf<"policy.flag">["payload"];
+
+/** One inline finding and what came of the call. */
+export interface InlineOutcome {
+  finding: Finding;
+  outcome: FlagPayload["outcome"];
+  /** Absent for a finding recorded without deciding anything (a hold beside a block). */
+  decision?: HoldDecision;
+}
+
+/** A call refused by an inline policy. Its message is the policy's reason: no event content. */
+export class PolicyRefusal extends Error {
+  override readonly name = "PolicyRefusal";
+  constructor(
+    message: string,
+    readonly outcomes: readonly InlineOutcome[],
+  ) {
+    super(message);
+  }
+}
+
+export interface InlineVerdict {
+  /** Every finding, each to be recorded as a `policy.flag` event. */
+  outcomes: InlineOutcome[];
+  /** Set when the call must not run: throw it. */
+  refusal?: PolicyRefusal;
+}
+
+export interface InlineEnforcerOptions {
+  set: PolicySet;
+  /** Required when the set has `hold` rules. */
+  decider?: HoldDecider;
+  /** Default: an in-memory state of this enforcer's own. */
+  state?: PolicyState;
+}
+
+const describeCall = (event: AuditEvent): string => (event.type === "tool.start" ? `tool call "${event.name ?? "unnamed"}"` : "model call");
+
+function refusalMessage(event: AuditEvent, refused: InlineOutcome): string {
+  const { finding } = refused;
+  const policy = `auditgraph policy ${finding.policyId}@${finding.policyVersion}`;
+  const call = describeCall(event);
+  switch (refused.outcome) {
+    case "held-denied":
+      return `${policy} held the ${call} and the reviewer denied it: ${finding.reason}`;
+    case "held-timeout":
+      return `${policy} held the ${call}; no decision came in time and the rule's default is deny: ${finding.reason}`;
+    default:
+      return finding.action === "hold"
+        ? `${policy} held the ${call} and the hold could not be decided, so it is refused: ${finding.reason}`
+        : `${policy} blocked the ${call}: ${finding.reason}`;
+  }
+}
+
+/**
+ * The agent process's side of the policies: `block` and `hold` rules, evaluated on a call's
+ * start event before the call runs, with no Redis or Neo4j in the way. Every other event is
+ * `observe`d so that counters (budgets, tool errors) are current when the next call is checked.
+ * Evaluations run one at a time, in the order the events came; holds wait outside that line,
+ * so one held call does not stop the others from being checked.
+ */
+export class InlineEnforcer {
+  readonly set: PolicySet;
+  private readonly decider: HoldDecider | undefined;
+  private readonly state: PolicyState;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Evaluations of observed events that failed (their counters may be short). */
+  observeFailures = 0;
+
+  constructor(options: InlineEnforcerOptions) {
+    this.set = options.set;
+    this.decider = options.decider;
+    this.state = options.state ?? new InMemoryPolicyState();
+    const holds = options.set.policies.filter((p) => p.action === "hold").map((p) => p.id);
+    if (holds.length > 0 && !options.decider)
+      throw new TypeError(`inline policies: the set has hold rules (${holds.join(", ")}) but no decider to ask`);
+  }
+
+  /** Whether `check` has anything to do for events of `type`. */
+  checks(type: EventType): boolean {
+    return PRE_CALL_EVENT_TYPES.includes(type) && this.set.appliesTo(type, INLINE_ACTIONS);
+  }
+
+  private inLine<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Feeds an event the inline rules only count (findings on it come too late to stop anything). Never throws. */
+  observe(event: AuditEvent): void {
+    if (!this.set.appliesTo(event.type, INLINE_ACTIONS)) return;
+    this.inLine(() => this.set.evaluate(event, { state: this.state, actions: INLINE_ACTIONS })).catch(() => {
+      this.observeFailures += 1;
+    });
+  }
+
+  /**
+   * The verdict on a call about to run, from its start event: blocks refuse it at once (holds
+   * beside a block are recorded, not asked); holds wait for the decider, all at once, and the
+   * call runs only if every one allows it. A policy that cannot be evaluated refuses the call:
+   * these rules guard calls that must not run unchecked.
+   */
+  async check(event: AuditEvent): Promise<InlineVerdict> {
+    let findings: Finding[];
+    try {
+      findings = await this.inLine(() => this.set.evaluate(event, { state: this.state, actions: INLINE_ACTIONS }));
+    } catch (error) {
+      if (!(error instanceof PolicyEvaluationError)) throw error;
+      const ids = error.failures.map((f) => f.policyId).join(", ");
+      throw new PolicyRefusal(`auditgraph policies ${ids} could not be evaluated, so the ${describeCall(event)} is refused`, []);
+    }
+    const blocks = findings.filter((f) => f.action === "block");
+    if (blocks.length > 0) {
+      const outcomes: InlineOutcome[] = findings.map((finding) =>
+        finding.action === "block" ? { finding, outcome: "blocked", decision: "deny" } : { finding, outcome: "flagged" },
+      );
+      return { outcomes, refusal: new PolicyRefusal(refusalMessage(event, outcomes[findings.indexOf(blocks[0]!)]!), outcomes) };
+    }
+    const holds = findings.filter((f) => f.action === "hold");
+    const rules = new Map(this.set.policies.map((p) => [p.id, p]));
+    const outcomes = await Promise.all(
+      holds.map(async (finding): Promise<InlineOutcome> => {
+        const { outcome, decision } = await awaitHold(finding, rules.get(finding.policyId)!.hold!, this.decider!);
+        return { finding, outcome, decision };
+      }),
+    );
+    const denied = outcomes.find((o) => o.decision === "deny");
+    return denied ? { outcomes, refusal: new PolicyRefusal(refusalMessage(event, denied), outcomes) } : { outcomes };
+  }
+}
+
+/** The payload of the `policy.flag` event that records an inline outcome. */
+export function flagPayload({ finding, outcome, decision }: InlineOutcome): FlagPayload {
+  const { traceId: _traceId, ...concerns } = finding.concerns;
+  return { ...finding, concerns, outcome, ...(decision ? { decision } : {}) };
+}

@@ -1,0 +1,70 @@
+/**
+ * Counters the stateful policies keep across events (tokens per trace, tool errors per trace,
+ * spend per user). Asynchronous because the worker's will be shared by all worker processes
+ * (Redis, phase 2): a budget per user must add up whichever worker sees the event. The agent
+ * process's inline rules use an in-memory one of their own.
+ *
+ * `add` counts an event once: redelivered events (the queue delivers at least once) must not
+ * spend a budget twice.
+ */
+export interface PolicyState {
+  /** Adds `amount` to the counter `key` unless `eventId` was already added to it; resolves to the total. */
+  add(key: string, eventId: string, amount: number): Promise<number>;
+  /** The counter's total (0 for a counter never added to). */
+  get(key: string): Promise<number>;
+}
+
+interface Counter {
+  total: number;
+  seen: Set<string>;
+}
+
+/**
+ * One process's counters. Bounded: past `maxKeys` counters the least recently used is dropped
+ * (a finished trace's, mostly), and each remembers only its last `maxSeen` event ids, enough to
+ * recognise a redelivery, which comes soon after the first delivery.
+ */
+export class InMemoryPolicyState implements PolicyState {
+  private readonly counters = new Map<string, Counter>();
+  private readonly maxKeys: number;
+  private readonly maxSeen: number;
+
+  constructor(options: { maxKeys?: number; maxSeen?: number } = {}) {
+    this.maxKeys = options.maxKeys ?? 100_000;
+    this.maxSeen = options.maxSeen ?? 1024;
+  }
+
+  private touch(key: string): Counter {
+    let counter = this.counters.get(key);
+    if (counter) this.counters.delete(key);
+    else counter = { total: 0, seen: new Set() };
+    // Map order is insertion order: re-inserting keeps the least recently used first.
+    this.counters.set(key, counter);
+    if (this.counters.size > this.maxKeys) this.counters.delete(this.counters.keys().next().value!);
+    return counter;
+  }
+
+  add(key: string, eventId: string, amount: number): Promise<number> {
+    if (!Number.isFinite(amount)) return Promise.reject(new RangeError(`policy state: amount for ${key} must be a finite number`));
+    const counter = this.touch(key);
+    if (!counter.seen.has(eventId)) {
+      counter.seen.add(eventId);
+      if (counter.seen.size > this.maxSeen) counter.seen.delete(counter.seen.values().next().value!);
+      counter.total += amount;
+    }
+    return Promise.resolve(counter.total);
+  }
+
+  get(key: string): Promise<number> {
+    return Promise.resolve(this.counters.get(key)?.total ?? 0);
+  }
+}
+
+/** The state as one policy sees it: its keys prefixed with its id, so two policies never share a counter. */
+export function scopedState(state: PolicyState, scope: string): PolicyState {
+  const prefix = `${scope}|`;
+  return {
+    add: (key, eventId, amount) => state.add(prefix + key, eventId, amount),
+    get: (key) => state.get(prefix + key),
+  };
+}

@@ -1,0 +1,129 @@
+import { createReadStream } from "node:fs";
+import { z } from "zod";
+import { parseWith, streamIdFor, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
+import { SegmentLedger, type Ledger } from "@auditgraph/ledger";
+import type { Graph } from "@auditgraph/graph";
+import { openRange } from "./projector.js";
+
+export const RebuildOptionsSchema = z.object({
+  /** Records projected in one write transaction. */
+  batchSize: z.int().positive().default(500),
+  /** Rebuild only this tenant's stream (and replace only its nodes). */
+  tenantId: z.string().trim().min(1, "must be a non-empty tenant id").optional(),
+  /** Delete what the scope holds first; without it a non-empty scope is refused. */
+  replace: z.boolean().default(false),
+  /** Nodes deleted per transaction when replacing. */
+  deleteBatchSize: z.int().positive().default(5_000),
+});
+
+export type RebuildProgress =
+  | { phase: "counted"; total: number; streams: { streamId: string; records: number }[] }
+  | { phase: "deleting"; deleted: number; total: number }
+  | { phase: "projecting"; streamId: string; done: number; total: number; erased: number };
+
+export type RebuildOptions = z.input<typeof RebuildOptionsSchema> & {
+  /** Opens sealed records; an erased subject's records stay out of the graph. */
+  keyStore?: Pick<SubjectKeyStore, "byId">;
+  onProgress?: (progress: RebuildProgress) => void;
+};
+
+export interface RebuildResult {
+  streams: { streamId: string; records: number; projected: number; erased: number; cursor: number }[];
+  /** Records read from the ledger, projected (readable), and left out (their subject erased). */
+  records: number;
+  projected: number;
+  erased: number;
+  /** Nodes deleted first (with `replace`). */
+  deleted: number;
+}
+
+/** The graph (or the tenant's part of it) is not empty, and `replace` was not given. */
+export class ProjectionNotEmptyError extends Error {
+  constructor(
+    readonly nodes: number,
+    readonly tenantId: string | undefined,
+  ) {
+    const what = tenantId === undefined ? `${nodes} nodes besides its migrations` : `${nodes} nodes of tenant ${JSON.stringify(tenantId)}`;
+    super(`the graph is not empty: it holds ${what}; a rebuild goes into an empty projection, or replaces it (deleting it first) when told to`);
+  }
+}
+
+/**
+ * How many records a stream holds, for a progress total: the segment ledger's lines are counted
+ * without parsing them; another backend's records are read through.
+ */
+export async function countStreamRecords(ledger: Ledger, streamId: string): Promise<number> {
+  if (!(ledger instanceof SegmentLedger)) {
+    let n = 0;
+    for await (const _ of ledger.readStream(streamId)) n += 1;
+    return n;
+  }
+  let n = 0;
+  for (const path of await ledger.segments(streamId)) {
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) n += 1;
+    }
+  }
+  return n;
+}
+
+/**
+ * Rebuilds the projection from the ledger: the schema first, then every stream (or the tenant's)
+ * read in position order, opened with the key store (an erased subject's records stay out) and
+ * upcast, projected in batches through the same code and cursor as the live worker, the first
+ * batch of each stream taking its cursor over. Refuses a non-empty scope unless `replace`, which
+ * deletes it first, in batches.
+ */
+export async function rebuildGraph(ledger: Ledger, graph: Graph, options: RebuildOptions = {}): Promise<RebuildResult> {
+  const { keyStore, onProgress, ...rest } = options;
+  const { batchSize, tenantId, replace, deleteBatchSize } = parseWith(RebuildOptionsSchema, rest, "rebuild options");
+  await graph.migrate();
+  const scope = tenantId === undefined ? {} : { tenantId };
+  const existing = await graph.countProjection(scope);
+  if (existing > 0 && !replace) throw new ProjectionNotEmptyError(existing, tenantId);
+
+  const known = await ledger.streams();
+  const streamIds = tenantId === undefined ? known : [streamIdFor(tenantId)];
+  if (tenantId !== undefined && !known.includes(streamIds[0]!))
+    throw new RangeError(`tenantId: the ledger has no stream ${streamIds[0]} for tenant ${JSON.stringify(tenantId)} (it has ${known.length} streams)`);
+  const counts = [];
+  for (const streamId of streamIds) counts.push({ streamId, records: await countStreamRecords(ledger, streamId) });
+  const total = counts.reduce((n, c) => n + c.records, 0);
+  onProgress?.({ phase: "counted", total, streams: counts });
+
+  let deleted = 0;
+  if (existing > 0)
+    deleted = await graph.deleteProjection(scope, { batchSize: deleteBatchSize, onProgress: (n) => onProgress?.({ phase: "deleting", deleted: n, total: existing }) });
+
+  const result: RebuildResult = { streams: [], records: 0, projected: 0, erased: 0, deleted };
+  for (const streamId of streamIds) {
+    const stream = { streamId, records: 0, projected: 0, erased: 0, cursor: -1 };
+    let batch: LedgerRecord[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const opened = await openRange(batch, keyStore);
+      // The first batch takes the cursor over, whatever it held: a rebuild starts the stream afresh.
+      const outcome = await graph.projectRange({ ...opened.range, restart: stream.records === 0 }, opened.records);
+      if (outcome.status === "gap" || outcome.status === "mismatch")
+        throw new Error(
+          `stream ${streamId}: its projection cursor moved to position ${outcome.position} while it was being rebuilt (another rebuild, or a worker of another ledger, writes to this graph)`,
+        );
+      stream.records += batch.length;
+      stream.projected += outcome.status === "projected" ? outcome.projected : 0;
+      stream.erased += opened.erased;
+      stream.cursor = Math.max(stream.cursor, outcome.position);
+      result.records += batch.length;
+      batch = [];
+      onProgress?.({ phase: "projecting", streamId, done: result.records, total, erased: result.erased + stream.erased });
+    };
+    for await (const record of ledger.readStream(streamId)) {
+      batch.push(record);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    result.projected += stream.projected;
+    result.erased += stream.erased;
+    result.streams.push(stream);
+  }
+  return result;
+}

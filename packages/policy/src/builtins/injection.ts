@@ -1,9 +1,8 @@
 import { z } from "zod";
 import type { AuditEvent } from "@auditgraph/core";
 import { definePolicyFunction } from "../function.js";
-import { forEachString } from "../paths.js";
 import { NamedPatternSchema, compile, type NamedPattern } from "../regex.js";
-import { MAX_FIELDS } from "./common.js";
+import { matchStrings } from "./common.js";
 
 /**
  * Phrases by which text fed back to a model tries to take it over. Markers, not proof: a page
@@ -63,17 +62,7 @@ export const promptInjection = definePolicyFunction({
     const compiled = [...(builtinMarkers ? INJECTION_MARKERS : []), ...markers].map((m) => ({ id: m.id, regex: compile(m) }));
     return (event) => {
       const source = sourceOf(event);
-      const measures: Record<string, number> = {};
-      const fields: string[] = [];
-      forEachString(source.value, source.path, (text, path) => {
-        let hit = false;
-        for (const { id, regex } of compiled) {
-          if (!regex.test(text)) continue;
-          measures[id] = (measures[id] ?? 0) + 1;
-          hit = true;
-        }
-        if (hit && fields.length < MAX_FIELDS) fields.push(path);
-      });
+      const { measures, fields } = matchStrings(source.value, source.path, compiled);
       if (fields.length === 0) return undefined;
       return {
         reason: `prompt-injection markers in ${source.what}: ${Object.keys(measures).join(", ")}`,

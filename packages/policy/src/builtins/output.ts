@@ -1,9 +1,8 @@
 import { z } from "zod";
 import type { AuditEvent } from "@auditgraph/core";
 import { definePolicyFunction } from "../function.js";
-import { forEachString } from "../paths.js";
 import { NamedPatternSchema, compile, termPattern } from "../regex.js";
-import { MAX_FIELDS, plural } from "./common.js";
+import { matchStrings, plural } from "./common.js";
 
 /** Where an event's output text is (other types: the whole payload). */
 function outputOf(event: AuditEvent): { value: unknown; path: string } {
@@ -45,17 +44,7 @@ export const blockedOutput = definePolicyFunction({
     ];
     return (event) => {
       const output = outputOf(event);
-      const measures: Record<string, number> = {};
-      const fields: string[] = [];
-      forEachString(output.value, output.path, (text, path) => {
-        let hit = false;
-        for (const { id, regex } of compiled) {
-          if (!regex.test(text)) continue;
-          measures[id] = (measures[id] ?? 0) + 1;
-          hit = true;
-        }
-        if (hit && fields.length < MAX_FIELDS) fields.push(path);
-      });
+      const { measures, fields } = matchStrings(output.value, output.path, compiled);
       if (fields.length === 0) return undefined;
       return { reason: `output matches ${plural(Object.keys(measures).length, "blocked term or pattern")}`, kind: "output", fields, measures };
     };

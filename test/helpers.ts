@@ -40,7 +40,7 @@ export async function startPipeline(config: Config, { start = true } = {}) {
     get worker() {
       return worker;
     },
-    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore"> = {}) {
+    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore" | "policies" | "policyState"> = {}) {
       worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, ...options });
       await worker.waitUntilReady();
     },

@@ -59,8 +59,9 @@ CALL (o, c, p, stepNodes, toolCallNodes, documentNodes) {
   WITH DISTINCT n WHERE n IS NOT NULL
   MATCH (n)-[:FLAGGED]->(f:PolicyFlag)
   OPTIONAL MATCH (f)-[:OF_POLICY]->(pol:Policy)
-  WITH f, pol, n ORDER BY f.raisedAt, f.id
-  RETURN collect(f {.id, .severity, .rule, .message, .status, .raisedAt, policyId: pol.id, policyName: pol.name,
+  WITH f, pol, n ORDER BY f.at, f.id
+  RETURN collect(f {.id, .severity, .action, .outcome, .decision, .reason, .at, .policySetHash,
+                    policyId: coalesce(pol.policyId, f.policyId), policyVersion: coalesce(pol.version, f.policyVersion),
                     onLabel: labels(n)[0], onId: coalesce(n.id, n.callId)}) AS flags,
          collect(f) AS flagNodes
 }
@@ -68,7 +69,7 @@ CALL (flagNodes) {
   UNWIND flagNodes AS f
   MATCH (f)-[:ESCALATED_TO]->(e:Escalation)
   WITH DISTINCT e, f ORDER BY e.openedAt, e.id
-  RETURN collect(e {.id, .status, .severity, .openedAt, .updatedAt, flagId: f.id}) AS escalations
+  RETURN collect(e {.id, .state, .severity, .openedAt, .updatedAt, .lastReviewer, flagId: f.id}) AS escalations
 }
 RETURN
   o {.id, .text, .toolCalls, .recordedAt, .position} AS output,

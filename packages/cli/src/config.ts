@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { RedisOptions } from "bullmq";
-import { DEFAULT_QUEUE_NAME, parseWith } from "@auditgraph/core";
+import { DEFAULT_QUEUE_NAME, SEVERITIES, parseWith, type Severity } from "@auditgraph/core";
 
 /** Settings come from the environment; each field is named by its variable, so errors name it too. */
 export const EnvSchema = z.object({
@@ -25,6 +25,10 @@ export const EnvSchema = z.object({
   AUDITGRAPH_CHECKPOINT_FILE: z.string().min(1).optional(),
   /** ... and POSTed to this URL. */
   AUDITGRAPH_CHECKPOINT_WEBHOOK: z.url({ protocol: /^https?$/ }).optional(),
+  /** The worker's policy file (JSON or YAML, see docs/policies.md); unset, the worker's built-in defaults. */
+  AUDITGRAPH_POLICIES: z.string().min(1).optional(),
+  /** Findings at or above this severity open an escalation whatever their action. */
+  AUDITGRAPH_ESCALATION_SEVERITY: z.enum(SEVERITIES).default("high"),
   NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
@@ -46,6 +50,9 @@ export interface Config {
   publicKeyPath: string | undefined;
   checkpointExport: { file?: string; webhookUrl?: string };
   neo4j: { uri: string; user: string; password: string; database: string };
+  /** The worker's policy file; undefined: its defaults (`DEFAULT_WORKER_POLICIES`). */
+  policiesPath?: string | undefined;
+  escalationSeverity?: Severity;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -73,6 +80,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.AUDITGRAPH_CHECKPOINT_WEBHOOK ? { webhookUrl: e.AUDITGRAPH_CHECKPOINT_WEBHOOK } : {}),
     },
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
+    policiesPath: e.AUDITGRAPH_POLICIES,
+    escalationSeverity: e.AUDITGRAPH_ESCALATION_SEVERITY,
   };
 }
 

@@ -5,3 +5,4 @@ export { runDemo, type DemoResult } from "./demo.js";
 export { rebuildGraphCommand, RebuildArgsSchema, type RebuildOutput } from "./rebuild-graph.js";
 export { demoAgent, demoModel, catalogLookup, calculator, CATALOG, DEMO_IDENTITY, DEMO_QUESTION, DEMO_MODEL_VERSION } from "./demo-agent.js";
 export { formatVerify } from "./verify.js";
+export { transitionCommand, listCommand, showCommand, TransitionArgsSchema, ESCALATION_VERBS, type EscalationVerb } from "./escalations.js";

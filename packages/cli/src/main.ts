@@ -3,10 +3,11 @@ import { ValidationError } from "@auditgraph/core";
 import { readFile, writeFile } from "node:fs/promises";
 import { Graph, INVESTIGATIONS, formatLineage, investigate, isInvestigation, renderLineageHtml } from "@auditgraph/graph";
 import { readCheckpointFile, verifyConsistencyBundle, verifyInclusionBundle } from "@auditgraph/ledger";
-import { AuditWorker } from "@auditgraph/worker";
+import { AuditWorker, loadWorkerPolicies } from "@auditgraph/worker";
 import { keyStoreDirOf, loadConfig } from "./config.js";
 import { eraseSubject, keyStoreOf } from "./erase.js";
 import { recordDeployment } from "./deploy.js";
+import { ESCALATION_VERBS, listCommand, showCommand, transitionCommand, type EscalationVerb } from "./escalations.js";
 import { runDemo } from "./demo.js";
 import { formatVerify } from "./verify.js";
 import { registerRetention } from "./retention.js";
@@ -36,7 +37,13 @@ program
     await graph.migrate();
     const ledger = await openLedger(config);
     if (!config.signingKeyPath) console.error("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
+    const policies = await loadWorkerPolicies(config.policiesPath);
+    console.log(
+      `auditgraph worker: policies ${config.policiesPath ?? "(built-in defaults)"}, set ${policies.hash.slice(0, 12)}, ${policies.policies.length} policies, escalating at ${config.escalationSeverity ?? "high"} and above`,
+    );
     const worker = new AuditWorker({
+      policies,
+      ...(config.escalationSeverity ? { escalationSeverity: config.escalationSeverity } : {}),
       connection: config.redis,
       queueName: config.queueName,
       ledger,
@@ -228,6 +235,47 @@ program
   .action(async (opts: { batch: number; tenant?: string; replace?: boolean }) => {
     await rebuildGraphCommand(loadConfig(), opts);
   });
+
+const escalations = program
+  .command("escalations")
+  .description("the escalation lifecycle: list the queue, show one, and ack / resolve / dismiss / reopen (each an appended event with the reviewer and a reason)");
+
+escalations
+  .command("list")
+  .description("escalations from the graph, most severe and oldest first (default: open and acknowledged)")
+  .option("--tenant <id>", "one tenant's (default: every tenant's)")
+  .option("--state <states>", "open, acknowledged, resolved, dismissed (comma-separated) or all")
+  .option("--limit <n>", "at most this many", "100")
+  .option("--json", "print the rows as JSON")
+  .action(async (opts: { tenant?: string; state?: string; limit?: string; json?: boolean }) => {
+    await listCommand(loadConfig(), opts);
+  });
+
+escalations
+  .command("show")
+  .description("one escalation and every transition, folded from the ledger")
+  .argument("<id>", "the escalation id")
+  .option("--tenant <id>", "refuse it unless it is this tenant's")
+  .option("--json", "print it as JSON")
+  .action(async (id: string, opts: { tenant?: string; json?: boolean }) => {
+    await showCommand(loadConfig(), id, opts);
+  });
+
+for (const verb of Object.keys(ESCALATION_VERBS) as EscalationVerb[]) {
+  escalations
+    .command(verb)
+    .description(`move an escalation to ${ESCALATION_VERBS[verb]}: an escalation.transition event with the reviewer and the reason, appended and projected`)
+    .argument("<id>", "the escalation id")
+    .requiredOption("--by <reviewer>", "the reviewer's id (an operator, recorded in the event)")
+    .requiredOption("--reason <text>", "why (recorded in the event)")
+    .option("--name <name>", "the reviewer's display name")
+    .option("--tenant <id>", "refuse it unless it is this tenant's")
+    .option("--decision <allow|deny>", "for an escalation about a held call: the reviewer's decision")
+    .option("--json", "print the event as JSON")
+    .action(async (id: string, opts: Parameters<typeof transitionCommand>[3]) => {
+      await transitionCommand(loadConfig(), verb, id, opts);
+    });
+}
 
 function collectParam(value: string, into: Record<string, string>): Record<string, string> {
   const at = value.indexOf("=");

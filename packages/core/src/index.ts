@@ -19,6 +19,8 @@ export {
   PolicyActionSchema,
   ConcernKindSchema,
   PolicyFindingSchema,
+  ESCALATION_STATES,
+  type EscalationState,
   newEventId,
   type AuditEvent,
   type EventType,
@@ -86,3 +88,10 @@ export {
   type TextSpan,
 } from "./redaction/index.js";
 export { lockDir, type DirLockOptions } from "./lock.js";
+export {
+  ESCALATION_TRANSITIONS,
+  EscalationTransitionError,
+  canTransition,
+  foldEscalation,
+  type EscalationView,
+} from "./escalation.js";

@@ -140,6 +140,10 @@ const deploymentFields = {
 /** The environment a deployment without one is in. */
 export const DEFAULT_ENVIRONMENT = "production";
 
+/** An escalation's lifecycle: open -> acknowledged -> resolved | dismissed, and back to open (reopened). */
+export const ESCALATION_STATES = ["open", "acknowledged", "resolved", "dismissed"] as const;
+export type EscalationState = (typeof ESCALATION_STATES)[number];
+
 /** Lowest first: escalation thresholds compare severities by their place in this list. */
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 export const SeveritySchema = z.enum(SEVERITIES);
@@ -163,6 +167,24 @@ export const PolicyFindingSchema = z.object({
   /** Pointers, never values: the event's field paths, and numbers (counts by category, totals, limits). */
   evidence: z.object({ fields: z.array(z.string()), measures: z.record(z.string(), z.number()) }),
 });
+
+/**
+ * The envelope of a system event (an erasure, a deployment, ...): no user asked for it, so no
+ * identity; `tenantId` picks the ledger stream, as `identity.user.tenantId` does for the others.
+ */
+const systemEnvelope = {
+  eventId: envelope.eventId,
+  schemaVersion: envelope.schemaVersion,
+  occurredAt: envelope.occurredAt,
+  traceId: envelope.traceId,
+  runId: envelope.runId,
+  parentRunId: envelope.parentRunId,
+  sessionId: envelope.sessionId,
+  name: envelope.name,
+  tags: envelope.tags,
+  redactions: envelope.redactions,
+  tenantId: nonEmpty,
+};
 
 export const EventSchema = z.discriminatedUnion("type", [
   z.object({
@@ -281,19 +303,8 @@ export const EventSchema = z.discriminatedUnion("type", [
    * are stored as received, and this one must not carry personal data in a field nobody checks.
    */
   z.strictObject({
-    eventId: envelope.eventId,
-    schemaVersion: envelope.schemaVersion,
-    occurredAt: envelope.occurredAt,
-    traceId: envelope.traceId,
-    runId: envelope.runId,
-    parentRunId: envelope.parentRunId,
-    sessionId: envelope.sessionId,
-    name: envelope.name,
-    tags: envelope.tags,
-    redactions: envelope.redactions,
+    ...systemEnvelope,
     type: z.literal("subject.erased"),
-    /** Picks the ledger stream (the tenant's), as `identity.user.tenantId` does for the others. */
-    tenantId: nonEmpty,
     subject: SubjectRefSchema,
     payload: z.strictObject({
       /** The destroyed data key. */
@@ -311,19 +322,8 @@ export const EventSchema = z.discriminatedUnion("type", [
    * deployment before T. Events are appended, never edited: a rollback is a new deployment.
    */
   z.object({
-    eventId: envelope.eventId,
-    schemaVersion: envelope.schemaVersion,
-    occurredAt: envelope.occurredAt,
-    traceId: envelope.traceId,
-    runId: envelope.runId,
-    parentRunId: envelope.parentRunId,
-    sessionId: envelope.sessionId,
-    name: envelope.name,
-    tags: envelope.tags,
-    redactions: envelope.redactions,
+    ...systemEnvelope,
     type: z.literal("deployment"),
-    /** Picks the ledger stream (the tenant's), as `identity.user.tenantId` does for the others. */
-    tenantId: nonEmpty,
     payload: z.discriminatedUnion("target", [
       z.object({ target: z.literal("agent"), agentId: nonEmpty, agentName: nonEmpty.optional(), version: nonEmpty, ...deploymentFields }),
       z.object({
@@ -344,9 +344,50 @@ export const EventSchema = z.discriminatedUnion("type", [
     ...envelope,
     type: z.literal("policy.flag"),
     payload: PolicyFindingSchema.extend({
-      outcome: z.enum(["flagged", "blocked", "held-allowed", "held-denied", "held-timeout"]),
+      /** `escalated`: the worker raised it and opened an escalation for it (`escalation.opened` names it). */
+      outcome: z.enum(["flagged", "blocked", "held-allowed", "held-denied", "held-timeout", "escalated"]),
       /** Whether the call went ahead; a timed-out hold took its rule's default, which only this says. */
       decision: z.enum(["allow", "deny"]).optional(),
+    }),
+  }),
+  /**
+   * A flag (or several) that needs a human: raised by the worker after the ledger append. A system
+   * event (no user asked for it): it names its tenant, and its `traceId` is the concerned trace's,
+   * so the ledger's trace read finds the escalation beside the events it is about. Its `eventId`
+   * is the escalation's id (`payload.escalationId`).
+   */
+  z.object({
+    ...systemEnvelope,
+    type: z.literal("escalation.opened"),
+    payload: z.object({
+      escalationId: z.uuidv7(),
+      severity: SeveritySchema,
+      policyId: nonEmpty,
+      policyVersion: nonEmpty,
+      policySetHash: PolicyFindingSchema.shape.policySetHash,
+      flagEventIds: z.array(z.uuidv7()).min(1),
+      concerns: PolicyFindingSchema.shape.concerns.extend({ traceId: nonEmpty }),
+      /** The policy's reason: built from its settings and counts, never from the event. */
+      reason: z.string().min(1),
+    }),
+  }),
+  /**
+   * A reviewer moved an escalation along its lifecycle. Nothing is edited: an escalation's state
+   * is the fold of its transitions over its opening (see `foldEscalation`).
+   */
+  z.object({
+    ...systemEnvelope,
+    type: z.literal("escalation.transition"),
+    payload: z.object({
+      escalationId: z.uuidv7(),
+      from: z.enum(ESCALATION_STATES),
+      /** `open` from resolved or dismissed: a reopening. */
+      to: z.enum(ESCALATION_STATES),
+      /** An operator (reviewer), not the agent's user. */
+      reviewer: z.object({ id: nonEmpty, name: nonEmpty.optional() }),
+      reason: z.string().min(1),
+      /** For a held call the escalation is about: what the reviewer decided (phase 2b releases the hold with it). */
+      holdDecision: z.enum(["allow", "deny"]).optional(),
     }),
   }),
 ]);

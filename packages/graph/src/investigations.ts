@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { DEFAULT_ENVIRONMENT, parseWith } from "@auditgraph/core";
+import { DEFAULT_ENVIRONMENT, ESCALATION_STATES, SEVERITIES, parseWith } from "@auditgraph/core";
 import type { Graph } from "./graph.js";
 
 export const DEFAULT_QUERIES_DIR = fileURLToPath(new URL("../../../graph-schema/queries/", import.meta.url));
@@ -38,6 +38,24 @@ const LiveVersionSchema = z
     by: optionalText,
   })
   .nullable();
+
+const severity = z.enum(SEVERITIES);
+const EscalationStateSchema = z.enum(ESCALATION_STATES);
+
+/** A policy flag as the projection stores it (`PolicyFlag`, with its `Policy` version). */
+const FlagSchema = z.object({
+  id: z.string(),
+  severity: severity.nullable(),
+  action: optionalText,
+  /** flagged, escalated, or an inline rule's blocked / held-* */
+  outcome: optionalText,
+  decision: optionalText,
+  reason: optionalText,
+  at: optionalText,
+  policySetHash: optionalText,
+  policyId: optionalText,
+  policyVersion: optionalText,
+});
 
 /** One output's lineage, as `trace-output` returns it. */
 export const TraceOutputRowSchema = z.object({
@@ -105,28 +123,21 @@ export const TraceOutputRowSchema = z.object({
   liveAgentVersion: LiveVersionSchema,
   /** Likewise for the output's model (provider and requested name). */
   liveModelVersion: LiveVersionSchema,
-  flags: z.array(
-    z.object({
-      id: z.string(),
-      severity: optionalText,
-      rule: optionalText,
-      message: optionalText,
-      status: optionalText,
-      raisedAt: optionalText,
-      policyId: optionalText,
-      policyName: optionalText,
-      /** The label and id of the node the flag is on (an Output, LLMCall, Prompt, ToolCall, ...). */
-      onLabel: z.string(),
-      onId: optionalText,
-    }),
-  ),
+  /** Policy flags on the lineage's nodes, in the order they were recorded. */
+  flags: z.array(FlagSchema.extend({
+    /** The label and id of the node the flag is on (an Output, LLMCall, Prompt, ToolCall, ...). */
+    onLabel: z.string(),
+    onId: optionalText,
+  })),
+  /** The escalations of those flags, their state the fold of their transitions. */
   escalations: z.array(
     z.object({
       id: z.string(),
-      status: optionalText,
+      state: EscalationStateSchema.nullable(),
       severity: optionalText,
       openedAt: optionalText,
       updatedAt: optionalText,
+      lastReviewer: optionalText,
       flagId: z.string(),
     }),
   ),
@@ -197,6 +208,55 @@ export const INVESTIGATIONS = {
       deployedAt: z.string(),
       deploymentId: z.string(),
       previousVersion: optionalText,
+    }),
+  },
+  "flag-rate": {
+    description: "policy flags per 1,000 outputs, per day, by model version or by agent version",
+    params: z.strictObject({ ...scoped, ...window, by: z.enum(["model", "agent"]) }),
+    row: z.object({
+      day: z.string(),
+      /** provider/name of the model, or the agent id. */
+      subject: z.string(),
+      version: z.string(),
+      outputs: count,
+      flags: count,
+      /** null: flags on a day without outputs of that version. */
+      flagsPer1000: z.number().nullable(),
+    }),
+  },
+  "escalation-queue": {
+    description: "escalations waiting for a reviewer, most severe and oldest first, with their lineage (output or tool call, model call, prompt, model version, user, agent version)",
+    params: z.strictObject({
+      ...scoped,
+      // A list, or comma-separated text as the CLI's --param gives it.
+      states: z
+        .preprocess((v) => (typeof v === "string" ? v.split(",").map((x) => x.trim()) : v), z.array(EscalationStateSchema).min(1))
+        .default(["open", "acknowledged"]),
+      severity: severity.nullable().default(null),
+      at: time.default(() => new Date().toISOString()),
+    }),
+    row: z.object({
+      escalationId: z.string(),
+      state: EscalationStateSchema,
+      severity,
+      policyId: optionalText,
+      policyVersion: optionalText,
+      reason: optionalText,
+      openedAt: z.string(),
+      updatedAt: optionalText,
+      lastReviewer: optionalText,
+      ageSeconds: z.number(),
+      flagId: optionalText,
+      /** The flagged node. */
+      concerns: z.object({ label: z.string(), id: optionalText }).nullable(),
+      toolCallId: optionalText,
+      outputId: optionalText,
+      llmCallId: optionalText,
+      promptId: optionalText,
+      model: z.object({ provider: z.string(), name: z.string(), version: z.string() }).nullable(),
+      traceId: optionalText,
+      userId: optionalText,
+      agent: z.object({ id: z.string(), version: z.string() }).nullable(),
     }),
   },
 } as const;

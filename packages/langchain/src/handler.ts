@@ -11,6 +11,7 @@ import { z } from "zod";
 import {
   AgentIdentitySchema,
   SCHEMA_VERSION,
+  SeveritySchema,
   UserIdentitySchema,
   ValidationError,
   newEventId,
@@ -21,6 +22,7 @@ import {
   type Identity,
   type Message,
   type Model,
+  type Severity,
   type Usage,
 } from "@auditgraph/core";
 import { InlineEnforcer, PolicyRefusal, flagPayload, type HoldDecider, type InlineVerdict, type PolicySet, type PolicyState } from "@auditgraph/policy";
@@ -82,8 +84,11 @@ export type HandlerOptions = z.input<typeof HandlerOptionsSchema> & {
    * the call, its `hold` rules make it wait for `decider` (required when there are any). Each
    * finding is recorded as a `policy.flag` event. `flag` and `escalate` rules are the worker's.
    * `state` holds the counters (budgets, tool errors) of this process; default: in memory.
+   * `escalateAt` (escalation-first): an event on which a `flag`/`escalate` rule of this severity
+   * or above finds something, or a call a hold rule of that severity holds, is sent at once and
+   * ahead of ordinary events (`Transport.expedite`), so its escalation opens without waiting in line.
    */
-  inlinePolicies?: { set: PolicySet; decider?: HoldDecider; state?: PolicyState };
+  inlinePolicies?: { set: PolicySet; decider?: HoldDecider; state?: PolicyState; escalateAt?: Severity };
 };
 
 export interface HandlerMetrics {
@@ -160,9 +165,13 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     this.highImpact = new Set(this.options.highImpactTools);
     this.rethrowAll = this.options.raiseError;
     if (options.inlinePolicies) {
-      const { set, decider, state } = options.inlinePolicies;
+      const { set, decider, state, escalateAt } = options.inlinePolicies;
+      if (escalateAt !== undefined && !SeveritySchema.safeParse(escalateAt).success)
+        throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.escalateAt", message: `must be one of ${SeveritySchema.options.join(", ")}` }]);
+      const expedite = transport.expedite?.bind(transport);
+      const escalation = escalateAt && expedite ? { minSeverity: escalateAt, onUrgent: expedite } : undefined;
       try {
-        this.inline = new InlineEnforcer({ set, ...(decider ? { decider } : {}), ...(state ? { state } : {}) });
+        this.inline = new InlineEnforcer({ set, ...(decider ? { decider } : {}), ...(state ? { state } : {}), ...(escalation ? { escalation } : {}) });
       } catch (error) {
         throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.decider", message: (error as Error).message }]);
       }
@@ -268,7 +277,11 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     this.metrics.events += 1;
     // Counters of the inline rules (budgets, tool errors) follow every event; a call's start is
     // evaluated by `enforce` instead, which counts it as well.
-    if (this.inline && !this.inline.checks(event.type)) this.inline.observe(event);
+    if (this.inline) {
+      if (!this.inline.checks(event.type)) this.inline.observe(event);
+      // A Set lookup: events no urgent rule looks at cost nothing more.
+      if (this.inline.watches(event.type)) this.inline.screen(event);
+    }
     return event;
   }
 

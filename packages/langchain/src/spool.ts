@@ -7,6 +7,8 @@ import { lockDir, type AuditEvent } from "@auditgraph/core";
 export interface SpooledBatch {
   jobId: string;
   events: AuditEvent[];
+  /** Holds an event that needs a human: queued with the urgent priority, also when forwarded later. */
+  urgent?: boolean;
 }
 
 /**

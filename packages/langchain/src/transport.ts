@@ -8,6 +8,12 @@ import { Spool, type SpooledBatch } from "./spool.js";
 /** Where the handler hands events. `send` must return at once: it runs on the agent's path. */
 export interface Transport {
   send(event: AuditEvent): void;
+  /**
+   * Escalation-first: `event`, already sent, turned out to need a human (see the handler's
+   * `escalateAt`): send it now, ahead of ordinary events, instead of after the linger. Must
+   * return at once, like `send`. Optional: a transport without it sends the event as usual.
+   */
+  expedite?(event: AuditEvent): void;
   /** Resolves when every event sent so far is in Redis or in the spool on disk. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -33,9 +39,17 @@ export const QueueTransportOptionsSchema = z.object({
   retryMs: z.number().int().positive().default(1_000),
   /** Attempts the worker gets at each job before it is failed for good. */
   attempts: z.number().int().positive().default(20),
+  /**
+   * BullMQ job priority of ordinary batches. BullMQ takes lower numbers first, and jobs with no
+   * priority (0) before all prioritized ones: so ordinary batches carry one too, or urgent ones
+   * could never overtake them. Anything else adding to this queue should set one as well.
+   */
+  priority: z.number().int().min(1).max(2_097_151).default(1_000),
+  /** Job priority of a batch holding an urgent event (see `expedite`): lower, so taken first. */
+  urgentPriority: z.number().int().min(1).max(2_097_151).default(1),
   /** Where the transport reports drops and Redis trouble (counts only, never event content). */
   logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && "warn" in v).optional(),
-});
+}).refine((o) => o.urgentPriority < o.priority, { message: "must be lower than priority (BullMQ takes lower numbers first)", path: ["urgentPriority"] });
 export type QueueTransportOptions = z.input<typeof QueueTransportOptionsSchema>;
 
 export interface TransportMetrics {
@@ -51,6 +65,8 @@ export interface TransportMetrics {
   dropped: number;
   /** Failed sends to Redis (each moved a batch to the spool or left it there). */
   sendFailures: number;
+  /** Events that left in urgent batches (the urgent ones and those captured before them). */
+  expedited: number;
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -71,7 +87,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
  */
 export class QueueTransport implements Transport {
   readonly queue: Queue;
-  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0 };
+  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0, expedited: 0 };
   private readonly options: z.output<typeof QueueTransportOptionsSchema>;
   private buffer: AuditEvent[] = [];
   /** Every drain and forward runs on this chain, one at a time, so batches keep their order. */
@@ -80,6 +96,8 @@ export class QueueTransport implements Transport {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private dropping = false;
+  /** The first this-many buffered events go in urgent batches: up to and including the last expedited event. */
+  private urgentThrough = 0;
   private readonly log: Logger;
   lastError: Error | undefined;
 
@@ -123,6 +141,21 @@ export class QueueTransport implements Transport {
     if (this.buffer.length >= this.options.batchSize) void this.flush().catch(() => undefined);
   }
 
+  /**
+   * Sends the buffer up to `event` now, with the urgent priority. The events captured before it
+   * go along, so the trace keeps its order up to the urgent event; those after it wait for their
+   * linger as usual, so the urgent job stays small. An event no longer buffered is already in
+   * Redis (or the spool), as an ordinary batch.
+   */
+  expedite(event: AuditEvent): void {
+    if (this.closed) return;
+    const at = this.buffer.lastIndexOf(event);
+    if (at < 0) return;
+    this.urgentThrough = Math.max(this.urgentThrough, at + 1);
+    this.chain = this.chain.catch(() => undefined).then(() => this.drain(true));
+    this.chain.catch(() => undefined);
+  }
+
   flush(): Promise<void> {
     this.chain = this.chain.catch(() => undefined).then(() => this.drain());
     return this.chain;
@@ -139,13 +172,15 @@ export class QueueTransport implements Transport {
   }
 
   private cut(): SpooledBatch {
-    const events = this.buffer.slice(0, this.options.batchSize);
+    const events = this.buffer.slice(0, this.urgentThrough > 0 ? Math.min(this.urgentThrough, this.options.batchSize) : this.options.batchSize);
     this.buffer = this.buffer.slice(events.length);
+    const urgent = this.urgentThrough > 0;
+    this.urgentThrough = Math.max(0, this.urgentThrough - events.length);
     if (this.dropping && this.buffer.length < this.options.maxBuffered / 2) {
       this.dropping = false;
       this.log.warn({ dropped: this.metrics.dropped }, "audit buffer has room again: no longer dropping");
     }
-    return { jobId: newEventId(), events };
+    return urgent ? { jobId: newEventId(), events, urgent } : { jobId: newEventId(), events };
   }
 
   private spillBuffer(): void {
@@ -163,6 +198,7 @@ export class QueueTransport implements Transport {
     await withTimeout(
       this.queue.add(BATCH_JOB_NAME, { events: batch.events }, {
         jobId: batch.jobId,
+        priority: batch.urgent ? this.options.urgentPriority : this.options.priority,
         attempts: this.options.attempts,
         backoff: { type: "exponential", delay: 500 },
         removeOnComplete: 1000,
@@ -173,9 +209,10 @@ export class QueueTransport implements Transport {
     );
   }
 
-  private async drain(): Promise<void> {
+  /** `urgentOnly`: stop after the urgent events; the rest keep to the linger. */
+  private async drain(urgentOnly = false): Promise<void> {
     await this.forwardSpool();
-    while (this.buffer.length > 0) {
+    while (this.buffer.length > 0 && (!urgentOnly || this.urgentThrough > 0)) {
       const batch = this.cut();
       try {
         if (this.spooling) {
@@ -185,6 +222,7 @@ export class QueueTransport implements Transport {
         try {
           await this.add(batch);
           this.metrics.queued += batch.events.length;
+          if (batch.urgent) this.metrics.expedited += batch.events.length;
           this.lastError = undefined;
         } catch (error) {
           this.metrics.sendFailures += 1;
@@ -194,6 +232,7 @@ export class QueueTransport implements Transport {
       } catch (error) {
         // Neither Redis nor the spool took it: it stays first in line, and flush() says so.
         this.buffer.unshift(...batch.events);
+        if (batch.urgent) this.urgentThrough += batch.events.length;
         throw error;
       }
     }

@@ -1,4 +1,4 @@
-import type { AuditEvent, EventOf, EventType, PolicyAction } from "@auditgraph/core";
+import { SEVERITIES, type AuditEvent, type EventOf, type EventType, type PolicyAction, type Severity } from "@auditgraph/core";
 import type { Finding } from "./finding.js";
 import { awaitHold, type HoldDecider, type HoldDecision } from "./hold.js";
 import { PolicyEvaluationError, type PolicySet } from "./policy-set.js";
@@ -6,6 +6,8 @@ import { InMemoryPolicyState, type PolicyState } from "./state.js";
 
 /** The actions the agent process enforces; `flag` and `escalate` are the worker's. */
 export const INLINE_ACTIONS: readonly PolicyAction[] = ["block", "hold"];
+/** The actions the worker acts on; the agent process only screens for them, to send urgent events first. */
+export const ESCALATION_ACTIONS: readonly PolicyAction[] = ["flag", "escalate"];
 /** The events after which a call runs: the last moment it can still be stopped. */
 export const PRE_CALL_EVENT_TYPES: readonly EventType[] = ["tool.start", "llm.start"];
 
@@ -43,6 +45,13 @@ export interface InlineEnforcerOptions {
   decider?: HoldDecider;
   /** Default: an in-memory state of this enforcer's own. */
   state?: PolicyState;
+  /**
+   * Escalation-first: an event on which a `flag` or `escalate` rule of `minSeverity` or above
+   * finds something, or a call held by a hold rule of that severity (a human must see it to
+   * release it), is handed to `onUrgent`, so the transport sends it ahead of ordinary events.
+   * The worker still evaluates and records these findings; this only decides what goes first.
+   */
+  escalation?: { minSeverity: Severity; onUrgent(event: AuditEvent): void };
 }
 
 const describeCall = (event: AuditEvent): string => (event.type === "tool.start" ? `tool call "${event.name ?? "unnamed"}"` : "model call");
@@ -75,13 +84,21 @@ export class InlineEnforcer {
   private readonly decider: HoldDecider | undefined;
   private readonly state: PolicyState;
   private tail: Promise<unknown> = Promise.resolve();
-  /** Evaluations of observed events that failed (their counters may be short). */
+  private readonly escalation: InlineEnforcerOptions["escalation"];
+  /** The event types an urgent-severity flag/escalate rule looks at: a Set, so `watches` costs nothing for the rest. */
+  private readonly urgentTypes: ReadonlySet<EventType>;
+  /** Evaluations of observed (or screened) events that failed (their counters may be short). */
   observeFailures = 0;
 
   constructor(options: InlineEnforcerOptions) {
     this.set = options.set;
     this.decider = options.decider;
     this.state = options.state ?? new InMemoryPolicyState();
+    this.escalation = options.escalation;
+    const min = options.escalation ? SEVERITIES.indexOf(options.escalation.minSeverity) : Infinity;
+    this.urgentTypes = new Set(
+      options.set.policies.filter((p) => ESCALATION_ACTIONS.includes(p.action) && SEVERITIES.indexOf(p.severity) >= min).flatMap((p) => [...p.eventTypes]),
+    );
     const holds = options.set.policies.filter((p) => p.action === "hold").map((p) => p.id);
     if (holds.length > 0 && !options.decider)
       throw new TypeError(`inline policies: the set has hold rules (${holds.join(", ")}) but no decider to ask`);
@@ -104,6 +121,38 @@ export class InlineEnforcer {
     this.inLine(() => this.set.evaluate(event, { state: this.state, actions: INLINE_ACTIONS })).catch(() => {
       this.observeFailures += 1;
     });
+  }
+
+  /** Whether `screen` has anything to do for events of `type`. Allocation-free: it runs on every event. */
+  watches(type: EventType): boolean {
+    return this.urgentTypes.has(type);
+  }
+
+  /**
+   * Looks for urgent-severity `flag`/`escalate` findings on an event, in the background, and
+   * reports the event to `onUrgent` if there are any. Never throws, never delays the caller.
+   */
+  screen(event: AuditEvent): void {
+    const escalation = this.escalation;
+    if (!escalation || !this.urgentTypes.has(event.type)) return;
+    this.inLine(() => this.set.evaluate(event, { state: this.state, actions: ESCALATION_ACTIONS, minSeverity: escalation.minSeverity })).then(
+      (findings) => {
+        if (findings.length > 0) this.urgent(event);
+      },
+      (error: unknown) => {
+        this.observeFailures += 1;
+        // Some rules failed; the others' findings still count.
+        if (error instanceof PolicyEvaluationError && error.findings.length > 0) this.urgent(event);
+      },
+    );
+  }
+
+  private urgent(event: AuditEvent): void {
+    try {
+      this.escalation?.onUrgent(event);
+    } catch {
+      // Sending early is an optimisation: the event is on its way regardless.
+    }
   }
 
   /**
@@ -129,6 +178,8 @@ export class InlineEnforcer {
       return { outcomes, refusal: new PolicyRefusal(refusalMessage(event, outcomes[findings.indexOf(blocks[0]!)]!), outcomes) };
     }
     const holds = findings.filter((f) => f.action === "hold");
+    const escalation = this.escalation;
+    if (escalation && holds.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(escalation.minSeverity))) this.urgent(event);
     const rules = new Map(this.set.policies.map((p) => [p.id, p]));
     const outcomes = await Promise.all(
       holds.map(async (finding): Promise<InlineOutcome> => {

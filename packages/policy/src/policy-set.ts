@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import {
+  SEVERITIES,
   ValidationError,
   canonicalJson,
   parseWith,
@@ -50,6 +51,8 @@ export interface EvaluationContext {
   state?: PolicyState;
   /** Evaluate only the policies with these actions (the agent process: `block` and `hold`). */
   actions?: readonly PolicyAction[];
+  /** Evaluate only the policies of this severity or above (the agent process's urgency screen). */
+  minSeverity?: Severity;
 }
 
 /** Some policies failed on an event. The others' findings are kept; the error names policies, never event content. */
@@ -195,6 +198,7 @@ export class PolicySet {
     const failures: Array<{ policyId: string; error: string }> = [];
     for (const policy of this.loaded) {
       if (!policy.eventTypes.has(event.type) || (context.actions && !context.actions.includes(policy.action))) continue;
+      if (context.minSeverity && SEVERITIES.indexOf(policy.severity) < SEVERITIES.indexOf(context.minSeverity)) continue;
       try {
         const hit = await policy.check(event, { state: scopedState(state, policy.id) });
         if (hit) findings.push(this.finding(policy, event, hit));

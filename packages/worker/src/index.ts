@@ -21,3 +21,25 @@ export {
   type StreamLag,
 } from "./projector.js";
 export { rebuildGraph, RebuildOptionsSchema, ProjectionNotEmptyError, countStreamRecords, type RebuildOptions, type RebuildProgress, type RebuildResult } from "./rebuild.js";
+export { RedisPolicyState, type RedisPolicyStateOptions } from "./policy-state.js";
+export {
+  PolicyEngine,
+  DEFAULT_WORKER_POLICIES,
+  loadWorkerPolicies,
+  derivedEventId,
+  flagIdOf,
+  escalationIdOf,
+  raisedEvents,
+  type PolicyEngineOptions,
+  type RaisedStream,
+} from "./policies.js";
+export {
+  transitionEscalation,
+  readEscalation,
+  listEscalations,
+  TransitionRequestSchema,
+  EscalationNotFoundError,
+  type TransitionRequest,
+  type TransitionResult,
+  type EscalationListing,
+} from "./escalations.js";

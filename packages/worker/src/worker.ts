@@ -1,8 +1,11 @@
 import { Worker, type ConnectionOptions, type Queue } from "bullmq";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME, type SubjectKeyStore } from "@auditgraph/core";
+import { DEFAULT_QUEUE_NAME, type Severity, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
+import type { PolicySet, PolicyState } from "@auditgraph/policy";
 import { appendBatch, type AppendOutcome } from "./process.js";
+import { PolicyEngine } from "./policies.js";
+import { RedisPolicyState } from "./policy-state.js";
 import { StreamProjector, type ProjectionGraph, type ProjectorSettings, type StreamLag } from "./projector.js";
 
 export interface AuditWorkerOptions {
@@ -21,6 +24,16 @@ export interface AuditWorkerOptions {
   lockDurationMs?: number;
   /** Batch size, retry backoff and memory bound of the projection (see `ProjectorSettingsSchema`). */
   projection?: ProjectorSettings;
+  /**
+   * Evaluated on every event of a job once it is in the ledger; findings are appended as
+   * `policy.flag` events (and `escalation.opened` ones). Absent: no policies are evaluated (the
+   * CLI's worker loads AUDITGRAPH_POLICIES, or the defaults).
+   */
+  policies?: PolicySet;
+  /** Counters of the stateful policies (default: Redis, on `connection`, shared by every worker). */
+  policyState?: PolicyState;
+  /** Findings at or above it open an escalation whatever their action (default `high`). */
+  escalationSeverity?: Severity;
   logger?: Logger;
 }
 
@@ -38,6 +51,8 @@ export class AuditWorker {
   readonly projector: StreamProjector;
   private readonly log: Logger;
   private readonly queueName: string;
+  private readonly ownedState: RedisPolicyState | undefined;
+  readonly policyEngine: PolicyEngine | undefined;
 
   constructor(options: AuditWorkerOptions) {
     this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
@@ -49,11 +64,32 @@ export class AuditWorker {
       logger: this.log,
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
+    if (options.policies) {
+      const state =
+        options.policyState ??
+        (this.ownedState = new RedisPolicyState({ redis: options.connection as ConstructorParameters<typeof RedisPolicyState>[0]["redis"] }));
+      this.policyEngine = new PolicyEngine({
+        policies: options.policies,
+        state,
+        ledger: options.ledger,
+        logger: this.log,
+        ...(options.escalationSeverity ? { escalationSeverity: options.escalationSeverity } : {}),
+        ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+      });
+    }
     this.worker = new Worker<unknown, AppendOutcome>(
       this.queueName,
       async (job) => {
-        const { outcome, streams } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
+        const { outcome, streams, keys } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
         for (const stream of streams) this.projector.offer(stream);
+        // After the append: a flag is evidence about recorded events, and the job is acked only
+        // once its flags are in the ledger too (a failure here retries the job; ids dedup).
+        for (const stream of this.policyEngine ? streams : []) {
+          const raised = await this.policyEngine!.raise(stream, keys);
+          if (!raised) continue;
+          this.projector.offer(raised.appended);
+          this.log.info({ jobId: job.id, streamId: stream.streamId, flags: raised.flags, escalations: raised.escalations, newlyAppended: raised.appended.appended }, "policy findings recorded");
+        }
         return outcome;
       },
       {
@@ -95,6 +131,7 @@ export class AuditWorker {
   async close(): Promise<void> {
     await this.worker.close();
     await this.projector.close();
+    await this.ownedState?.close();
     workersOf.get(this.queueName)?.delete(this);
   }
 }

@@ -123,6 +123,25 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     reason: required(STRING, PLACEHOLDER),
     evidence: required(object({ fields: required(array(STRING), null), measures: FIXED }), null),
   }),
+  // Ids, hashes, enums and pointers key the graph and the lifecycle: kept. Reasons are scanned.
+  "escalation.opened": object({
+    escalationId: FIXED,
+    severity: FIXED,
+    policyId: FIXED,
+    policyVersion: FIXED,
+    policySetHash: FIXED,
+    flagEventIds: FIXED,
+    concerns: FIXED,
+    reason: required(STRING, PLACEHOLDER),
+  }),
+  "escalation.transition": object({
+    escalationId: FIXED,
+    from: FIXED,
+    to: FIXED,
+    reviewer: required(object({ id: required(KEEP, null), name: optional(STRING) }), null),
+    reason: required(STRING, PLACEHOLDER),
+    holdDecision: optional(KEEP),
+  }),
 };
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
 const GENERIC_PAYLOAD = required(object({}), null);

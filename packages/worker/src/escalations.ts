@@ -1,0 +1,159 @@
+import { z } from "zod";
+import {
+  ESCALATION_STATES,
+  EscalationTransitionError,
+  EventSchema,
+  SCHEMA_VERSION,
+  canTransition,
+  foldEscalation,
+  isSealed,
+  newEventId,
+  parseWith,
+  streamIdFor,
+  upcastEvent,
+  type EscalationView,
+  type EventOf,
+  type LedgerRecord,
+} from "@auditgraph/core";
+import type { Ledger } from "@auditgraph/ledger";
+import type { Graph } from "@auditgraph/graph";
+
+/** No escalation by that id (in that tenant, when one is named): the same words either way, so a tenant cannot probe another's ids. */
+export class EscalationNotFoundError extends Error {
+  override readonly name = "EscalationNotFoundError";
+  constructor(readonly escalationId: string, tenantId?: string) {
+    super(`escalation ${escalationId}: no such escalation${tenantId ? ` in tenant ${tenantId}` : ""}`);
+  }
+}
+
+const text = z.string().trim().min(1);
+
+export const TransitionRequestSchema = z.object({
+  escalationId: z.uuidv7("must be an escalation id (a UUIDv7)"),
+  to: z.enum(ESCALATION_STATES),
+  reviewer: z.object({ id: text, name: text.optional() }),
+  reason: text,
+  /** When given, the escalation must be this tenant's. */
+  tenantId: text.optional(),
+  holdDecision: z.enum(["allow", "deny"]).optional(),
+});
+export type TransitionRequest = z.input<typeof TransitionRequestSchema>;
+
+export interface TransitionResult {
+  event: EventOf<"escalation.transition">;
+  record: LedgerRecord;
+  /** The escalation after the transition. */
+  view: EscalationView;
+  /** False when the ledger took it but the graph could not (yet): the projection catches up from the ledger. */
+  projected: boolean;
+  projectionError?: string;
+}
+
+const asEvent = (record: LedgerRecord) => (isSealed(record.event) ? undefined : upcastEvent(record.event));
+
+/**
+ * An escalation as its ledger events say it is: its opening and every transition, folded (see
+ * `foldEscalation`). The opening's event id is the escalation's id; its trace holds the transitions.
+ */
+export async function readEscalation(ledger: Pick<Ledger, "readEvent" | "readTrace">, escalationId: string, tenantId?: string): Promise<EscalationView> {
+  const record = await ledger.readEvent(escalationId);
+  const opened = record && asEvent(record);
+  if (!opened || opened.type !== "escalation.opened" || (tenantId !== undefined && opened.tenantId !== tenantId))
+    throw new EscalationNotFoundError(escalationId, tenantId);
+  const transitions = (await ledger.readTrace(opened.traceId))
+    .filter((r) => r.streamId === record.streamId)
+    .sort((a, b) => a.position - b.position)
+    .map(asEvent)
+    .filter((e): e is EventOf<"escalation.transition"> => e?.type === "escalation.transition" && e.payload.escalationId === escalationId);
+  return foldEscalation(opened, transitions);
+}
+
+/**
+ * Moves an escalation along its lifecycle: the `escalation.transition` event (reviewer, reason)
+ * is appended to the tenant's ledger stream, then projected. The current state is folded from the
+ * ledger, not read from the graph, which may lag; a transition the lifecycle does not allow is
+ * refused with an EscalationTransitionError naming the state, and nothing is appended.
+ */
+export async function transitionEscalation(
+  ledger: Pick<Ledger, "readEvent" | "readTrace" | "append">,
+  graph: Pick<Graph, "project"> | undefined,
+  request: TransitionRequest,
+): Promise<TransitionResult> {
+  const req = parseWith(TransitionRequestSchema, request, "escalation transition");
+  const before = await readEscalation(ledger, req.escalationId, req.tenantId);
+  if (!canTransition(before.state, req.to)) throw new EscalationTransitionError(req.escalationId, before.state, req.to);
+  const event = parseWith(
+    EventSchema,
+    {
+      eventId: newEventId(),
+      schemaVersion: SCHEMA_VERSION,
+      type: "escalation.transition",
+      occurredAt: new Date().toISOString(),
+      traceId: before.opened.traceId,
+      runId: req.escalationId,
+      parentRunId: null,
+      sessionId: null,
+      tenantId: before.tenantId,
+      payload: {
+        escalationId: req.escalationId,
+        from: before.state,
+        to: req.to,
+        reviewer: { id: req.reviewer.id, ...(req.reviewer.name ? { name: req.reviewer.name } : {}) },
+        reason: req.reason,
+        ...(req.holdDecision ? { holdDecision: req.holdDecision } : {}),
+      },
+    },
+    "escalation.transition event",
+  ) as EventOf<"escalation.transition">;
+  const { records } = await ledger.append(streamIdFor(before.tenantId), [event]);
+  const record = records[0]!;
+  const view = foldEscalation(before.opened, [...before.transitions.map((t) => t.event), event]);
+  if (!graph) return { event, record, view, projected: false };
+  try {
+    await graph.project([{ ...record, event }]);
+    return { event, record, view, projected: true };
+  } catch (error) {
+    return { event, record, view, projected: false, projectionError: (error as Error).message };
+  }
+}
+
+export const EscalationListingSchema = z.object({
+  tenantId: z.string(),
+  id: z.string(),
+  state: z.enum(ESCALATION_STATES),
+  severity: z.string(),
+  policyId: z.string().nullable(),
+  reason: z.string().nullable(),
+  openedAt: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+  lastReviewer: z.string().nullable(),
+  traceId: z.string().nullable(),
+});
+export type EscalationListing = z.infer<typeof EscalationListingSchema>;
+
+const ListOptionsSchema = z.object({
+  tenantId: text.nullable().default(null),
+  /** Default: the queue, open and acknowledged ones. */
+  states: z.array(z.enum(ESCALATION_STATES)).min(1).default(["open", "acknowledged"]),
+  limit: z.int().positive().max(10_000).default(100),
+});
+
+// Most severe first, then oldest: the order a reviewer works the queue in.
+const LIST = `
+MATCH (e:Escalation)
+WHERE ($tenantId IS NULL OR e.tenantId = $tenantId) AND e.state IN $states
+WITH e, CASE e.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END AS rank
+ORDER BY rank DESC, e.openedAt, e.id
+LIMIT $limit
+RETURN e.tenantId AS tenantId, e.id AS id, e.state AS state, e.severity AS severity, e.policyId AS policyId, e.reason AS reason,
+       e.openedAt AS openedAt, e.updatedAt AS updatedAt, e.lastReviewer AS lastReviewer, e.traceId AS traceId`;
+
+/** Escalations as the graph projects them (one tenant's, or every tenant's for an operator), most severe and oldest first. */
+export async function listEscalations(
+  graph: Pick<Graph, "read" | "int">,
+  options: z.input<typeof ListOptionsSchema> = {},
+): Promise<EscalationListing[]> {
+  const o = parseWith(ListOptionsSchema, options, "escalation list options");
+  const rows = await graph.read(LIST, { tenantId: o.tenantId, states: o.states, limit: graph.int(o.limit) });
+  return rows.map((row, i) => parseWith(EscalationListingSchema, row, `escalation row ${i}`));
+}

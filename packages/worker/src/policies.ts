@@ -1,0 +1,204 @@
+import type { Logger } from "pino";
+import {
+  SCHEMA_VERSION,
+  SEVERITIES,
+  isSystemEvent,
+  parseWith,
+  EventSchema,
+  sealEvent,
+  sha256Hex,
+  upcastEvent,
+  type AuditEvent,
+  type EventOf,
+  type Severity,
+  type StoredEvent,
+  type SubjectKeyStore,
+  type UserEvent,
+} from "@auditgraph/core";
+import {
+  INLINE_ACTIONS,
+  PRE_CALL_EVENT_TYPES,
+  PolicyEvaluationError,
+  PolicySet,
+  flagPayload,
+  loadPolicyFile,
+  type Finding,
+  type PolicyDefinitionInput,
+  type PolicyState,
+} from "@auditgraph/policy";
+import type { Ledger } from "@auditgraph/ledger";
+import type { AppendedStream } from "./process.js";
+
+/**
+ * The worker's policies when AUDITGRAPH_POLICIES names no file: the built-ins that need no
+ * deployment-specific settings. Secrets or PII seen by redaction and repeated tool errors are
+ * flagged; prompt-injection markers in what tools and retrievers fed back to the model are high
+ * severity and escalated. Budgets, allow-lists, blocked terms and tenant maps need a file.
+ */
+export const DEFAULT_WORKER_POLICIES: readonly PolicyDefinitionInput[] = [
+  { kind: "function", id: "default.pii-or-secret", version: "1", severity: "medium", action: "flag", function: "pii-or-secret", params: {} },
+  { kind: "function", id: "default.prompt-injection", version: "1", severity: "high", action: "escalate", function: "prompt-injection", params: {} },
+  { kind: "function", id: "default.repeated-tool-errors", version: "1", severity: "medium", action: "flag", function: "repeated-tool-errors", params: {} },
+];
+
+/** The policy set of a worker: the file at `path` (JSON or YAML), else `DEFAULT_WORKER_POLICIES`. */
+export async function loadWorkerPolicies(path: string | undefined): Promise<PolicySet> {
+  return path ? loadPolicyFile(path) : PolicySet.create([...DEFAULT_WORKER_POLICIES]);
+}
+
+/**
+ * An id in UUIDv7 form derived from `seed`: the time bits of `timeOf` (a UUIDv7, the concerned
+ * event's), then bits of the seed's hash. The same finding on the same event always gets the same
+ * id, so a redelivered job's flags are the ledger's duplicates by event id and never counted twice,
+ * and the id still sorts beside the event it is about.
+ */
+export function derivedEventId(timeOf: string, seed: string): string {
+  const time = timeOf.replace(/-/g, "").slice(0, 12);
+  if (!/^[0-9a-f]{12}$/i.test(time)) throw new TypeError(`derivedEventId: timeOf must be a UUIDv7, got ${timeOf.length} characters`);
+  const h = sha256Hex(seed);
+  const variant = ((parseInt(h[3]!, 16) & 0x3) | 0x8).toString(16);
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${h.slice(0, 3)}-${variant}${h.slice(4, 7)}-${h.slice(7, 19)}`.toLowerCase();
+}
+
+export const flagIdOf = (concernedEventId: string, policyId: string) => derivedEventId(concernedEventId, `policy.flag|${concernedEventId}|${policyId}`);
+export const escalationIdOf = (concernedEventId: string, policyId: string) =>
+  derivedEventId(concernedEventId, `escalation|${concernedEventId}|${policyId}`);
+
+const rank = (s: Severity) => SEVERITIES.indexOf(s);
+
+/** The events one finding raises: its flag, and an escalation when it escalates or is severe enough. */
+export function raisedEvents(event: UserEvent, finding: Finding, escalationSeverity: Severity): AuditEvent[] {
+  const escalates = finding.action === "escalate" || rank(finding.severity) >= rank(escalationSeverity);
+  const concerned = finding.concerns.eventId ?? event.eventId;
+  const flagId = flagIdOf(concerned, finding.policyId);
+  const occurredAt = new Date().toISOString();
+  const flag = parseWith(
+    EventSchema,
+    {
+      eventId: flagId,
+      schemaVersion: SCHEMA_VERSION,
+      type: "policy.flag",
+      occurredAt,
+      traceId: event.traceId,
+      runId: event.runId,
+      parentRunId: event.parentRunId,
+      sessionId: event.sessionId,
+      identity: event.identity,
+      name: finding.policyId,
+      payload: flagPayload({ finding, outcome: escalates ? "escalated" : "flagged" }),
+    },
+    `flag of policy ${finding.policyId}`,
+  );
+  if (!escalates) return [flag];
+  const escalationId = escalationIdOf(concerned, finding.policyId);
+  const opened = parseWith(
+    EventSchema,
+    {
+      eventId: escalationId,
+      schemaVersion: SCHEMA_VERSION,
+      type: "escalation.opened",
+      occurredAt,
+      // The concerned trace's: the ledger's trace read finds the escalation beside its evidence.
+      traceId: event.traceId,
+      runId: escalationId,
+      parentRunId: null,
+      sessionId: null,
+      tenantId: event.identity.user.tenantId,
+      payload: {
+        escalationId,
+        severity: finding.severity,
+        policyId: finding.policyId,
+        policyVersion: finding.policyVersion,
+        policySetHash: finding.policySetHash,
+        flagEventIds: [flagId],
+        concerns: finding.concerns,
+        reason: finding.reason,
+      },
+    },
+    `escalation of policy ${finding.policyId}`,
+  );
+  return [flag, opened];
+}
+
+export interface PolicyEngineOptions {
+  policies: PolicySet;
+  state: PolicyState;
+  /** Findings at or above it open an escalation whatever their action (default `high`). */
+  escalationSeverity?: Severity;
+  ledger: Ledger;
+  keyStore?: SubjectKeyStore;
+  logger: Logger;
+}
+
+export interface RaisedStream {
+  appended: AppendedStream;
+  flags: number;
+  escalations: number;
+}
+
+/**
+ * The worker's side of the policies, run after a job's events are in the ledger: each event of
+ * the job, in order, in the clear as received (never the sealed copy), is evaluated; findings
+ * become `policy.flag` events (and `escalation.opened` ones) appended to the same stream.
+ *
+ * Left to the agent: `block` and `hold` findings on the calls it checks inline (it records their
+ * outcome itself, maybe much later than the call's start reaches the worker), and any finding the
+ * job shows the agent already recorded (a `policy.flag` of the same policy on the same run).
+ * Duplicates (a redelivered job, re-evaluated so that a crash between append and flags loses
+ * nothing) are the ledger's: the raised events' ids are derived from the finding.
+ */
+export class PolicyEngine {
+  readonly escalationSeverity: Severity;
+
+  constructor(private readonly options: PolicyEngineOptions) {
+    this.escalationSeverity = options.escalationSeverity ?? "high";
+  }
+
+  async raise(stream: AppendedStream, keys?: Pick<SubjectKeyStore, "keyFor">): Promise<RaisedStream | undefined> {
+    const events: AuditEvent[] = [];
+    const seen = new Set<string>();
+    for (const record of stream.records) {
+      const raw = stream.inHand.get(record.event.eventId);
+      if (!raw || seen.has(raw.eventId)) continue;
+      seen.add(raw.eventId);
+      events.push(upcastEvent(raw));
+    }
+    const recordedByAgent = new Set(
+      events.filter((e): e is EventOf<"policy.flag"> => e.type === "policy.flag").map((e) => `${e.payload.policyId}|${e.payload.concerns.runId}`),
+    );
+    const raised: AuditEvent[] = [];
+    let flags = 0;
+    let escalations = 0;
+    for (const event of events) {
+      if (isSystemEvent(event) || event.type === "policy.flag") continue;
+      let findings: Finding[];
+      try {
+        findings = await this.options.policies.evaluate(event, { state: this.options.state });
+      } catch (error) {
+        if (!(error instanceof PolicyEvaluationError)) throw error;
+        // Policy ids and error names only; the others' findings still count.
+        this.options.logger.warn({ eventId: event.eventId, failures: error.failures }, "some policies could not be evaluated on an event");
+        findings = error.findings;
+      }
+      for (const finding of findings) {
+        if (INLINE_ACTIONS.includes(finding.action) && PRE_CALL_EVENT_TYPES.includes(event.type)) continue;
+        if (recordedByAgent.has(`${finding.policyId}|${finding.concerns.runId}`)) continue;
+        const out = raisedEvents(event, finding, this.escalationSeverity);
+        flags += 1;
+        escalations += out.length - 1;
+        raised.push(...out);
+      }
+    }
+    if (raised.length === 0) return undefined;
+    const { ledger, keyStore } = this.options;
+    const sealer = keys ?? keyStore;
+    const stored: StoredEvent[] = sealer ? await Promise.all(raised.map((e) => (isSystemEvent(e) ? e : sealEvent(e, sealer)))) : raised;
+    const result = await ledger.append(stream.streamId, stored);
+    return {
+      appended: { streamId: stream.streamId, records: result.records, appended: result.appended, inHand: new Map(raised.map((e) => [e.eventId, e])) },
+      flags,
+      escalations,
+    };
+  }
+}
+

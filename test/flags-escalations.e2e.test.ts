@@ -173,6 +173,19 @@ describe("flags and escalations from the worker", () => {
     await expect(investigate(pipeline.graph, "flag-rate", { tenantId: TENANT, by: "user" as never })).rejects.toThrow(/by/);
   });
 
+  it("counts the flags of what a model version or an agent version produced in blast-radius", async () => {
+    const byModel = await investigate(pipeline.graph, "blast-radius", { tenantId: TENANT, modelVersion: SERVED });
+    const byAgent = await investigate(pipeline.graph, "blast-radius", { tenantId: TENANT, agentId: AGENT.id, agentVersion: AGENT.version });
+    for (const rows of [byModel, byAgent]) {
+      // One row per user: the flagged trace's and the clean one's.
+      const seen = rows.map(({ outputs, traces, flags, modelVersion }) => ({ outputs, traces, flags, modelVersion }));
+      expect(seen.sort((a, b) => b.flags - a.flags)).toEqual([
+        { outputs: 2, traces: 1, flags: 2, modelVersion: SERVED },
+        { outputs: 2, traces: 1, flags: 0, modelVersion: SERVED },
+      ]);
+    }
+  });
+
   it("lists the open escalation in escalation-queue with its lineage, and trace-output shows flags and escalation", async () => {
     const events = ofTrace(await readAll(pipeline.ledger), flaggedTrace);
     const [first, final] = typed(events, "llm.end");

@@ -27,11 +27,16 @@ describe("named investigations, scoped to one tenant, in read transactions", () 
 
   it("blast-radius: what a served model version produced, per user and agent version", async () => {
     const rows = await investigate(pipeline.graph, "blast-radius", { tenantId: tenant, modelVersion: "fake-2026" });
-    expect(rows).toEqual([
-      { userId: "u1", agentId: "agent-t", agentVersion: "0.1.0", outputs: 2, traces: 2, firstAt: expect.any(String), lastAt: expect.any(String) },
-    ]);
+    const row = { userId: "u1", agentId: "agent-t", agentVersion: "0.1.0", modelVersion: "fake-2026", outputs: 2, traces: 2, flags: 0 };
+    expect(rows).toEqual([{ ...row, firstAt: expect.any(String), lastAt: expect.any(String) }]);
     const none = await investigate(pipeline.graph, "blast-radius", { tenantId: tenant, modelVersion: "fake-2026", since: "2999-01-01T00:00:00Z" });
     expect(none).toEqual([]);
+    // The same, asked of the agent version instead of the model version.
+    const byAgent = await investigate(pipeline.graph, "blast-radius", { tenantId: tenant, agentId: "agent-t", agentVersion: "0.1.0" });
+    expect(byAgent).toEqual([{ ...row, firstAt: expect.any(String), lastAt: expect.any(String) }]);
+    expect(await investigate(pipeline.graph, "blast-radius", { tenantId: other, agentId: "agent-t", agentVersion: "9.9.9" })).toEqual([]);
+    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant })).rejects.toThrow(/modelVersion: give either modelVersion, or agentId and agentVersion/);
+    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant, agentVersion: "0.1.0" })).rejects.toThrow(/agentId/);
   });
 
   it("user-activity: one user's traces with their final outputs, and nothing of another tenant", async () => {

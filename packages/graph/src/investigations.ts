@@ -156,14 +156,28 @@ export const INVESTIGATIONS = {
     row: z.object({ userId: z.string(), agentVersion: z.string(), traces: count, firstAt: optionalText, lastAt: optionalText }),
   },
   "blast-radius": {
-    description: "everything a served model version produced in a window, per user and agent version",
-    params: z.strictObject({ ...scoped, ...window, modelVersion: id }),
+    description: "everything a served model version or an agent version produced in a window, per user, with the flags raised",
+    params: z
+      .strictObject({
+        ...scoped,
+        ...window,
+        modelVersion: id.nullable().default(null),
+        agentId: id.nullable().default(null),
+        agentVersion: id.nullable().default(null),
+      })
+      .refine((p) => (p.modelVersion === null) !== (p.agentVersion === null), {
+        path: ["modelVersion"],
+        message: "give either modelVersion, or agentId and agentVersion",
+      })
+      .refine((p) => (p.agentVersion === null) === (p.agentId === null), { path: ["agentId"], message: "agentId and agentVersion go together" }),
     row: z.object({
       userId: z.string(),
       agentId: z.string(),
       agentVersion: z.string(),
+      modelVersion: z.string(),
       outputs: count,
       traces: count,
+      flags: count,
       firstAt: optionalText,
       lastAt: optionalText,
     }),

@@ -108,7 +108,7 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     await awaitAllCallbacks();
     expect(first.runs.count).toBe(1);
     expect(result.messages.at(-1)?.text).toBe("done");
-    expect(first.transport.flags().map((f) => f.payload)).toMatchObject([{ policyId: "review-transfers", outcome: "held-allowed", decision: "allow" }]);
+    expect(first.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { policyId: "review-transfers", outcome: "held-allowed", decision: "allow" }]);
     expect(await readHold(reviewer, hold.holdId, { prefix })).toMatchObject({ state: "allow", reviewer: "reviewer-7" });
     // A second reviewer comes too late to change it.
     expect(await publishHoldDecision(reviewer, hold.holdId, "deny", "reviewer-8", { prefix })).toEqual({ status: "already-decided", decision: "allow" });
@@ -121,7 +121,7 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     await awaitAllCallbacks();
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(second.runs.count).toBe(0);
-    expect(second.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held-timeout", decision: "deny" }]);
+    expect(second.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { outcome: "held-timeout", decision: "deny" }]);
     expect(denied.messages.find((m) => ToolMessage.isInstance(m))?.text).toContain("no decision came in time");
     // The hold is withdrawn, so a reviewer arriving now is told the default was taken.
     expect(await readHold(reviewer, waiting.holdId, { prefix })).toMatchObject({ state: "withdrawn" });
@@ -141,7 +141,7 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     await run.running;
     await awaitAllCallbacks();
     expect(run.runs.count).toBe(0);
-    expect(run.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held-denied", decision: "deny" }]);
+    expect(run.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { outcome: "held-denied", decision: "deny" }]);
 
     // Decided before the agent's hold registers (the escalation was quick): kept, then taken at once.
     const finding = {
@@ -165,6 +165,6 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     await run.running;
     await awaitAllCallbacks();
     expect(run.runs.count).toBe(0);
-    expect(run.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "blocked", decision: "deny" }]);
+    expect(run.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { outcome: "blocked", decision: "deny" }]);
   });
 });

@@ -29,11 +29,21 @@ export const EnvSchema = z.object({
   AUDITGRAPH_POLICIES: z.string().min(1).optional(),
   /** Findings at or above this severity open an escalation whatever their action. */
   AUDITGRAPH_ESCALATION_SEVERITY: z.enum(SEVERITIES).default("high"),
+  /** The worker POSTs each escalation it opens here, signed with AUDITGRAPH_ESCALATION_WEBHOOK_SECRET (see docs/policies.md). */
+  AUDITGRAPH_ESCALATION_WEBHOOK: z.url({ protocol: /^https?$/ }).optional(),
+  /** The webhook's HMAC key. Never logged, never echoed in an error. */
+  AUDITGRAPH_ESCALATION_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
   NEO4J_PASSWORD: z.string().min(1).default("auditgraph-dev"),
   NEO4J_DATABASE: z.string().min(1).default("neo4j"),
+});
+
+// A signed webhook needs its key: refused here rather than sent unsigned or failing at the first escalation.
+const CheckedEnvSchema = EnvSchema.refine((e) => !e.AUDITGRAPH_ESCALATION_WEBHOOK || e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET, {
+  message: "is required when AUDITGRAPH_ESCALATION_WEBHOOK is set (the HMAC key the receiver verifies with)",
+  path: ["AUDITGRAPH_ESCALATION_WEBHOOK_SECRET"],
 });
 
 export interface Config {
@@ -53,10 +63,12 @@ export interface Config {
   /** The worker's policy file; undefined: its defaults (`DEFAULT_WORKER_POLICIES`). */
   policiesPath?: string | undefined;
   escalationSeverity?: Severity;
+  /** Where the worker sends escalation notifications, and the HMAC key (a secret: never logged). */
+  escalationWebhook?: { url: string; secret: string } | undefined;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const e = parseWith(EnvSchema, env, "configuration");
+  const e = parseWith(CheckedEnvSchema, env, "configuration");
   const url = new URL(e.AUDITGRAPH_REDIS_URL);
   return {
     redis: {
@@ -82,6 +94,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
     policiesPath: e.AUDITGRAPH_POLICIES,
     escalationSeverity: e.AUDITGRAPH_ESCALATION_SEVERITY,
+    ...(e.AUDITGRAPH_ESCALATION_WEBHOOK && e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET
+      ? { escalationWebhook: { url: e.AUDITGRAPH_ESCALATION_WEBHOOK, secret: e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET } }
+      : {}),
   };
 }
 

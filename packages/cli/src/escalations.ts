@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ESCALATION_STATES, parseWith, type EscalationState, type EscalationView } from "@auditgraph/core";
+import { Redis } from "ioredis";
 import { Graph } from "@auditgraph/graph";
 import { listEscalations, readEscalation, transitionEscalation, type EscalationListing, type TransitionResult } from "@auditgraph/worker";
 import type { Config } from "./config.js";
@@ -49,6 +50,8 @@ export async function transitionCommand(
   );
   const ledger = await openLedger(config);
   const graph = new Graph(config.neo4j);
+  // Connects on first use: only an escalation about a held call needs Redis (to release the call).
+  const redis = new Redis({ ...config.redis, lazyConnect: true, maxRetriesPerRequest: 2 });
   try {
     await graph.migrate();
     const result = await transitionEscalation(ledger, graph, {
@@ -58,19 +61,31 @@ export async function transitionCommand(
       reason: args["--reason"],
       ...(args["--tenant"] ? { tenantId: args["--tenant"] } : {}),
       ...(args["--decision"] ? { holdDecision: args["--decision"] } : {}),
-    });
+    }, { redis });
     const p = result.event.payload;
     if (given.json) print(JSON.stringify({ event: result.event, position: result.record.position, state: result.view.state, projected: result.projected }, null, 2));
     else {
       print(`escalation ${p.escalationId}: ${p.from} -> ${p.to} by ${p.reviewer.id}`);
       print(`  escalation.transition event ${result.event.eventId} appended to stream ${result.record.streamId} at position ${result.record.position}`);
+      const hold = result.hold;
+      if (hold?.published)
+        print(
+          hold.published.status === "too-late"
+            ? `  hold ${hold.holdId}: too late, the agent stopped waiting and took its rule's default`
+            : `  hold ${hold.holdId}: ${hold.published.decision} (${hold.published.status})`,
+        );
     }
+    if (result.hold?.error)
+      console.error(
+        `auditgraph: the decision (${result.hold.decision}) is recorded, but the held call could not be told (${result.hold.error}); it takes its rule's default when its timeout passes.`,
+      );
     if (!result.projected)
       console.error(
         `auditgraph: the transition is recorded but could not be projected into the graph (${result.projectionError}); the worker's catch-up or a rebuild brings it in. Do not repeat it.`,
       );
     return result;
   } finally {
+    redis.disconnect();
     await graph.close();
     await ledger.close?.();
   }
@@ -125,7 +140,7 @@ export async function showCommand(
       print(`escalation ${view.escalationId} (tenant ${view.tenantId}): ${view.state}`);
       print(`  ${o.severity} · policy ${o.policyId}@${o.policyVersion} · ${o.reason}`);
       print(`  concerns ${o.concerns.kind} ${o.concerns.eventId ?? `run ${o.concerns.runId}`} in trace ${o.concerns.traceId}; flags ${o.flagEventIds.join(", ")}`);
-      print(`  opened ${view.opened.occurredAt}`);
+      print(`  opened ${view.opened.occurredAt}${o.holdId ? `; holds call ${o.holdId} (resolve allows it, dismiss denies it)` : ""}`);
       for (const { event, applied } of view.transitions) {
         const p = event.payload;
         print(`  ${event.occurredAt}  ${p.from} -> ${p.to} by ${p.reviewer.id}${applied ? "" : " (not applied: stale)"}: ${p.reason}`);

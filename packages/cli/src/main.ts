@@ -13,6 +13,8 @@ import { formatVerify } from "./verify.js";
 import { registerRetention } from "./retention.js";
 import { rebuildGraphCommand } from "./rebuild-graph.js";
 import { openLedger, publicKeyOf, writeKeyPair } from "./ledger.js";
+import { registerReplay } from "./replay.js";
+import { listDeadLetters, replayDeadLetters, showDeadLetter } from "./dead-letters.js";
 
 const program = new Command()
   .name("auditgraph")
@@ -51,7 +53,10 @@ program
       keyStore: keyStoreOf(config),
       concurrency: opts.concurrency,
       lockDurationMs: opts.lockMs,
+      ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),
     });
+    // The webhook's host only: its path or query may carry a token, and the secret is never printed.
+    if (config.escalationWebhook) console.log(`auditgraph worker: notifying escalations to a signed webhook on ${new URL(config.escalationWebhook.url).host}`);
     await worker.waitUntilReady();
     console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, key store ${keyStoreDirOf(config)}, graph ${config.neo4j.uri}`);
     await new Promise<void>((resolve) => {
@@ -156,6 +161,7 @@ program
   });
 
 registerRetention(program);
+registerReplay(program);
 
 program
   .command("erase")
@@ -276,6 +282,38 @@ for (const verb of Object.keys(ESCALATION_VERBS) as EscalationVerb[]) {
       await transitionCommand(loadConfig(), verb, id, opts);
     });
 }
+
+const deadLetterCommands = program
+  .command("dead-letters")
+  .description("input the worker refused (each with the reason naming the field): list, show, and replay it as a new job once the cause is fixed");
+
+deadLetterCommands
+  .command("list")
+  .description("every dead letter: id, when, the reason, and whether it was replayed (inputs are shown by `show`)")
+  .option("--json", "print them as JSON (without their inputs)")
+  .action(async (opts: { json?: boolean }) => {
+    await listDeadLetters(loadConfig(), opts);
+  });
+
+deadLetterCommands
+  .command("show")
+  .description("one dead letter, its input as received, and its replays")
+  .argument("<id>", "the dead letter's id (<jobId> or <jobId>#<index>)")
+  .option("--json", "print it as JSON")
+  .action(async (id: string, opts: { json?: boolean }) => {
+    await showDeadLetter(loadConfig(), id, opts);
+  });
+
+deadLetterCommands
+  .command("replay")
+  .description("submit dead letters' inputs again as new jobs (validated again by the worker); each replay is recorded, append-only")
+  .argument("[ids...]", "the dead letters to replay")
+  .option("--all", "every dead letter not replayed yet")
+  .option("--by <operator>", "who replays them (recorded with the replay)")
+  .action(async (ids: string[], opts: { all?: boolean; by?: string }) => {
+    if (Boolean(opts.all) === ids.length > 0) throw new Error("replay: give dead letter ids, or --all (not both)");
+    await replayDeadLetters(loadConfig(), ids, opts);
+  });
 
 function collectParam(value: string, into: Record<string, string>): Record<string, string> {
   const at = value.indexOf("=");

@@ -41,7 +41,7 @@ export {
   type PolicyFinding,
 } from "./schema.js";
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
-export { ValidationError, parseWith, issuesOf, type FieldIssue } from "./validation.js";
+export { ValidationError, parseWith, issuesOf, nestedTooDeep, MAX_EVENT_DEPTH, type FieldIssue } from "./validation.js";
 export { parseEvent, upcastEvent, type EventParseResult } from "./upcast.js";
 export { streamIdFor } from "./streams.js";
 export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordBytes, sealRecordText, textSealed, type LedgerRecord } from "./record.js";

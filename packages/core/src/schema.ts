@@ -344,8 +344,12 @@ export const EventSchema = z.discriminatedUnion("type", [
     ...envelope,
     type: z.literal("policy.flag"),
     payload: PolicyFindingSchema.extend({
-      /** `escalated`: the worker raised it and opened an escalation for it (`escalation.opened` names it). */
-      outcome: z.enum(["flagged", "blocked", "held-allowed", "held-denied", "held-timeout", "escalated"]),
+      /**
+       * `escalated`: the worker raised it and opened an escalation for it (`escalation.opened` names it).
+       * `held`: the agent's call waits for a reviewer (recorded when the hold starts, so the worker can
+       * open its escalation while the agent waits; a `held-*` flag of the same run gives the outcome).
+       */
+      outcome: z.enum(["flagged", "blocked", "held", "held-allowed", "held-denied", "held-timeout", "escalated"]),
       /** Whether the call went ahead; a timed-out hold took its rule's default, which only this says. */
       decision: z.enum(["allow", "deny"]).optional(),
     }),
@@ -369,6 +373,8 @@ export const EventSchema = z.discriminatedUnion("type", [
       concerns: PolicyFindingSchema.shape.concerns.extend({ traceId: nonEmpty }),
       /** The policy's reason: built from its settings and counts, never from the event. */
       reason: z.string().min(1),
+      /** For a held call: its hold (`holdIdOf`, `<runId>:<policyId>`), which resolving or dismissing the escalation decides. */
+      holdId: nonEmpty.optional(),
     }),
   }),
   /**
@@ -388,6 +394,29 @@ export const EventSchema = z.discriminatedUnion("type", [
       reason: z.string().min(1),
       /** For a held call the escalation is about: what the reviewer decided (phase 2b releases the hold with it). */
       holdDecision: z.enum(["allow", "deny"]).optional(),
+    }),
+  }),
+  /**
+   * One attempt to notify someone of an escalation (a webhook request, a callback call), as the
+   * worker's notifier reports it: ids, a channel, a status and an error category, never the URL,
+   * the secret, a response body or event content. Every attempt is its own event: a receiver that
+   * was down shows up as failed attempts before the one that got through.
+   */
+  z.strictObject({
+    ...systemEnvelope,
+    type: z.literal("escalation.notification"),
+    payload: z.strictObject({
+      escalationId: z.uuidv7(),
+      /** The same on every retry of one notification on one channel (the receiver deduplicates on it). */
+      deliveryId: z.uuid(),
+      channel: z.enum(["webhook", "callback"]),
+      attempt: z.number().int().positive(),
+      status: z.enum(["ok", "failed"]),
+      httpStatus: z.number().int().optional(),
+      error: z.string().max(300).optional(),
+      at: z.iso.datetime({ offset: true }),
+      /** Absent on the last attempt (delivered, or given up). */
+      nextRetryAt: z.iso.datetime({ offset: true }).optional(),
     }),
   }),
 ]);

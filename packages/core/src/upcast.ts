@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CostSchema, EventSchema, SCHEMA_VERSION, type AuditEvent } from "./schema.js";
-import { ValidationError, issuesOf } from "./validation.js";
+import { MAX_EVENT_DEPTH, ValidationError, issuesOf, nestedTooDeep } from "./validation.js";
 
 /**
  * All that upcasting needs to know of an event of any version: it is an object with a version.
@@ -66,6 +66,13 @@ function upcast(event: Versioned): EventParseResult<Versioned> {
  * one gets the same field-named error as a current one would.
  */
 export function parseEvent(input: unknown): EventParseResult {
+  const deep = nestedTooDeep(input);
+  if (deep)
+    // The field it starts under is named; the full path would be hundreds of segments long.
+    return {
+      success: false,
+      error: new z.ZodError([{ code: "custom", path: deep.slice(0, 3), message: `nested deeper than ${MAX_EVENT_DEPTH} levels (from here); refused before validation`, input: undefined }]),
+    };
   // Without a readable version there is nothing to upcast: the current schema names every bad
   // field, schemaVersion among them.
   if (!VersionedSchema.safeParse(input).success) return EventSchema.safeParse(input);

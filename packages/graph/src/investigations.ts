@@ -238,6 +238,24 @@ export const INVESTIGATIONS = {
       flagsPer1000: z.number().nullable(),
     }),
   },
+  "compare-agent-versions": {
+    description: "past replay reviews of an agent's versions, newest first: candidate and baseline versions, snapshot, match rates, divergences, gate",
+    params: z.strictObject({ ...scoped, agentId: id.nullable().default(null), version: id.nullable().default(null) }),
+    row: z.object({
+      reviewId: z.string(),
+      at: z.string(),
+      agentId: z.string(),
+      candidateVersion: z.string(),
+      baselineVersions: z.array(z.string()),
+      snapshotId: optionalText,
+      traces: z.number(),
+      outputMatchRate: z.number(),
+      trajectoryMatchRate: z.number(),
+      divergences: z.number(),
+      errors: z.number(),
+      gatePassed: z.boolean(),
+    }),
+  },
   "escalation-queue": {
     description: "escalations waiting for a reviewer, most severe and oldest first, with their lineage (output or tool call, model call, prompt, model version, user, agent version)",
     params: z.strictObject({

@@ -58,6 +58,40 @@ FOREACH (_ IN CASE WHEN r.sessionId IS NULL THEN [] ELSE [1] END |
   MERGE (s:Session {tenantId: r.tenantId, id: r.sessionId})
   MERGE (t)-[:IN_SESSION]->(s))`;
 
+// A replay run's events carry the tag `auditgraph:replay-of:<original trace id>` (@auditgraph/replay):
+// the original may be projected later or never (another tenant's snapshot never is), so it is merged.
+const REPLAY_TAG_PREFIX = "auditgraph:replay-of:";
+const REPLAY_OF = `
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (o:Trace {tenantId: r.tenantId, id: r.originalTraceId})
+MERGE (t)-[:REPLAY_OF]->(o)`;
+
+// A replay review (@auditgraph/replay appends it as a `custom` event named `auditgraph.review`):
+// the snapshot, the versions compared and the counts, for `compare-agent-versions`.
+const REVIEW_EVENT_NAME = "auditgraph.review";
+// Anyone can send a custom event of that name: one without the keys MERGE needs is left as a
+// plain event rather than failing the whole batch's projection on a null key.
+const isReviewData = (data: unknown): boolean => {
+  const d = data as Record<string, unknown> | null;
+  const text = (k: string) => typeof d?.[k] === "string" && (d[k] as string).length > 0;
+  return typeof d === "object" && d !== null && text("reviewId") && text("snapshotId") && text("agentId") && text("candidateVersion") &&
+    Array.isArray(d.baselineVersions) && d.baselineVersions.every((v) => typeof v === "string" && v.length > 0);
+};
+const REVIEWS = `
+UNWIND $rows AS r
+MERGE (rv:Review {tenantId: r.tenantId, id: r.reviewId})
+SET rv.eventId = r.eventId, rv.at = r.recordedAt, rv.traces = r.traces, rv.outputMatchRate = r.outputMatchRate,
+    rv.trajectoryMatchRate = r.trajectoryMatchRate, rv.divergences = r.divergences, rv.errors = r.errors,
+    rv.tokensOriginal = r.tokensOriginal, rv.tokensCandidate = r.tokensCandidate, rv.gatePassed = r.gatePassed
+MERGE (s:Snapshot {tenantId: r.tenantId, id: r.snapshotId})
+MERGE (rv)-[:OF_SNAPSHOT]->(s)
+MERGE (c:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.candidateVersion})
+MERGE (rv)-[:CANDIDATE]->(c)
+FOREACH (v IN r.baselineVersions |
+  MERGE (b:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: v})
+  MERGE (rv)-[:BASELINE]->(b))`;
+
 // The session's traces in order, recomputed whole for each session a batch touches, so a trace
 // projected late (a retried job) still lands in its place: stale FIRST_TRACE / NEXT_TRACE go,
 // the right ones are merged. The write to the session comes first and locks it, so two batches
@@ -359,6 +393,14 @@ MERGE (x:EscalationTransition {tenantId: r.tenantId, id: r.id})
 SET x += r.props
 MERGE (e)-[:TRANSITION]->(x)`;
 
+// Each notification attempt (webhook request, callback call) hangs off its escalation, failed ones included.
+const ESCALATION_NOTIFICATIONS = `
+UNWIND $rows AS r
+MERGE (e:Escalation {tenantId: r.tenantId, id: r.escalationId})
+MERGE (n:NotificationAttempt {tenantId: r.tenantId, id: r.id})
+SET n += r.props
+MERGE (e)-[:NOTIFIED]->(n)`;
+
 // The fold, one transition at a time in ledger order (rows are sorted, one statement each): it
 // takes effect when it starts from the current state and comes after the last one that did, so
 // projecting a transition twice, or a stale one (a reviewer who lost a race), changes nothing.
@@ -486,6 +528,23 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
     if (rows.length > 0) await tx.run(cypher, { rows });
   };
   await run(TRACES, [...traces.values()]);
+  await run(
+    REPLAY_OF,
+    distinctBy(
+      records.flatMap((r) =>
+        (r.event.tags ?? [])
+          .filter((tag) => tag.startsWith(REPLAY_TAG_PREFIX))
+          .map((tag) => ({ tenantId: r.event.identity.user.tenantId, traceId: r.event.traceId, originalTraceId: tag.slice(REPLAY_TAG_PREFIX.length) })),
+      ),
+      (row) => canonicalJson(row),
+    ),
+  );
+  await run(
+    REVIEWS,
+    ofType(records, "custom")
+      .filter((r) => r.event.payload.name === REVIEW_EVENT_NAME && isReviewData(r.event.payload.data))
+      .map((r) => ({ ...(r.event.payload.data as Record<string, unknown>), tenantId: r.event.identity.user.tenantId, eventId: r.event.eventId, recordedAt: r.recordedAt })),
+  );
   const sessions = distinctBy(
     [...traces.values()].filter((t) => t.sessionId),
     (t) => canonicalJson([t.tenantId, t.sessionId]),
@@ -680,6 +739,7 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
           traceId: p.concerns.traceId,
           concernKind: p.concerns.kind,
           concernsEventId: p.concerns.eventId ?? null,
+          holdId: p.holdId ?? null,
           openedAt: r.recordedAt,
           position: neo4j.int(r.position),
         },
@@ -708,6 +768,28 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
     });
   await run(ESCALATION_TRANSITIONS, transitions);
   for (const t of transitions) await run(ESCALATION_STATE, [t]);
+  await run(
+    ESCALATION_NOTIFICATIONS,
+    ofType(all, "escalation.notification").map((r) => {
+      const p = r.event.payload;
+      return {
+        tenantId: r.event.tenantId,
+        id: r.event.eventId,
+        escalationId: p.escalationId,
+        props: {
+          deliveryId: p.deliveryId,
+          channel: p.channel,
+          attempt: neo4j.int(p.attempt),
+          status: p.status,
+          httpStatus: p.httpStatus === undefined ? null : neo4j.int(p.httpStatus),
+          error: p.error ?? null,
+          at: p.at,
+          nextRetryAt: p.nextRetryAt ?? null,
+          position: neo4j.int(r.position),
+        },
+      };
+    }),
+  );
 
   // After this batch's own events, so that what a batch projects before its erasure is erased too.
   const erasures = ofType(all, "subject.erased").map((r) => ({

@@ -25,7 +25,7 @@ import {
   type Severity,
   type Usage,
 } from "@auditgraph/core";
-import { InlineEnforcer, PolicyRefusal, flagPayload, type HoldDecider, type InlineVerdict, type PolicySet, type PolicyState } from "@auditgraph/policy";
+import { InlineEnforcer, PolicyRefusal, flagPayload, type HoldDecider, type InlineOutcome, type InlineVerdict, type PolicySet, type PolicyState } from "@auditgraph/policy";
 import { paramsOf, reasoningOf, toolDefinitionOf, usageOf } from "./capture.js";
 import { toJson, toMessage, toolCallsOf } from "./serialize.js";
 import type { Transport } from "./transport.js";
@@ -308,7 +308,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return (async () => {
       let verdict: InlineVerdict;
       try {
-        verdict = await inline.check(start);
+        verdict = await inline.check(start, { onHeld: (held) => this.held(start.runId, held, tags) });
       } catch (error) {
         // Fail closed: these rules guard calls that must not run unchecked.
         verdict = {
@@ -327,6 +327,19 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
       else this.guard(failure, () => this.emit(failure, start.runId, payload, { tags }, true));
       throw refusal;
     })();
+  }
+
+  /**
+   * A call is about to wait for a reviewer: its `held` flags go out now, ahead of the linger, so
+   * that the worker opens the escalation a reviewer answers while the agent waits. The final
+   * `held-*` flag follows once the hold is decided.
+   */
+  private held(runId: string, held: InlineOutcome[], tags: string[] | undefined): void {
+    this.guard("policy.flag", () => {
+      let last: AuditEvent | undefined;
+      for (const outcome of held) last = this.emit("policy.flag", runId, flagPayload(outcome), { tags });
+      if (last) this.transport.expedite?.(last);
+    });
   }
 
   private timing(context: RunContext | undefined) {

@@ -62,13 +62,13 @@ describe("escalation-first in the handler", () => {
     const decider = new InMemoryHoldDecider();
     const transport = new Expediting();
     void decider.next().then((hold) => {
-      // The reviewer can only be asked once the event is on its way.
-      expect(transport.expedited.map((e) => e.type)).toEqual(["tool.start"]);
+      // The reviewer can only be asked once the event is on its way, and the `held` flag the worker opens the escalation from.
+      expect(transport.expedited.map((e) => e.type)).toEqual(["tool.start", "policy.flag"]);
       hold.allow();
     });
     await run({ set: PolicySet.create([onTransfer("hold", "high")]), decider, escalateAt: "high" }, transport);
-    expect(transport.of("policy.flag").map((f) => f.payload.outcome)).toEqual(["held-allowed"]);
-    expect(transport.expedited).toHaveLength(1);
+    expect(transport.of("policy.flag").map((f) => f.payload.outcome)).toEqual(["held", "held-allowed"]);
+    expect(transport.expedited).toHaveLength(2);
   });
 
   it("refuses a bad escalateAt, naming it", () => {

@@ -135,9 +135,10 @@ describe("inline policies in a real agent", () => {
         throw new Error("the agent finished without holding the transfer");
       }),
     ]);
-    // Waiting: the attempt is recorded, the tool has not run, nothing is flagged yet.
+    // Waiting: the attempt and the `held` flag (a reviewer's escalation opens from it) are recorded; the tool has not run.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(runs.count).toBe(0);
+    expect(flagsOf(transport).map((f) => f.payload)).toMatchObject([{ policyId: "review-transfers", action: "hold", outcome: "held" }]);
     expect(transport.of("tool.start")).toHaveLength(1);
     expect(transport.of("tool.end")).toEqual([]);
     expect(pending.finding).toMatchObject({ policyId: "review-transfers", action: "hold", reason: "a human approves every transfer" });
@@ -148,7 +149,8 @@ describe("inline policies in a real agent", () => {
     await awaitAllCallbacks();
     expect(runs.count).toBe(1);
     expect(result.messages.at(-1)?.text).toBe("done");
-    const [flag] = flagsOf(transport);
+    const [held, flag] = flagsOf(transport);
+    expect(held?.payload.outcome).toBe("held");
     expect(flag?.payload).toMatchObject({ policyId: "review-transfers", action: "hold", outcome: "held-allowed", decision: "allow" });
     expect(transport.of("tool.end")[0]?.payload.output).toBe("sent 250 EUR");
     expect(transport.of("tool.error")).toEqual([]);
@@ -160,8 +162,7 @@ describe("inline policies in a real agent", () => {
     const { transport, runs, result } = await runTransfer({ set: PolicySet.create([holdTransfers(150, "deny")]), decider });
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(runs.count).toBe(0);
-    const [flag] = flagsOf(transport);
-    expect(flag?.payload).toMatchObject({ outcome: "held-timeout", decision: "deny" });
+    expect(flagsOf(transport).map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { outcome: "held-timeout", decision: "deny" }]);
     expect(transport.of("tool.error")[0]?.payload.error.message).toMatch(/no decision came in time and the rule's default is deny/);
     expect(result.messages.find((m) => ToolMessage.isInstance(m))?.text).toContain("no decision came in time");
     expect(decider.pending).toEqual([]);
@@ -170,13 +171,13 @@ describe("inline policies in a real agent", () => {
   it("a hold that times out with default allow lets the tool run; a denied one does not", async () => {
     const allowed = await runTransfer({ set: PolicySet.create([holdTransfers(50, "allow")]), decider: new InMemoryHoldDecider() });
     expect(allowed.runs.count).toBe(1);
-    expect(flagsOf(allowed.transport)[0]?.payload).toMatchObject({ outcome: "held-timeout", decision: "allow" });
+    expect(flagsOf(allowed.transport).at(-1)?.payload).toMatchObject({ outcome: "held-timeout", decision: "allow" });
 
     const decider = new InMemoryHoldDecider();
     void decider.next().then((hold) => hold.deny());
     const denied = await runTransfer({ set: PolicySet.create([holdTransfers(30_000, "allow")]), decider });
     expect(denied.runs.count).toBe(0);
-    expect(flagsOf(denied.transport)[0]?.payload).toMatchObject({ outcome: "held-denied", decision: "deny" });
+    expect(flagsOf(denied.transport).at(-1)?.payload).toMatchObject({ outcome: "held-denied", decision: "deny" });
   });
 
   it("a block rule stops a model call: the model is never called and the agent gets the refusal", async () => {

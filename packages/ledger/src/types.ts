@@ -46,6 +46,8 @@ export const DeadLetterSchema = z.object({
   reason: z.string(),
   /** The input as received, kept whole so nothing is lost. */
   input: z.unknown(),
+  /** `json-text`: `input` is the input's JSON text, as it was too deeply nested to store as a value. */
+  inputAs: z.literal("json-text").optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 

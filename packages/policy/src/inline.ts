@@ -161,7 +161,7 @@ export class InlineEnforcer {
    * call runs only if every one allows it. A policy that cannot be evaluated refuses the call:
    * these rules guard calls that must not run unchecked.
    */
-  async check(event: AuditEvent): Promise<InlineVerdict> {
+  async check(event: AuditEvent, { onHeld }: { onHeld?: (held: InlineOutcome[]) => void } = {}): Promise<InlineVerdict> {
     let findings: Finding[];
     try {
       findings = await this.inLine(() => this.set.evaluate(event, { state: this.state, actions: INLINE_ACTIONS }));
@@ -180,6 +180,14 @@ export class InlineEnforcer {
     const holds = findings.filter((f) => f.action === "hold");
     const escalation = this.escalation;
     if (escalation && holds.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(escalation.minSeverity))) this.urgent(event);
+    // Before waiting: the caller records that the call is held, so a reviewer can be asked while it waits.
+    if (holds.length > 0 && onHeld) {
+      try {
+        onHeld(holds.map((finding) => ({ finding, outcome: "held" })));
+      } catch {
+        // Recording is the caller's concern; the hold itself goes on.
+      }
+    }
     const rules = new Map(this.set.policies.map((p) => [p.id, p]));
     const outcomes = await Promise.all(
       holds.map(async (finding): Promise<InlineOutcome> => {

@@ -15,8 +15,10 @@ import {
   type EventOf,
   type LedgerRecord,
 } from "@auditgraph/core";
+import type { Redis } from "ioredis";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
+import { publishHoldDecision, type HoldDecision, type PublishHoldDecisionResult } from "@auditgraph/policy";
 
 /** No escalation by that id (in that tenant, when one is named): the same words either way, so a tenant cannot probe another's ids. */
 export class EscalationNotFoundError extends Error {
@@ -47,6 +49,21 @@ export interface TransitionResult {
   /** False when the ledger took it but the graph could not (yet): the projection catches up from the ledger. */
   projected: boolean;
   projectionError?: string;
+  /** For an escalation about a held call: what publishing the decision did (`too-late`: the agent had taken its default). */
+  hold?: { holdId: string; decision: HoldDecision; published?: PublishHoldDecisionResult; error?: string };
+}
+
+export interface TransitionHolds {
+  /** Where the agents' holds wait (see `RedisHoldDecider`). */
+  redis: Redis;
+  prefix?: string;
+}
+
+/** What a move decides for a held call: resolving lets it run, dismissing refuses it; the others leave it waiting. */
+export function holdDecisionOf(to: (typeof ESCALATION_STATES)[number], given: HoldDecision | undefined): HoldDecision | undefined {
+  if (to === "resolved") return given ?? "allow";
+  if (to === "dismissed") return given ?? "deny";
+  return given;
 }
 
 const asEvent = (record: LedgerRecord) => (isSealed(record.event) ? undefined : upcastEvent(record.event));
@@ -78,10 +95,15 @@ export async function transitionEscalation(
   ledger: Pick<Ledger, "readEvent" | "readTrace" | "append">,
   graph: Pick<Graph, "project"> | undefined,
   request: TransitionRequest,
+  holds?: TransitionHolds,
 ): Promise<TransitionResult> {
   const req = parseWith(TransitionRequestSchema, request, "escalation transition");
   const before = await readEscalation(ledger, req.escalationId, req.tenantId);
   if (!canTransition(before.state, req.to)) throw new EscalationTransitionError(req.escalationId, before.state, req.to);
+  const holdId = before.opened.payload.holdId;
+  const decision = holdId ? holdDecisionOf(req.to, req.holdDecision) : req.holdDecision;
+  if (holdId && decision && !holds)
+    throw new TypeError(`escalation ${req.escalationId} is about a held call (hold ${holdId}): holds (a Redis connection) is required to release it`);
   const event = parseWith(
     EventSchema,
     {
@@ -100,20 +122,31 @@ export async function transitionEscalation(
         to: req.to,
         reviewer: { id: req.reviewer.id, ...(req.reviewer.name ? { name: req.reviewer.name } : {}) },
         reason: req.reason,
-        ...(req.holdDecision ? { holdDecision: req.holdDecision } : {}),
+        ...(decision ? { holdDecision: decision } : {}),
       },
     },
     "escalation.transition event",
   ) as EventOf<"escalation.transition">;
+  // In the ledger first: a call is never released without the decision on record.
   const { records } = await ledger.append(streamIdFor(before.tenantId), [event]);
   const record = records[0]!;
   const view = foldEscalation(before.opened, [...before.transitions.map((t) => t.event), event]);
-  if (!graph) return { event, record, view, projected: false };
+  let hold: TransitionResult["hold"];
+  if (holdId && decision && holds) {
+    try {
+      const published = await publishHoldDecision(holds.redis, holdId, decision, req.reviewer.id, holds.prefix ? { prefix: holds.prefix } : {});
+      hold = { holdId, decision, published };
+    } catch (error) {
+      hold = { holdId, decision, error: (error as Error).message };
+    }
+  }
+  const done = { event, record, view, ...(hold ? { hold } : {}) };
+  if (!graph) return { ...done, projected: false };
   try {
     await graph.project([{ ...record, event }]);
-    return { event, record, view, projected: true };
+    return { ...done, projected: true };
   } catch (error) {
-    return { event, record, view, projected: false, projectionError: (error as Error).message };
+    return { ...done, projected: false, projectionError: (error as Error).message };
   }
 }
 

@@ -21,6 +21,7 @@ export {
   type StreamLag,
 } from "./projector.js";
 export { rebuildGraph, RebuildOptionsSchema, ProjectionNotEmptyError, countStreamRecords, type RebuildOptions, type RebuildProgress, type RebuildResult } from "./rebuild.js";
+export { WorkerNotifications, notificationOf, type WorkerNotifierOptions } from "./notifications.js";
 export { RedisPolicyState, type RedisPolicyStateOptions } from "./policy-state.js";
 export {
   PolicyEngine,
@@ -30,16 +31,19 @@ export {
   flagIdOf,
   escalationIdOf,
   raisedEvents,
+  heldEscalation,
   type PolicyEngineOptions,
   type RaisedStream,
 } from "./policies.js";
 export {
   transitionEscalation,
+  holdDecisionOf,
   readEscalation,
   listEscalations,
   TransitionRequestSchema,
   EscalationNotFoundError,
   type TransitionRequest,
   type TransitionResult,
+  type TransitionHolds,
   type EscalationListing,
 } from "./escalations.js";

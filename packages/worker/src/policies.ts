@@ -21,6 +21,7 @@ import {
   PolicyEvaluationError,
   PolicySet,
   flagPayload,
+  holdIdOf,
   loadPolicyFile,
   type Finding,
   type PolicyDefinitionInput,
@@ -90,8 +91,16 @@ export function raisedEvents(event: UserEvent, finding: Finding, escalationSever
     `flag of policy ${finding.policyId}`,
   );
   if (!escalates) return [flag];
+  return [flag, openedEvent(event, finding, flagId, concerned, occurredAt)];
+}
+
+type EscalatedFinding = Pick<Finding, "severity" | "policyId" | "policyVersion" | "policySetHash" | "reason"> & {
+  concerns: Finding["concerns"];
+};
+
+function openedEvent(event: UserEvent, finding: EscalatedFinding, flagId: string, concerned: string, occurredAt: string, holdId?: string) {
   const escalationId = escalationIdOf(concerned, finding.policyId);
-  const opened = parseWith(
+  return parseWith(
     EventSchema,
     {
       eventId: escalationId,
@@ -113,11 +122,22 @@ export function raisedEvents(event: UserEvent, finding: Finding, escalationSever
         flagEventIds: [flagId],
         concerns: finding.concerns,
         reason: finding.reason,
+        ...(holdId ? { holdId } : {}),
       },
     },
     `escalation of policy ${finding.policyId}`,
-  );
-  return [flag, opened];
+  ) as EventOf<"escalation.opened">;
+}
+
+/**
+ * The escalation of a call the agent holds: its `held` flag (recorded when the hold starts) is the
+ * evidence, and the escalation carries the hold's id, so resolving or dismissing it releases the
+ * call. Opened whatever the rule's severity: only a human can release a held call.
+ */
+export function heldEscalation(flag: EventOf<"policy.flag">): EventOf<"escalation.opened"> {
+  const p = flag.payload;
+  const concerned = p.concerns.eventId ?? flag.eventId;
+  return openedEvent(flag, { ...p, concerns: { ...p.concerns, traceId: flag.traceId } }, flag.eventId, concerned, new Date().toISOString(), holdIdOf(p));
 }
 
 export interface PolicyEngineOptions {
@@ -134,6 +154,8 @@ export interface RaisedStream {
   appended: AppendedStream;
   flags: number;
   escalations: number;
+  /** The escalations this call put in the ledger (not those a redelivered job found there already): the ones to notify. */
+  opened: EventOf<"escalation.opened">[];
 }
 
 /**
@@ -170,6 +192,11 @@ export class PolicyEngine {
     let flags = 0;
     let escalations = 0;
     for (const event of events) {
+      if (event.type === "policy.flag" && event.payload.action === "hold" && event.payload.outcome === "held") {
+        raised.push(heldEscalation(event));
+        escalations += 1;
+        continue;
+      }
       if (isSystemEvent(event) || event.type === "policy.flag") continue;
       let findings: Finding[];
       try {
@@ -194,10 +221,18 @@ export class PolicyEngine {
     const sealer = keys ?? keyStore;
     const stored: StoredEvent[] = sealer ? await Promise.all(raised.map((e) => (isSystemEvent(e) ? e : sealEvent(e, sealer)))) : raised;
     const result = await ledger.append(stream.streamId, stored);
+    // A duplicate maps to its stored record, further back; the new records are the last positions.
+    const fresh = new Set(
+      [...result.records]
+        .sort((a, b) => b.position - a.position)
+        .slice(0, result.appended)
+        .map((r) => r.event.eventId),
+    );
     return {
       appended: { streamId: stream.streamId, records: result.records, appended: result.appended, inHand: new Map(raised.map((e) => [e.eventId, e])) },
       flags,
       escalations,
+      opened: raised.filter((e): e is EventOf<"escalation.opened"> => e.type === "escalation.opened" && fresh.has(e.eventId)),
     };
   }
 }

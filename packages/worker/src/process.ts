@@ -1,9 +1,11 @@
 import {
   BatchJobSchema,
   ValidationError,
+  canonicalJson,
   issuesOf,
   isSealed,
   isSystemEvent,
+  openEvent,
   parseEvent,
   sealEvent,
   streamIdFor,
@@ -14,7 +16,7 @@ import {
   type StoredEvent,
   type SubjectKeyStore,
 } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
+import type { DeadLetter, Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 
 export interface BatchOutcome extends AppendOutcome {
@@ -114,25 +116,25 @@ export async function appendBatch(
   const batch = BatchJobSchema.safeParse(data);
   if (!batch.success) {
     const reason = new ValidationError("batch job", issuesOf(batch.error)).message;
-    await ledger.deadLetter({ id: `${jobId}`, recordedAt, jobId, reason, input: data });
+    await deadLetterWhole(ledger, { id: `${jobId}`, recordedAt, jobId, reason, input: data });
     return { outcome: { appended: 0, duplicates: 0, deadLettered: 1 }, streams: [] };
   }
 
-  const byStream = new Map<string, AuditEvent[]>();
+  const byStream = new Map<string, { index: number; event: AuditEvent }[]>();
   let deadLettered = 0;
   for (const [index, input] of batch.data.events.entries()) {
-    const parsed = parseEvent(input);
-    if (!parsed.success) {
-      const reason = new ValidationError(`event ${index}`, issuesOf(parsed.error)).message;
-      await ledger.deadLetter({ id: `${jobId}#${index}`, recordedAt, jobId, reason, input });
+    const reason = invalidReason(index, input);
+    if (reason) {
+      await deadLetterWhole(ledger, { id: `${jobId}#${index}`, recordedAt, jobId, reason, input });
       deadLettered += 1;
       continue;
     }
-    const streamId = streamIdFor(tenantIdOf(parsed.data));
+    const event = input as AuditEvent;
+    const streamId = streamIdFor(tenantIdOf(event));
     const list = byStream.get(streamId) ?? [];
     // The ledger keeps the event as it was received, not as parsed: fields this schema does not
     // know (a newer producer's, or an older one's) are kept, never silently dropped.
-    list.push(input as AuditEvent);
+    list.push({ index, event });
     byStream.set(streamId, list);
   }
 
@@ -140,18 +142,125 @@ export async function appendBatch(
   let appended = 0;
   let total = 0;
   const keys = options.keyStore && batchKeys(options.keyStore);
-  for (const [streamId, events] of byStream) {
-    const inHand = new Map<string, AuditEvent>();
-    for (const event of events) if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
+  for (const [streamId, entries] of byStream) {
+    const events = entries.map((e) => e.event);
     const stored: StoredEvent[] = keys ? await Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, keys)))) : events;
     // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
     // only eventId and traceId, which a sealed event keeps in its clear envelope).
     const result = await ledger.append(streamId, stored, recordedAt);
+    const conflicts = await conflictsOf(entries, result.records, result.appended, options.keyStore);
+    const inHand = new Map<string, AuditEvent>();
+    for (const [i, { index, event }] of entries.entries()) {
+      const record = result.records[i]!;
+      if (!conflicts.has(i)) {
+        if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
+        continue;
+      }
+      // The ledger dedups by event id, so this content was not stored: it is dead-lettered, never
+      // dropped in silence, and kept out of the projection and the policies (they see the stored one).
+      const reason = `invalid event ${index}: eventId: event id already recorded with different content (stream ${streamId}, position ${record.position}); this one is not stored`;
+      await deadLetterWhole(ledger, { id: `${jobId}#${index}`, recordedAt, jobId, reason, input: event });
+      deadLettered += 1;
+    }
     streams.push({ streamId, records: result.records, appended: result.appended, inHand });
     appended += result.appended;
-    total += result.records.length;
+    total += result.records.length - conflicts.size;
   }
   return { outcome: { appended, duplicates: total - appended, deadLettered }, streams, ...(keys ? { keys } : {}) };
+}
+
+/** Why event `index` of a job cannot be appended (its fields named), or undefined when it can. */
+function invalidReason(index: number, input: unknown): string | undefined {
+  try {
+    const parsed = parseEvent(input);
+    return parsed.success ? undefined : new ValidationError(`event ${index}`, issuesOf(parsed.error)).message;
+  } catch (error) {
+    // A validator that throws (rather than reporting) must not fail the job on every retry.
+    return `invalid event ${index}: could not be validated: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * The job's entries (by their place in it) whose event id the ledger already held with other
+ * content, or that a earlier entry of the same job took with other content. Content is compared
+ * as canonical JSON; only repeated ids are compared, so a batch of new events costs nothing here.
+ * A stored event whose subject was erased cannot be compared, and is taken as a plain repeat:
+ * its plaintext must not come back, not even into the dead letters.
+ */
+async function conflictsOf(
+  entries: { event: AuditEvent }[],
+  records: LedgerRecord[],
+  appendedCount: number,
+  keyStore: Pick<SubjectKeyStore, "byId"> | undefined,
+): Promise<Set<number>> {
+  const last = records.reduce((max, r) => Math.max(max, r.position), -1);
+  const seen = new Map<string, number>();
+  const reference = new Map<string, string | null>();
+  const conflicts = new Set<number>();
+  for (const [i, { event }] of entries.entries()) {
+    const record = records[i]!;
+    const fresh = record.position > last - appendedCount;
+    const first = seen.get(event.eventId);
+    if (first === undefined) seen.set(event.eventId, i);
+    if (fresh && first === undefined) continue;
+    if (!reference.has(event.eventId)) {
+      if (fresh) reference.set(event.eventId, canonicalJson(entries[first!]!.event));
+      else {
+        const opened = keyStore ? await openEvent(record.event, keyStore) : { erased: false as const, event: record.event as AuditEvent };
+        reference.set(event.eventId, opened.erased ? null : canonicalJson(opened.event));
+      }
+    }
+    const ref = reference.get(event.eventId);
+    if (ref !== null && ref !== canonicalJson(event)) conflicts.add(i);
+  }
+  return conflicts;
+}
+
+/**
+ * A dead letter, whatever its input: one too deeply nested for JSON.stringify (thousands of
+ * levels overflow its stack) is kept as its JSON text, written without recursion, so nothing
+ * is lost and the job is not failed on every retry.
+ */
+async function deadLetterWhole(ledger: Ledger, entry: DeadLetter): Promise<void> {
+  let serialisable = true;
+  try {
+    JSON.stringify(entry.input);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    serialisable = false;
+  }
+  if (serialisable) return ledger.deadLetter(entry);
+  return ledger.deadLetter({ ...entry, input: jsonTextOf(entry.input), inputAs: "json-text" });
+}
+
+/** JSON.stringify's text for a JSON value, with an explicit stack instead of recursion. */
+export function jsonTextOf(value: unknown): string {
+  const out: string[] = [];
+  const stack: { close: string; items: [string | null, unknown][]; at: number }[] = [];
+  const open = (v: unknown) => {
+    if (typeof v !== "object" || v === null || typeof (v as { toJSON?: unknown }).toJSON === "function") out.push(JSON.stringify(v) ?? "null");
+    else if (Array.isArray(v)) {
+      out.push("[");
+      stack.push({ close: "]", items: v.map((x): [null, unknown] => [null, x]), at: 0 });
+    } else {
+      out.push("{");
+      stack.push({ close: "}", items: Object.entries(v).filter(([, x]) => x !== undefined && typeof x !== "function"), at: 0 });
+    }
+  };
+  open(value);
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    if (top.at === top.items.length) {
+      out.push(top.close);
+      stack.pop();
+      continue;
+    }
+    const [key, child] = top.items[top.at++]!;
+    if (top.at > 1) out.push(",");
+    if (key !== null) out.push(JSON.stringify(key), ":");
+    open(child);
+  }
+  return out.join("");
 }
 
 /**

@@ -6,6 +6,7 @@ import type { PolicySet, PolicyState } from "@auditgraph/policy";
 import { appendBatch, type AppendOutcome } from "./process.js";
 import { PolicyEngine } from "./policies.js";
 import { RedisPolicyState } from "./policy-state.js";
+import { WorkerNotifications, type WorkerNotifierOptions } from "./notifications.js";
 import { StreamProjector, type ProjectionGraph, type ProjectorSettings, type StreamLag } from "./projector.js";
 
 export interface AuditWorkerOptions {
@@ -34,6 +35,14 @@ export interface AuditWorkerOptions {
   policyState?: PolicyState;
   /** Findings at or above it open an escalation whatever their action (default `high`). */
   escalationSeverity?: Severity;
+  /**
+   * Notifies each escalation this worker opens (a signed webhook, a callback in code, or both),
+   * in the background: a job is acked without waiting for a receiver. Every attempt is appended
+   * to the escalation's tenant stream as an `escalation.notification` event.
+   */
+  notifier?: WorkerNotifierOptions;
+  /** On close, how long deliveries under way may still take before their retries are cut short (default 10 s). */
+  notificationGraceMs?: number;
   logger?: Logger;
 }
 
@@ -53,6 +62,8 @@ export class AuditWorker {
   private readonly queueName: string;
   private readonly ownedState: RedisPolicyState | undefined;
   readonly policyEngine: PolicyEngine | undefined;
+  readonly notifications: WorkerNotifications | undefined;
+  private readonly notificationGraceMs: number;
 
   constructor(options: AuditWorkerOptions) {
     this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
@@ -64,6 +75,8 @@ export class AuditWorker {
       logger: this.log,
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
+    this.notificationGraceMs = options.notificationGraceMs ?? 10_000;
+    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, options.ledger, (appended) => this.projector.offer(appended), this.log);
     if (options.policies) {
       const state =
         options.policyState ??
@@ -88,6 +101,8 @@ export class AuditWorker {
           const raised = await this.policyEngine!.raise(stream, keys);
           if (!raised) continue;
           this.projector.offer(raised.appended);
+          // Escalation-first: the receivers hear of it now; the delivery never holds the ack.
+          for (const opened of raised.opened) this.notifications?.notify(opened);
           this.log.info({ jobId: job.id, streamId: stream.streamId, flags: raised.flags, escalations: raised.escalations, newlyAppended: raised.appended.appended }, "policy findings recorded");
         }
         return outcome;
@@ -130,6 +145,8 @@ export class AuditWorker {
    */
   async close(): Promise<void> {
     await this.worker.close();
+    // Before the projection closes: the attempts recorded meanwhile are projected too.
+    await this.notifications?.close(this.notificationGraceMs);
     await this.projector.close();
     await this.ownedState?.close();
     workersOf.get(this.queueName)?.delete(this);

@@ -133,6 +133,7 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     flagEventIds: FIXED,
     concerns: FIXED,
     reason: required(STRING, PLACEHOLDER),
+    holdId: optional(KEEP),
   }),
   "escalation.transition": object({
     escalationId: FIXED,
@@ -141,6 +142,18 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     reviewer: required(object({ id: required(KEEP, null), name: optional(STRING) }), null),
     reason: required(STRING, PLACEHOLDER),
     holdDecision: optional(KEEP),
+  }),
+  // Ids, enums, numbers and timestamps only; the error is a category the notifier words itself.
+  "escalation.notification": object({
+    escalationId: FIXED,
+    deliveryId: FIXED,
+    channel: FIXED,
+    attempt: FIXED,
+    status: FIXED,
+    httpStatus: optional(KEEP),
+    error: optional(STRING),
+    at: FIXED,
+    nextRetryAt: optional(KEEP),
   }),
 };
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));

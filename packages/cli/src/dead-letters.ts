@@ -1,0 +1,113 @@
+import { mkdir, open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { z } from "zod";
+import { BATCH_JOB_NAME, parseWith } from "@auditgraph/core";
+import type { DeadLetter } from "@auditgraph/ledger";
+import type { Config } from "./config.js";
+import { openLedger } from "./ledger.js";
+
+/**
+ * One replay of a dead letter: its input submitted again as a new job. Kept in an append-only
+ * file beside the ledger (`dead-letter-replays.jsonl`): the dead letter itself is never edited,
+ * and a replay that fails again is dead-lettered again under the new job's id.
+ */
+export const ReplaySchema = z.object({
+  deadLetterId: z.string().min(1),
+  replayedAt: z.iso.datetime({ offset: true }),
+  queue: z.string().min(1),
+  /** The new job's id: its own dead letters, if any, are `<jobId>` and `<jobId>#<index>`. */
+  jobId: z.string().min(1),
+  /** Who replayed it (an operator id), when given. */
+  by: z.string().min(1).optional(),
+});
+export type Replay = z.infer<typeof ReplaySchema>;
+
+const REPLAYS = "dead-letter-replays.jsonl";
+
+export async function readReplays(config: Pick<Config, "ledgerDir">): Promise<Replay[]> {
+  const text = await readFile(join(config.ledgerDir, REPLAYS), "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line, i) => parseWith(ReplaySchema, JSON.parse(line), `${REPLAYS} line ${i + 1}`));
+}
+
+async function recordReplay(config: Pick<Config, "ledgerDir">, replay: Replay): Promise<void> {
+  await mkdir(config.ledgerDir, { recursive: true });
+  const handle = await open(join(config.ledgerDir, REPLAYS), "a");
+  try {
+    await handle.write(`${JSON.stringify(replay)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface DeadLetterView extends DeadLetter {
+  replays: Replay[];
+}
+
+async function deadLetters(config: Config): Promise<DeadLetterView[]> {
+  const ledger = await openLedger({ ...config, signingKeyPath: undefined });
+  const letters = await ledger.readDeadLetters().finally(() => ledger.close());
+  const replays = await readReplays(config);
+  return letters.map((l) => ({ ...l, replays: replays.filter((r) => r.deadLetterId === l.id) }));
+}
+
+/**
+ * The job data a dead letter's input goes back as: a whole job's (id `<jobId>`) as it was, one
+ * event's (id `<jobId>#<index>`) as a batch of that one event.
+ */
+export function jobDataOf(letter: DeadLetter): unknown {
+  const input = letter.inputAs === "json-text" ? (JSON.parse(letter.input as string) as unknown) : letter.input;
+  return letter.id.includes("#") ? { events: [input] } : input;
+}
+
+export async function listDeadLetters(config: Config, opts: { json?: boolean }): Promise<DeadLetterView[]> {
+  const letters = await deadLetters(config);
+  if (opts.json) console.log(JSON.stringify(letters.map(({ input: _input, ...rest }) => rest), null, 2));
+  else if (letters.length === 0) console.log("(no dead letters)");
+  // Reasons and ids only: the input may hold personal data, and `show` prints it on request.
+  else
+    for (const l of letters)
+      console.log(`${l.id}  ${l.recordedAt}  ${l.replays.length > 0 ? `replayed ${l.replays.length}x (last as job ${l.replays.at(-1)!.jobId})` : "not replayed"}\n  ${l.reason}`);
+  return letters;
+}
+
+export async function showDeadLetter(config: Config, id: string, opts: { json?: boolean }): Promise<void> {
+  const letter = (await deadLetters(config)).find((l) => l.id === id);
+  if (!letter) throw new Error(`no dead letter with id ${JSON.stringify(id)} (see \`auditgraph dead-letters list\`)`);
+  if (opts.json) return console.log(JSON.stringify(letter, null, 2));
+  console.log(`id:          ${letter.id}\nrecorded at: ${letter.recordedAt}\njob:         ${letter.jobId}\nreason:      ${letter.reason}`);
+  for (const r of letter.replays) console.log(`replayed:    ${r.replayedAt} as job ${r.jobId} on ${r.queue}${r.by ? ` by ${r.by}` : ""}`);
+  console.log(`input${letter.inputAs ? ` (${letter.inputAs})` : ""}:\n${letter.inputAs ? (letter.input as string) : JSON.stringify(letter.input, null, 2)}`);
+}
+
+/**
+ * Submits dead letters' inputs again, each as a new job on the queue (after the operator fixed
+ * what refused them: a worker upgraded to a newer schema, a policy, ...). The worker validates
+ * them again; what is still bad is dead-lettered again, with the new job's id.
+ * With `all`, only those never replayed are.
+ */
+export async function replayDeadLetters(config: Config, ids: string[], opts: { all?: boolean; by?: string }): Promise<Replay[]> {
+  const letters = await deadLetters(config);
+  const chosen = opts.all ? letters.filter((l) => l.replays.length === 0) : ids.map((id) => letters.find((l) => l.id === id) ?? id);
+  const missing = chosen.filter((l): l is string => typeof l === "string");
+  if (missing.length > 0) throw new Error(`no dead letter with id ${missing.map((m) => JSON.stringify(m)).join(", ")} (see \`auditgraph dead-letters list\`)`);
+  const queue = new Queue(config.queueName, { connection: config.redis });
+  const done: Replay[] = [];
+  try {
+    for (const letter of chosen as DeadLetterView[]) {
+      const job = await queue.add(BATCH_JOB_NAME, jobDataOf(letter));
+      const replay: Replay = { deadLetterId: letter.id, replayedAt: new Date().toISOString(), queue: config.queueName, jobId: job.id!, ...(opts.by ? { by: opts.by } : {}) };
+      await recordReplay(config, replay);
+      done.push(replay);
+      console.log(`replayed ${letter.id} as job ${replay.jobId} on queue ${replay.queue}`);
+    }
+  } finally {
+    await queue.close();
+  }
+  if (done.length === 0) console.log("nothing to replay");
+  return done;
+}

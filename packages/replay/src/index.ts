@@ -1,0 +1,63 @@
+export {
+  SnapshotSchema,
+  SnapshotFilterSchema,
+  SnapshotManifestSchema,
+  SnapshotTraceSchema,
+  SnapshotRecordSchema,
+  createSnapshot,
+  verifySnapshot,
+  readSnapshot,
+  writeSnapshot,
+  type Snapshot,
+  type SnapshotFilter,
+  type SnapshotTrace,
+  type SnapshotRecord,
+  type SnapshotVerifyReport,
+  type SnapshotProgress,
+  type CreateSnapshotOptions,
+} from "./snapshot.js";
+export {
+  TraceSummarySchema,
+  ToolStepSchema,
+  openTrace,
+  summarise,
+  toolSteps,
+  canonicalArgs,
+  originalInput,
+  originalContext,
+  toLangChain,
+  type TraceSummary,
+  type ToolStep,
+  type RecordedTrace,
+} from "./trace.js";
+export { recordedTools, recordedModel, DivergenceSchema, ToolDivergenceError, type Divergence, type RecordedToolsOptions } from "./tools.js";
+export {
+  replaySnapshot,
+  readResults,
+  TraceResultSchema,
+  REPLAY_OF_KEY,
+  REPLAY_TAG_PREFIX,
+  RESULTS_FILE,
+  type CandidateContext,
+  type CandidateFactory,
+  type Invokable,
+  type ReplayOptions,
+  type ReplayResult,
+  type TraceResult,
+} from "./replay.js";
+export {
+  review,
+  reviewTrace,
+  reviewMarkdown,
+  editDistance,
+  normalise,
+  ThresholdsSchema,
+  ReviewSchema,
+  TraceReviewSchema,
+  type Review,
+  type TraceReview,
+  type Thresholds,
+  type Scorer,
+} from "./review.js";
+export { reviewHtml, wordDiff } from "./review-html.js";
+export { reviewEvents, snapshotIdOf, REVIEW_EVENT_NAME } from "./record-review.js";

@@ -1,0 +1,250 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { z } from "zod";
+import {
+  canonicalJson,
+  isSealed,
+  openRecords,
+  parseWith,
+  streamIdFor,
+  upcastEvent,
+  type AuditEvent,
+  type LedgerRecord,
+  type SubjectKeyStore,
+} from "@auditgraph/core";
+import { CheckpointSchema, InclusionBundleSchema, inclusionProof, leafHash, nodeHash, verifyInclusionBundle, type Ledger, type SubtreeSource } from "@auditgraph/ledger";
+
+export const SnapshotFilterSchema = z.object({
+  tenantId: z.string().min(1).optional(),
+  agentVersion: z.string().min(1).optional(),
+  modelVersion: z.string().min(1).optional(),
+  /** Traces whose first record the worker stamped at or after this instant. */
+  from: z.iso.datetime({ offset: true }).optional(),
+  /** ... and before this one. */
+  to: z.iso.datetime({ offset: true }).optional(),
+  tag: z.string().min(1).optional(),
+  /** Only traces with a policy flag or an escalation. */
+  flaggedOnly: z.boolean().optional(),
+  traceIds: z.array(z.string().min(1)).min(1).optional(),
+  /** At most this many traces (the earliest first). */
+  limit: z.number().int().positive().optional(),
+});
+export type SnapshotFilter = z.infer<typeof SnapshotFilterSchema>;
+
+const hashHex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** One record as stored, with its audit path; the tree size and root are its stream's checkpoint's. */
+export const SnapshotRecordSchema = z.object({
+  record: InclusionBundleSchema.shape.record,
+  leafIndex: z.number().int().nonnegative(),
+  proof: z.array(hashHex),
+});
+export type SnapshotRecord = z.infer<typeof SnapshotRecordSchema>;
+
+export const SnapshotTraceSchema = z.object({
+  traceId: z.string().min(1),
+  streamId: z.string().min(1),
+  records: z.array(SnapshotRecordSchema).min(1),
+});
+export type SnapshotTrace = z.infer<typeof SnapshotTraceSchema>;
+
+export const SnapshotManifestSchema = z.object({
+  createdAt: z.iso.datetime({ offset: true }),
+  filter: SnapshotFilterSchema,
+  traceCount: z.number().int().nonnegative(),
+  recordCount: z.number().int().nonnegative(),
+  /** The checkpoint every record of the stream is proven against (the latest when the snapshot was made). */
+  checkpoints: z.array(CheckpointSchema),
+});
+
+/** The snapshot file: self-contained, checkable with the ledger's public key alone. */
+export const SnapshotSchema = z.object({
+  format: z.literal("auditgraph.snapshot"),
+  version: z.literal(1),
+  manifest: SnapshotManifestSchema,
+  traces: z.array(SnapshotTraceSchema),
+});
+export type Snapshot = z.infer<typeof SnapshotSchema>;
+
+export interface SnapshotProgress {
+  stream: string;
+  records: number;
+}
+
+export interface CreateSnapshotOptions {
+  /** Opens sealed events where the filter needs their contents (agent or model version, tag). */
+  keyStore?: Pick<SubjectKeyStore, "byId">;
+  onProgress?: (progress: SnapshotProgress) => void;
+}
+
+/**
+ * Node hashes of one tree, each computed once: proofs of many leaves share most of their
+ * siblings, so proving k records of a stream costs about one pass over its n leaves, not k.
+ */
+function memoTree(leaves: readonly Buffer[]): SubtreeSource {
+  const memo = new Map<string, Buffer>();
+  const root = (start: number, end: number): Buffer => {
+    if (end - start === 1) return leaves[start]!;
+    const key = `${start}:${end}`;
+    let hash = memo.get(key);
+    if (!hash) {
+      const split = start + 2 ** Math.floor(Math.log2(end - start - 1));
+      hash = nodeHash(root(start, split), root(split, end));
+      memo.set(key, hash);
+    }
+    return hash;
+  };
+  return { size: leaves.length, root };
+}
+
+interface Candidate {
+  traceId: string;
+  records: { record: LedgerRecord; index: number }[];
+}
+
+async function matches(candidate: Candidate, filter: SnapshotFilter, keyStore: CreateSnapshotOptions["keyStore"]): Promise<boolean> {
+  const first = candidate.records[0]!.record;
+  if (filter.traceIds && !filter.traceIds.includes(candidate.traceId)) return false;
+  if (filter.from && Date.parse(first.recordedAt) < Date.parse(filter.from)) return false;
+  if (filter.to && Date.parse(first.recordedAt) >= Date.parse(filter.to)) return false;
+  const types = candidate.records.map((r) => r.record.event.type);
+  if (filter.flaggedOnly && !types.some((t) => t === "policy.flag" || t === "escalation.opened")) return false;
+  if (!filter.agentVersion && !filter.modelVersion && !filter.tag) return true;
+  const records = candidate.records.map((r) => r.record);
+  if (!keyStore && records.some((r) => isSealed(r.event))) {
+    throw new Error(`trace ${candidate.traceId} is sealed: filtering by agent version, model version or tag needs the key store`);
+  }
+  const events: AuditEvent[] = keyStore
+    ? (await openRecords(records, keyStore)).flatMap((o) => (o.erased ? [] : [upcastEvent(o.record.event)]))
+    : records.map((r) => upcastEvent(r.event));
+  if (filter.agentVersion && !events.some((e) => "identity" in e && e.identity.agent.version === filter.agentVersion)) return false;
+  if (filter.modelVersion && !events.some((e) => e.type === "llm.end" && e.model.version === filter.modelVersion)) return false;
+  if (filter.tag && !events.some((e) => e.tags?.includes(filter.tag!))) return false;
+  return true;
+}
+
+/**
+ * Selects traces from the ledger and proves every record of them against its stream's latest
+ * signed checkpoint. Records are kept exactly as stored (sealed ones stay sealed, redaction as
+ * recorded): a snapshot never holds more than the ledger does. One pass per stream.
+ */
+export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter = {}, options: CreateSnapshotOptions = {}): Promise<Snapshot> {
+  const filter = parseWith(SnapshotFilterSchema, filterInput, "snapshot filter");
+  const streams = filter.tenantId ? [streamIdFor(filter.tenantId)] : await ledger.streams();
+  const traces: SnapshotTrace[] = [];
+  const checkpoints: z.infer<typeof CheckpointSchema>[] = [];
+  for (const streamId of streams) {
+    const checkpoint = await ledger.latestCheckpoint(streamId);
+    const leaves: Buffer[] = [];
+    const byTrace = new Map<string, Candidate>();
+    let firstPosition: number | undefined;
+    for await (const record of ledger.readStream(streamId)) {
+      firstPosition ??= record.position;
+      // Past the latest checkpoint nothing can be proven yet: those records wait for the next snapshot.
+      if (checkpoint && record.position >= checkpoint.treeSize) break;
+      leaves.push(leafHash(canonicalJson(record)));
+      let candidate = byTrace.get(record.event.traceId);
+      if (!candidate) byTrace.set(record.event.traceId, (candidate = { traceId: record.event.traceId, records: [] }));
+      candidate.records.push({ record, index: record.position });
+      if (leaves.length % 1000 === 0) options.onProgress?.({ stream: streamId, records: leaves.length });
+    }
+    if (leaves.length === 0) continue;
+    const selected: Candidate[] = [];
+    for (const candidate of byTrace.values()) if (await matches(candidate, filter, options.keyStore)) selected.push(candidate);
+    if (selected.length === 0) continue;
+    if (!checkpoint) throw new Error(`stream ${streamId} has no signed checkpoint: a snapshot needs a ledger that signs them (set AUDITGRAPH_SIGNING_KEY)`);
+    // Retention cut the stream's head: its proofs need the frontier the ledger keeps, so ask it.
+    const tree = firstPosition === 0 ? memoTree(leaves) : undefined;
+    for (const candidate of selected) {
+      const records: SnapshotRecord[] = [];
+      for (const { record, index } of candidate.records) {
+        if (tree) records.push({ record, leafIndex: index, proof: inclusionProof(tree, index, checkpoint.treeSize).map((h) => h.toString("hex")) });
+        else {
+          const bundle = await ledger.prove(record.event.eventId);
+          if (bundle.checkpoint.treeSize !== checkpoint.treeSize) throw new Error(`stream ${streamId} grew while the snapshot was made; run it again`);
+          records.push({ record, leafIndex: bundle.leafIndex, proof: bundle.proof });
+        }
+      }
+      traces.push({ traceId: candidate.traceId, streamId, records });
+    }
+    checkpoints.push(checkpoint);
+  }
+  const at = (t: SnapshotTrace) => String(t.records[0]!.record.recordedAt);
+  traces.sort((a, b) => at(a).localeCompare(at(b)));
+  const kept = filter.limit ? traces.slice(0, filter.limit) : traces;
+  const usedStreams = new Set(kept.map((t) => t.streamId));
+  return {
+    format: "auditgraph.snapshot",
+    version: 1,
+    manifest: {
+      createdAt: new Date().toISOString(),
+      filter,
+      traceCount: kept.length,
+      recordCount: kept.reduce((n, t) => n + t.records.length, 0),
+      checkpoints: checkpoints.filter((c) => usedStreams.has(c.streamId)),
+    },
+    traces: kept,
+  };
+}
+
+export async function writeSnapshot(path: string, snapshot: Snapshot): Promise<void> {
+  // Written whole, then renamed: an interrupted write never leaves a snapshot that looks complete.
+  await writeFile(`${path}.partial`, JSON.stringify(snapshot));
+  await rename(`${path}.partial`, path);
+}
+
+export async function readSnapshot(path: string): Promise<Snapshot> {
+  const text = await readFile(path, "utf8").catch((error: Error) => {
+    throw new Error(`snapshot ${path}: ${error.message}`);
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`snapshot ${path} is not JSON: ${(error as Error).message}`);
+  }
+  return parseWith(SnapshotSchema, json, `snapshot ${path}`);
+}
+
+export interface SnapshotVerifyReport {
+  ok: boolean;
+  traces: number;
+  records: number;
+  /** The first problem found: which trace, record and what does not hold. */
+  failure?: { traceId?: string; eventId?: string; reason: string };
+}
+
+/**
+ * Checks a snapshot with nothing but the ledger's public key: every record's inclusion proof
+ * against its stream's signed checkpoint, that each record belongs to the trace it is filed
+ * under, no record twice, and the manifest's counts.
+ */
+export function verifySnapshot(input: unknown, publicKeyPem: string): SnapshotVerifyReport {
+  const parsed = SnapshotSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, traces: 0, records: 0, failure: { reason: `not a snapshot: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).slice(0, 3).join("; ")}` } };
+  const snapshot = parsed.data;
+  const checkpoints = new Map(snapshot.manifest.checkpoints.map((c) => [c.streamId, c]));
+  const seen = new Set<string>();
+  let records = 0;
+  for (const trace of snapshot.traces) {
+    const checkpoint = checkpoints.get(trace.streamId);
+    if (!checkpoint) return { ok: false, traces: snapshot.traces.length, records, failure: { traceId: trace.traceId, reason: `manifest.checkpoints has none for stream ${trace.streamId}` } };
+    for (const entry of trace.records) {
+      const eventId = entry.record.event.eventId;
+      const fail = (reason: string): SnapshotVerifyReport => ({ ok: false, traces: snapshot.traces.length, records, failure: { traceId: trace.traceId, eventId, reason } });
+      if ((entry.record.event as { traceId?: unknown }).traceId !== trace.traceId) return fail(`record's event is of trace ${String((entry.record.event as { traceId?: unknown }).traceId)}`);
+      if (entry.record.streamId !== trace.streamId) return fail(`record is in stream ${entry.record.streamId}, filed under ${trace.streamId}`);
+      if (seen.has(eventId)) return fail("record appears twice");
+      seen.add(eventId);
+      try {
+        verifyInclusionBundle({ record: entry.record, leafIndex: entry.leafIndex, treeSize: checkpoint.treeSize, proof: entry.proof, checkpoint }, publicKeyPem);
+      } catch (error) {
+        return fail((error as Error).message);
+      }
+      records++;
+    }
+  }
+  const { traceCount, recordCount } = snapshot.manifest;
+  if (traceCount !== snapshot.traces.length) return { ok: false, traces: snapshot.traces.length, records, failure: { reason: `manifest.traceCount is ${traceCount}, the snapshot has ${snapshot.traces.length} traces` } };
+  if (recordCount !== records) return { ok: false, traces: snapshot.traces.length, records, failure: { reason: `manifest.recordCount is ${recordCount}, the snapshot has ${records} records` } };
+  return { ok: true, traces: snapshot.traces.length, records };
+}

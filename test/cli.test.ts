@@ -2,7 +2,6 @@ import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
@@ -11,34 +10,18 @@ import { BATCH_JOB_NAME } from "@auditgraph/core";
 import { PostgresLedger, SegmentLedger } from "@auditgraph/ledger";
 import { waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
-import { isolatedConfig, readAll, sampleTrace } from "./helpers.js";
+import { isolatedConfig, readAll, sampleTrace, CLI_BIN, cliEnvOf, runCli } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
 const run = promisify(execFile);
 
-const envOf = (config: Config) => ({
-  ...process.env,
-  AUDITGRAPH_QUEUE: config.queueName,
-  AUDITGRAPH_LEDGER_DIR: config.ledgerDir,
-  AUDITGRAPH_SPOOL_DIR: config.spoolDir,
-});
-
-async function cli(config: Config, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: envOf(config) });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 /**
  * Runs `auditgraph worker` as its own process with `env`, gives it one job of `events`, waits
  * until it is done, then stops it with SIGTERM: its exit code and everything it printed.
  */
 async function workerRun(config: Config, env: NodeJS.ProcessEnv, events: unknown[]) {
-  const child = spawn(process.execPath, [BIN, "worker"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI_BIN, "worker"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (b: Buffer) => (out += b.toString()));
   child.stderr.on("data", (b: Buffer) => (out += b.toString()));
@@ -60,7 +43,7 @@ describe("auditgraph CLI", () => {
   it("worker: records jobs, then on SIGTERM finishes and exits 0; verify: OK, then names a flipped record", async () => {
     const config = await isolatedConfig();
     const events = sampleTrace();
-    const { code, out } = await workerRun(config, envOf(config), events);
+    const { code, out } = await workerRun(config, cliEnvOf(config), events);
     expect(code).toBe(0);
     expect(out).toMatch(/SIGTERM[\s\S]*stopped/);
     const records = await readAll(new SegmentLedger(config.ledgerDir));
@@ -88,14 +71,14 @@ describe("auditgraph CLI", () => {
     const keysDir = join(config.ledgerDir, "..", "keys");
     const keygen = await cli(config, "keygen", "--out", keysDir);
     expect(keygen.code).toBe(0);
-    const env = { ...envOf(config), AUDITGRAPH_SIGNING_KEY: join(keysDir, "checkpoint-signing-key.pem") };
+    const env = { ...cliEnvOf(config), AUDITGRAPH_SIGNING_KEY: join(keysDir, "checkpoint-signing-key.pem") };
     const events = sampleTrace();
     expect((await workerRun(config, env, events)).code).toBe(0);
 
-    const verified = await run(process.execPath, [BIN, "verify"], { env });
+    const verified = await run(process.execPath, [CLI_BIN, "verify"], { env });
     expect(verified.stdout).toMatch(/OK: 6 events in 1 streams\n.*root [0-9a-f]{64}, 1 signed checkpoints verified/);
 
-    const proof = await run(process.execPath, [BIN, "prove", events[2]!.eventId], { env });
+    const proof = await run(process.execPath, [CLI_BIN, "prove", events[2]!.eventId], { env });
     const file = join(config.ledgerDir, "..", "proof.json");
     await writeFile(file, proof.stdout);
     const publicKey = join(keysDir, "checkpoint-public-key.pem");
@@ -115,8 +98,8 @@ describe("auditgraph CLI", () => {
     const config = await isolatedConfig();
     const url = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
     const schema = `cli_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
-    const env = { ...envOf(config), AUDITGRAPH_LEDGER_URL: url, AUDITGRAPH_LEDGER_SCHEMA: schema };
-    const verify = () => run(process.execPath, [BIN, "verify"], { env }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string }) => e);
+    const env = { ...cliEnvOf(config), AUDITGRAPH_LEDGER_URL: url, AUDITGRAPH_LEDGER_SCHEMA: schema };
+    const verify = () => run(process.execPath, [CLI_BIN, "verify"], { env }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string }) => e);
     const ledger = await PostgresLedger.open({ connectionString: url, schema });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
@@ -149,8 +132,8 @@ describe("auditgraph CLI", () => {
 
   it("names the variable of a bad setting and exits 1", async () => {
     const config = await isolatedConfig();
-    const { code, stderr } = await run(process.execPath, [BIN, "verify"], {
-      env: { ...envOf(config), NEO4J_URI: "http://nope", AUDITGRAPH_REDIS_URL: "not a url" },
+    const { code, stderr } = await run(process.execPath, [CLI_BIN, "verify"], {
+      env: { ...cliEnvOf(config), NEO4J_URI: "http://nope", AUDITGRAPH_REDIS_URL: "not a url" },
     }).then(
       () => ({ code: 0, stderr: "" }),
       (e: { code: number; stderr: string }) => e,

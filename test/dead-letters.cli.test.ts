@@ -1,25 +1,11 @@
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { BATCH_JOB_NAME } from "@auditgraph/core";
 import { waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
-import { isolatedConfig, sampleTrace, startPipeline } from "./helpers.js";
+import { isolatedConfig, sampleTrace, startPipeline, runCli, cliEnvOf } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
-const run = promisify(execFile);
 
-async function cli(config: Config, ...args: string[]) {
-  const env = { ...process.env, AUDITGRAPH_QUEUE: config.queueName, AUDITGRAPH_LEDGER_DIR: config.ledgerDir };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 describe("auditgraph dead-letters", () => {
   it("lists, shows and replays dead letters; a replay is recorded, and what is still bad is dead-lettered again", async () => {

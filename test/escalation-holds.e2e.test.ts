@@ -2,10 +2,7 @@
 // (RedisHoldDecider), audited through QueueTransport into an AuditWorker. The worker opens an
 // escalation from the agent's `held` flag, with the hold's id; the built CLI resolves it (the
 // call runs) or dismisses it (the call is refused), and the decision is on the transition.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
@@ -21,10 +18,8 @@ import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph
 import { PolicySet, RedisHoldDecider, holdIdOf, type PolicyDefinitionInput } from "@auditgraph/policy";
 import { AuditWorker, RedisPolicyState, loadWorkerPolicies, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
-import { eventually, isolatedConfig, readAll } from "./helpers.js";
+import { eventually, isolatedConfig, readAll, runCli, cliEnvOf } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
-const exec = promisify(execFile);
 
 const tag = randomUUID().slice(0, 8);
 const TENANT = `holds-${tag}`;
@@ -111,16 +106,7 @@ async function heldEscalation(traceId: string) {
   }, 20_000);
 }
 
-async function cli(...args: string[]) {
-  const env = { ...process.env, AUDITGRAPH_QUEUE: config.queueName, AUDITGRAPH_LEDGER_DIR: config.ledgerDir, AUDITGRAPH_SPOOL_DIR: config.spoolDir };
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 describe("holds decided through escalations", () => {
   it("resolve releases a held tool call (it runs); dismiss refuses another (it does not); both decisions are on record", async () => {

@@ -2,10 +2,7 @@
 // QueueTransport, an AuditWorker with a policy set; flags and an escalation in the ledger and the
 // graph, the escalation lifecycle through the CLI, and the flag-rate / escalation-queue /
 // trace-output investigations.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
@@ -20,10 +17,8 @@ import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph
 import { PolicySet } from "@auditgraph/policy";
 import { RedisPolicyState, flagIdOf, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
-import { isolatedConfig, readAll, startPipeline } from "./helpers.js";
+import { isolatedConfig, readAll, startPipeline, runCli, cliEnvOf } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
-const exec = promisify(execFile);
 
 const tag = randomUUID().slice(0, 8);
 const TENANT = `flags-${tag}`;
@@ -67,16 +62,7 @@ async function runAgent(url: string, answer: string, user: string) {
 const ofTrace = (records: LedgerRecord[], traceId: string) => records.filter((r) => r.event.traceId === traceId).map((r) => r.event as AuditEvent);
 const typed = <T extends AuditEvent["type"]>(events: AuditEvent[], type: T) => events.filter((e): e is EventOf<T> => e.type === type);
 
-async function cli(...args: string[]) {
-  const env = { ...process.env, AUDITGRAPH_QUEUE: config.queueName, AUDITGRAPH_LEDGER_DIR: config.ledgerDir, AUDITGRAPH_SPOOL_DIR: config.spoolDir };
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 let flaggedTrace: string;
 let cleanTrace: string;

@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
 import { Graph } from "@auditgraph/graph";
@@ -109,5 +112,29 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The built `auditgraph` command. */
+export const CLI_BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
+
+/** The environment that points the CLI at an isolated config's queue, ledger and spool. */
+export const cliEnvOf = (config: Config): NodeJS.ProcessEnv => ({
+  ...process.env,
+  AUDITGRAPH_QUEUE: config.queueName,
+  AUDITGRAPH_LEDGER_DIR: config.ledgerDir,
+  AUDITGRAPH_SPOOL_DIR: config.spoolDir,
+});
+
+const execFileAsync = promisify(execFile);
+
+/** Runs `auditgraph args...` with `env`: its exit code and what it printed (a failing command is an outcome, not a throw). */
+export async function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI_BIN, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }

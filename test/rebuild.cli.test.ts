@@ -1,7 +1,4 @@
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { streamIdFor } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
@@ -9,21 +6,10 @@ import { SegmentLedger } from "@auditgraph/ledger";
 import { processBatch } from "@auditgraph/worker";
 import { keyStoreOf, type Config } from "@auditgraph/cli";
 import { dumpTenant } from "./graph-dump.js";
-import { isolatedConfig, sampleTrace } from "./helpers.js";
+import { isolatedConfig, sampleTrace, runCli, cliEnvOf } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
-const run = promisify(execFile);
 
-async function cli(config: Config, ...args: string[]) {
-  const env = { ...process.env, AUDITGRAPH_QUEUE: config.queueName, AUDITGRAPH_LEDGER_DIR: config.ledgerDir };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 let graph: Graph | undefined;
 afterAll(() => graph?.close());

@@ -1,31 +1,18 @@
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { Graph } from "@auditgraph/graph";
 import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
 import { processBatch } from "@auditgraph/worker";
 import { keyStoreOf, type Config } from "@auditgraph/cli";
 import type { Snapshot } from "@auditgraph/replay";
-import { eventually, isolatedConfig, sampleTrace, startPipeline } from "./helpers.js";
+import { eventually, isolatedConfig, sampleTrace, startPipeline, runCli, cliEnvOf } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
 const AGENT = fileURLToPath(new URL("./fixtures/replay-agent.mjs", import.meta.url));
-const run = promisify(execFile);
 
-async function cli(config: Config, ...args: string[]) {
-  const env = { ...process.env, AUDITGRAPH_QUEUE: config.queueName, AUDITGRAPH_LEDGER_DIR: config.ledgerDir, AUDITGRAPH_SPOOL_DIR: config.spoolDir };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 let graph: Graph | undefined;
 afterAll(() => graph?.close());

@@ -1,26 +1,14 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, newEventId, streamIdFor, type AuditEvent } from "@auditgraph/core";
 import { CheckpointSigner, SegmentLedger, checkpointExporter } from "@auditgraph/ledger";
+import { runCli } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../packages/cli/bin/auditgraph.js", import.meta.url));
-const run = promisify(execFile);
 const DAY = 86_400_000;
 
-async function cli(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (env: Record<string, string>, ...args: string[]) => runCli({ ...process.env, ...env }, ...args);
 
 const event = (tenantId: string, user: string, n: number): AuditEvent => ({
   eventId: newEventId(),

@@ -385,21 +385,18 @@ UNWIND r.flagIds AS flagId
 MERGE (f:PolicyFlag {tenantId: r.tenantId, id: flagId})
 MERGE (f)-[:ESCALATED_TO]->(e)`;
 
-// Every transition is a node of its own, in ledger order, kept whether it took effect or not.
-const ESCALATION_TRANSITIONS = `
+/** A node of its own per event, hung off its escalation (labels are fixed here, never input). */
+const escalationChild = (label: "EscalationTransition" | "NotificationAttempt", relationship: "TRANSITION" | "NOTIFIED") => `
 UNWIND $rows AS r
 MERGE (e:Escalation {tenantId: r.tenantId, id: r.escalationId})
-MERGE (x:EscalationTransition {tenantId: r.tenantId, id: r.id})
+MERGE (x:${label} {tenantId: r.tenantId, id: r.id})
 SET x += r.props
-MERGE (e)-[:TRANSITION]->(x)`;
+MERGE (e)-[:${relationship}]->(x)`;
 
+// Every transition is a node of its own, in ledger order, kept whether it took effect or not.
+const ESCALATION_TRANSITIONS = escalationChild("EscalationTransition", "TRANSITION");
 // Each notification attempt (webhook request, callback call) hangs off its escalation, failed ones included.
-const ESCALATION_NOTIFICATIONS = `
-UNWIND $rows AS r
-MERGE (e:Escalation {tenantId: r.tenantId, id: r.escalationId})
-MERGE (n:NotificationAttempt {tenantId: r.tenantId, id: r.id})
-SET n += r.props
-MERGE (e)-[:NOTIFIED]->(n)`;
+const ESCALATION_NOTIFICATIONS = escalationChild("NotificationAttempt", "NOTIFIED");
 
 // The fold, one transition at a time in ledger order (rows are sorted, one statement each): it
 // takes effect when it starts from the current state and comes after the last one that did, so

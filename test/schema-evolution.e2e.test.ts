@@ -87,7 +87,8 @@ describe("schema evolution: an agent rolled back to a schema-1 release", () => {
        MATCH (c)-[:USED_MODEL]->(m:ModelVersion)
        MATCH (c)-[:PART_OF]->(:Trace {id: $traceId})
        RETURN c.id AS runId, c.status AS status, c.inputTokens AS inputTokens, c.outputTokens AS outputTokens,
-              c.totalTokens AS totalTokens, o.id AS outputId, o.text AS text, m.version AS modelVersion
+              c.totalTokens AS totalTokens, c.costCurrency AS costCurrency, c.costTotal AS costTotal,
+              o.id AS outputId, o.text AS text, m.version AS modelVersion
        ORDER BY o.position`,
       { traceId },
     );
@@ -98,6 +99,9 @@ describe("schema evolution: an agent rolled back to a schema-1 release", () => {
         inputTokens: e.usage.inputTokens,
         outputTokens: e.usage.outputTokens,
         totalTokens: e.usage.totalTokens,
+        // The v1 cost, moved by the upcaster, is projected too.
+        costCurrency: (e.payload.cost as { currency: string }).currency,
+        costTotal: (e.payload.cost as { total: number }).total,
         outputId: e.eventId,
         text: e.payload.output.text,
         modelVersion: e.model.version,

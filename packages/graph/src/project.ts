@@ -158,7 +158,8 @@ UNWIND $rows AS r
 MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
 MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
 SET c.traceId = r.traceId, c.endedAt = r.recordedAt, c.status = 'ok',
-    c.inputTokens = r.inputTokens, c.outputTokens = r.outputTokens, c.totalTokens = r.totalTokens
+    c.inputTokens = r.inputTokens, c.outputTokens = r.outputTokens, c.totalTokens = r.totalTokens,
+    c.costCurrency = r.costCurrency, c.costTotal = r.costTotal
 MERGE (c)-[:PART_OF]->(t)
 MERGE (m:ModelVersion {tenantId: r.tenantId, provider: r.provider, name: r.model, version: r.version})
 MERGE (c)-[:USED_MODEL]->(m)
@@ -593,6 +594,9 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       inputTokens: neo4j.int(r.event.usage?.inputTokens ?? 0),
       outputTokens: neo4j.int(r.event.usage?.outputTokens ?? 0),
       totalTokens: neo4j.int(r.event.usage?.totalTokens ?? 0),
+      // Cost sits beside usage since schema v2 (null when the handler had no price for the model).
+      costCurrency: r.event.cost?.currency ?? null,
+      costTotal: r.event.cost?.total ?? null,
     })),
   );
   const reasoning = ofType(records, "llm.end")

@@ -7,35 +7,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { fakeModel } from "@langchain/core/testing";
-import { tool } from "@langchain/core/tools";
 import { createAgent } from "langchain";
-import { z } from "zod";
 import { Queue } from "bullmq";
 import { isSealed, type AuditEvent, type EventOf } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
-import { PolicySet, RedisHoldDecider, holdIdOf, type PolicyDefinitionInput } from "@auditgraph/policy";
+import { PolicySet, RedisHoldDecider, holdIdOf } from "@auditgraph/policy";
 import { AuditWorker, RedisPolicyState, loadWorkerPolicies, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { eventually, isolatedConfig, readAll, runCli, cliEnvOf } from "./helpers.js";
+import { holdTransfers, transferTool } from "./fixtures/transfer.js";
 
 
 const tag = randomUUID().slice(0, 8);
 const TENANT = `holds-${tag}`;
 const AGENT = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
 
-const HOLD: PolicyDefinitionInput = {
-  kind: "rule",
-  id: "review-transfers",
-  version: "1",
-  description: "a human approves every transfer",
-  severity: "high",
-  action: "hold",
-  hold: { timeoutMs: 60_000, defaultOutcome: "deny" },
-  eventTypes: ["tool.start"],
-  when: { field: "name", op: "equals", value: "transfer_funds" },
-};
+const HOLD = holdTransfers(60_000, "deny");
 
 let config: Config;
 let graph: Graph;
@@ -75,14 +64,7 @@ afterAll(async () => {
 });
 
 function transferAgent() {
-  const runs = { count: 0 };
-  const transfer = tool(
-    ({ amount }) => {
-      runs.count += 1;
-      return `sent ${amount} EUR`;
-    },
-    { name: "transfer_funds", description: "send money", schema: z.object({ amount: z.number() }) },
-  );
+  const { transfer, runs } = transferTool();
   const model = fakeModel()
     .respondWithTools([{ id: `tc-${randomUUID().slice(0, 8)}`, name: "transfer_funds", args: { amount: 250 } }])
     .respond(new AIMessage("done"));

@@ -4,13 +4,12 @@ import { Redis } from "ioredis";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { fakeModel } from "@langchain/core/testing";
-import { tool } from "@langchain/core/tools";
 import { createAgent } from "langchain";
-import { z } from "zod";
 import type { AuditEvent, EventOf } from "@auditgraph/core";
 import { AuditCallbackHandler, type Transport } from "@auditgraph/langchain";
-import { PolicySet, RedisHoldDecider, holdIdOf, publishHoldDecision, readHold, type HoldRecord, type PolicyDefinitionInput } from "@auditgraph/policy";
+import { PolicySet, RedisHoldDecider, holdIdOf, publishHoldDecision, readHold, type HoldRecord } from "@auditgraph/policy";
 import { freePort } from "./redis-process.js";
+import { holdTransfers, transferTool } from "./fixtures/transfer.js";
 
 const connection = { host: "127.0.0.1", port: 6379 };
 const agent = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
@@ -28,18 +27,6 @@ class Collect implements Transport {
   }
 }
 
-const holdTransfers = (timeoutMs: number, defaultOutcome: "allow" | "deny"): PolicyDefinitionInput => ({
-  kind: "rule",
-  id: "review-transfers",
-  version: "1",
-  description: "a human approves every transfer",
-  severity: "high",
-  action: "hold",
-  hold: { timeoutMs, defaultOutcome },
-  eventTypes: ["tool.start"],
-  when: { field: "name", op: "equals", value: "transfer_funds" },
-});
-
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
@@ -47,14 +34,7 @@ afterEach(async () => {
 
 /** A real agent whose model asks for one transfer; the hold rule guards it; the decider is in Redis. */
 function transferAgent(timeoutMs: number, defaultOutcome: "allow" | "deny", decider: RedisHoldDecider) {
-  const runs = { count: 0 };
-  const transfer = tool(
-    ({ amount }) => {
-      runs.count += 1;
-      return `sent ${amount} EUR`;
-    },
-    { name: "transfer_funds", description: "send money", schema: z.object({ amount: z.number() }) },
-  );
+  const { transfer, runs } = transferTool();
   const model = fakeModel()
     .respondWithTools([{ id: "tc-transfer", name: "transfer_funds", args: { amount: 250 } }])
     .respond(new AIMessage("done"));

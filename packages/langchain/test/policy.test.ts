@@ -2,29 +2,15 @@ import { describe, expect, it } from "vitest";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { fakeModel } from "@langchain/core/testing";
-import { tool } from "@langchain/core/tools";
 import { createAgent } from "langchain";
-import { z } from "zod";
 import { EventSchema, Redactor, ValidationError, parseEvent, type EventOf } from "@auditgraph/core";
 import { InMemoryHoldDecider, PolicyRefusal, PolicySet, type PolicyDefinitionInput } from "@auditgraph/policy";
 import { AuditCallbackHandler, type HandlerOptions } from "../src/index.js";
 import { Collect } from "./collect.js";
+import { holdTransfers, transferTool } from "../../../test/fixtures/transfer.js";
 
 const agent = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
 const user = { id: "alice", tenantId: "acme" };
-
-/** A real tool that counts its runs: the only proof a refused call did not run is that it never did. */
-function transferTool() {
-  const runs = { count: 0 };
-  const transfer = tool(
-    ({ amount }) => {
-      runs.count += 1;
-      return `sent ${amount} EUR`;
-    },
-    { name: "transfer_funds", description: "send money", schema: z.object({ amount: z.number() }) },
-  );
-  return { transfer, runs };
-}
 
 const blockTransfers: PolicyDefinitionInput = {
   kind: "function",
@@ -35,18 +21,6 @@ const blockTransfers: PolicyDefinitionInput = {
   function: "tool-guard",
   params: { deny: ["transfer_funds"] },
 };
-
-const holdTransfers = (timeoutMs: number, defaultOutcome: "allow" | "deny"): PolicyDefinitionInput => ({
-  kind: "rule",
-  id: "review-transfers",
-  version: "1",
-  description: "a human approves every transfer",
-  severity: "high",
-  action: "hold",
-  hold: { timeoutMs, defaultOutcome },
-  eventTypes: ["tool.start"],
-  when: { field: "name", op: "equals", value: "transfer_funds" },
-});
 
 /** createAgent with a fake model that asks for one transfer, then answers. */
 async function runTransfer(inlinePolicies: HandlerOptions["inlinePolicies"], options: Partial<HandlerOptions> = {}) {

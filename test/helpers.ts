@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { Queue } from "bullmq";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
@@ -43,7 +45,7 @@ export async function startPipeline(config: Config, { start = true } = {}) {
     get worker() {
       return worker;
     },
-    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore" | "policies" | "policyState"> = {}) {
+    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore" | "policies" | "policyState" | "logger"> = {}) {
       worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, ...options });
       await worker.waitUntilReady();
     },
@@ -137,4 +139,11 @@ export async function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** A pino logger that keeps its lines, for tests of what a component says (and what it must never say). */
+export function capturedLogger() {
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+  return { logger, lines, text: () => lines.join("") };
 }

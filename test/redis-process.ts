@@ -12,13 +12,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Redis of the test's own on 127.0.0.1, which the test can stop and start again. */
+/**
+ * A Redis of the test's own on 127.0.0.1, which the test can kill and start again. With `aofDir`
+ * it keeps an append-only file there, fsynced on every write, and reloads it when started again.
+ */
 export class RedisProcess {
   private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly aofDir?: string,
+  ) {}
 
   async start(): Promise<void> {
-    this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"], {
+    const persistence = this.aofDir ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", this.aofDir] : ["--appendonly", "no"];
+    this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--maxmemory-policy", "noeviction"], {
       stdio: "ignore",
     });
     const deadline = Date.now() + 10_000;

@@ -1,8 +1,8 @@
-import { mkdir, open, readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { z } from "zod";
-import { BATCH_JOB_NAME, parseWith } from "@auditgraph/core";
+import { BATCH_JOB_NAME, appendSynced, parseWith } from "@auditgraph/core";
 import type { DeadLetter } from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
@@ -35,13 +35,7 @@ export async function readReplays(config: Pick<Config, "ledgerDir">): Promise<Re
 
 async function recordReplay(config: Pick<Config, "ledgerDir">, replay: Replay): Promise<void> {
   await mkdir(config.ledgerDir, { recursive: true });
-  const handle = await open(join(config.ledgerDir, REPLAYS), "a");
-  try {
-    await handle.write(`${JSON.stringify(replay)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await appendSynced(join(config.ledgerDir, REPLAYS), `${JSON.stringify(replay)}\n`);
 }
 
 export interface DeadLetterView extends DeadLetter {

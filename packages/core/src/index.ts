@@ -69,7 +69,7 @@ export {
   type OpenedEvent,
   type OpenedRecord,
 } from "./subjects/index.js";
-export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, type BatchJob } from "./transport.js";
+export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, epochKey, readEpoch, type BatchJob, type ScriptClient } from "./transport.js";
 export {
   Redactor,
   RedactionConfigSchema,
@@ -88,6 +88,7 @@ export {
   type TextSpan,
 } from "./redaction/index.js";
 export { lockDir, type DirLockOptions } from "./lock.js";
+export { appendSynced } from "./files.js";
 export {
   ESCALATION_TRANSITIONS,
   EscalationTransitionError,

@@ -35,7 +35,12 @@ export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: 
   for (let attempt = 0; ; attempt++) {
     try {
       const release = await lockfile.lock(dir, { lockfilePath, stale: 10_000, ...(onCompromised ? { onCompromised } : {}) });
-      await writeFile(pidFile, String(process.pid));
+      // A full or read-only disk can refuse the pid file: give the lock back, or this process
+      // would wait on itself at the next try.
+      await writeFile(pidFile, String(process.pid)).catch(async (error: unknown) => {
+        await release().catch(() => undefined);
+        throw error;
+      });
       return release;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;

@@ -8,4 +8,28 @@ export const BATCH_JOB_NAME = "events";
 export const BatchJobSchema = z.object({
   events: z.array(z.unknown()).min(1),
 });
+
+/**
+ * A key set once (if absent) to a random value in the queue's Redis, by whoever looks first: a
+ * value that changes or disappears says Redis lost its data (a restart without persistence, a
+ * flush), and with it whatever jobs it held. `prefix` is BullMQ's (`bull` by default).
+ */
+export const epochKey = (queueName: string, prefix = "bull") => `${prefix}:${queueName}:auditgraph-epoch`;
 export type BatchJob = z.infer<typeof BatchJobSchema>;
+
+/** What `readEpoch` needs of a Redis client: BullMQ's own (`queue.getBackend().client`) has it. */
+export interface ScriptClient {
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  runCommand(name: string, args: unknown[]): Promise<unknown>;
+}
+
+const defined = new WeakSet<ScriptClient>();
+
+/** The epoch at `key`, set to `fresh` first if there is none: one atomic step, so racing readers agree. */
+export async function readEpoch(client: ScriptClient, key: string, fresh: string): Promise<string> {
+  if (!defined.has(client)) {
+    client.defineCommand("auditgraphEpoch", { numberOfKeys: 1, lua: "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])" });
+    defined.add(client);
+  }
+  return String(await client.runCommand("auditgraphEpoch", [key, fresh]));
+}

@@ -1,7 +1,7 @@
 import { Queue } from "bullmq";
 import type { RedisOptions } from "bullmq";
 import { z } from "zod";
-import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, newEventId, parseWith, type AuditEvent } from "@auditgraph/core";
+import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, epochKey, newEventId, readEpoch, parseWith, type AuditEvent } from "@auditgraph/core";
 import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
 
@@ -37,6 +37,14 @@ export const QueueTransportOptionsSchema = z.object({
   sendTimeoutMs: z.number().int().positive().default(2_000),
   /** How often the spool is offered to Redis again while it holds batches. */
   retryMs: z.number().int().positive().default(1_000),
+  /**
+   * How often the batches sent and not yet recorded are looked up in the queue. One that is
+   * gone before a worker completed it was lost by Redis (a restart without persistence, a
+   * flush): it is sent again, and the loss is logged and counted (`metrics.resent`).
+   */
+  confirmMs: z.number().int().positive().default(1_000),
+  /** Events held for re-sending at most; past it the oldest are no longer held (`metrics.unguarded`). */
+  maxUnconfirmed: z.number().int().positive().default(100_000),
   /** Attempts the worker gets at each job before it is failed for good. */
   attempts: z.number().int().positive().default(20),
   /**
@@ -67,6 +75,12 @@ export interface TransportMetrics {
   sendFailures: number;
   /** Events that left in urgent batches (the urgent ones and those captured before them). */
   expedited: number;
+  /** Events a worker recorded (their job completed), as this transport has confirmed. */
+  confirmed: number;
+  /** Events sent again because their job vanished from Redis before a worker recorded it. */
+  resent: number;
+  /** Events no longer held for re-sending (over `maxUnconfirmed`): a Redis that loses them now loses them for good. */
+  unguarded: number;
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -87,13 +101,21 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
  */
 export class QueueTransport implements Transport {
   readonly queue: Queue;
-  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0, expedited: 0 };
+  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0, expedited: 0, confirmed: 0, resent: 0, unguarded: 0 };
   private readonly options: z.output<typeof QueueTransportOptionsSchema>;
   private buffer: AuditEvent[] = [];
   /** Every drain and forward runs on this chain, one at a time, so batches keep their order. */
   private chain: Promise<void>;
   private spool: Spool | undefined;
   private readonly timer: NodeJS.Timeout;
+  private readonly confirmTimer: NodeJS.Timeout;
+  /** Batches in Redis that no worker has recorded yet, oldest first: re-sent if Redis loses them. */
+  private readonly unconfirmed = new Map<string, { batch: SpooledBatch; epoch: string | undefined }>();
+  /** Redis's epoch (see `epochKey`) as last read. */
+  private epoch: string | undefined;
+  private unconfirmedEvents = 0;
+  private confirming = false;
+
   private closed = false;
   private dropping = false;
   /** The first this-many buffered events go in urgent batches: up to and including the last expedited event. */
@@ -120,6 +142,8 @@ export class QueueTransport implements Transport {
     );
     this.timer = setInterval(() => void this.flush().catch(() => undefined), Math.min(this.options.lingerMs, this.options.retryMs));
     this.timer.unref();
+    this.confirmTimer = setInterval(() => void this.confirm(), this.options.confirmMs);
+    this.confirmTimer.unref();
   }
 
   send(event: AuditEvent): void {
@@ -195,6 +219,8 @@ export class QueueTransport implements Transport {
   }
 
   private async add(batch: SpooledBatch): Promise<void> {
+    // The epoch a batch is sent in tells, later, whether a vanished job was lost (see `confirm`).
+    if (this.epoch === undefined) await withTimeout(this.readEpoch(), this.options.sendTimeoutMs, "reading Redis's epoch");
     await withTimeout(
       this.queue.add(BATCH_JOB_NAME, { events: batch.events }, {
         jobId: batch.jobId,
@@ -207,6 +233,85 @@ export class QueueTransport implements Transport {
       this.options.sendTimeoutMs,
       "adding a batch to the queue",
     );
+    this.hold(batch);
+  }
+
+  private hold(batch: SpooledBatch): void {
+    if (this.unconfirmed.has(batch.jobId)) return;
+    this.unconfirmed.set(batch.jobId, { batch, epoch: this.epoch });
+    this.unconfirmedEvents += batch.events.length;
+    for (const [jobId, { batch: oldest }] of this.unconfirmed) {
+      if (this.unconfirmedEvents <= this.options.maxUnconfirmed) break;
+      this.unconfirmed.delete(jobId);
+      this.unconfirmedEvents -= oldest.events.length;
+      this.metrics.unguarded += oldest.events.length;
+    }
+  }
+
+  /**
+   * Looks the oldest unconfirmed batches up in the queue: completed ones (and ones failed for
+   * good, which stay in Redis to be inspected) are let go. One the queue no longer knows was
+   * either completed and removed (`removeOnComplete`) or lost with Redis's data: the epoch
+   * tells them apart. A lost one is sent again: safe, as job ids and event ids are fixed and
+   * the worker keeps each event once.
+   */
+  private async confirm(): Promise<void> {
+    if (this.confirming || this.unconfirmed.size === 0) return;
+    this.confirming = true;
+    try {
+      const held = [...this.unconfirmed.values()].slice(0, 500);
+      const [epoch, states] = await withTimeout(
+        Promise.all([this.readEpoch(), Promise.all(held.map(({ batch }) => this.queue.getJobState(batch.jobId)))]),
+        this.options.sendTimeoutMs,
+        "looking batches up",
+      );
+      const lost: SpooledBatch[] = [];
+      held.forEach(({ batch, epoch: sentIn }, i) => {
+        const state = states[i];
+        if (state === "unknown" && sentIn !== epoch) lost.push(batch);
+        else if (state !== "completed" && state !== "failed" && state !== "unknown") return;
+        else this.metrics.confirmed += batch.events.length;
+        this.unconfirmed.delete(batch.jobId);
+        this.unconfirmedEvents -= batch.events.length;
+      });
+      if (lost.length === 0) return;
+      const events = lost.reduce((n, b) => n + b.events.length, 0);
+      this.log.error({ batches: lost.length, events }, "Redis lost batches no worker had recorded (restarted without persistence, or flushed): sending them again");
+      this.metrics.resent += events;
+      // On the chain, as any send: they keep their place before what is captured next.
+      this.chain = this.chain.catch(() => undefined).then(async () => {
+        for (const batch of lost) {
+          try {
+            await this.add(batch);
+          } catch (error) {
+            this.metrics.sendFailures += 1;
+            this.lastError = error as Error;
+            this.toSpool(batch);
+          }
+        }
+      });
+      await this.chain.catch(() => undefined);
+    } catch {
+      // Redis away: the spool covers new batches, and these are looked up again next time.
+    } finally {
+      this.confirming = false;
+    }
+  }
+
+  /** Redis's epoch, set now if it has none (a Redis that lost its data, or a new one). */
+  private async readEpoch(): Promise<string> {
+    const epoch = await readEpoch(await this.queue.getBackend().client, epochKey(this.options.queueName, this.queue.opts.prefix), newEventId());
+    this.epoch ??= epoch;
+    if (epoch !== this.epoch) {
+      this.log.warn({ queue: this.options.queueName }, "Redis lost its data (restarted without persistence, or flushed): looking for batches of this transport it lost");
+      this.epoch = epoch;
+    }
+    return epoch;
+  }
+
+  /** Events sent and not yet known to be recorded by a worker (held for re-sending). */
+  get unrecorded(): number {
+    return this.unconfirmedEvents;
   }
 
   /** `urgentOnly`: stop after the urgent events; the rest keep to the linger. */
@@ -264,6 +369,7 @@ export class QueueTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearInterval(this.confirmTimer);
     try {
       await this.flush();
     } finally {

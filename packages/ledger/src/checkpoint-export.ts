@@ -1,6 +1,6 @@
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { appendSynced, parseWith } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 
 export const CheckpointExportSchema = z.object({
@@ -53,13 +53,7 @@ export function checkpointExporter(options: CheckpointExport): CheckpointExporte
 
   const exporter = async (checkpoint: Checkpoint) => {
     if (file) {
-      const handle = await open(file, "a");
-      try {
-        await handle.write(`${JSON.stringify(checkpoint)}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await appendSynced(file, `${JSON.stringify(checkpoint)}\n`);
     }
     if (webhookUrl) {
       const delivery = deliver(checkpoint).finally(() => inFlight.delete(delivery));

@@ -50,3 +50,4 @@ export {
   type StreamSummary,
 } from "./types.js";
 export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig } from "./postgres-ledger.js";
+export { ledgerUnavailable } from "./unavailable.js";

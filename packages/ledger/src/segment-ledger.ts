@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { lockDir, newEventId, parseWith, streamIdFor, subjectRef, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
+import { appendSynced, lockDir, newEventId, parseWith, streamIdFor, subjectRef, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyReport } from "./types.js";
 import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
 import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
@@ -123,7 +123,8 @@ export class SegmentLedger implements Ledger {
 
   /** Every line of every segment of a stream, in order. */
   private async *streamLines(streamId: string): AsyncGenerator<{ line: string; length: number }> {
-    for (const path of await this.segments(streamId)) yield* readLines(path, 0);
+    // Whole lines only: an unterminated last one is an append under way, or torn (its writer cuts it).
+    for (const path of await this.segments(streamId)) for await (const l of readLines(path, 0)) if (l.line.endsWith("\n")) yield l;
   }
 
   private inTurn<T>(streamId: string, work: () => Promise<T>): Promise<T> {
@@ -139,7 +140,7 @@ export class SegmentLedger implements Ledger {
       const lease = state.lease!;
       clearTimeout(lease.idle);
       try {
-        if (lease.lost) throw new Error(`stream ${streamId}: the writer lock was lost (${lease.lost.message}); not appending`);
+        if (lease.lost) throw new Error(`stream ${streamId}: the writer lock was lost (${lease.lost.message}); not appending`, { cause: lease.lost });
         if (state.size >= (this.options.maxSegmentBytes ?? 64 * 1024 * 1024)) {
           state.segment += 1;
           state.size = 0;
@@ -168,14 +169,20 @@ export class SegmentLedger implements Ledger {
           records.push(record);
         }
         if (fresh.length > 0) {
-          await lease.segment.write(Buffer.concat(fresh));
+          // appendFile, not write: a write may take part of the buffer and resolve (a disk filling up).
+          await lease.segment.appendFile(Buffer.concat(fresh)).catch(async (error: unknown) => {
+            // What a full disk did take is cut off now, not at the next lease, which may be a
+            // long way off while the disk stays full, and readers meet it meanwhile.
+            await lease.segment.truncate(state.size).catch(() => undefined);
+            throw error;
+          });
           // Acknowledged means on disk: the worker acks the job only after this returns.
           await lease.segment.sync();
           state.size = offset;
           if (this.options.signer) {
             const checkpoint = state.tail.sign(this.options.signer);
             lease.checkpoints ??= await open(join(dir, CHECKPOINTS), "a");
-            await lease.checkpoints.write(`${JSON.stringify(checkpoint)}\n`);
+            await lease.checkpoints.appendFile(`${JSON.stringify(checkpoint)}\n`);
             await lease.checkpoints.sync();
             await this.options.onCheckpoint?.(checkpoint);
           }
@@ -209,6 +216,7 @@ export class SegmentLedger implements Ledger {
     });
     try {
       const state = await this.catchUp(streamId);
+      await this.repairCheckpoints(streamId);
       state.lease = { release, segment: await openSegment(this.segmentPath(streamId, state.segment), dir), ...(lost.error ? { lost: lost.error } : {}) };
       return state;
     } catch (error) {
@@ -268,6 +276,32 @@ export class SegmentLedger implements Ledger {
     return state;
   }
 
+  /**
+   * A checkpoint write cut short (a full disk, a crash) leaves half a line after the last
+   * whole one: cut it off, as a torn record is, so that the file parses. The records it would
+   * have signed are on disk already; the next batch's checkpoint covers them.
+   */
+  private async repairCheckpoints(streamId: string): Promise<void> {
+    const path = join(this.streamDir(streamId), CHECKPOINTS);
+    const handle = await open(path, "r").catch(() => undefined);
+    if (!handle) return;
+    let keep: number;
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+      // Only the end is read: a checkpoint line is a few hundred bytes.
+      const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+      await handle.read(tail, 0, tail.length, size - tail.length);
+      if (tail.length === 0 || tail[tail.length - 1] === 10) return;
+      const newline = tail.lastIndexOf(10);
+      keep = newline < 0 ? size - tail.length : size - tail.length + newline + 1;
+    } finally {
+      await handle.close();
+    }
+    await truncate(path, keep);
+    await this.recordRepair({ streamId, offset: keep, bytes: size - keep, recordedAt: new Date().toISOString(), eventId: null, file: CHECKPOINTS });
+  }
+
   private async readLocated(streamId: string, at: Located | undefined): Promise<LedgerRecord | undefined> {
     if (!at) return undefined;
     const handle = await open(this.segmentPath(streamId, at.segment), "r");
@@ -319,14 +353,15 @@ export class SegmentLedger implements Ledger {
   /** A stream's live records as stored (each with its line end), in order: those after `expired`. */
   private async *texts(streamId: string, expired: ExpiredRange | undefined): AsyncGenerator<string> {
     for (const index of await this.segmentIndices(streamId, expired)) {
-      for await (const { line } of readLines(this.segmentPath(streamId, index), 0)) yield line;
+      for await (const { line } of readLines(this.segmentPath(streamId, index), 0)) if (line.endsWith("\n")) yield line;
     }
   }
 
   /** Torn tails cut off when a stream was opened for writing, oldest first. */
   async repairs(): Promise<TornTailRepair[]> {
     const text = await readFile(join(this.dir, "repairs.jsonl"), "utf8").catch(() => "");
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TornTailRepair);
+    // Up to the last whole line: a repair being written as the disk filled is not one yet.
+    return text.slice(0, text.lastIndexOf("\n") + 1).split("\n").filter(Boolean).map((l) => JSON.parse(l) as TornTailRepair);
   }
 
   private recordRepair(repair: TornTailRepair): Promise<void> {
@@ -354,6 +389,8 @@ export class SegmentLedger implements Ledger {
     }
     for (const path of paths.slice(start)) {
       for await (const { line } of readLines(path, 0)) {
+        // An unterminated last line is an append under way, or a torn one its writer will cut.
+        if (!line.endsWith("\n")) break;
         if (position >= to) return;
         if (position++ < from) continue;
         yield JSON.parse(line) as LedgerRecord;
@@ -580,15 +617,6 @@ async function openSegment(path: string, dir: string): Promise<FileHandle> {
   return handle;
 }
 
-async function appendSynced(path: string, text: string): Promise<void> {
-  const handle = await open(path, "a");
-  try {
-    await handle.write(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** A file's lines as bytes (each with its line end, if any), in batches of what one read gave. */
 async function* readLineBatches(path: string): AsyncGenerator<Buffer[]> {

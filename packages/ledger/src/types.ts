@@ -60,6 +60,8 @@ export interface TornTailRepair {
   recordedAt: string;
   /** The torn record's event id, where enough of it was written to read one. */
   eventId: string | null;
+  /** The file cut, when not the stream's segment: `checkpoints.jsonl` for a torn checkpoint. */
+  file?: string;
 }
 
 /** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */

@@ -1,4 +1,4 @@
-export { AuditWorker, waitUntilIdle, type AuditWorkerOptions } from "./worker.js";
+export { AuditWorker, waitUntilIdle, type AuditWorkerOptions, type LedgerHealth } from "./worker.js";
 export {
   processBatch,
   appendBatch,

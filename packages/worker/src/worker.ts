@@ -1,7 +1,7 @@
 import { Worker, type ConnectionOptions, type Queue } from "bullmq";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME, type Severity, type SubjectKeyStore } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
+import { DEFAULT_QUEUE_NAME, epochKey, newEventId, readEpoch, type Severity, type SubjectKeyStore } from "@auditgraph/core";
+import { ledgerUnavailable, type Ledger } from "@auditgraph/ledger";
 import type { PolicySet, PolicyState } from "@auditgraph/policy";
 import { appendBatch, type AppendOutcome } from "./process.js";
 import { PolicyEngine } from "./policies.js";
@@ -23,6 +23,14 @@ export interface AuditWorkerOptions {
    * worker's batch goes back to the queue after about this long (BullMQ's lock and stall check).
    */
   lockDurationMs?: number;
+  /**
+   * How many times a batch may be taken back from a worker that died holding it (killed,
+   * crashed, out of memory) before BullMQ fails it for good. Running a batch again is safe (the
+   * ledger dedups by event id), and a stall is not counted as one of the job's `attempts`; BullMQ's
+   * own default (1) fails, never to be retried, a batch whose worker died twice while holding it,
+   * and its events never reach the ledger. Default 100.
+   */
+  maxStalls?: number;
   /** Batch size, retry backoff and memory bound of the projection (see `ProjectorSettingsSchema`). */
   projection?: ProjectorSettings;
   /**
@@ -43,7 +51,21 @@ export interface AuditWorkerOptions {
   notifier?: WorkerNotifierOptions;
   /** On close, how long deliveries under way may still take before their retries are cut short (default 10 s). */
   notificationGraceMs?: number;
+  /** While the ledger cannot be written (disk full, read-only, database away), the longest wait between tries (default 5 s). */
+  ledgerRetryMaxMs?: number;
+  /** How often Redis's epoch is read, to notice (and report) that Redis lost its data (default 5 s). */
+  epochCheckMs?: number;
   logger?: Logger;
+}
+
+/** Whether the ledger takes writes, as this worker last found it. */
+export interface LedgerHealth {
+  writable: boolean;
+  /** Why not, e.g. `ENOSPC: no space left on the ledger's disk`. */
+  reason?: string;
+  /** Since when (ISO time), and the job held meanwhile. */
+  since?: string;
+  jobId?: string | null;
 }
 
 /** The in-process workers of each queue, so that `waitUntilIdle` can wait for their projection too. */
@@ -64,6 +86,14 @@ export class AuditWorker {
   readonly policyEngine: PolicyEngine | undefined;
   readonly notifications: WorkerNotifications | undefined;
   private readonly notificationGraceMs: number;
+  private readonly ledgerRetryMaxMs: number;
+  private health: LedgerHealth = { writable: true };
+  private epoch: string | undefined;
+  private readonly epochTimer: NodeJS.Timeout;
+  /** When this worker found Redis had lost its data (see `epochKey`). */
+  readonly redisLosses: string[] = [];
+  /** Cut short the waits for a writable ledger: the worker is closing. */
+  private readonly closing = new AbortController();
 
   constructor(options: AuditWorkerOptions) {
     this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
@@ -76,6 +106,7 @@ export class AuditWorker {
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
     this.notificationGraceMs = options.notificationGraceMs ?? 10_000;
+    this.ledgerRetryMaxMs = options.ledgerRetryMaxMs ?? 5_000;
     if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, options.ledger, (appended) => this.projector.offer(appended), this.log);
     if (options.policies) {
       const state =
@@ -92,7 +123,7 @@ export class AuditWorker {
     }
     this.worker = new Worker<unknown, AppendOutcome>(
       this.queueName,
-      async (job) => {
+      (job) => this.untilRecorded(job.id ?? null, async () => {
         const { outcome, streams, keys } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
         for (const stream of streams) this.projector.offer(stream);
         // After the append: a flag is evidence about recorded events, and the job is acked only
@@ -106,12 +137,13 @@ export class AuditWorker {
           this.log.info({ jobId: job.id, streamId: stream.streamId, flags: raised.flags, escalations: raised.escalations, newlyAppended: raised.appended.appended }, "policy findings recorded");
         }
         return outcome;
-      },
+      }),
       {
         connection: options.connection,
         concurrency: options.concurrency ?? 1,
         lockDuration: options.lockDurationMs ?? 30_000,
         stalledInterval: options.lockDurationMs ?? 30_000,
+        maxStalledCount: options.maxStalls ?? 100,
       },
     );
     // Counts and ids only: payloads may hold PII and never reach a log line.
@@ -120,9 +152,74 @@ export class AuditWorker {
       this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it"),
     );
     this.worker.on("error", (error) => this.log.error({ error: error.message }, "worker error"));
+    this.epochTimer = setInterval(() => void this.checkEpoch(), options.epochCheckMs ?? 5_000);
+    this.epochTimer.unref();
+    void this.checkEpoch();
     const peers = workersOf.get(this.queueName) ?? new Set();
     workersOf.set(this.queueName, peers.add(this));
     this.projector.resume().catch((error: Error) => this.log.error({ error: error.message }, "could not list the ledger's streams to resume their projection"));
+  }
+
+  /**
+   * Runs a job's work until it is recorded. While the ledger cannot be written (a full or
+   * read-only disk, a database away) the job is held, unacknowledged, and tried again with a
+   * backoff; with every slot holding one, the worker takes no other. Failing it instead would
+   * spend its retries, and every other job's, while the disk stays full. Other errors fail the
+   * job as usual (BullMQ retries it).
+   */
+  private async untilRecorded<T>(jobId: string | null, work: () => Promise<T>): Promise<T> {
+    let lastSaid = 0;
+    for (let wait = 100; ; wait = Math.min(wait * 2, this.ledgerRetryMaxMs)) {
+      try {
+        const result = await work();
+        if (!this.health.writable) {
+          this.log.warn({ jobId, reason: this.health.reason, since: this.health.since }, "the ledger takes writes again: resuming");
+          this.health = { writable: true };
+        }
+        return result;
+      } catch (error) {
+        const reason = ledgerUnavailable(error);
+        if (!reason || this.closing.signal.aborted) throw error;
+        if (this.health.writable) this.health = { writable: false, reason, since: new Date().toISOString(), jobId };
+        if (Date.now() - lastSaid > 30_000) {
+          lastSaid = Date.now();
+          this.log.error(
+            { jobId, reason, since: this.health.since, error: (error as Error).message },
+            "the ledger cannot be written: holding this batch unacknowledged, taking no other, trying again",
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        });
+      }
+    }
+  }
+
+  /**
+   * Redis restarted without persistence (or flushed) loses the jobs it held: the producers
+   * re-send the batches they still hold (see `QueueTransport.confirm`); anything else is gone,
+   * and this says so, loudly, rather than let it pass.
+   */
+  private async checkEpoch(): Promise<void> {
+    try {
+      const epoch = await readEpoch(await this.worker.getBackend().client, epochKey(this.queueName, this.worker.opts.prefix), newEventId());
+      if (this.epoch !== undefined && epoch !== this.epoch) {
+        this.redisLosses.push(new Date().toISOString());
+        this.log.error(
+          { queue: this.queueName },
+          "Redis lost its data (restarted without persistence, or flushed): the jobs it held and no worker had recorded are gone, but for those their producers still hold and send again; run Redis with AOF (appendonly yes) to keep them",
+        );
+      }
+      this.epoch = epoch;
+    } catch {
+      // Redis away: looked at again next time.
+    }
+  }
+
+  /** Whether the ledger takes writes, as this worker last found it (see `untilRecorded`). */
+  ledgerHealth(): LedgerHealth {
+    return { ...this.health };
   }
 
   /** Resolves once the projection has caught up with everything this worker appended (and, from start, the ledger's end). */
@@ -144,6 +241,8 @@ export class AuditWorker {
    * graph takes it (the next worker resumes from the cursor otherwise) before this resolves.
    */
   async close(): Promise<void> {
+    this.closing.abort();
+    clearInterval(this.epochTimer);
     await this.worker.close();
     // Before the projection closes: the attempts recorded meanwhile are projected too.
     await this.notifications?.close(this.notificationGraceMs);

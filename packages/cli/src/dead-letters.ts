@@ -1,51 +1,16 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Queue } from "bullmq";
-import { z } from "zod";
-import { BATCH_JOB_NAME, appendSynced, parseWith } from "@auditgraph/core";
-import type { DeadLetter } from "@auditgraph/ledger";
+import { BATCH_JOB_NAME } from "@auditgraph/core";
+import type { DeadLetter, DeadLetterReplay } from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
 
-/**
- * One replay of a dead letter: its input submitted again as a new job. Kept in an append-only
- * file beside the ledger (`dead-letter-replays.jsonl`): the dead letter itself is never edited,
- * and a replay that fails again is dead-lettered again under the new job's id.
- */
-export const ReplaySchema = z.object({
-  deadLetterId: z.string().min(1),
-  replayedAt: z.iso.datetime({ offset: true }),
-  queue: z.string().min(1),
-  /** The new job's id: its own dead letters, if any, are `<jobId>` and `<jobId>#<index>`. */
-  jobId: z.string().min(1),
-  /** Who replayed it (an operator id), when given. */
-  by: z.string().min(1).optional(),
-});
-export type Replay = z.infer<typeof ReplaySchema>;
-
-const REPLAYS = "dead-letter-replays.jsonl";
-
-export async function readReplays(config: Pick<Config, "ledgerDir">): Promise<Replay[]> {
-  const text = await readFile(join(config.ledgerDir, REPLAYS), "utf8").catch(() => "");
-  return text
-    .split("\n")
-    .filter(Boolean)
-    .map((line, i) => parseWith(ReplaySchema, JSON.parse(line), `${REPLAYS} line ${i + 1}`));
-}
-
-async function recordReplay(config: Pick<Config, "ledgerDir">, replay: Replay): Promise<void> {
-  await mkdir(config.ledgerDir, { recursive: true });
-  await appendSynced(join(config.ledgerDir, REPLAYS), `${JSON.stringify(replay)}\n`);
-}
-
 export interface DeadLetterView extends DeadLetter {
-  replays: Replay[];
+  replays: DeadLetterReplay[];
 }
 
 async function deadLetters(config: Config): Promise<DeadLetterView[]> {
   const ledger = await openLedger({ ...config, signingKeyPath: undefined });
-  const letters = await ledger.readDeadLetters().finally(() => ledger.close());
-  const replays = await readReplays(config);
+  const [letters, replays] = await Promise.all([ledger.readDeadLetters(), ledger.readDeadLetterReplays()]).finally(() => ledger.close());
   return letters.map((l) => ({ ...l, replays: replays.filter((r) => r.deadLetterId === l.id) }));
 }
 
@@ -84,23 +49,25 @@ export async function showDeadLetter(config: Config, id: string, opts: { json?: 
  * them again; what is still bad is dead-lettered again, with the new job's id.
  * With `all`, only those never replayed are.
  */
-export async function replayDeadLetters(config: Config, ids: string[], opts: { all?: boolean; by?: string }): Promise<Replay[]> {
+export async function replayDeadLetters(config: Config, ids: string[], opts: { all?: boolean; by?: string }): Promise<DeadLetterReplay[]> {
   const letters = await deadLetters(config);
   const chosen = opts.all ? letters.filter((l) => l.replays.length === 0) : ids.map((id) => letters.find((l) => l.id === id) ?? id);
   const missing = chosen.filter((l): l is string => typeof l === "string");
   if (missing.length > 0) throw new Error(`no dead letter with id ${missing.map((m) => JSON.stringify(m)).join(", ")} (see \`auditgraph dead-letters list\`)`);
   const queue = new Queue(config.queueName, { connection: config.redis });
-  const done: Replay[] = [];
+  const ledger = await openLedger({ ...config, signingKeyPath: undefined });
+  const done: DeadLetterReplay[] = [];
   try {
     for (const letter of chosen as DeadLetterView[]) {
       const job = await queue.add(BATCH_JOB_NAME, jobDataOf(letter));
-      const replay: Replay = { deadLetterId: letter.id, replayedAt: new Date().toISOString(), queue: config.queueName, jobId: job.id!, ...(opts.by ? { by: opts.by } : {}) };
-      await recordReplay(config, replay);
+      const replay: DeadLetterReplay = { deadLetterId: letter.id, replayedAt: new Date().toISOString(), queue: config.queueName, jobId: job.id!, ...(opts.by ? { by: opts.by } : {}) };
+      await ledger.recordDeadLetterReplay(replay);
       done.push(replay);
       console.log(`replayed ${letter.id} as job ${replay.jobId} on queue ${replay.queue}`);
     }
   } finally {
     await queue.close();
+    await ledger.close();
   }
   if (done.length === 0) console.log("nothing to replay");
   return done;

@@ -6,4 +6,4 @@ export { rebuildGraphCommand, RebuildArgsSchema, type RebuildOutput } from "./re
 export { demoAgent, demoModel, catalogLookup, calculator, CATALOG, DEMO_IDENTITY, DEMO_QUESTION, DEMO_MODEL_VERSION } from "./demo-agent.js";
 export { formatVerify } from "./verify.js";
 export { transitionCommand, listCommand, showCommand, TransitionArgsSchema, ESCALATION_VERBS, type EscalationVerb } from "./escalations.js";
-export { listDeadLetters, showDeadLetter, replayDeadLetters, readReplays, jobDataOf, ReplaySchema, type Replay } from "./dead-letters.js";
+export { listDeadLetters, showDeadLetter, replayDeadLetters, jobDataOf } from "./dead-letters.js";

@@ -41,6 +41,8 @@ export {
 export {
   VerifyFailureSchema,
   DeadLetterSchema,
+  DeadLetterReplaySchema,
+  type DeadLetterReplay,
   type Ledger,
   type AppendResult,
   type VerifyFailure,

@@ -5,7 +5,7 @@ import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { SegmentLedgerOptions } from "./segment-ledger.js";
-import type { AppendResult, DeadLetter, Ledger, StreamSummary, VerifyFailure, VerifyReport } from "./types.js";
+import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type VerifyFailure, type VerifyReport } from "./types.js";
 
 export const PostgresLedgerConfigSchema = z.object({
   connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
@@ -60,7 +60,7 @@ const bound = (name: string, value: number) => {
  */
 export class PostgresLedger implements Ledger {
   private readonly tails = new Map<string, StreamTail>();
-  private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; partition: string };
+  private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; replays: string; partition: string };
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -73,6 +73,7 @@ export class PostgresLedger implements Ledger {
       index: q("ledger_index"),
       checkpoints: q("ledger_checkpoints"),
       deadLetters: q("ledger_dead_letters"),
+      replays: q("ledger_dead_letter_replays"),
       partition: q("ledger_partition"),
     };
   }
@@ -147,6 +148,7 @@ export class PostgresLedger implements Ledger {
           PRIMARY KEY (stream_id, tree_size)
         );
         CREATE TABLE IF NOT EXISTS ${this.t.deadLetters} (id text PRIMARY KEY, entry jsonb NOT NULL);
+        CREATE TABLE IF NOT EXISTS ${this.t.replays} (n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry jsonb NOT NULL);
         CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
           RAISE EXCEPTION 'auditgraph: % on %.% refused: the ledger is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -158,6 +160,8 @@ export class PostgresLedger implements Ledger {
         CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.index} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
         CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.checkpoints} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
         CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.checkpoints} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
+        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.replays} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
+        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.replays} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
         -- The partition name and bounds come from the date alone; UTC and ISO whatever the session's settings.
         CREATE OR REPLACE FUNCTION ${this.t.partition}(at timestamptz) RETURNS void
           LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO'
@@ -394,6 +398,16 @@ export class PostgresLedger implements Ledger {
   async readDeadLetters(): Promise<DeadLetter[]> {
     const rows = await this.pool.query<{ entry: DeadLetter }>(`SELECT entry FROM ${this.t.deadLetters} ORDER BY entry->>'recordedAt', id`);
     return rows.rows.map((r) => r.entry);
+  }
+
+  async recordDeadLetterReplay(replay: DeadLetterReplay): Promise<void> {
+    const checked = parseWith(DeadLetterReplaySchema, replay, "dead-letter replay");
+    await this.pool.query(`INSERT INTO ${this.t.replays} (entry) VALUES ($1)`, [JSON.stringify(checked)]);
+  }
+
+  async readDeadLetterReplays(): Promise<DeadLetterReplay[]> {
+    const rows = await this.pool.query<{ entry: unknown }>(`SELECT entry FROM ${this.t.replays} ORDER BY n`);
+    return rows.rows.map((r, i) => parseWith(DeadLetterReplaySchema, r.entry, `dead-letter replay ${i + 1}`));
   }
 
   close(): Promise<void> {

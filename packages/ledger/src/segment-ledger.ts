@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, stat, truncate, unlink, type FileHandle
 import { join } from "node:path";
 import { z } from "zod";
 import { appendSynced, lockDir, newEventId, parseWith, streamIdFor, subjectRef, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
-import type { AppendResult, DeadLetter, Ledger, StreamSummary, TornTailRepair, VerifyReport } from "./types.js";
+import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type TornTailRepair, type VerifyReport } from "./types.js";
 import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
 import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
@@ -31,6 +31,7 @@ export interface ExpiryReport {
 const SEGMENT_FILE = /^segment-(\d{6})\.jsonl$/;
 const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")}.jsonl`;
 const CHECKPOINTS = "checkpoints.jsonl";
+const REPLAYS = "dead-letter-replays.jsonl";
 const EXPIRED = "expired.jsonl";
 const HOLDS = "holds.jsonl";
 const NEWLINE = Buffer.from("\n");
@@ -602,6 +603,20 @@ export class SegmentLedger implements Ledger {
   async readDeadLetters(): Promise<DeadLetter[]> {
     const out: DeadLetter[] = [];
     for await (const { line } of readLines(join(this.dir, "dead-letter.jsonl"), 0)) out.push(JSON.parse(line) as DeadLetter);
+    return out;
+  }
+
+  async recordDeadLetterReplay(replay: DeadLetterReplay): Promise<void> {
+    const checked = parseWith(DeadLetterReplaySchema, replay, "dead-letter replay");
+    await mkdir(this.dir, { recursive: true });
+    await appendSynced(join(this.dir, REPLAYS), `${JSON.stringify(checked)}\n`);
+  }
+
+  async readDeadLetterReplays(): Promise<DeadLetterReplay[]> {
+    const out: DeadLetterReplay[] = [];
+    let n = 0;
+    for await (const { line } of readLines(join(this.dir, REPLAYS), 0))
+      if (line.endsWith("\n")) out.push(parseWith(DeadLetterReplaySchema, JSON.parse(line), `${REPLAYS} line ${++n}`));
     return out;
   }
 }

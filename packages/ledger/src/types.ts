@@ -51,6 +51,22 @@ export const DeadLetterSchema = z.object({
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
+/**
+ * One replay of a dead letter: its input submitted again as a new job. Kept apart, append-only:
+ * the dead letter itself is never edited, and a replay that fails again is dead-lettered again
+ * under the new job's id.
+ */
+export const DeadLetterReplaySchema = z.object({
+  deadLetterId: z.string().min(1),
+  replayedAt: z.iso.datetime({ offset: true }),
+  queue: z.string().min(1),
+  /** The new job's id: its own dead letters, if any, are `<jobId>` and `<jobId>#<index>`. */
+  jobId: z.string().min(1),
+  /** Who replayed it (an operator id), when given. */
+  by: z.string().min(1).optional(),
+});
+export type DeadLetterReplay = z.infer<typeof DeadLetterReplaySchema>;
+
 /** A partly written last record, cut off when its stream was next opened for writing. */
 export interface TornTailRepair {
   streamId: string;
@@ -87,6 +103,10 @@ export interface Ledger {
   proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle>;
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
+  /** Records that a dead letter was submitted again (kept beside the dead letters: with the ledger, wherever it is). */
+  recordDeadLetterReplay(replay: DeadLetterReplay): Promise<void>;
+  /** Every replay recorded, oldest first. */
+  readDeadLetterReplays(): Promise<DeadLetterReplay[]>;
   /** Lets go of what the ledger holds (locks, files, connections). */
   close(): Promise<void>;
 }

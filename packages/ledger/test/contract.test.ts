@@ -197,6 +197,14 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
     await ledger.deadLetter(entry);
     await ledger.deadLetter(entry);
     expect(await ledger.readDeadLetters()).toEqual([entry]);
+
+    const replays = [
+      { deadLetterId: "job#0", replayedAt: new Date().toISOString(), queue: "q", jobId: "j2", by: "ops" },
+      { deadLetterId: "job#0", replayedAt: new Date().toISOString(), queue: "q", jobId: "j3" },
+    ];
+    for (const r of replays) await ledger.recordDeadLetterReplay(r);
+    expect(await ledger.readDeadLetterReplays()).toEqual(replays);
+    await expect(ledger.recordDeadLetterReplay({ ...replays[0]!, jobId: "" })).rejects.toThrow(/jobId/);
   });
 });
 

@@ -1,11 +1,19 @@
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import type { RedisOptions } from "bullmq";
-import { DEFAULT_QUEUE_NAME, SEVERITIES, parseWith, type Severity } from "@auditgraph/core";
+import { DEFAULT_QUEUE_NAME, SEVERITIES, parseWith, type RedisConnection, type Severity } from "@auditgraph/core";
 
 /** Settings come from the environment; each field is named by its variable, so errors name it too. */
 export const EnvSchema = z.object({
   AUDITGRAPH_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  /**
+   * Seed nodes of a Redis Cluster (`host:port,host:port`): set, every client is a cluster client,
+   * with the credentials and TLS of AUDITGRAPH_REDIS_URL (whose host is then not used).
+   */
+  AUDITGRAPH_REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, "must be host:port seed nodes, comma-separated")
+    .transform((v) => v.split(",").map((node) => ({ host: node.slice(0, node.lastIndexOf(":")), port: Number(node.slice(node.lastIndexOf(":") + 1)) })))
+    .optional(),
   AUDITGRAPH_QUEUE: z
     .string()
     .regex(/^[A-Za-z0-9_{}-]+$/, "letters, digits, _ - and {} (hash tags) only")
@@ -44,10 +52,15 @@ export const EnvSchema = z.object({
 const CheckedEnvSchema = EnvSchema.refine((e) => !e.AUDITGRAPH_ESCALATION_WEBHOOK || e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET, {
   message: "is required when AUDITGRAPH_ESCALATION_WEBHOOK is set (the HMAC key the receiver verifies with)",
   path: ["AUDITGRAPH_ESCALATION_WEBHOOK_SECRET"],
+}).refine((e) => !e.AUDITGRAPH_REDIS_CLUSTER_NODES || /^\{[^{}]+\}$/.test(e.AUDITGRAPH_QUEUE), {
+  // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot.
+  message: "must be a hash tag such as {auditgraph} when AUDITGRAPH_REDIS_CLUSTER_NODES is set (a queue's keys must share one cluster slot)",
+  path: ["AUDITGRAPH_QUEUE"],
 });
 
 export interface Config {
-  redis: RedisOptions;
+  /** One node's ioredis options, with `clusterNodes` for a Redis Cluster. */
+  redis: RedisConnection;
   queueName: string;
   ledgerDir: string;
   ledgerUrl: string | undefined;
@@ -78,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
       ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
       ...(url.protocol === "rediss:" ? { tls: {} } : {}),
+      ...(e.AUDITGRAPH_REDIS_CLUSTER_NODES ? { clusterNodes: e.AUDITGRAPH_REDIS_CLUSTER_NODES } : {}),
     },
     queueName: e.AUDITGRAPH_QUEUE,
     ledgerDir: e.AUDITGRAPH_LEDGER_DIR,

@@ -1,5 +1,5 @@
-import { Queue } from "bullmq";
-import { BATCH_JOB_NAME } from "@auditgraph/core";
+import { Queue, type ConnectionOptions } from "bullmq";
+import { BATCH_JOB_NAME, bullConnection } from "@auditgraph/core";
 import type { DeadLetter, DeadLetterReplay } from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
@@ -54,7 +54,8 @@ export async function replayDeadLetters(config: Config, ids: string[], opts: { a
   const chosen = opts.all ? letters.filter((l) => l.replays.length === 0) : ids.map((id) => letters.find((l) => l.id === id) ?? id);
   const missing = chosen.filter((l): l is string => typeof l === "string");
   if (missing.length > 0) throw new Error(`no dead letter with id ${missing.map((m) => JSON.stringify(m)).join(", ")} (see \`auditgraph dead-letters list\`)`);
-  const queue = new Queue(config.queueName, { connection: config.redis });
+  const redis = bullConnection(config.redis);
+  const queue = new Queue(config.queueName, { connection: redis.connection as ConnectionOptions });
   const ledger = await openLedger({ ...config, signingKeyPath: undefined });
   const done: DeadLetterReplay[] = [];
   try {
@@ -67,6 +68,7 @@ export async function replayDeadLetters(config: Config, ids: string[], opts: { a
     }
   } finally {
     await queue.close();
+    await redis.release();
     await ledger.close();
   }
   if (done.length === 0) console.log("nothing to replay");

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { ESCALATION_STATES, parseWith, type EscalationState, type EscalationView } from "@auditgraph/core";
-import { Redis } from "ioredis";
+import { ESCALATION_STATES, parseWith, redisClient, type EscalationState, type EscalationView } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { listEscalations, readEscalation, transitionEscalation, type EscalationListing, type TransitionResult } from "@auditgraph/worker";
 import type { Config } from "./config.js";
@@ -51,7 +50,7 @@ export async function transitionCommand(
   const ledger = await openLedger(config);
   const graph = new Graph(config.neo4j);
   // Connects on first use: only an escalation about a held call needs Redis (to release the call).
-  const redis = new Redis({ ...config.redis, lazyConnect: true, maxRetriesPerRequest: 2 });
+  const redis = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: 2 });
   try {
     await graph.migrate();
     const result = await transitionEscalation(ledger, graph, {

@@ -96,3 +96,4 @@ export {
   foldEscalation,
   type EscalationView,
 } from "./escalation.js";
+export { redisClient, bullConnection, type RedisConnection } from "./redis.js";

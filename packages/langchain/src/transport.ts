@@ -1,7 +1,6 @@
-import { Queue } from "bullmq";
-import type { RedisOptions } from "bullmq";
+import { Queue, type ConnectionOptions } from "bullmq";
 import { z } from "zod";
-import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, epochKey, newEventId, readEpoch, parseWith, type AuditEvent } from "@auditgraph/core";
+import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, bullConnection, epochKey, newEventId, readEpoch, type RedisConnection, parseWith, type AuditEvent } from "@auditgraph/core";
 import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
 
@@ -20,8 +19,8 @@ export interface Transport {
 }
 
 export const QueueTransportOptionsSchema = z.object({
-  /** ioredis options for the BullMQ queue (host, port, password, tls, ...). */
-  connection: z.custom<RedisOptions>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
+  /** ioredis options for the BullMQ queue (host, port, password, tls, ...), with `clusterNodes` for a Redis Cluster. */
+  connection: z.custom<RedisConnection>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
   queueName: z.string().regex(/^[A-Za-z0-9_{}-]+$/).default(DEFAULT_QUEUE_NAME),
   /** Events per job. */
   batchSize: z.number().int().positive().default(100),
@@ -121,14 +120,17 @@ export class QueueTransport implements Transport {
   /** The first this-many buffered events go in urgent batches: up to and including the last expedited event. */
   private urgentThrough = 0;
   private readonly log: Logger;
+  private readonly releaseConnection: () => Promise<void>;
   lastError: Error | undefined;
 
   constructor(options: QueueTransportOptions) {
     this.options = parseWith(QueueTransportOptionsSchema, options, "QueueTransport options");
     this.log = this.options.logger ?? pino({ name: "auditgraph-transport", level: "warn" }, pino.destination(2));
     // Fail fast while Redis is away instead of queueing commands in ioredis' memory.
-    const connection: RedisOptions = { ...this.options.connection, enableOfflineQueue: false };
-    this.queue = new Queue(this.options.queueName, { connection });
+    const { connection, release } = bullConnection(this.options.connection, { enableOfflineQueue: false });
+    this.releaseConnection = release;
+    // ioredis's own options type and BullMQ's differ in detail only.
+    this.queue = new Queue(this.options.queueName, { connection: connection as ConnectionOptions });
     this.queue.on("error", (error) => (this.lastError = error));
     // What an earlier process left in the spool goes first.
     this.chain = Spool.open(this.options.spoolDir).then(
@@ -375,6 +377,7 @@ export class QueueTransport implements Transport {
     } finally {
       await this.spool?.close();
       await this.queue.close().catch(() => undefined);
+      await this.releaseConnection();
     }
   }
 }

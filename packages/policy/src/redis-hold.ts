@@ -1,6 +1,6 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { parseWith, redisClient, type RedisConnection } from "@auditgraph/core";
 import type { Finding } from "./finding.js";
 import type { HoldDecider, HoldDecision } from "./hold.js";
 
@@ -88,7 +88,7 @@ export type PublishHoldDecisionResult =
  * the first wins, and a hold that already timed out is not changed after the fact.
  */
 export async function publishHoldDecision(
-  redis: Redis,
+  redis: Redis | Cluster,
   holdId: string,
   decision: HoldDecision,
   reviewer: string,
@@ -110,8 +110,8 @@ export async function readHold(redis: Redis, holdId: string, { prefix = DEFAULT_
 }
 
 export const RedisHoldDeciderOptionsSchema = z.object({
-  /** ioredis options: the decider opens two connections of its own (commands, and the subscription). */
-  connection: z.custom<RedisOptions>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
+  /** ioredis options (and cluster nodes): the decider opens two connections of its own (commands, and the subscription). */
+  connection: z.custom<RedisConnection>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
   prefix: z.string().min(1).default(DEFAULT_HOLD_PREFIX),
   /** How long a hold's record is kept in Redis after it is registered or decided. */
   ttlMs: z.number().int().positive().default(86_400_000),
@@ -137,17 +137,17 @@ interface Waiter {
  */
 export class RedisHoldDecider implements HoldDecider {
   private readonly options: z.output<typeof RedisHoldDeciderOptionsSchema>;
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: Redis | Cluster;
+  private readonly subscriber: Redis | Cluster;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private subscribed: Promise<unknown> | undefined;
 
   constructor(options: RedisHoldDeciderOptions) {
     this.options = parseWith(RedisHoldDeciderOptionsSchema, options, "RedisHoldDecider options");
     // Commands fail fast while Redis is away, instead of waiting in ioredis' memory past the hold's timeout.
-    const connection: RedisOptions = { ...this.options.connection, enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 };
-    this.redis = new Redis(connection);
-    this.subscriber = new Redis(connection);
+    const fast = { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 };
+    this.redis = redisClient(this.options.connection, fast);
+    this.subscriber = redisClient(this.options.connection, fast);
     this.redis.on("error", () => undefined);
     this.subscriber.on("error", () => undefined);
     this.subscriber.on("message", (_channel: string, holdId: string) => this.wake(holdId));
@@ -161,7 +161,7 @@ export class RedisHoldDecider implements HoldDecider {
     for (const waiter of this.waiters.get(holdId) ?? []) waiter.check();
   }
 
-  private async ready(client: Redis): Promise<void> {
+  private async ready(client: Redis | Cluster): Promise<void> {
     if (client.status === "ready") return;
     if (client.status === "wait") void client.connect().catch(() => undefined);
     await new Promise<void>((resolve, reject) => {

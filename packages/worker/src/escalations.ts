@@ -15,7 +15,7 @@ import {
   type EventOf,
   type LedgerRecord,
 } from "@auditgraph/core";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { publishHoldDecision, type HoldDecision, type PublishHoldDecisionResult } from "@auditgraph/policy";
@@ -55,7 +55,7 @@ export interface TransitionResult {
 
 export interface TransitionHolds {
   /** Where the agents' holds wait (see `RedisHoldDecider`). */
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix?: string;
 }
 

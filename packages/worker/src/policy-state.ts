@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { redisClient, type RedisConnection } from "@auditgraph/core";
 import type { PolicyState } from "@auditgraph/policy";
 
 // One hash per counter: field `t` holds the total, `e:<eventId>` marks each event counted. HSETNX
@@ -17,7 +18,7 @@ return total`;
 
 export interface RedisPolicyStateOptions {
   /** An ioredis client (shared, not closed by `close`) or the options to open one with. */
-  redis: Redis | RedisOptions;
+  redis: Redis | Cluster | RedisConnection;
   /** Key prefix; a hash tag (`{...}`) keeps every counter on one Redis Cluster slot's node. */
   prefix?: string;
   /**
@@ -32,14 +33,15 @@ export interface RedisPolicyStateOptions {
  * across every worker process, and a redelivered event is counted once (see `ADD`).
  */
 export class RedisPolicyState implements PolicyState {
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly owned: boolean;
   private readonly prefix: string;
   private readonly ttlMs: number;
 
   constructor(options: RedisPolicyStateOptions) {
-    this.owned = !(options.redis instanceof Redis);
-    this.redis = options.redis instanceof Redis ? options.redis : new Redis({ ...options.redis, maxRetriesPerRequest: null });
+    const shared = options.redis instanceof Redis || options.redis instanceof Cluster ? options.redis : undefined;
+    this.owned = !shared;
+    this.redis = shared ?? redisClient(options.redis as RedisConnection, { maxRetriesPerRequest: null });
     this.prefix = options.prefix ?? "auditgraph:policy-state:";
     this.ttlMs = options.ttlMs ?? 7 * 24 * 3600 * 1000;
     if (!Number.isInteger(this.ttlMs) || this.ttlMs <= 0) throw new RangeError("RedisPolicyState: ttlMs must be a positive integer");

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Queue } from "bullmq";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME, epochKey, newEventId, readEpoch, type Severity, type SubjectKeyStore } from "@auditgraph/core";
+import { DEFAULT_QUEUE_NAME, bullConnection, epochKey, newEventId, readEpoch, type RedisConnection, type Severity, type SubjectKeyStore } from "@auditgraph/core";
 import { ledgerUnavailable, type Ledger } from "@auditgraph/ledger";
 import type { PolicySet, PolicyState } from "@auditgraph/policy";
 import { appendBatch, type AppendOutcome } from "./process.js";
@@ -10,7 +10,8 @@ import { WorkerNotifications, type WorkerNotifierOptions } from "./notifications
 import { StreamProjector, type ProjectionGraph, type ProjectorSettings, type StreamLag } from "./projector.js";
 
 export interface AuditWorkerOptions {
-  connection: ConnectionOptions;
+  /** ioredis options, with `clusterNodes` for a Redis Cluster (the queue name must then be a hash tag, `{...}`). */
+  connection: RedisConnection;
   ledger: Ledger;
   /** Where the projection goes (a `Graph`); it may be down: jobs are acknowledged once in the ledger. */
   graph: ProjectionGraph;
@@ -90,6 +91,7 @@ export class AuditWorker {
   private health: LedgerHealth = { writable: true };
   private epoch: string | undefined;
   private readonly epochTimer: NodeJS.Timeout;
+  private readonly releaseConnection: () => Promise<void>;
   /** When this worker found Redis had lost its data (see `epochKey`). */
   readonly redisLosses: string[] = [];
   /** Cut short the waits for a writable ledger: the worker is closing. */
@@ -111,7 +113,7 @@ export class AuditWorker {
     if (options.policies) {
       const state =
         options.policyState ??
-        (this.ownedState = new RedisPolicyState({ redis: options.connection as ConstructorParameters<typeof RedisPolicyState>[0]["redis"] }));
+        (this.ownedState = new RedisPolicyState({ redis: options.connection }));
       this.policyEngine = new PolicyEngine({
         policies: options.policies,
         state,
@@ -121,6 +123,9 @@ export class AuditWorker {
         ...(options.keyStore ? { keyStore: options.keyStore } : {}),
       });
     }
+    // A Worker's own connection blocks: commands must wait out a reconnect, never give up.
+    const blocking = bullConnection(options.connection, { maxRetriesPerRequest: null });
+    this.releaseConnection = blocking.release;
     this.worker = new Worker<unknown, AppendOutcome>(
       this.queueName,
       (job) => this.untilRecorded(job.id ?? null, async () => {
@@ -139,7 +144,7 @@ export class AuditWorker {
         return outcome;
       }),
       {
-        connection: options.connection,
+        connection: blocking.connection as ConnectionOptions,
         concurrency: options.concurrency ?? 1,
         lockDuration: options.lockDurationMs ?? 30_000,
         stalledInterval: options.lockDurationMs ?? 30_000,
@@ -248,6 +253,7 @@ export class AuditWorker {
     await this.notifications?.close(this.notificationGraceMs);
     await this.projector.close();
     await this.ownedState?.close();
+    await this.releaseConnection();
     workersOf.get(this.queueName)?.delete(this);
   }
 }

@@ -153,9 +153,17 @@ export class AuditWorker {
     );
     // Counts and ids only: payloads may hold PII and never reach a log line.
     this.worker.on("completed", (job, outcome) => this.log.debug({ jobId: job.id, ...outcome }, "batch recorded"));
-    this.worker.on("failed", (job, error) =>
-      this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it"),
-    );
+    this.worker.on("failed", (job, error) => {
+      const final = job && (job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than allowable limit/.test(error.message));
+      if (!final) return this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it");
+      // Out of retries: kept as a dead letter with the whole batch, so that it is seen
+      // (`auditgraph dead-letters`) and can be replayed, not left in BullMQ's failed set alone.
+      const letter = { id: `${job.id}`, recordedAt: new Date().toISOString(), jobId: job.id ?? null, reason: `failed for good after ${job.attemptsMade} attempts: ${error.message}`, input: job.data };
+      options.ledger.deadLetter(letter).then(
+        () => this.log.error({ jobId: job.id, attempts: job.attemptsMade, error: error.message }, "batch failed for good: dead-lettered, replay it with `auditgraph dead-letters replay`"),
+        (failure: Error) => this.log.error({ jobId: job.id, error: error.message, deadLetterError: failure.message }, "batch failed for good, and could not be dead-lettered: it stays in BullMQ's failed set"),
+      );
+    });
     this.worker.on("error", (error) => this.log.error({ error: error.message }, "worker error"));
     this.epochTimer = setInterval(() => void this.checkEpoch(), options.epochCheckMs ?? 5_000);
     this.epochTimer.unref();

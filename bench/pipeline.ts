@@ -22,6 +22,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,6 +123,8 @@ export interface PhaseResult {
   lagMissing: number;
   maxQueueDepth: number;
   maxRssMb: number;
+  /** CPU the worker processes used from the start of the load until the stores held everything, per event in the ledger (µs). */
+  workerCpuUsPerEvent: number;
   samples: Sample[];
   transport: { spooled: number; dropped: number; sendFailures: number };
 }
@@ -159,6 +162,23 @@ async function rssMb(pid: number | undefined): Promise<number> {
   }
 }
 
+/**
+ * CPU seconds a process has used (user + system, from /proc/<pid>/stat, in USER_HZ ticks, which
+ * Linux fixes at 100 for /proc), NaN when it cannot be read. On a shared machine the CPU a worker
+ * spends per event is a steadier figure than its rate, which the other load moves.
+ */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // The fields after the command name (which may hold spaces, within parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Counts the records of the run's streams by reading only the bytes appended since the last call; notes where sampled events landed. */
 class LedgerTail {
   private readonly offsets = new Map<string, number>();
@@ -175,7 +195,21 @@ class LedgerTail {
     return n;
   }
 
-  async poll(): Promise<number> {
+  private polling: Promise<number> = Promise.resolve(0);
+
+  /**
+   * One poll at a time: the sampler's and the load end's may overlap, and two reading from the
+   * same offsets would each add their lines to the same old count, one overwriting the other.
+   */
+  poll(): Promise<number> {
+    this.polling = this.polling.then(
+      () => this.pollOnce(),
+      () => this.pollOnce(),
+    );
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<number> {
     for (const stream of this.streams) {
       let count = this.counts.get(stream) ?? 0;
       for (const path of await this.ledger.segments(stream)) {
@@ -235,13 +269,17 @@ class LedgerTail {
 async function startWorkers(count: number, env: Record<string, string>, concurrency: number, log: (l: string) => void): Promise<ChildProcess[]> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, [CLI, "worker", "--concurrency", String(concurrency)], {
+    // BENCH_PIPELINE_NODE_ARGS: extra node flags for the worker children (e.g. --cpu-prof), to profile them under load.
+    const nodeArgs = (process.env.BENCH_PIPELINE_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, CLI, "worker", "--concurrency", String(concurrency)], {
       env: { ...process.env, ...env, AUDITGRAPH_SPOOL_DIR: join(env.AUDITGRAPH_SPOOL_DIR!, `w${i}`) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
     let err = "";
     child.stderr!.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
+    // BENCH_PIPELINE_WORKER_LOG: a file the workers' stderr (their pino log) is copied to, to see why a stage stalls.
+    if (process.env.BENCH_PIPELINE_WORKER_LOG) child.stderr!.pipe(createWriteStream(`${process.env.BENCH_PIPELINE_WORKER_LOG}.w${i}`, { flags: "a" }));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker ${i} not ready in 30 s: ${err}`)), 30_000);
       let out = "";
@@ -358,6 +396,7 @@ async function phase(config: Config, root: string, workers: number, tenants: str
   let agentRuns = 0;
   try {
     log(`  ${workers} worker process(es), ${options.agents} agents over ${tenants.length} tenants, ${options.rate > 0 ? `${options.rate} events/s` : "unpaced"}, ${options.seconds} s ...`);
+    const cpuAtStart = (await Promise.all(children.map((c) => cpuSeconds(c.pid)))).reduce((a, b) => a + b, 0);
     const t0 = performance.now();
     const until = t0 + options.seconds * 1000;
     let stopPolling = false;
@@ -418,6 +457,7 @@ async function phase(config: Config, root: string, workers: number, tenants: str
     stopPolling = true;
     await poller;
     const end = performance.now();
+    const workerCpu = (await Promise.all(children.map((c) => cpuSeconds(c.pid)))).reduce((a, b) => a + b, 0) - cpuAtStart;
     const ledgerTotal = tail.total();
     await tail.poll();
     for (const s of sampled.values()) {
@@ -450,6 +490,7 @@ async function phase(config: Config, root: string, workers: number, tenants: str
         lagMissing: sampled.size - lags.length,
         maxQueueDepth: Math.max(0, ...samples.map((s) => s.queueDepth)),
         maxRssMb: maxRss,
+        workerCpuUsPerEvent: ledgerTotal > 0 ? (workerCpu / ledgerTotal) * 1e6 : NaN,
         samples,
         transport: { spooled: m.spooled, dropped: m.dropped, sendFailures: m.sendFailures },
       },
@@ -651,7 +692,7 @@ export function formatReport(result: PipelineBenchResult): string {
     "",
     "end to end (rates: events / time from load start until the store held them all; 'in load' = what was in by the end of the load; 'drain' = after the load, backlog only, '-' when under 1 s):",
     table(
-      ["workers", "agent runs", "captured", "captured/s", "ledger/s", "graph/s", "ledger/s in load", "graph/s in load", "ledger/s drain", "graph/s drain", "drained", "lag p50 ms", "lag p95 ms", "lag n", "max queue", "max RSS MB"],
+      ["workers", "agent runs", "captured", "captured/s", "ledger/s", "graph/s", "ledger/s in load", "graph/s in load", "ledger/s drain", "graph/s drain", "drained", "lag p50 ms", "lag p95 ms", "lag n", "max queue", "max RSS MB", "worker CPU µs/event"],
       result.phases.map((p) => [
         String(p.workers),
         String(p.agentRuns),
@@ -669,6 +710,7 @@ export function formatReport(result: PipelineBenchResult): string {
         `${p.lagMs.n}${p.lagMissing ? ` (+${p.lagMissing} unseen)` : ""}`,
         String(p.maxQueueDepth),
         p.maxRssMb.toFixed(0),
+        Number.isFinite(p.workerCpuUsPerEvent) ? p.workerCpuUsPerEvent.toFixed(0) : "-",
       ]),
     ),
   );

@@ -40,16 +40,38 @@ export const MAX_EVENT_DEPTH = 256;
 
 /**
  * Where `value` first nests deeper than `max` objects or arrays (its path), walked without
- * recursion so that no depth can overflow the stack here; undefined when it does not.
+ * recursion so that no depth can overflow the stack here; undefined when it does not. Every
+ * event is walked, so a frame holds its depth and parent, and a path is only built for the one
+ * returned.
  */
 export function nestedTooDeep(value: unknown, max = MAX_EVENT_DEPTH): (string | number)[] | undefined {
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  interface Frame {
+    value: object;
+    depth: number;
+    parent?: Frame;
+    key?: string | number;
+  }
+  const stack: Frame[] = typeof value === "object" && value !== null ? [{ value, depth: 0 }] : [];
   while (stack.length > 0) {
-    const { value: v, path } = stack.pop()!;
-    if (typeof v !== "object" || v === null) continue;
-    if (path.length >= max) return path;
-    const array = Array.isArray(v);
-    for (const [key, child] of Object.entries(v)) if (typeof child === "object" && child !== null) stack.push({ value: child, path: [...path, array ? Number(key) : key] });
+    const frame = stack.pop()!;
+    if (frame.depth >= max) {
+      const path: (string | number)[] = [];
+      for (let f: Frame | undefined = frame; f?.parent; f = f.parent) path.push(f.key!);
+      return path.reverse();
+    }
+    const v = frame.value;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const child: unknown = v[i];
+        if (typeof child === "object" && child !== null) stack.push({ value: child, depth: frame.depth + 1, parent: frame, key: i });
+      }
+      continue;
+    }
+    for (const key in v) {
+      if (!Object.hasOwn(v, key)) continue;
+      const child: unknown = (v as Record<string, unknown>)[key];
+      if (typeof child === "object" && child !== null) stack.push({ value: child, depth: frame.depth + 1, parent: frame, key });
+    }
   }
   return undefined;
 }

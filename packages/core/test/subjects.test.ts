@@ -103,6 +103,22 @@ describe("FileKeyStore", () => {
     expect(await store.destroy(subject)).toBeUndefined();
   });
 
+  it("answers from the file as it is now: another store's destroy and new key are seen, never the key read before", async () => {
+    const worker = await keyStore();
+    const eraser = new FileKeyStore(worker.dir);
+    const subject = subjectRef("t1", "frank");
+    const first = await worker.keyFor(subject);
+    expect((await worker.current(subject))?.keyId).toBe(first.keyId);
+    expect(await eraser.destroy(subject)).toBe(first.keyId);
+    expect(await worker.current(subject)).toBeUndefined();
+    expect(await worker.byId(subject, first.keyId)).toBeUndefined();
+    // The returning user's new key, made by the other store: a new file, read afresh.
+    const second = await eraser.keyFor(subject);
+    expect(second.keyId).not.toBe(first.keyId);
+    expect((await worker.keyFor(subject)).keyId).toBe(second.keyId);
+    expect((await worker.current(subject))?.key.equals(second.key)).toBe(true);
+  });
+
   it("refuses a subject that is not a subject ref, naming the argument", async () => {
     const store = await keyStore();
     await expect(store.keyFor("../../etc/passwd")).rejects.toThrow(/invalid subject/);

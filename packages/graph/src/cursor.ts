@@ -1,7 +1,7 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
 import { z } from "zod";
 import { GENESIS_HASH, isErasure, parseWith, type PlainRecord } from "@auditgraph/core";
-import { projectRecords } from "./project.js";
+import { StatementPipeline, queueProjection } from "./project.js";
 
 const Hash = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits (a record hash)");
 
@@ -97,8 +97,12 @@ export async function projectRangeTx(tx: ManagedTransaction, given: ProjectionRa
     if (r.streamId !== streamId || r.position < from || r.position > through)
       throw new RangeError(`projection range: record ${r.streamId}#${r.position} is not in ${streamId} positions ${from}..${through}`);
   }
-  await tx.run(LOCK_CURSOR, { streamId, genesis: GENESIS_HASH });
-  const row = (await tx.run(READ_CURSOR, { streamId })).records[0]!;
+  // The read is sent right behind the lock (one round trip): the server still runs it after the lock is taken.
+  const statements = new StatementPipeline(tx);
+  void statements.run(LOCK_CURSOR, { streamId, genesis: GENESIS_HASH });
+  const read = statements.run(READ_CURSOR, { streamId });
+  await statements.flush();
+  const row = (await read).records[0]!;
   const cursor = { position: row.get("position") as number, hash: row.get("hash") as string };
   const at = (position: number) => (position === from - 1 ? range.prevHash : hashes[position - from]);
   let after = cursor.position;
@@ -110,9 +114,17 @@ export async function projectRangeTx(tx: ManagedTransaction, given: ProjectionRa
     if (cursor.position === through) return { status: "behind", ...cursor };
   } else after = -1;
   const fresh = records.filter((r) => r.position > after).sort((a, b) => a.position - b.position);
-  for (const chunk of splitAtErasures(fresh)) await projectRecords(tx, chunk);
   const hash = hashes.at(-1)!;
-  await tx.run(MOVE_CURSOR, { streamId, position: neo4j.int(through), hash, restart: range.restart });
+  // The batch and the cursor's move in one round trip; in order, so each erasure's chunk is
+  // projected after the events before it and before those after it.
+  try {
+    for (const chunk of splitAtErasures(fresh)) queueProjection(statements, chunk);
+    void statements.run(MOVE_CURSOR, { streamId, position: neo4j.int(through), hash, restart: range.restart });
+  } catch (error) {
+    await statements.flush().catch(() => undefined);
+    throw error;
+  }
+  await statements.flush();
   return { status: "projected", position: through, hash, projected: fresh.length };
 }
 

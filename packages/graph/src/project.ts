@@ -1,9 +1,10 @@
-import neo4j, { type ManagedTransaction } from "neo4j-driver";
+import neo4j, { type ManagedTransaction, type QueryResult } from "neo4j-driver";
 import {
   DEFAULT_ENVIRONMENT,
   canonicalJson,
   hashCanonical,
   isSystemEvent,
+  sha256Hex,
   subjectRef,
   type AuditEvent,
   type EventOf,
@@ -488,6 +489,33 @@ OPTIONAL MATCH (taken:User {tenantId: r.tenantId, id: r.subject})
 SET u.id = CASE WHEN taken IS NULL OR taken = u THEN r.subject ELSE r.subject + '/' + r.keyId END,
     u.erased = true, u.erasedAt = coalesce(u.erasedAt, r.erasedAt), u.erasedKeyId = coalesce(u.erasedKeyId, r.keyId)`;
 
+/**
+ * Statements of one transaction sent without waiting for each answer: the server runs them in the
+ * order sent, in the transaction, so each still sees the writes of those before it, but a batch
+ * costs one round trip instead of one per statement (a projection batch runs a dozen or more, and
+ * on a busy machine each round trip is milliseconds). `flush` waits for all of them and throws
+ * the first failure; the ones after it fail too, as the server ignores them once one failed.
+ */
+export class StatementPipeline {
+  private readonly pending: Promise<QueryResult>[] = [];
+
+  constructor(private readonly tx: ManagedTransaction) {}
+
+  run(cypher: string, params: Record<string, unknown>): Promise<QueryResult> {
+    const result = Promise.resolve(this.tx.run(cypher, params));
+    // Observed here as well, so a failure is never unhandled before `flush` gets to it.
+    result.catch(() => undefined);
+    this.pending.push(result);
+    return result;
+  }
+
+  async flush(): Promise<void> {
+    const settled = await Promise.allSettled(this.pending.splice(0));
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+}
+
 /** One row per distinct key: a batch often holds many events of one trace, session or target. */
 function distinctBy<T>(rows: T[], key: (row: T) => string): T[] {
   return [...new Map(rows.map((row) => [key(row), row] as const)).values()];
@@ -498,8 +526,21 @@ function distinctBy<T>(rows: T[], key: (row: T) => string): T[] {
  * so projecting the same records again (a redelivered job) changes nothing.
  */
 export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[]): Promise<void> {
+  const statements = new StatementPipeline(tx);
+  try {
+    queueProjection(statements, all);
+  } catch (error) {
+    // What was sent is answered before this returns, even when building a later statement's rows threw.
+    await statements.flush().catch(() => undefined);
+    throw error;
+  }
+  await statements.flush();
+}
+
+/** The statements that project `all`, queued on `statements` in the order they must run. */
+export function queueProjection(statements: StatementPipeline, all: PlainRecord[]): void {
   const records = all.filter((r): r is UserRecord => !isSystemEvent(r.event));
-  const traces = new Map<string, { firstEventId: string; recordedAt: string } & Record<string, unknown>>();
+  const traces = new Map<string, { firstEventId: string; recordedAt: string; lastRecordedAt: string } & Record<string, unknown>>();
   for (const r of records) {
     const { user, agent } = r.event.identity;
     const key = canonicalJson([user.tenantId, r.event.traceId]);
@@ -507,6 +548,7 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
     if (seen) {
       if (r.event.eventId < seen.firstEventId) seen.firstEventId = r.event.eventId;
       if (r.recordedAt < seen.recordedAt) seen.recordedAt = r.recordedAt;
+      if (r.recordedAt > seen.lastRecordedAt) seen.lastRecordedAt = r.recordedAt;
       continue;
     }
     traces.set(key, {
@@ -520,13 +562,14 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       sessionId: r.event.sessionId,
       firstEventId: r.event.eventId,
       recordedAt: r.recordedAt,
+      lastRecordedAt: r.recordedAt,
     });
   }
-  const run = async (cypher: string, rows: unknown[]) => {
-    if (rows.length > 0) await tx.run(cypher, { rows });
+  const run = (cypher: string, rows: unknown[]) => {
+    if (rows.length > 0) void statements.run(cypher, { rows });
   };
-  await run(TRACES, [...traces.values()]);
-  await run(
+  run(TRACES, [...traces.values()]);
+  run(
     REPLAY_OF,
     distinctBy(
       records.flatMap((r) =>
@@ -537,25 +580,32 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       (row) => canonicalJson(row),
     ),
   );
-  await run(
+  run(
     REVIEWS,
     ofType(records, "custom")
       .filter((r) => r.event.payload.name === REVIEW_EVENT_NAME && isReviewData(r.event.payload.data))
       .map((r) => ({ ...(r.event.payload.data as Record<string, unknown>), tenantId: r.event.identity.user.tenantId, eventId: r.event.eventId, recordedAt: r.recordedAt })),
   );
-  const sessions = distinctBy(
-    [...traces.values()].filter((t) => t.sessionId),
-    (t) => canonicalJson([t.tenantId, t.sessionId]),
-  ).map((t) => ({ tenantId: t.tenantId, sessionId: t.sessionId, recordedAt: t.recordedAt }));
-  await run(SESSION_ORDER, sessions);
-  await run(SESSION_NEXT, sessions);
+  // A session's last activity is the latest record of it in the batch, of any of its traces: the
+  // graph keeps the greatest over batches, so the value does not depend on where batches are cut
+  // (a worker's jobs, a catch-up's ledger reads, a rebuild's batches).
+  const sessions = new Map<string, { tenantId: unknown; sessionId: unknown; recordedAt: string }>();
+  for (const t of traces.values()) {
+    if (!t.sessionId) continue;
+    const key = canonicalJson([t.tenantId, t.sessionId]);
+    const seen = sessions.get(key);
+    if (!seen) sessions.set(key, { tenantId: t.tenantId, sessionId: t.sessionId, recordedAt: t.lastRecordedAt });
+    else if (t.lastRecordedAt > seen.recordedAt) seen.recordedAt = t.lastRecordedAt;
+  }
+  run(SESSION_ORDER, [...sessions.values()]);
+  run(SESSION_NEXT, [...sessions.values()]);
 
   const roots = records.filter((r) => r.event.parentRunId === null);
-  await run(
+  run(
     ROOT_START,
     ofType(roots, "chain.start").map((r) => ({ ...base(r), name: r.event.name ?? null, input: json(r.event.payload.inputs) })),
   );
-  await run(
+  run(
     ROOT_END,
     ofType(roots, "chain.end", "chain.error").map((r) => ({
       ...base(r),
@@ -564,20 +614,25 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       error: r.event.type === "chain.error" ? json(r.event.payload.error) : null,
     })),
   );
-  await run(
+  run(
     LLM_START,
-    ofType(records, "llm.start").map((r) => ({
-      ...base(r),
-      provider: r.event.model.provider,
-      model: r.event.model.name,
-      params: json(r.event.model.params),
-      // Hashed here, not in the agent: it is the same for every reader and costs the agent nothing.
-      promptHash: hashCanonical(r.event.payload.messages),
-      messages: json(r.event.payload.messages),
-      templateHash: r.event.payload.templateHash ?? null,
-    })),
+    ofType(records, "llm.start").map((r) => {
+      // The messages are an array, so their property text is their canonical JSON: hashed as it is
+      // (what hashCanonical would give), not serialised a second time.
+      const messages = json(r.event.payload.messages);
+      return {
+        ...base(r),
+        provider: r.event.model.provider,
+        model: r.event.model.name,
+        params: json(r.event.model.params),
+        // Hashed here, not in the agent: it is the same for every reader and costs the agent nothing.
+        promptHash: sha256Hex(messages),
+        messages,
+        templateHash: r.event.payload.templateHash ?? null,
+      };
+    }),
   );
-  await run(
+  run(
     LLM_END,
     ofType(records, "llm.end").map((r) => ({
       ...base(r),
@@ -613,10 +668,14 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
         callId: step.toolCall ? (step.toolCall.id ?? null) : null,
       })),
     }));
-  await run(REASONING_STEPS, reasoning);
-  await run(REASONING_ORDER, reasoning);
-  await run(LLM_ERROR, ofType(records, "llm.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
-  await run(
+  run(REASONING_STEPS, reasoning);
+  // Only the keys: the steps' text went with REASONING_STEPS, and would only be sent again.
+  run(
+    REASONING_ORDER,
+    reasoning.map((r) => ({ tenantId: r.tenantId, steps: r.steps.map(({ id, prevId }) => ({ id, prevId })) })),
+  );
+  run(LLM_ERROR, ofType(records, "llm.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
+  run(
     TOOL_START,
     ofType(records, "tool.start").map((r) => ({
       ...base(r),
@@ -625,7 +684,7 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       input: json(r.event.payload.input),
     })),
   );
-  await run(
+  run(
     TOOL_END,
     ofType(records, "tool.end", "tool.error").map((r) => ({
       ...base(r),
@@ -635,14 +694,14 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       error: r.event.type === "tool.error" ? json(r.event.payload.error) : null,
     })),
   );
-  await run(
+  run(
     RETRIEVER_START,
     ofType(records, "retriever.start").map((r) => ({ ...base(r), name: r.event.name ?? null, query: r.event.payload.query })),
   );
   const retrieved = ofType(records, "retriever.end").map((r) => ({ ...base(r), documents: documentRows(r.event.payload.documents) }));
-  await run(RETRIEVER_END, retrieved);
-  await run(RETRIEVAL_USED_BY, retrieved);
-  await run(RETRIEVER_ERROR, ofType(records, "retriever.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
+  run(RETRIEVER_END, retrieved);
+  run(RETRIEVAL_USED_BY, retrieved);
+  run(RETRIEVER_ERROR, ofType(records, "retriever.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })));
 
   const deployments = ofType(all, "deployment").map((r) => {
     const p = r.event.payload;
@@ -669,16 +728,16 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       },
     };
   });
-  await run(DEPLOYMENTS, deployments);
+  run(DEPLOYMENTS, deployments);
   const targets = deployments.map((d) => ({ tenantId: d.tenantId, ...d.props }));
-  await run(
+  run(
     AGENT_DEPLOYMENT_CHAIN,
     distinctBy(
       targets.filter((t) => t.target === "agent"),
       (t) => canonicalJson([t.tenantId, t.agentId, t.environment]),
     ).map(({ tenantId, agentId, environment }) => ({ tenantId, agentId, environment })),
   );
-  await run(
+  run(
     MODEL_DEPLOYMENT_CHAIN,
     distinctBy(
       targets.filter((t) => t.target === "model"),
@@ -721,9 +780,9 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
       },
     };
   });
-  await run(FLAGS, flags);
-  await run(FLAG_TARGETS, flags);
-  await run(
+  run(FLAGS, flags);
+  run(FLAG_TARGETS, flags);
+  run(
     ESCALATIONS,
     ofType(all, "escalation.opened").map((r) => {
       const p = r.event.payload;
@@ -767,9 +826,9 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
         },
       };
     });
-  await run(ESCALATION_TRANSITIONS, transitions);
-  for (const t of transitions) await run(ESCALATION_STATE, [t]);
-  await run(
+  run(ESCALATION_TRANSITIONS, transitions);
+  for (const t of transitions) run(ESCALATION_STATE, [t]);
+  run(
     ESCALATION_NOTIFICATIONS,
     ofType(all, "escalation.notification").map((r) => {
       const p = r.event.payload;
@@ -810,5 +869,5 @@ export async function projectRecords(tx: ManagedTransaction, all: PlainRecord[])
     ERASED_RETRIEVALS,
     ERASED_USERS,
   ])
-    await run(cypher, erasures);
+    run(cypher, erasures);
 }

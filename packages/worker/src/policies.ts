@@ -176,6 +176,18 @@ export class PolicyEngine {
     this.escalationSeverity = options.escalationSeverity ?? "high";
   }
 
+  /** The findings on one event; a policy that failed is logged and left out, the others' findings kept. */
+  private async evaluate(event: AuditEvent): Promise<Finding[]> {
+    try {
+      return await this.options.policies.evaluate(event, { state: this.options.state });
+    } catch (error) {
+      if (!(error instanceof PolicyEvaluationError)) throw error;
+      // Policy ids and error names only; the others' findings still count.
+      this.options.logger.warn({ eventId: event.eventId, failures: error.failures }, "some policies could not be evaluated on an event");
+      return error.findings;
+    }
+  }
+
   async raise(stream: AppendedStream, keys?: Pick<SubjectKeyStore, "keyFor">): Promise<RaisedStream | undefined> {
     const events: AuditEvent[] = [];
     const seen = new Set<string>();
@@ -188,6 +200,24 @@ export class PolicyEngine {
     const recordedByAgent = new Set(
       events.filter((e): e is EventOf<"policy.flag"> => e.type === "policy.flag").map((e) => `${e.payload.policyId}|${e.payload.concerns.runId}`),
     );
+    // Each user's events in order, the users side by side: every counter of the stateful policies
+    // (per trace, per user) still sees its events in the order of the job, while the round trips
+    // to a shared state (Redis) of different users overlap instead of queueing one behind another.
+    const byUser = new Map<string, UserEvent[]>();
+    for (const event of events) {
+      if (isSystemEvent(event) || event.type === "policy.flag") continue;
+      const { tenantId, id } = event.identity.user;
+      const key = `${tenantId}\u0000${id}`;
+      const list = byUser.get(key);
+      if (list) list.push(event);
+      else byUser.set(key, [event]);
+    }
+    const evaluated = new Map<AuditEvent, { event: UserEvent; findings: Finding[] }>();
+    await Promise.all(
+      [...byUser.values()].map(async (list) => {
+        for (const event of list) evaluated.set(event, { event, findings: await this.evaluate(event) });
+      }),
+    );
     const raised: AuditEvent[] = [];
     let flags = 0;
     let escalations = 0;
@@ -197,20 +227,12 @@ export class PolicyEngine {
         escalations += 1;
         continue;
       }
-      if (isSystemEvent(event) || event.type === "policy.flag") continue;
-      let findings: Finding[];
-      try {
-        findings = await this.options.policies.evaluate(event, { state: this.options.state });
-      } catch (error) {
-        if (!(error instanceof PolicyEvaluationError)) throw error;
-        // Policy ids and error names only; the others' findings still count.
-        this.options.logger.warn({ eventId: event.eventId, failures: error.failures }, "some policies could not be evaluated on an event");
-        findings = error.findings;
-      }
-      for (const finding of findings) {
+      const evaluation = evaluated.get(event);
+      if (!evaluation) continue;
+      for (const finding of evaluation.findings) {
         if (INLINE_ACTIONS.includes(finding.action) && PRE_CALL_EVENT_TYPES.includes(event.type)) continue;
         if (recordedByAgent.has(`${finding.policyId}|${finding.concerns.runId}`)) continue;
-        const out = raisedEvents(event, finding, this.escalationSeverity);
+        const out = raisedEvents(evaluation.event, finding, this.escalationSeverity);
         flags += 1;
         escalations += out.length - 1;
         raised.push(...out);

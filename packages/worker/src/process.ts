@@ -138,35 +138,46 @@ export async function appendBatch(
     byStream.set(streamId, list);
   }
 
-  const streams: AppendedStream[] = [];
+  const keys = options.keyStore && batchKeys(options.keyStore);
+  // The streams of a job are appended side by side: each is its own file with its own fsync (and
+  // the ledger keeps one stream's appends in order), so a job spanning many tenants waits for
+  // about one fsync rather than one per tenant. A failure in any still fails the job; the retry
+  // finds the others' events stored, as duplicates.
+  const results = await Promise.all(
+    [...byStream].map(async ([streamId, entries]) => {
+      const events = entries.map((e) => e.event);
+      const stored: StoredEvent[] = keys ? await Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, keys)))) : events;
+      // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
+      // only eventId and traceId, which a sealed event keeps in its clear envelope).
+      const result = await ledger.append(streamId, stored, recordedAt);
+      const conflicts = await conflictsOf(entries, result.records, result.appended, options.keyStore);
+      const inHand = new Map<string, AuditEvent>();
+      const rejected: DeadLetter[] = [];
+      for (const [i, { index, event }] of entries.entries()) {
+        const record = result.records[i]!;
+        if (!conflicts.has(i)) {
+          if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
+          continue;
+        }
+        // The ledger dedups by event id, so this content was not stored: it is dead-lettered, never
+        // dropped in silence, and kept out of the projection and the policies (they see the stored one).
+        const reason = `invalid event ${index}: eventId: event id already recorded with different content (stream ${streamId}, position ${record.position}); this one is not stored`;
+        rejected.push({ id: `${jobId}#${index}`, recordedAt, jobId, reason, input: event });
+      }
+      const stream: AppendedStream = { streamId, records: result.records, appended: result.appended, inHand };
+      return { stream, rejected, kept: result.records.length - conflicts.size };
+    }),
+  );
   let appended = 0;
   let total = 0;
-  const keys = options.keyStore && batchKeys(options.keyStore);
-  for (const [streamId, entries] of byStream) {
-    const events = entries.map((e) => e.event);
-    const stored: StoredEvent[] = keys ? await Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, keys)))) : events;
-    // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
-    // only eventId and traceId, which a sealed event keeps in its clear envelope).
-    const result = await ledger.append(streamId, stored, recordedAt);
-    const conflicts = await conflictsOf(entries, result.records, result.appended, options.keyStore);
-    const inHand = new Map<string, AuditEvent>();
-    for (const [i, { index, event }] of entries.entries()) {
-      const record = result.records[i]!;
-      if (!conflicts.has(i)) {
-        if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
-        continue;
-      }
-      // The ledger dedups by event id, so this content was not stored: it is dead-lettered, never
-      // dropped in silence, and kept out of the projection and the policies (they see the stored one).
-      const reason = `invalid event ${index}: eventId: event id already recorded with different content (stream ${streamId}, position ${record.position}); this one is not stored`;
-      await deadLetterWhole(ledger, { id: `${jobId}#${index}`, recordedAt, jobId, reason, input: event });
-      deadLettered += 1;
-    }
-    streams.push({ streamId, records: result.records, appended: result.appended, inHand });
-    appended += result.appended;
-    total += result.records.length - conflicts.size;
+  for (const r of results) {
+    appended += r.stream.appended;
+    total += r.kept;
+    // One after another, as the other dead letters: the ledger's dead-letter file is one for all streams.
+    for (const entry of r.rejected) await deadLetterWhole(ledger, entry);
+    deadLettered += r.rejected.length;
   }
-  return { outcome: { appended, duplicates: total - appended, deadLettered }, streams, ...(keys ? { keys } : {}) };
+  return { outcome: { appended, duplicates: total - appended, deadLettered }, streams: results.map((r) => r.stream), ...(keys ? { keys } : {}) };
 }
 
 /** Why event `index` of a job cannot be appended (its fields named), or undefined when it can. */

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { z } from "zod";
@@ -56,6 +56,9 @@ const KeyFileSchema = z.object({
   createdAt: z.iso.datetime({ offset: true }),
 });
 
+/** Keys a FileKeyStore keeps read (each a few hundred bytes): the subjects of many batches in a row. */
+const MAX_KEYS_KEPT = 10_000;
+
 const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
 
 /**
@@ -70,6 +73,15 @@ const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 
  * where deletion is the KMS's guarantee.
  */
 export class FileKeyStore implements SubjectKeyStore {
+  /**
+   * Keys as last read, with their file's identity then. The worker asks for a subject's key with
+   * every batch it seals and every batch it projects: one `stat` that finds the same file (same
+   * inode, size, and change, modification and birth times to the nanosecond) stands for reading
+   * and parsing it again. A destroyed key's file is gone, and a new key is a new file, so neither
+   * is ever answered from here.
+   */
+  private readonly read = new Map<string, { identity: string; key: DataKey }>();
+
   constructor(readonly dir: string) {}
 
   private pathOf(subject: string): string {
@@ -78,6 +90,30 @@ export class FileKeyStore implements SubjectKeyStore {
 
   async current(subject: string): Promise<DataKey | undefined> {
     const path = this.pathOf(subject);
+    let identity: string;
+    try {
+      const st = await stat(path, { bigint: true });
+      identity = `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.birthtimeNs}`;
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      this.read.delete(path);
+      return undefined;
+    }
+    const known = this.read.get(path);
+    if (known?.identity === identity) return known.key;
+    // Taken before the read: should the file change in between, the identity kept is the old
+    // one's, which the next call does not find, so it reads again.
+    const key = await this.readKey(path, subject);
+    this.read.delete(path);
+    if (key) {
+      this.read.set(path, { identity, key });
+      // Bounded: the least recently read go first (a Map keeps insertion order).
+      if (this.read.size > MAX_KEYS_KEPT) this.read.delete(this.read.keys().next().value!);
+    }
+    return key;
+  }
+
+  private async readKey(path: string, subject: string): Promise<DataKey | undefined> {
     let text: string;
     try {
       text = await readFile(path, "utf8");
@@ -138,6 +174,7 @@ export class FileKeyStore implements SubjectKeyStore {
   async destroy(subject: string): Promise<string | undefined> {
     const path = this.pathOf(subject);
     const key = await this.current(subject);
+    this.read.delete(path);
     if (key)
       await unlink(path).catch((error: unknown) => {
         if (!isMissing(error)) throw error;

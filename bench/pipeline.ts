@@ -33,7 +33,7 @@ import { Queue, Worker } from "bullmq";
 import { streamIdFor, type AuditEvent } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
-import { AuditCallbackHandler, QueueTransport, type Transport } from "@auditgraph/langchain";
+import { AuditCallbackHandler, QueueTransport, tapTransport } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent, loadConfig, type Config } from "@auditgraph/cli";
 import { runIfMain, stats, table, type Stats } from "./common.js";
 import { deleteTenant } from "./graph.js";
@@ -318,29 +318,6 @@ async function stopWorkers(children: ChildProcess[]): Promise<void> {
   );
 }
 
-/** Passes every event on to the real transport; notes the capture time of one in `every`. */
-class SamplingTransport implements Transport {
-  captured = 0;
-  constructor(
-    private readonly inner: QueueTransport,
-    private readonly every: number,
-    readonly sampled: Map<string, { capturedAt: number; stream?: string; position?: number; graphAt?: number }>,
-  ) {}
-  send(event: AuditEvent): void {
-    this.captured += 1;
-    if (this.captured % this.every === 0) this.sampled.set(event.eventId, { capturedAt: Date.now() });
-    this.inner.send(event);
-  }
-  expedite(event: AuditEvent): void {
-    this.inner.expedite(event);
-  }
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 async function phase(config: Config, root: string, workers: number, tenants: string[], options: PipelineBenchOptions): Promise<{ result: PhaseResult; lines: string[] }> {
   const { log } = options;
@@ -364,7 +341,11 @@ async function phase(config: Config, root: string, workers: number, tenants: str
   const children = await startWorkers(workers, env, options.workerConcurrency, log);
   const inner = new QueueTransport({ connection: config.redis, queueName, spoolDir: join(dir, "spool"), maxBuffered: 100_000 });
   const sampled = new Map<string, { capturedAt: number; stream?: string; position?: number; graphAt?: number }>();
-  const transport = new SamplingTransport(inner, options.sampleEvery, sampled);
+  // Every event counted; one in `sampleEvery` noted with its capture time.
+  let captured = 0;
+  const transport = tapTransport(inner, (event) => {
+    if (++captured % options.sampleEvery === 0) sampled.set(event.eventId, { capturedAt: Date.now() });
+  });
   const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user }, transport);
   const tail = new LedgerTail(ledger, streams, sampled);
   const samples: Sample[] = [];
@@ -410,7 +391,7 @@ async function phase(config: Config, root: string, workers: number, tenants: str
           const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
           const depth = Object.values(counts).reduce((a, b) => a + b, 0);
           const rss = await Promise.all(children.map((c) => rssMb(c.pid)));
-          samples.push({ t, captured: transport.captured, ledger: ledgerTotal, graph: graphTotal, queueDepth: depth, rssMb: rss });
+          samples.push({ t, captured, ledger: ledgerTotal, graph: graphTotal, queueDepth: depth, rssMb: rss });
         }
         await sleep(options.pollMs);
       }
@@ -441,7 +422,6 @@ async function phase(config: Config, root: string, workers: number, tenants: str
     await transport.flush();
     const loadEnd = performance.now();
     const loadSeconds = (loadEnd - t0) / 1000;
-    const captured = transport.captured;
     const atLoadEnd = { ledger: await tail.poll(), graph: graphTotal };
     log(`    load done: ${captured} events captured in ${loadSeconds.toFixed(1)} s (${agentRuns} agent runs); draining ...`);
     let ledgerDoneAt: number | undefined;

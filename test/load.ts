@@ -1,27 +1,7 @@
 import { join } from "node:path";
 import { HumanMessage } from "@langchain/core/messages";
-import type { AuditEvent } from "@auditgraph/core";
-import { AuditCallbackHandler, QueueTransport, type QueueTransportOptions, type Transport } from "@auditgraph/langchain";
+import { AuditCallbackHandler, QueueTransport, tapTransport, type QueueTransportOptions } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent, type Config } from "@auditgraph/cli";
-
-/** Passes every event on, and remembers each one captured: what a fault test must find again. */
-class RecordingTransport implements Transport {
-  readonly captured = new Map<string, string>();
-  constructor(readonly inner: QueueTransport) {}
-  send(event: AuditEvent): void {
-    this.captured.set(event.eventId, event.traceId);
-    this.inner.send(event);
-  }
-  expedite(event: AuditEvent): void {
-    this.inner.expedite(event);
-  }
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 export interface AgentLoad {
   /** Every event captured so far: event id to trace id. */
@@ -50,8 +30,8 @@ export function startAgentLoad(
   }: { tenantId: string; agents?: number; pauseMs?: number; spoolDir?: string; logger?: QueueTransportOptions["logger"] },
 ): AgentLoad {
   const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir, maxBuffered: 100_000, retryMs: 200, ...(logger ? { logger } : {}) });
-  const recording = new RecordingTransport(transport);
-  const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user }, recording);
+  const captured = new Map<string, string>();
+  const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user }, tapTransport(transport, (e) => captured.set(e.eventId, e.traceId)));
   let stopping = false;
   let runs = 0;
   let paused: { until: Promise<void>; resume: () => void } | undefined;
@@ -74,7 +54,7 @@ export function startAgentLoad(
   };
   const loops = Promise.all(Array.from({ length: agents }, (_, i) => loop(i)));
   return {
-    captured: recording.captured,
+    captured,
     transport,
     runs: () => runs,
     async pause() {

@@ -8,7 +8,7 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { AuditEvent } from "@auditgraph/core";
 import type { SegmentLedger } from "@auditgraph/ledger";
-import { AuditCallbackHandler, METADATA_KEYS, QueueTransport, type Transport } from "@auditgraph/langchain";
+import { AuditCallbackHandler, METADATA_KEYS, QueueTransport, tapTransport } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent, keyStoreOf } from "@auditgraph/cli";
 import { waitUntilIdle } from "@auditgraph/worker";
 import { CLI_BIN, cliEnvOf, isolatedConfig, readAll, startPipeline } from "../helpers.js";
@@ -76,35 +76,28 @@ interface Captured {
   callId?: string;
 }
 
-/** Notes every event the handler captured, then hands it on unchanged. */
-class RecordingTransport implements Transport {
-  readonly captured: Captured[] = [];
-  constructor(readonly inner: QueueTransport) {}
-  send(event: AuditEvent): void {
-    const e = event as unknown as Captured & { identity?: { user: { tenantId: string } }; payload?: Record<string, unknown> };
-    const payload = e.payload ?? {};
-    this.captured.push({
-      eventId: e.eventId,
-      traceId: e.traceId,
-      type: e.type,
-      runId: e.runId,
-      parentRunId: e.parentRunId,
-      tenantId: e.identity!.user.tenantId,
-      steps: e.type === "llm.end" && Array.isArray(payload.reasoning) ? payload.reasoning.length : 0,
-      ...(e.type === "tool.start" && typeof payload.toolCallId === "string" ? { callId: payload.toolCallId } : {}),
-    });
-    this.inner.send(event);
-  }
-  expedite(event: AuditEvent): void {
-    this.inner.expedite(event);
-  }
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
+/** What a fault test needs to know of a captured event to find it again in the ledger and the graph. */
+function noteOf(event: AuditEvent): Captured {
+  const e = event as unknown as Captured & { identity?: { user: { tenantId: string } }; payload?: Record<string, unknown> };
+  const payload = e.payload ?? {};
+  return {
+    eventId: e.eventId,
+    traceId: e.traceId,
+    type: e.type,
+    runId: e.runId,
+    parentRunId: e.parentRunId,
+    tenantId: e.identity!.user.tenantId,
+    steps: e.type === "llm.end" && Array.isArray(payload.reasoning) ? payload.reasoning.length : 0,
+    ...(e.type === "tool.start" && typeof payload.toolCallId === "string" ? { callId: payload.toolCallId } : {}),
+  };
 }
+
+/** One agent's real transport, with every event it was given noted on the way in. */
+function recordingTransport(inner: QueueTransport) {
+  const captured: Captured[] = [];
+  return { inner, captured, transport: tapTransport(inner, (event) => captured.push(noteOf(event))), close: () => inner.close() };
+}
+type Recorder = ReturnType<typeof recordingTransport>;
 
 /** Bytes in the ledger's segment files (all streams): grows with every append. */
 async function ledgerBytes(ledger: SegmentLedger): Promise<number> {
@@ -144,7 +137,7 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
     const run = `kill-${randomUUID().slice(0, 8)}`;
     const tenants = Array.from({ length: TENANTS }, (_, i) => `${run}-t${i}`);
     const pipeline = await startPipeline(config, { start: false });
-    const recorders: RecordingTransport[] = [];
+    const recorders: Recorder[] = [];
     let child: ChildProcess | undefined;
     let stopAgents = false;
     let agentLoops: Promise<void> = Promise.resolve();
@@ -161,8 +154,8 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
           await sleep(100);
         }
       })();
-      const agentLoop = async (i: number, recorder: RecordingTransport) => {
-        const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent }, recorder);
+      const agentLoop = async (i: number, recorder: Recorder) => {
+        const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent }, recorder.transport);
         for (let n = 0; !stopAgents; n++) {
           if (backlog > MAX_BACKLOG_JOBS) {
             const from = performance.now();
@@ -193,7 +186,7 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
       };
       for (let i = 0; i < AGENTS; i++) {
         const inner = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: join(config.spoolDir, `agent-${i}`) });
-        recorders.push(new RecordingTransport(inner));
+        recorders.push(recordingTransport(inner));
       }
       agentLoops = Promise.all([...recorders.map((r, i) => agentLoop(i, r)), backlogPoller]).then(() => undefined);
 

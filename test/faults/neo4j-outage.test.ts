@@ -59,18 +59,13 @@ const LOAD_THREAD = `
 import { parentPort, workerData } from "node:worker_threads";
 import { HumanMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { AuditCallbackHandler, QueueTransport } from "@auditgraph/langchain";
+import { AuditCallbackHandler, QueueTransport, tapTransport } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent } from "@auditgraph/cli";
 
 const { connection, queueName, spoolDir, tenantId, agents, pauseMs } = workerData;
 const inner = new QueueTransport({ connection, queueName, spoolDir });
 const ids = [];
-const transport = {
-  send(event) { ids.push(event.eventId); inner.send(event); },
-  expedite(event) { inner.expedite(event); },
-  flush: () => inner.flush(),
-  close: () => inner.close(),
-};
+const transport = tapTransport(inner, (event) => ids.push(event.eventId));
 const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent }, transport);
 let stop = false;
 let runs = 0;

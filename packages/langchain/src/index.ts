@@ -6,5 +6,5 @@ export {
   type HandlerOptions,
   type HandlerMetrics,
 } from "./handler.js";
-export { QueueTransport, QueueTransportOptionsSchema, type Transport, type QueueTransportOptions, type TransportMetrics } from "./transport.js";
+export { QueueTransport, QueueTransportOptionsSchema, tapTransport, type Transport, type QueueTransportOptions, type TransportMetrics } from "./transport.js";
 export { toJson, toMessage } from "./serialize.js";

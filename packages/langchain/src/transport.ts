@@ -18,6 +18,22 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/**
+ * `inner`, with `onSend` told of each event before it: a way to count, sample or record what a
+ * real transport is given (benchmarks and fault tests do), without a second transport.
+ */
+export function tapTransport(inner: Transport, onSend: (event: AuditEvent) => void): Transport {
+  return {
+    send(event) {
+      onSend(event);
+      inner.send(event);
+    },
+    expedite: (event) => inner.expedite?.(event),
+    flush: () => inner.flush(),
+    close: () => inner.close(),
+  };
+}
+
 export const QueueTransportOptionsSchema = z.object({
   /** ioredis options for the BullMQ queue (host, port, password, tls, ...), with `clusterNodes` for a Redis Cluster. */
   connection: z.custom<RedisConnection>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),

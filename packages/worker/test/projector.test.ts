@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { SCHEMA_VERSION, newEventId, type AuditEvent, type PlainRecord } from "@auditgraph/core";
+import type { AuditEvent, PlainRecord } from "@auditgraph/core";
+import { sampleEvent } from "../../core/test/fixtures.js";
 import { SegmentLedger } from "@auditgraph/ledger";
 import type { ProjectionCursor, ProjectionRange, RangeOutcome } from "@auditgraph/graph";
 import { StreamProjector, type ProjectionGraph } from "../src/projector.js";
@@ -14,20 +15,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-const event = (): AuditEvent =>
-  ({
-    eventId: newEventId(),
-    schemaVersion: SCHEMA_VERSION,
-    type: "llm.start",
-    occurredAt: new Date().toISOString(),
-    traceId: "trace-1",
-    runId: "run-1",
-    parentRunId: null,
-    sessionId: null,
-    identity: { user: { id: "u1", tenantId: "t1" }, agent: { id: "a1", name: "Agent", version: "1.0.0" } },
-    model: { provider: "fake", name: "fake-model", params: {} },
-    payload: { messages: [{ role: "user", content: "hello" }] },
-  }) as AuditEvent;
+const event = (): AuditEvent => sampleEvent();
 
 /** A graph that takes every range extending its cursor, and keeps the ranges it was given. */
 function recordingGraph() {

@@ -52,29 +52,9 @@ fi
 
 SECONDS=0
 if [[ -z "$pid" ]]; then
-  command -v java >/dev/null 2>&1 || { echo "neo4j: 'java' (17+) not found on PATH; install a JDK, e.g. apt-get install -y openjdk-17-jdk-headless" >&2; exit 1; }
-  command -v mvn >/dev/null 2>&1 || { echo "neo4j: 'mvn' not found on PATH; install Maven, e.g. apt-get install -y maven" >&2; exit 1; }
 
-  # Build once; again only when the pom or the source changed or a dependency jar is gone.
+  "$ROOT/scripts/neo4j-build.sh"
   CP_FILE="$MODULE/target/classpath.txt"
-  need_build=0
-  if [[ ! -d "$MODULE/target/classes" || ! -s "$CP_FILE" ]]; then
-    need_build=1
-  elif [[ -n "$(find "$MODULE/pom.xml" "$MODULE/src" -type f -newer "$CP_FILE" -print -quit)" ]]; then
-    need_build=1
-  else
-    IFS=: read -r -a jars <"$CP_FILE" || true  # no trailing newline
-    for jar in "${jars[@]}"; do [[ -e "$jar" ]] || { need_build=1; break; }; done
-  fi
-  if ((need_build)); then
-    echo "neo4j: building launcher with Maven (first run downloads Neo4j from Maven Central)..."
-    build_start=$SECONDS
-    # (the sed drops the bare ANSI resets Debian's Maven 3.8.7 prints even with -q -B)
-    mvn -q -B -f "$MODULE/pom.xml" compile dependency:build-classpath -Dmdep.outputFile="$CP_FILE" 2>&1 \
-      | sed $'s/\e\\[[0-9;]*m//g' >&2
-    touch "$CP_FILE"
-    echo "neo4j: build took $((SECONDS - build_start))s"
-  fi
 
   mkdir -p "$SERVICE_DIR"
   [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.prev"

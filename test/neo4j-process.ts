@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync, type WriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -24,15 +24,14 @@ const jvmArgs = (heap: string) => [
   MAIN_CLASS,
 ];
 
-/** The launcher's class path, as scripts/neo4j-start.sh builds it; a clear error when the build is missing. */
+/**
+ * The launcher's class path, built first if need be (scripts/neo4j-build.sh: once, with Maven;
+ * a no-op when built): a Neo4j that already answered on 7687 means neo4j-start.sh never built it.
+ */
 function launcherClasspath(): string {
-  const missing = [CLASSES, CP_FILE].filter((p) => !existsSync(p));
-  const deps = missing.length === 0 ? readFileSync(CP_FILE, "utf8").trim() : "";
-  if (missing.length > 0 || deps === "")
-    throw new Error(
-      `the embedded Neo4j launcher is not built (${missing.length > 0 ? `missing ${missing.join(", ")}` : `${CP_FILE} is empty`}): ` +
-        `run scripts/neo4j-start.sh once (it builds scripts/neo4j with Maven and writes target/classpath.txt), or wait for a build under way to finish`,
-    );
+  execFileSync(join(ROOT, "scripts/neo4j-build.sh"), { stdio: ["ignore", "ignore", "inherit"] });
+  const deps = existsSync(CP_FILE) ? readFileSync(CP_FILE, "utf8").trim() : "";
+  if (!existsSync(CLASSES) || deps === "") throw new Error(`scripts/neo4j-build.sh left no launcher: ${CLASSES} or ${CP_FILE} is missing or empty`);
   return `${CLASSES}:${deps}`;
 }
 

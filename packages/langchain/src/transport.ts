@@ -278,16 +278,20 @@ export class QueueTransport implements Transport {
     this.confirming = true;
     try {
       const held = [...this.unconfirmed.values()].slice(0, 500);
-      const [epoch, states] = await withTimeout(
-        Promise.all([this.readEpoch(), Promise.all(held.map(({ batch }) => this.queue.getJobState(batch.jobId)))]),
+      // The job's own hash, read in O(1) (`getJobState` searches the waiting list): `name` is
+      // there while the job exists, `finishedOn` once it completed or failed for good.
+      const client = await this.queue.getBackend().client;
+      const [epoch, fields] = await withTimeout(
+        Promise.all([this.readEpoch(), Promise.all(held.map(({ batch }) => client.hmget(this.queue.toKey(batch.jobId), "name", "finishedOn")))]),
         this.options.sendTimeoutMs,
         "looking batches up",
       );
       const lost: SpooledBatch[] = [];
       held.forEach(({ batch, epoch: sentIn }, i) => {
-        const state = states[i];
-        if (state === "unknown" && sentIn !== epoch) lost.push(batch);
-        else if (state !== "completed" && state !== "failed" && state !== "unknown") return;
+        const [name, finishedOn] = fields[i]!;
+        const gone = name === null;
+        if (gone && sentIn !== epoch) lost.push(batch);
+        else if (!gone && finishedOn === null) return;
         else this.metrics.confirmed += batch.events.length;
         this.unconfirmed.delete(batch.jobId);
         this.unconfirmedEvents -= batch.events.length;

@@ -58,8 +58,12 @@ export const QueueTransportOptionsSchema = z.object({
    * flush): it is sent again, and the loss is logged and counted (`metrics.resent`).
    */
   confirmMs: z.number().int().positive().default(1_000),
-  /** Events held for re-sending at most; past it the oldest are no longer held (`metrics.unguarded`). */
-  maxUnconfirmed: z.number().int().positive().default(100_000),
+  /**
+   * Events held for re-sending at most (about 1 KB each, in the agent's memory); past it the
+   * oldest are no longer held (`metrics.unguarded`). Normally a second or two of events is held:
+   * this bounds it while the workers are behind or down.
+   */
+  maxUnconfirmed: z.number().int().positive().default(20_000),
   /** Attempts the worker gets at each job before it is failed for good. */
   attempts: z.number().int().positive().default(20),
   /**

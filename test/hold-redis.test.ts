@@ -5,27 +5,16 @@ import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { fakeModel } from "@langchain/core/testing";
 import { createAgent } from "langchain";
-import type { AuditEvent, EventOf } from "@auditgraph/core";
-import { AuditCallbackHandler, type Transport } from "@auditgraph/langchain";
+import { AuditCallbackHandler } from "@auditgraph/langchain";
 import { PolicySet, RedisHoldDecider, holdIdOf, publishHoldDecision, readHold, type HoldRecord } from "@auditgraph/policy";
 import { freePort } from "./redis-process.js";
 import { holdTransfers, transferTool } from "./fixtures/transfer.js";
+import { Collect } from "./fixtures/collect.js";
 
 const connection = { host: "127.0.0.1", port: 6379 };
 const agent = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
 const user = { id: "alice", tenantId: "acme" };
 
-class Collect implements Transport {
-  events: AuditEvent[] = [];
-  send(event: AuditEvent) {
-    this.events.push(event);
-  }
-  async flush() {}
-  async close() {}
-  flags() {
-    return this.events.filter((e): e is EventOf<"policy.flag"> => e.type === "policy.flag");
-  }
-}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

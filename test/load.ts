@@ -35,12 +35,14 @@ export function startAgentLoad(
   let stopping = false;
   let runs = 0;
   let paused: { until: Promise<void>; resume: () => void } | undefined;
-  let idle: (() => void)[] = [];
+  /** Agents waiting on `paused`. */
+  let idle = 0;
   const loop = async (i: number) => {
     while (!stopping) {
       if (paused) {
-        idle.push(() => undefined);
+        idle += 1;
         await paused.until;
+        idle -= 1;
         continue;
       }
       await demoAgent().invoke(
@@ -60,8 +62,7 @@ export function startAgentLoad(
     async pause() {
       let resume = () => undefined as void;
       paused = { until: new Promise<void>((r) => (resume = r)), resume };
-      idle = [];
-      while (idle.length < agents) await new Promise((r) => setTimeout(r, 10));
+      while (idle < agents) await new Promise((r) => setTimeout(r, 10));
       await transport.flush();
     },
     resume() {

@@ -9,8 +9,8 @@ import { tool, type StructuredToolInterface } from "@langchain/core/tools";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { createAgent } from "langchain";
 import { z } from "zod";
-import { streamIdFor, type AuditEvent } from "@auditgraph/core";
-import { AuditCallbackHandler, type Transport } from "@auditgraph/langchain";
+import { streamIdFor } from "@auditgraph/core";
+import { AuditCallbackHandler } from "@auditgraph/langchain";
 import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
 import {
   createSnapshot,
@@ -24,16 +24,8 @@ import {
   type CandidateContext,
   type Snapshot,
 } from "@auditgraph/replay";
+import { Collect } from "../../../test/fixtures/collect.js";
 
-/** Events kept in process: the replay tests read them, the recording run appends them to the ledger. */
-class Collect implements Transport {
-  events: AuditEvent[] = [];
-  send(event: AuditEvent) {
-    this.events.push(event);
-  }
-  async flush() {}
-  async close() {}
-}
 
 const PRICES: Record<string, number> = { "KB-ERGO-2": 89.5, "MS-VERT-1": 39.9, "DK-STAND-3": 349 };
 const lookup = tool(({ sku }) => JSON.stringify({ sku, priceEur: PRICES[sku] }), {

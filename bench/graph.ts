@@ -140,9 +140,19 @@ async function plainCreate(graph: Graph, rows: unknown[]): Promise<void> {
 /** Every event of the first batch is checked against EventSchema, then one in this many. */
 const VALIDATE_EVERY = 50;
 
-async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptions) {
+/** What another bench (bench/console.ts) changes in the load: it reuses it rather than copying it. */
+export interface LoadExtras {
+  /** Run the plain CREATE beside the projection (default true; false leaves its cell empty). */
+  plain?: boolean;
+  /** Sees every generated batch before it is sealed and returns the batch to load (e.g. with policy flags added). */
+  decorate?: (events: AuditEvent[]) => AuditEvent[];
+}
+
+export async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptions, extras: LoadExtras = {}) {
   const { log, batch } = options;
   const streamId = streamIdFor(tenantId);
+  // The run's own ledger, as far as the graph's cursor is concerned.
+  const benchLedgerId = randomUUID();
   const generator = new TraceGenerator({ seed: options.seed, tenantId, events: options.events, sampleOutputs: options.queries + options.warmup });
   const chain = new RecordChain(streamId);
   const samples = { projection: [] as number[], plain: [] as number[] };
@@ -155,8 +165,9 @@ async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptio
   let nextReport = 0.05;
   for (;;) {
     const g0 = performance.now();
-    const events: AuditEvent[] = generator.take(batch);
-    if (events.length === 0) break;
+    const generated: AuditEvent[] = generator.take(batch);
+    if (generated.length === 0) break;
+    const events = extras.decorate ? extras.decorate(generated) : generated;
     events.forEach((event, k) => {
       if (i > 0 && k % VALIDATE_EVERY !== 0) return;
       const parsed = parseEvent(event);
@@ -169,13 +180,13 @@ async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptio
     const from = chain.position;
     const prevHash = chain.prevHash;
     const records = chain.seal(events, recordedAt);
-    const rows = records.map((r) => plainRow(r, graph));
+    const rows = extras.plain === false ? [] : records.map((r) => plainRow(r, graph));
     generateMs += performance.now() - g0;
 
     const projection = async () => {
       const b0 = performance.now();
       if (options.api === "range") {
-        const outcome = await graph.projectRange({ streamId, from, prevHash, hashes: records.map((r) => r.hash) }, records);
+        const outcome = await graph.projectRange({ ledgerId: benchLedgerId, streamId, from, prevHash, hashes: records.map((r) => r.hash) }, records);
         if (outcome.status !== "projected" || outcome.projected !== records.length)
           throw new Error(`batch ${i}: projectRange answered ${JSON.stringify(outcome)}, expected all ${records.length} records projected`);
       } else await graph.project(records);
@@ -189,7 +200,8 @@ async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptio
       done.plain += rows.length;
     };
     // Rotating order: neither always writes into the other's fresh dirty pages.
-    if (i % 2 === 0) {
+    if (extras.plain === false) await projection();
+    else if (i % 2 === 0) {
       await projection();
       await plain();
     } else {
@@ -204,7 +216,7 @@ async function loadPart(graph: Graph, tenantId: string, options: GraphBenchOptio
       log(
         `  load: ${done.projection.toLocaleString("en-US")} events (${Math.min(100, share * 100).toFixed(0)}%), ` +
           `projection ${fmtRate(done.projection / sum(samples.projection))} events/s (last batch ${fmtMs(samples.projection.at(-1)!)} ms), ` +
-          `plain ${fmtRate(done.plain / sum(samples.plain))} events/s, elapsed ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0]!.toFixed(2)}`,
+          `${extras.plain === false ? "" : `plain ${fmtRate(done.plain / sum(samples.plain))} events/s, `}elapsed ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0]!.toFixed(2)}`,
       );
       while (nextReport <= share) nextReport += 0.05;
     }
@@ -375,8 +387,8 @@ function codeVersion(): string {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const changed = git("status", "--porcelain", "--", "packages/graph/src", "packages/core/src", "graph-schema").split("\n").filter(Boolean).length;
-    return `${git("rev-parse", "--short", "HEAD")}${changed ? ` + ${changed} uncommitted file(s) in packages/{graph,core}/src, graph-schema` : ""}`;
+    const changed = git("status", "--porcelain", "--", "packages/graph/src", "packages/core/src", "packages/graph/graph-schema").split("\n").filter(Boolean).length;
+    return `${git("rev-parse", "--short", "HEAD")}${changed ? ` + ${changed} uncommitted file(s) in packages/{graph,core}/src, packages/graph/graph-schema` : ""}`;
   } catch {
     return "unknown (no git)";
   }

@@ -40,7 +40,7 @@ async function workerRun(config: Config, env: NodeJS.ProcessEnv, events: unknown
 }
 
 describe("auditgraph CLI", () => {
-  it("worker: records jobs, then on SIGTERM finishes and exits 0; verify: OK, then names a flipped record", async () => {
+  it("worker: records jobs, then on SIGTERM finishes and exits 0; verify: OK, then names a flipped record", { timeout: 240_000 }, async () => {
     const config = await isolatedConfig();
     const events = sampleTrace();
     const { code, out } = await workerRun(config, cliEnvOf(config), events);
@@ -66,7 +66,8 @@ describe("auditgraph CLI", () => {
     expect(bad.stdout).toContain(`position 3, event ${records[3]!.event.eventId}: edited`);
   });
 
-  it("keygen, a signing worker, prove and verify-proof: a third party checks an event with the public key alone", async () => {
+  // Several CLI processes and a worker: on a busy machine this takes a while.
+  it("keygen, a signing worker, prove and verify-proof: a third party checks an event with the public key alone", { timeout: 240_000 }, async () => {
     const config = await isolatedConfig();
     const keysDir = join(config.ledgerDir, "..", "keys");
     const keygen = await cli(config, "keygen", "--out", keysDir);
@@ -100,6 +101,8 @@ describe("auditgraph CLI", () => {
     const schema = `cli_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
     const env = { ...cliEnvOf(config), AUDITGRAPH_LEDGER_URL: url, AUDITGRAPH_LEDGER_SCHEMA: schema };
     const verify = () => run(process.execPath, [CLI_BIN, "verify"], { env }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string }) => e);
+    // `auditgraph ledger init`'s work, done as the tests' superuser.
+    await PostgresLedger.init({ connectionString: url, schema });
     const ledger = await PostgresLedger.open({ connectionString: url, schema });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
@@ -130,7 +133,7 @@ describe("auditgraph CLI", () => {
     }
   });
 
-  it("names the variable of a bad setting and exits 1", async () => {
+  it("names the variable of a bad setting and exits 2", async () => {
     const config = await isolatedConfig();
     const { code, stderr } = await run(process.execPath, [CLI_BIN, "verify"], {
       env: { ...cliEnvOf(config), NEO4J_URI: "http://nope", AUDITGRAPH_REDIS_URL: "not a url" },
@@ -138,7 +141,7 @@ describe("auditgraph CLI", () => {
       () => ({ code: 0, stderr: "" }),
       (e: { code: number; stderr: string }) => e,
     );
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(stderr).toMatch(/invalid configuration: .*AUDITGRAPH_REDIS_URL.*NEO4J_URI: must be a bolt/);
   });
 
@@ -148,10 +151,10 @@ describe("auditgraph CLI", () => {
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toEqual([]);
     const unknown = await cli(config, "query", "everything");
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("no investigation \"everything\"; there are: on-behalf-of, blast-radius, user-activity");
     const bad = await cli(config, "query", "blast-radius", "--param", "tenantId=t");
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/modelVersion/);
   });
 

@@ -54,7 +54,9 @@ async function ledgerText(): Promise<string> {
 const nodesHolding = async (text: string) =>
   (
     await graph.read(
-      `MATCH (n) WHERE n.tenantId = $tenantId AND any(k IN keys(n) WHERE toString(n[k]) CONTAINS $text) RETURN count(n) AS n`,
+      // A list property (an Output's toolCallArgs) is searched item by item.
+      `MATCH (n) WHERE n.tenantId = $tenantId AND any(k IN keys(n) WHERE any(v IN CASE WHEN valueType(n[k]) STARTS WITH 'LIST' THEN n[k] ELSE [n[k]] END WHERE toString(v) CONTAINS $text))
+       RETURN count(n) AS n`,
       { tenantId, text },
     )
   )[0]!.n as number;

@@ -4,25 +4,23 @@
 // call runs) or dismisses it (the call is refused), and the decision is on the transition.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AIMessage, ToolMessage } from "@langchain/core/messages";
+import { ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { fakeModel } from "@langchain/core/testing";
-import { createAgent } from "langchain";
 import { Queue } from "bullmq";
 import { isSealed, type AuditEvent, type EventOf } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
-import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
+import { QueueTransport } from "@auditgraph/langchain";
 import { PolicySet, RedisHoldDecider, holdIdOf } from "@auditgraph/policy";
-import { AuditWorker, RedisPolicyState, loadWorkerPolicies, waitUntilIdle } from "@auditgraph/worker";
+import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
-import { eventually, isolatedConfig, readAll, runCli, cliEnvOf } from "./helpers.js";
-import { holdTransfers, transferTool } from "./fixtures/transfer.js";
+import { eventually, isolatedConfig, readAll, runCli, cliEnvOf, startPolicyPipeline } from "./helpers.js";
+import { holdTransfers, startTransferAgent, PAYMENTS_AGENT } from "./fixtures/transfer.js";
 
 
 const tag = randomUUID().slice(0, 8);
 const TENANT = `holds-${tag}`;
-const AGENT = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
+const AGENT = PAYMENTS_AGENT;
 
 const HOLD = holdTransfers(60_000, "deny");
 
@@ -36,19 +34,7 @@ let decider: RedisHoldDecider;
 
 beforeAll(async () => {
   config = await isolatedConfig();
-  graph = new Graph(config.neo4j);
-  await graph.migrate();
-  ledger = new SegmentLedger(config.ledgerDir);
-  queue = new Queue(config.queueName, { connection: config.redis });
-  worker = new AuditWorker({
-    connection: config.redis,
-    queueName: config.queueName,
-    ledger,
-    graph,
-    policies: await loadWorkerPolicies(undefined),
-    policyState: new RedisPolicyState({ redis: config.redis, prefix: `test:${tag}:` }),
-  });
-  await worker.waitUntilReady();
+  ({ graph, ledger, queue, worker } = await startPolicyPipeline(config, tag));
   // A long linger: the held flag reaches the worker because it is expedited, not because the batch was due.
   transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, lingerMs: 2_000 });
   decider = new RedisHoldDecider({ connection: config.redis });
@@ -64,18 +50,7 @@ afterAll(async () => {
 });
 
 function transferAgent() {
-  const { transfer, runs } = transferTool();
-  const model = fakeModel()
-    .respondWithTools([{ id: `tc-${randomUUID().slice(0, 8)}`, name: "transfer_funds", args: { amount: 250 } }])
-    .respond(new AIMessage("done"));
-  const handler = new AuditCallbackHandler({ agent: AGENT, inlinePolicies: { set: PolicySet.create([HOLD]), decider, escalateAt: "high" } }, transport);
-  const traceId = randomUUID();
-  const running = createAgent({ model, tools: [transfer] }).invoke(
-    { messages: [{ role: "user", content: "pay invoice 42" }] },
-    { runId: traceId, callbacks: [handler], metadata: { [METADATA_KEYS.userId]: "alice", [METADATA_KEYS.tenantId]: TENANT } },
-  );
-  running.catch(() => undefined);
-  return { runs, running, traceId };
+  return startTransferAgent({ agent: AGENT, inlinePolicies: { set: PolicySet.create([HOLD]), decider, escalateAt: "high" } }, transport, { tenantId: TENANT });
 }
 
 const plain = (records: Awaited<ReturnType<typeof readAll>>) => records.map((r) => r.event).filter((e): e is AuditEvent => !isSealed(e));
@@ -98,6 +73,10 @@ describe("holds decided through escalations", () => {
     const start = plain(await ledger.readTrace(first.traceId)).find((e) => e.type === "tool.start")!;
     expect(opened.payload).toMatchObject({ policyId: "review-transfers", severity: "high", holdId: holdIdOf({ policyId: "review-transfers", concerns: { runId: start.runId } }) });
     expect(opened.payload.concerns).toMatchObject({ eventId: start.eventId, runId: start.runId, kind: "tool_call", traceId: first.traceId });
+    // When the agent stops waiting (the rule's 60 s from the hold's start) and what it then does.
+    expect(opened.payload.defaultDecision).toBe("deny");
+    expect(Date.parse(opened.payload.deadline!)).toBeGreaterThan(Date.parse(start.occurredAt) + 59_000);
+    expect(Date.parse(opened.payload.deadline!)).toBeLessThan(Date.now() + 60_000);
     expect(first.runs.count).toBe(0);
 
     const resolved = await cli("escalations", "resolve", opened.payload.escalationId, "--by", "rev-1", "--reason", "invoice checked", "--tenant", TENANT);

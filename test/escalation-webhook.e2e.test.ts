@@ -10,9 +10,9 @@ import { BATCH_JOB_NAME, isSealed, type AuditEvent, type EventOf, type UserEvent
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature, type EscalationNotification } from "@auditgraph/policy";
-import { AuditWorker, RedisPolicyState, loadWorkerPolicies, waitUntilIdle } from "@auditgraph/worker";
+import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import { loadConfig, type Config } from "@auditgraph/cli";
-import { eventually, isolatedConfig, readAll, sampleTrace } from "./helpers.js";
+import { eventually, isolatedConfig, readAll, sampleTrace, startPolicyPipeline } from "./helpers.js";
 import { freePort } from "./redis-process.js";
 
 const tag = randomUUID().slice(0, 8);
@@ -31,24 +31,13 @@ const called: EscalationNotification[] = [];
 
 beforeAll(async () => {
   config = await isolatedConfig();
-  graph = new Graph(config.neo4j);
-  await graph.migrate();
-  ledger = new SegmentLedger(config.ledgerDir);
-  queue = new Queue(config.queueName, { connection: config.redis });
   port = await freePort();
-  worker = new AuditWorker({
-    connection: config.redis,
-    queueName: config.queueName,
-    ledger,
-    graph,
-    policies: await loadWorkerPolicies(undefined),
-    policyState: new RedisPolicyState({ redis: config.redis, prefix: `test:${tag}:` }),
+  ({ graph, ledger, queue, worker } = await startPolicyPipeline(config, tag, {
     notifier: {
       webhook: { url: `http://127.0.0.1:${port}/hooks/escalations`, secret: SECRET, attempts: 10, baseDelayMs: 100, maxDelayMs: 400, timeoutMs: 2_000 },
       callback: (notification) => void called.push(notification),
     },
-  });
-  await worker.waitUntilReady();
+  }));
 }, 60_000);
 
 afterAll(async () => {
@@ -104,6 +93,10 @@ describe("escalation notifications from the worker", () => {
     const notification = JSON.parse(body) as EscalationNotification;
     expect(notification).toMatchObject({ kind: "escalation.opened", escalationId: opened.payload.escalationId, tenantId: TENANT, severity: "high", policyId: "default.prompt-injection" });
     expect(body).not.toMatch(/wire the funds|u1/);
+    // No call waits on this one (a finding after the fact): no hold, deadline or default to report.
+    expect(notification).not.toHaveProperty("holdId");
+    expect(notification).not.toHaveProperty("deadline");
+    expect(notification).not.toHaveProperty("defaultDecision");
 
     // Every attempt on record, in order, under one delivery id (the receiver's dedup key).
     expect(delivered.map((a) => a.payload.attempt)).toEqual(delivered.map((_, i) => i + 1));

@@ -485,7 +485,7 @@ describe("deployments: which agent and model version was live when an output was
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
       );
     const bad = await cli("deploy", "--tenant", tenantId, "--model", "fake/x");
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // a usage error
     expect(bad.stderr).toMatch(/--model-version: is required with --model/);
 
     const query = await cli("query", "trace-output", "--param", `tenantId=${tenantId}`, "--param", `outputId=${outputs[3]!.id}`);

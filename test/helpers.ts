@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { Queue } from "bullmq";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
-import { AuditWorker, type AuditWorkerOptions } from "@auditgraph/worker";
+import { AuditWorker, RedisPolicyState, loadWorkerPolicies, type AuditWorkerOptions } from "@auditgraph/worker";
 import { loadConfig, type Config } from "@auditgraph/cli";
 
 /**
@@ -45,7 +45,7 @@ export async function startPipeline(config: Config, { start = true } = {}) {
     get worker() {
       return worker;
     },
-    async start(options: Pick<AuditWorkerOptions, "lockDurationMs" | "keyStore" | "policies" | "policyState" | "logger"> = {}) {
+    async start(options: Omit<AuditWorkerOptions, "connection" | "queueName" | "ledger" | "graph"> = {}) {
       worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, ...options });
       await worker.waitUntilReady();
     },
@@ -58,6 +58,20 @@ export async function startPipeline(config: Config, { start = true } = {}) {
   };
   if (start) await pipeline.start();
   return pipeline;
+}
+
+/**
+ * `startPipeline` with a worker that evaluates the default policies, its policy state under the
+ * test's own Redis prefix, and any other worker options (a notifier, high-impact tools).
+ */
+export async function startPolicyPipeline(config: Config, tag: string, options: Omit<AuditWorkerOptions, "connection" | "queueName" | "ledger" | "graph"> = {}) {
+  const pipeline = await startPipeline(config, { start: false });
+  await pipeline.start({
+    policies: await loadWorkerPolicies(undefined),
+    policyState: new RedisPolicyState({ redis: config.redis, prefix: `test:${tag}:` }),
+    ...options,
+  });
+  return { ...pipeline, worker: pipeline.worker! };
 }
 
 export async function readAll(ledger: SegmentLedger) {

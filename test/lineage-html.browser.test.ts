@@ -13,6 +13,7 @@ import { BATCH_JOB_NAME, type UserEvent } from "@auditgraph/core";
 import type { Lineage } from "@auditgraph/graph";
 import { waitUntilIdle } from "@auditgraph/worker";
 import { runDemo, type DemoResult } from "@auditgraph/cli";
+import { chromiumPath } from "./browser.js";
 import { isolatedConfig, sampleTrace, startPipeline } from "./helpers.js";
 
 const run = promisify(execFile);
@@ -21,19 +22,6 @@ const BIN = join(ROOT, "packages/cli/bin/auditgraph.js");
 const HOSTILE_PROMPT = "add 1 and 2 </script><img src=x onerror=alert(1)>";
 const HOSTILE_OUTPUT = "3 <script>alert(2)</script><svg onload=alert(3)>";
 
-/** The system Chromium, installed by scripts/chromium-path.sh when missing. */
-async function chromiumPath(): Promise<string> {
-  try {
-    const { stdout } = await run(join(ROOT, "scripts/chromium-path.sh"), { timeout: 900_000, maxBuffer: 64 << 20 });
-    return stdout.trim();
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(
-      `no Chromium for the headless-browser test of the HTML lineage report: scripts/chromium-path.sh failed: ${e.stderr?.trim() || e.message}\n` +
-        "Install Debian's chromium package (apt-get install -y chromium) or set CHROMIUM_PATH to a Chromium/Chrome binary.",
-    );
-  }
-}
 
 /** What the page must draw for a lineage: its nodes (by kind) and relationships (by name), counted here independently. */
 function expectedGraph(l: Lineage) {

@@ -52,9 +52,11 @@ describe("the projection cursor: a range is projected only where it extends the 
   const h = (s: string) => sha256Hex(`${streamId}/${s}`);
   afterAll(() => graph.driver.executeQuery("MATCH (c:ProjectionCursor {streamId: $streamId}) DELETE c", { streamId }));
 
+  const ledgerId = randomUUID();
+
   it("refuses a gap, moves over a range that extends it, reports a repeat, another chain, and a cursor further on", async () => {
     await graph.migrate();
-    const range = (from: number, prevHash: string, hashes: string[], restart = false) => graph.projectRange({ streamId, from, prevHash, hashes, restart }, []);
+    const range = (from: number, prevHash: string, hashes: string[], restart = false) => graph.projectRange({ ledgerId, streamId, from, prevHash, hashes, restart }, []);
     expect(await range(1, h("0"), [h("1")])).toEqual({ status: "gap", position: -1, hash: GENESIS_HASH });
     expect(await range(0, GENESIS_HASH, [h("0"), h("1")])).toEqual({ status: "projected", position: 1, hash: h("1"), projected: 0 });
     expect(await range(0, GENESIS_HASH, [h("0"), h("1")])).toEqual({ status: "behind", position: 1, hash: h("1") });
@@ -62,10 +64,32 @@ describe("the projection cursor: a range is projected only where it extends the 
     expect(await range(1, h("0"), [h("1"), h("2")])).toMatchObject({ status: "projected", position: 2 });
     expect(await range(3, h("other"), [h("3")])).toEqual({ status: "mismatch", position: 2, hash: h("2") });
     expect(await range(0, GENESIS_HASH, [h("0")])).toEqual({ status: "ahead", position: 2, hash: h("2") });
-    expect(await graph.cursors(streamId)).toEqual([{ streamId, position: 2, hash: h("2") }]);
-    // A restart (a rebuild, or another ledger's cursor found) takes the cursor over, even lower.
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId, streamId, position: 2, hash: h("2") }]);
+    // A restart (a rebuild, or this ledger's cursor found off its chain) takes the cursor over, even lower.
     expect(await range(0, GENESIS_HASH, [h("x0")], true)).toMatchObject({ status: "projected", position: 0, hash: h("x0") });
-    expect(await graph.cursors(streamId)).toEqual([{ streamId, position: 0, hash: h("x0") }]);
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId, streamId, position: 0, hash: h("x0") }]);
+  });
+
+  it("refuses every range of another ledger, even a restart, until a hand-over; a cursor from before ledger ids is claimed on its chain only", async () => {
+    const other = randomUUID();
+    const foreign = { status: "foreign", position: 0, hash: h("x0"), ledgerId };
+    for (const restart of [false, true])
+      expect(await graph.projectRange({ ledgerId: other, streamId, from: 1, prevHash: h("x0"), hashes: [h("x1")], restart }, [])).toEqual(foreign);
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId, streamId, position: 0, hash: h("x0") }]);
+    // The hand-over (rebuild-graph --replace): the other ledger's from now on, and this one's refused.
+    expect(await graph.projectRange({ ledgerId: other, streamId, from: 0, prevHash: GENESIS_HASH, hashes: [h("y0")], handOver: true }, [])).toMatchObject({
+      status: "projected",
+      position: 0,
+    });
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId: other, streamId, position: 0, hash: h("y0") }]);
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toEqual({ status: "foreign", position: 0, hash: h("y0"), ledgerId: other });
+
+    // A cursor as 0006 made them, with no ledger id: another chain is refused, the cursor's own chain claims it.
+    await graph.driver.executeQuery("MATCH (c:ProjectionCursor {streamId: $streamId}) REMOVE c.ledgerId", { streamId });
+    expect(await graph.cursors(streamId)).toEqual([{ streamId, position: 0, hash: h("y0") }]);
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("z0"), hashes: [h("z1")] }, [])).toEqual({ status: "foreign", position: 0, hash: h("y0"), ledgerId: null });
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toMatchObject({ status: "projected", position: 1 });
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId, streamId, position: 1, hash: h("y1") }]);
   });
 });
 
@@ -86,9 +110,11 @@ describe("idempotent projection", () => {
     const records = await readAll(ledger);
     const { range, records: plain } = await openRange(records);
     await graph.project(plain);
-    expect(await graph.projectRange(range, plain)).toEqual({ status: "behind", position: 11, hash: cursor!.hash });
+    const ledgerId = await ledger.id();
+    expect(cursor).toMatchObject({ ledgerId });
+    expect(await graph.projectRange({ ...range, ledgerId }, plain)).toEqual({ status: "behind", position: 11, hash: cursor!.hash });
     // A restart projects every record again, over what is there.
-    expect(await graph.projectRange({ ...range, restart: true }, plain)).toMatchObject({ status: "projected", position: 11, projected: 12 });
+    expect(await graph.projectRange({ ...range, ledgerId, restart: true }, plain)).toMatchObject({ status: "projected", position: 11, projected: 12 });
     await processBatch(ledger, graph, "again", { events: traces.flat() });
     await queue.add(BATCH_JOB_NAME, { events: traces[1] });
     await waitUntilIdle(queue);
@@ -115,7 +141,8 @@ describe("the graph down and back, for one running worker", () => {
     const traces = Array.from({ length: 3 }, () => sampleTrace(tenantId));
     for (const events of traces) await queue.add(BATCH_JOB_NAME, { events });
     await waitUntilIdle(queue, 30_000, { projection: false });
-    expect(await queue.getCompletedCount()).toBe(3);
+    // Acknowledged: nothing left in the queue, nothing failed (completed jobs leave Redis at once).
+    expect(await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed")).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0 });
     expect(await readAll(ledger)).toHaveLength(18);
     await eventually(async () => ((worker.projectionLag()[0]?.failures ?? 0) >= 3 ? true : undefined));
     expect(await dumpTenant(graph, tenantId)).toEqual({ nodes: [], relationships: [] });
@@ -124,7 +151,7 @@ describe("the graph down and back, for one running worker", () => {
     const tried = attempts;
     await worker.projected(30_000);
     const last = (await readAll(ledger)).at(-1)!;
-    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ streamId: streamIdFor(tenantId), position: 17, hash: last.hash }]);
+    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 17, hash: last.hash }]);
     const traceIds = await graph.read(`MATCH (t:Trace {tenantId: $tenantId})<-[:PART_OF]-(:LLMCall)-[:GENERATED]->(:Output) RETURN t.id AS id ORDER BY id`, { tenantId });
     expect(traceIds.map((r) => r.id)).toEqual(traces.map((t) => t[0]!.traceId).sort());
     // Batches of 4 after the outage: the backlog was read back from the ledger, in ranges.
@@ -144,7 +171,7 @@ describe("several workers projecting one stream", () => {
     await waitUntilIdle(queue);
     const records = await readAll(ledger);
     expect(records).toHaveLength(72);
-    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ streamId: streamIdFor(tenantId), position: 71, hash: records.at(-1)!.hash }]);
+    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 71, hash: records.at(-1)!.hash }]);
     const [counts] = await graph.read(
       `MATCH (t:Trace {tenantId: $tenantId}) OPTIONAL MATCH (o:Output {tenantId: $tenantId}) OPTIONAL MATCH (x:ToolCall {tenantId: $tenantId})
        RETURN count(DISTINCT t) AS traces, count(DISTINCT o) AS outputs, count(DISTINCT x) AS toolCalls`,
@@ -190,7 +217,7 @@ describe("rebuild-graph equals the live projection", () => {
     const streamId = streamIdFor(tenantId);
     const records: LedgerRecord[] = [];
     for await (const r of ledger.readStream(streamId)) records.push(r);
-    expect(await graph.cursors(streamId)).toEqual([{ streamId, position: records.length - 1, hash: records.at(-1)!.hash }]);
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId: await ledger.id(), streamId, position: records.length - 1, hash: records.at(-1)!.hash }]);
     expect(JSON.stringify(live)).not.toContain(secret);
     expect(withoutErased(live).nodes.length).toBeLessThan(live.nodes.length);
 
@@ -215,7 +242,7 @@ describe("rebuild-graph equals the live projection", () => {
     const rebuilt = await dumpTenant(graph, tenantId);
     expect(rebuilt).toEqual(withoutErased(live));
     expect(JSON.stringify(rebuilt)).not.toContain(secret);
-    expect(await graph.cursors(streamId)).toEqual([{ streamId, position: records.length - 1, hash: records.at(-1)!.hash }]);
+    expect(await graph.cursors(streamId)).toEqual([{ ledgerId: await ledger.id(), streamId, position: records.length - 1, hash: records.at(-1)!.hash }]);
 
     // Into a tenant that is there already: refused, unless told to replace it.
     await expect(rebuildGraph(ledger, graph, { tenantId, keyStore: keyStoreOf(config) })).rejects.toThrow(

@@ -12,6 +12,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Resolves once a redis-server on 127.0.0.1:`port` answers PING (10 s at most). */
+export async function untilRedisAnswers(port: number, password?: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis({ port, host: "127.0.0.1", ...(password ? { password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      if ((await client.ping()) === "PONG") return;
+    } catch {
+      // not up yet
+    } finally {
+      client.disconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * A Redis of the test's own on 127.0.0.1, which the test can kill and start again. With `aofDir`
  * it keeps an append-only file there, fsynced on every write, and reloads it when started again.
@@ -28,21 +47,7 @@ export class RedisProcess {
     this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--maxmemory-policy", "noeviction"], {
       stdio: "ignore",
     });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const client = new Redis({ port: this.port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      client.on("error", () => undefined);
-      try {
-        await client.connect();
-        if ((await client.ping()) === "PONG") return;
-      } catch {
-        // not up yet
-      } finally {
-        client.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilRedisAnswers(this.port);
   }
 
   async stop(): Promise<void> {

@@ -24,7 +24,8 @@ const event = (tenantId: string, user: string, n: number): AuditEvent => ({
 });
 
 describe("auditgraph hold / expire / prove-consistency", () => {
-  it("expires old segments whose checkpoints were exported, stops at a legal hold, and verify reports the expired range", async () => {
+  // A dozen CLI processes: on a busy machine this takes a while.
+  it("expires old segments whose checkpoints were exported, stops at a legal hold, and verify reports the expired range", { timeout: 240_000 }, async () => {
     const root = await mkdtemp(join(tmpdir(), "cli-retention-"));
     const keyDir = join(root, "keys");
     const tenant = "globex";

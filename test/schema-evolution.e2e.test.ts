@@ -35,8 +35,10 @@ async function recordedV1Batch(): Promise<V1Event[]> {
     if (!fresh.has(id)) fresh.set(id, newEventId());
     return fresh.get(id)!;
   });
-  return JSON.parse(renamed) as V1Event[];
+  // The tenant too: each run's fresh ledger owns its tenant's projection (a tenant's graph is one ledger's).
+  return JSON.parse(renamed.replaceAll('"acme-rollback"', JSON.stringify(TENANT))) as V1Event[];
 }
+const TENANT = `acme-rollback-${newEventId().slice(-8)}`;
 
 const isLlmEnd = (e: { type: string }): e is V1LlmEnd => e.type === "llm.end";
 
@@ -110,7 +112,7 @@ describe("schema evolution: an agent rolled back to a schema-1 release", () => {
     const lineage = await graph.lineage(traceId);
     expect(lineage).toMatchObject({
       output: { text: "3 × KB-ERGO-2 (Ergonomic keyboard, split layout) cost 268.5 EUR in total." },
-      user: { id: "alice", tenantId: "acme-rollback" },
+      user: { id: "alice", tenantId: TENANT },
       agent: { id: "order-assistant", version: "1.3.0" },
       trace: { status: "ok" },
     });

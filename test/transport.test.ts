@@ -29,7 +29,7 @@ describe("transport: Redis away", () => {
     cleanups.push(() => pipeline.stop());
     const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, retryMs: 200, sendTimeoutMs: 500 });
     cleanups.push(() => transport.close());
-    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user }, transport);
+    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` } }, transport);
 
     // The first tool call is recorded and processed, then Redis goes away in the middle of the run.
     const outage = tool(

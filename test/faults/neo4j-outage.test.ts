@@ -385,8 +385,8 @@ describe("a Neo4j outage under load", () => {
         // The projection is complete: the worker's and the graph's cursor at the ledger's last record.
         const last = records.at(-1)!;
         expect(worker.projectionLag().find((l) => l.streamId === streamId)).toMatchObject({ projected: last.position, target: last.position, failures: 0 });
-        expect(await projectionLag(pipeline.ledger, pipeline.graph)).toEqual([{ streamId, cursor: last.position, last: last.position, behind: 0 }]);
-        expect(await pipeline.graph.cursors(streamId)).toEqual([{ streamId, position: last.position, hash: last.hash }]);
+        expect(await projectionLag(pipeline.ledger, pipeline.graph)).toEqual([{ streamId, cursor: last.position, last: last.position, behind: 0, setAside: 0 }]);
+        expect(await pipeline.graph.cursors(streamId)).toEqual([{ ledgerId: await pipeline.ledger.id(), streamId, position: last.position, hash: last.hash }]);
         await worker.close();
         workerClosed = true;
 
@@ -409,7 +409,7 @@ describe("a Neo4j outage under load", () => {
         expect(rebuilt.nodes.length).toBe(live.nodes.length);
         expect(rebuilt.relationships.length).toBe(live.relationships.length);
         expect(rebuilt).toEqual(live);
-        expect(await pipeline.graph.cursors(streamId)).toEqual([{ streamId, position: last.position, hash: last.hash }]);
+        expect(await pipeline.graph.cursors(streamId)).toEqual([{ ledgerId: await pipeline.ledger.id(), streamId, position: last.position, hash: last.hash }]);
 
         const figures = {
           outageSeconds: OUTAGE_MS / 1000,

@@ -49,6 +49,10 @@ describe("tenant scoping cannot be escaped by parameters", () => {
     "flag-rate": { by: "model" },
     "escalation-queue": {},
     "compare-agent-versions": { agentId: v[0]!.identity.agent.id },
+    "approval-integrity": { highImpactTools: ["add"] },
+    "trace-readers": { traceId: v[0]!.traceId },
+    "data-readers": { userId: v[0]!.identity.user.id },
+    "trace-search": { userId: v[0]!.identity.user.id, agentId: v[0]!.identity.agent.id, sessionId: v[0]!.sessionId, includeReplays: true },
   };
 
   it("given my tenant, returns nothing of another tenant's, with its ids or hostile text as parameters", async () => {

@@ -11,6 +11,7 @@ import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent } from "./demo-agent.js";
 import { formatVerify } from "./verify.js";
 import { demoKeys, openLedger, publicKeyOf } from "./ledger.js";
 import { keyStoreOf } from "./erase.js";
+import { claimDemoTenant, projectDemoTenant } from "./demo-handover.js";
 
 export interface DemoResult {
   traceId: string;
@@ -35,6 +36,7 @@ export async function runDemo(given: Config, print: (line: string) => void = con
     await graph.migrate();
     // Payloads sealed per data subject, as the CLI worker does: `auditgraph erase` can then erase the demo user.
     const keyStore = keyStoreOf(config);
+    await claimDemoTenant(ledger, graph, DEMO_IDENTITY.user.tenantId, print);
     worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, keyStore });
     await worker.waitUntilReady();
     transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
@@ -61,7 +63,8 @@ export async function runDemo(given: Config, print: (line: string) => void = con
 
     await awaitAllCallbacks();
     await handler.flush();
-    await waitUntilIdle(transport.queue);
+    await waitUntilIdle(transport.queue, 60_000, { projection: false });
+    await projectDemoTenant(ledger, graph, DEMO_IDENTITY.user.tenantId, keyStore, print);
     print(`✔ recorded: ledger ${config.ledgerDir} (payloads sealed per data subject, keys in ${keyStore.dir}), graph ${config.neo4j.uri}`);
 
     const lineage = await graph.lineage(traceId);

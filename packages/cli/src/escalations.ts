@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ESCALATION_STATES, parseWith, redisClient, type EscalationState, type EscalationView } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
-import { listEscalations, readEscalation, transitionEscalation, type EscalationListing, type TransitionResult } from "@auditgraph/worker";
+import { formatDuration, listEscalations, readEscalation, timeLeftOf, transitionEscalation, type EscalationListing, type TransitionResult } from "@auditgraph/worker";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
 
@@ -90,6 +90,14 @@ export async function transitionCommand(
   }
 }
 
+
+/** What a held call's line says about its wait: `time left 4m 10s (then deny)`, `expired (deny taken)`, or nothing. */
+export function timeLeftText(timeLeftMs: number | null, defaultDecision: string | null | undefined): string {
+  if (timeLeftMs === null) return "";
+  if (timeLeftMs <= 0) return `expired${defaultDecision ? ` (${defaultDecision} taken)` : ""}`;
+  return `time left ${formatDuration(timeLeftMs)}${defaultDecision ? ` (then ${defaultDecision})` : ""}`;
+}
+
 const StateArgSchema = z.object({
   "--state": z
     .string()
@@ -115,7 +123,10 @@ export async function listCommand(
     else if (rows.length === 0) print("(no escalations)");
     else
       for (const r of rows)
-        print(`${r.id}  ${r.state.padEnd(12)} ${r.severity.padEnd(8)} ${r.tenantId}  ${r.policyId ?? "?"}  opened ${r.openedAt ?? "?"}${r.lastReviewer ? `  last by ${r.lastReviewer}` : ""}`);
+        print(
+          `${r.id}  ${r.state.padEnd(12)} ${r.severity.padEnd(8)} ${r.tenantId}  ${r.policyId ?? "?"}  opened ${r.openedAt ?? "?"}${r.lastReviewer ? `  last by ${r.lastReviewer}` : ""}` +
+            (r.timeLeftMs !== null ? `  held call: ${timeLeftText(r.timeLeftMs, r.defaultDecision)}` : ""),
+        );
     return rows;
   } finally {
     await graph.close();
@@ -128,11 +139,13 @@ export async function showCommand(
   id: string,
   given: { tenant?: string; json?: boolean },
   print: (line: string) => void = console.log,
-): Promise<EscalationView> {
+): Promise<EscalationView & { deadline: string | null; timeLeftMs: number | null }> {
   const escalationId = parseWith(TransitionArgsSchema.shape["<id>"], id, "escalations show <id>");
   const ledger = await openLedger({ ...config, signingKeyPath: undefined });
   try {
-    const view = await readEscalation(ledger, escalationId, given.tenant);
+    const folded = await readEscalation(ledger, escalationId, given.tenant);
+    const deadline = folded.opened.payload.deadline ?? null;
+    const view = { ...folded, deadline, timeLeftMs: timeLeftOf(deadline, folded.state) };
     if (given.json) print(JSON.stringify(view, null, 2));
     else {
       const o = view.opened.payload;
@@ -140,6 +153,8 @@ export async function showCommand(
       print(`  ${o.severity} · policy ${o.policyId}@${o.policyVersion} · ${o.reason}`);
       print(`  concerns ${o.concerns.kind} ${o.concerns.eventId ?? `run ${o.concerns.runId}`} in trace ${o.concerns.traceId}; flags ${o.flagEventIds.join(", ")}`);
       print(`  opened ${view.opened.occurredAt}${o.holdId ? `; holds call ${o.holdId} (resolve allows it, dismiss denies it)` : ""}`);
+      if (deadline)
+        print(`  deadline ${deadline}, default ${o.defaultDecision ?? "?"}${view.timeLeftMs !== null ? `: ${timeLeftText(view.timeLeftMs, o.defaultDecision)}` : ""}`);
       for (const { event, applied } of view.transitions) {
         const p = event.payload;
         print(`  ${event.occurredAt}  ${p.from} -> ${p.to} by ${p.reviewer.id}${applied ? "" : " (not applied: stale)"}: ${p.reason}`);

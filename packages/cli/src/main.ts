@@ -1,104 +1,63 @@
-import { Command } from "commander";
-import { ValidationError } from "@auditgraph/core";
-import { readFile, writeFile } from "node:fs/promises";
-import { Graph, INVESTIGATIONS, formatLineage, investigate, isInvestigation, renderLineageHtml } from "@auditgraph/graph";
-import { readCheckpointFile, verifyConsistencyBundle, verifyInclusionBundle } from "@auditgraph/ledger";
-import { AuditWorker, loadWorkerPolicies } from "@auditgraph/worker";
-import { keyStoreDirOf, loadConfig } from "./config.js";
-import { eraseSubject, keyStoreOf } from "./erase.js";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { createRequire } from "node:module";
+import { writeFile } from "node:fs/promises";
+import { AmbiguousLineageIdError, Graph, INVESTIGATIONS, formatLineage, investigate, isInvestigation, renderLineageHtml } from "@auditgraph/graph";
+import { loadConfig } from "./config.js";
+import { eraseSubject } from "./erase.js";
 import { recordDeployment } from "./deploy.js";
 import { ESCALATION_VERBS, listCommand, showCommand, transitionCommand, type EscalationVerb } from "./escalations.js";
-import { runDemo } from "./demo.js";
-import { formatVerify } from "./verify.js";
+import { registerVerify } from "./verify.js";
+import { exitCodeOf, oneLine, usageError } from "./errors.js";
 import { registerRetention } from "./retention.js";
 import { rebuildGraphCommand } from "./rebuild-graph.js";
-import { openLedger, publicKeyOf, writeKeyPair } from "./ledger.js";
+import { openLedger, writeKeyPair } from "./ledger.js";
 import { registerReplay } from "./replay.js";
+import { registerWorker } from "./worker.js";
+import { registerConsole } from "./console.js";
+import { registerLedgerInit } from "./ledger-init.js";
 import { listDeadLetters, replayDeadLetters, showDeadLetter } from "./dead-letters.js";
 
 const program = new Command()
   .name("auditgraph")
   .description("Audit trail and lineage store for LLM agents. Settings come from the environment (see README).")
-  .showHelpAfterError();
+  .version((createRequire(import.meta.url)("../package.json") as { version: string }).version, "-V, --version", "print the version")
+  // Usage errors: one line on stderr and exit 2 (see the catch at the end), not the whole help.
+  // Set before any command is added, so that every command inherits them.
+  .exitOverride()
+  .configureOutput({ outputError: (message, write) => write(`auditgraph: ${oneLine(message)}\n`) });
 
 program
   .command("demo")
   .description("run a sample audited agent end to end, then show the lineage of its answer and verify the ledger")
-  .action(async () => {
-    await runDemo(loadConfig());
+  .option("--json", "print the outcome (trace id, answer, lineage, verify report) as JSON instead of the walk-through")
+  .action(async (opts: { json?: boolean }) => {
+    // Loaded here, not at start: the demo agent pulls in langchain, which every other command would pay for.
+    const { runDemo } = await import("./demo.js");
+    const result = await runDemo(loadConfig(), opts.json ? () => {} : console.log);
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
   });
 
-program
-  .command("worker")
-  .description("run the audit worker until SIGTERM/SIGINT (the batch in hand is finished first)")
-  .option("--concurrency <n>", "jobs processed at once", (v) => positiveInt(v, "--concurrency"), 1)
-  .option("--lock-ms <n>", "after how long a batch held by a dead worker is taken over", (v) => positiveInt(v, "--lock-ms"), 30_000)
-  .action(async (opts: { concurrency: number; lockMs: number }) => {
-    const config = loadConfig();
-    const graph = new Graph(config.neo4j);
-    await graph.migrate();
-    const ledger = await openLedger(config);
-    if (!config.signingKeyPath) console.error("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
-    const policies = await loadWorkerPolicies(config.policiesPath);
-    console.log(
-      `auditgraph worker: policies ${config.policiesPath ?? "(built-in defaults)"}, set ${policies.hash.slice(0, 12)}, ${policies.policies.length} policies, escalating at ${config.escalationSeverity ?? "high"} and above`,
-    );
-    const worker = new AuditWorker({
-      policies,
-      ...(config.escalationSeverity ? { escalationSeverity: config.escalationSeverity } : {}),
-      connection: config.redis,
-      queueName: config.queueName,
-      ledger,
-      graph,
-      keyStore: keyStoreOf(config),
-      concurrency: opts.concurrency,
-      lockDurationMs: opts.lockMs,
-      ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),
-    });
-    // The webhook's host only: its path or query may carry a token, and the secret is never printed.
-    if (config.escalationWebhook) console.log(`auditgraph worker: notifying escalations to a signed webhook on ${new URL(config.escalationWebhook.url).host}`);
-    await worker.waitUntilReady();
-    console.log(`auditgraph worker: queue ${config.queueName}, ledger ${config.ledgerDir}, key store ${keyStoreDirOf(config)}, graph ${config.neo4j.uri}`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        console.log(`auditgraph worker: ${signal}, finishing the batch in hand`);
-        resolve();
-      };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    });
-    await worker.close();
-    await graph.close();
-    await ledger.close?.();
-    console.log("auditgraph worker: stopped");
-  });
+registerWorker(program);
 
-program
-  .command("verify")
-  .description("recompute every ledger stream's hash chain; exit 1 at the first record that does not match")
-  .option("--json", "print the report as JSON")
-  .option("--checkpoints <file>", "also check against checkpoints kept outside the ledger (an exported file)")
-  .action(async (opts: { json?: boolean; checkpoints?: string }) => {
-    const config = loadConfig();
-    const kept = opts.checkpoints ? await readCheckpointFile(opts.checkpoints) : [];
-    const ledger = await openLedger({ ...config, signingKeyPath: undefined });
-    const report = await ledger.verify(await publicKeyOf(config), kept).finally(() => ledger.close?.());
-    console.log(opts.json ? JSON.stringify(report, null, 2) : formatVerify(report));
-    if (!report.ok) process.exitCode = 1;
-  });
+registerConsole(program);
+
+registerVerify(program);
 
 program
   .command("trace")
   .description("print the lineage of one output, or of a trace's final output, from Neo4j")
   .argument("<id>", "an output id or a trace id")
+  .option("--tenant <id>", "read only this tenant (ids are unique within a tenant only; needed when several tenants have the id)", nonEmpty)
   .option("--json", "print the lineage as JSON")
   .option("--html <file>", "also write the lineage as an HTML report (a drawing and every field)")
-  .action(async (id: string, opts: { json?: boolean; html?: string }) => {
+  .action(async (id: string, opts: { tenant?: string; json?: boolean; html?: string }) => {
     const graph = new Graph(loadConfig().neo4j);
     try {
-      const lineage = await graph.lineage(id);
+      const lineage = await graph.lineage(id, { tenantId: opts.tenant }).catch((error: unknown) => {
+        throw error instanceof AmbiguousLineageIdError ? usageError(`trace: ${error.message}`) : error;
+      });
       if (!lineage) {
-        console.error(`no output or trace with id ${JSON.stringify(id)} in the graph`);
+        console.error(`no output or trace with id ${JSON.stringify(id)} in the graph${opts.tenant === undefined ? "" : ` for tenant ${JSON.stringify(opts.tenant)}`}`);
         process.exitCode = 1;
         return;
       }
@@ -116,8 +75,10 @@ program
   .command("keygen")
   .description("make an Ed25519 key pair for signing ledger checkpoints (set AUDITGRAPH_SIGNING_KEY to the private one)")
   .option("--out <dir>", "where to write the two PEM files", ".auditgraph/keys")
-  .action(async (opts: { out: string }) => {
+  .option("--json", "print the two paths as JSON")
+  .action(async (opts: { out: string; json?: boolean }) => {
     const { privateKeyPath, publicKeyPath } = await writeKeyPair(opts.out);
+    if (opts.json) return console.log(JSON.stringify({ privateKeyPath, publicKeyPath }, null, 2));
     console.log(`private key: ${privateKeyPath} (keep it secret; AUDITGRAPH_SIGNING_KEY=${privateKeyPath})`);
     console.log(`public key:  ${publicKeyPath} (give it to whoever verifies)`);
   });
@@ -142,26 +103,9 @@ program
     console.log(JSON.stringify(await ledger.proveConsistency(streamId, fromSize, toSize).finally(() => ledger.close()), null, 2));
   });
 
-program
-  .command("verify-proof")
-  .description("check a `prove` or `prove-consistency` file with nothing but the public key (see docs/verifying-proofs.md)")
-  .argument("<file>", "the JSON printed by `auditgraph prove` or `auditgraph prove-consistency`")
-  .requiredOption("--public-key <pem>", "the checkpoint signer's public key (PEM file)")
-  .action(async (file: string, opts: { publicKey: string }) => {
-    const input = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
-    const publicKey = await readFile(opts.publicKey, "utf8");
-    if ("record" in input) {
-      const bundle = verifyInclusionBundle(input, publicKey);
-      return console.log(
-        `OK: event ${bundle.record.event.eventId} is record ${bundle.leafIndex} of the ${bundle.treeSize} in stream ${bundle.checkpoint.streamId} signed at ${bundle.checkpoint.time} (root ${bundle.checkpoint.rootHash})`,
-      );
-    }
-    const { from, to } = verifyConsistencyBundle(input, publicKey);
-    console.log(`OK: in stream ${to.streamId}, the ${to.treeSize} records signed at ${to.time} extend the ${from.treeSize} signed at ${from.time}`);
-  });
-
 registerRetention(program);
 registerReplay(program);
+registerLedgerInit(program);
 
 program
   .command("erase")
@@ -172,8 +116,10 @@ program
   .requiredOption("--tenant <id>", "the user's tenant")
   .option("--reason <text>", "why, kept in the ledger (write no personal data in it)")
   .option("--by <operator>", "who asked for the erasure (an operator id)")
-  .action(async (opts: { user: string; tenant: string; reason?: string; by?: string }) => {
-    await eraseSubject(loadConfig(), opts);
+  .option("--json", "print the outcome as JSON")
+  .action(async ({ json, ...opts }: { user: string; tenant: string; reason?: string; by?: string; json?: boolean }) => {
+    const result = await eraseSubject(loadConfig(), opts, json ? () => {} : console.log);
+    if (json) console.log(JSON.stringify(result, null, 2));
   });
 
 program
@@ -190,23 +136,38 @@ program
   .option("--env <name>", "the environment", "production")
   .option("--reason <text>", "why, kept in the ledger")
   .option("--by <operator>", "who deployed (an operator or pipeline id)")
-  .action(async (opts: Parameters<typeof recordDeployment>[1]) => {
-    await recordDeployment(loadConfig(), opts);
+  .option("--json", "print the deployment as JSON")
+  .action(async ({ json, ...opts }: Parameters<typeof recordDeployment>[1] & { json?: boolean }) => {
+    const result = await recordDeployment(loadConfig(), opts, json ? () => {} : console.log);
+    if (json) console.log(JSON.stringify(result, null, 2));
   });
 
 program
   .command("query")
   .description(`run a named investigation (read-only): ${Object.keys(INVESTIGATIONS).join(", ")}`)
   .argument("<name>", "the investigation")
-  .option("--param <key=value>", "a parameter (repeat it); every investigation needs tenantId", collectParam, {})
+  .option("--tenant <id>", "the tenant whose graph is read (the investigation's tenantId)", nonEmpty)
+  .option("--user <id>", "the audited user (the investigation's userId: user-activity, data-readers)", nonEmpty)
+  .option("--param <key=value>", "a parameter (repeat it); tenantId may be given here instead of --tenant", collectParam, {})
   .option("--json", "print the rows as JSON")
-  .action(async (name: string, opts: { param: Record<string, string>; json?: boolean }) => {
+  .action(async (name: string, opts: { tenant?: string; user?: string; param: Record<string, string>; json?: boolean }) => {
     if (!isInvestigation(name)) {
-      throw new Error(`no investigation ${JSON.stringify(name)}; there are: ${Object.keys(INVESTIGATIONS).join(", ")}`);
+      throw usageError(`<name>: no investigation ${JSON.stringify(name)}; there are: ${Object.keys(INVESTIGATIONS).join(", ")}`);
     }
-    const graph = new Graph(loadConfig().neo4j);
+    const given = opts.param.tenantId;
+    if (opts.tenant !== undefined && given !== undefined && given !== opts.tenant)
+      throw usageError(`--tenant ${JSON.stringify(opts.tenant)} and --param tenantId=${given} name different tenants; give one`);
+    const config = loadConfig();
+    if (opts.user !== undefined && opts.param.userId !== undefined && opts.param.userId !== opts.user)
+      throw usageError(`--user ${JSON.stringify(opts.user)} and --param userId=${opts.param.userId} name different users; give one`);
+    const params: Record<string, string> = opts.tenant === undefined ? { ...opts.param } : { ...opts.param, tenantId: opts.tenant };
+    if (opts.user !== undefined) params.userId = opts.user;
+    // The worker's list of high-impact tools is the investigation's too, unless the caller names others.
+    if (name === "approval-integrity" && params.highImpactTools === undefined && config.highImpactTools)
+      params.highImpactTools = config.highImpactTools.join(",");
+    const graph = new Graph(config.neo4j);
     try {
-      const rows = await investigate(graph, name, opts.param as never);
+      const rows = await investigate(graph, name, params as never);
       // A table shows flat rows only; a row with lists or maps in it (trace-output's) prints as JSON.
       const flat = rows.every((row) => Object.values(row).every((v) => v === null || typeof v !== "object"));
       if (opts.json || !flat) console.log(JSON.stringify(rows, null, 2));
@@ -220,10 +181,14 @@ program
 program
   .command("migrate")
   .description("apply the graph schema migrations (constraints, indexes); idempotent")
-  .action(async () => {
+  .option("--json", "print what was applied as JSON")
+  .action(async (opts: { json?: boolean }) => {
     const graph = new Graph(loadConfig().neo4j);
     try {
-      const { applied, skipped } = await graph.migrate();
+      const { applied, skipped } = await graph.migrate({
+        onWait: (holder) => console.error(`waiting for another migrator (${holder}) to finish…`),
+      });
+      if (opts.json) return console.log(JSON.stringify({ applied, skipped }, null, 2));
       console.log(`applied ${applied.length} (${applied.join(", ") || "none"}), already applied ${skipped.length}`);
     } finally {
       await graph.close();
@@ -238,8 +203,10 @@ program
   .option("--batch <n>", "events projected per write transaction", (v) => positiveInt(v, "--batch"), 500)
   .option("--tenant <id>", "rebuild only this tenant's stream (and, with --replace, delete only its nodes)")
   .option("--replace", "delete the existing projection (or the tenant's nodes) first, in batches")
-  .action(async (opts: { batch: number; tenant?: string; replace?: boolean }) => {
-    await rebuildGraphCommand(loadConfig(), opts);
+  .option("--json", "print the outcome as JSON (the progress still goes to stderr)")
+  .action(async ({ json, ...opts }: { batch: number; tenant?: string; replace?: boolean; json?: boolean }) => {
+    const result = await rebuildGraphCommand(loadConfig(), opts, { print: json ? () => {} : console.log, progress: process.stderr });
+    if (json) console.log(JSON.stringify(result, null, 2));
   });
 
 const escalations = program
@@ -310,26 +277,35 @@ deadLetterCommands
   .argument("[ids...]", "the dead letters to replay")
   .option("--all", "every dead letter not replayed yet")
   .option("--by <operator>", "who replays them (recorded with the replay)")
-  .action(async (ids: string[], opts: { all?: boolean; by?: string }) => {
-    if (Boolean(opts.all) === ids.length > 0) throw new Error("replay: give dead letter ids, or --all (not both)");
-    await replayDeadLetters(loadConfig(), ids, opts);
+  .option("--json", "print the replays as JSON")
+  .action(async (ids: string[], { json, ...opts }: { all?: boolean; by?: string; json?: boolean }) => {
+    if (Boolean(opts.all) === ids.length > 0) throw usageError("replay: give dead letter ids, or --all (not both)");
+    const done = await replayDeadLetters(loadConfig(), ids, opts, json ? () => {} : console.log);
+    if (json) console.log(JSON.stringify(done, null, 2));
   });
 
+// Option parsers throw commander's InvalidArgumentError: commander then names the flag, and it is a usage error (exit 2).
 function collectParam(value: string, into: Record<string, string>): Record<string, string> {
   const at = value.indexOf("=");
-  if (at < 1) throw new Error(`--param must be key=value, got ${JSON.stringify(value)}`);
+  if (at < 1) throw new InvalidArgumentError(`--param must be key=value, got ${JSON.stringify(value)}`);
   return { ...into, [value.slice(0, at)]: value.slice(at + 1) };
 }
 
 function positiveInt(value: string, name: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
 }
 
+function nonEmpty(value: string): string {
+  if (value.trim() === "") throw new InvalidArgumentError("must not be empty");
+  return value;
+}
+
 program.parseAsync().catch((error: unknown) => {
-  const message = error instanceof ValidationError || error instanceof Error ? error.message : String(error);
-  console.error(`auditgraph: ${message}`);
-  process.exit(1);
+  const code = exitCodeOf(error);
+  // Commander printed its own errors (one line, see configureOutput) and help.
+  if (!(error instanceof CommanderError)) console.error(`auditgraph: ${oneLine(error instanceof Error ? error.message : String(error))}`);
+  process.exit(code);
 });
 

@@ -89,7 +89,7 @@ export async function rebuildGraphCommand(
     output.print(
       `rebuilt the projection${tenantId === undefined ? "" : ` of tenant ${JSON.stringify(tenantId)}`} from ${result.records} events in ${result.streams.length} stream${
         result.streams.length === 1 ? "" : "s"
-      }: ${result.projected} projected, ${result.erased} of erased subjects left out${result.deleted ? `, ${result.deleted} nodes replaced` : ""}; ${seconds.toFixed(1)} s, ${rate(result.records)} events/s`,
+      }: ${result.projected} projected, ${result.erased} of erased subjects left out${result.setAside ? `, ${result.setAside} set aside (the graph refuses them: see \`auditgraph dead-letters list\`)` : ""}${result.deleted ? `, ${result.deleted} nodes replaced` : ""}; ${seconds.toFixed(1)} s, ${rate(result.records)} events/s`,
     );
     return result;
   } finally {

@@ -9,7 +9,12 @@ import {
   ThresholdsSchema,
   createSnapshot,
   readResults,
-  readSnapshot,
+  readSnapshotJson,
+  readSnapshotFile,
+  baselineVersionsOf,
+  writeReplaySubject,
+  readReplaySubject,
+  writeNumberedReview,
   replaySnapshot,
   reviewEvents,
   review,
@@ -19,13 +24,16 @@ import {
   writeSnapshot,
   type CandidateFactory,
   type Review,
+  type ReplaySubject,
   type SnapshotFilter,
   type Thresholds,
   type TraceResult,
 } from "@auditgraph/replay";
 import { loadConfig } from "./config.js";
 import { keyStoreOf } from "./erase.js";
-import { openLedger, publicKeyOf } from "./ledger.js";
+import { openLedger } from "./ledger.js";
+import { cannotVerify, usageError } from "./errors.js";
+import { verifyingKey } from "./verify.js";
 
 interface SnapshotCreateFlags {
   out: string;
@@ -38,6 +46,8 @@ interface SnapshotCreateFlags {
   flaggedOnly?: boolean;
   trace?: string[];
   limit?: string;
+  includeReplays?: boolean;
+  includeUnfinished?: boolean;
 }
 
 const collect = (value: string, into: string[] = []) => [...into, value];
@@ -59,15 +69,36 @@ async function thresholdsOf(opts: { thresholds?: string; minOutputMatch?: string
   );
 }
 
-/** Writes review.json and review.md beside the results; exits non-zero when the gate fails. */
-async function writeReview(outDir: string, results: TraceResult[], thresholds: Thresholds): Promise<Review> {
-  const r = await review(results, { thresholds });
-  await writeFile(join(outDir, "review.json"), JSON.stringify(r, null, 2));
+/**
+ * Writes the review beside the results and prints it (JSON with `json`); exits non-zero when the
+ * gate fails. The replay writes `review.{json,md,html}`; a later review (`numbered`) writes the
+ * next free `review-<n>.*` and prints its JSON's path, leaving the replay's own review as it was.
+ */
+async function writeReview(
+  outDir: string,
+  results: TraceResult[],
+  options: { thresholds: Thresholds; subject: ReplaySubject; operator: string; json?: boolean; numbered?: boolean },
+): Promise<Review> {
+  const r = await review(results, { thresholds: options.thresholds, subject: options.subject, operator: options.operator });
   const md = reviewMarkdown(r);
-  await writeFile(join(outDir, "review.md"), md);
-  await writeFile(join(outDir, "review.html"), reviewHtml(r));
-  console.log(md);
-  console.log(`review: ${join(outDir, "review.json")}, ${join(outDir, "review.md")}, ${join(outDir, "review.html")}`);
+  const files = { json: JSON.stringify(r, null, 2), md, html: reviewHtml(r) };
+  let written: string;
+  if (options.numbered) written = await writeNumberedReview(outDir, files);
+  else {
+    written = join(outDir, "review.json");
+    await writeFile(written, files.json);
+    await writeFile(join(outDir, "review.md"), md);
+    await writeFile(join(outDir, "review.html"), files.html);
+  }
+  const html = written.replace(/\.json$/, ".html");
+  if (options.json) {
+    console.log(files.json);
+    // stdout carries the review alone; where it was written goes to stderr.
+    console.error(`review: ${written}`);
+  } else {
+    console.log(md);
+    console.log(`review: ${written} (also ${written.replace(/\.json$/, ".md")}, ${html})`);
+  }
   if (!r.gate.passed) process.exitCode = 2;
   return r;
 }
@@ -77,7 +108,8 @@ const thresholdOptions = (command: Command) =>
     .option("--thresholds <file>", "review thresholds as JSON (minOutputMatchRate, minTrajectoryMatchRate, maxDivergences, maxErrors, maxTokenIncrease, maxCostIncrease, minScores)")
     .option("--min-output-match <rate>", "gate: least share of traces whose output matches (normalised)")
     .option("--min-trajectory-match <rate>", "gate: least share of traces whose tool trajectory matches strictly")
-    .option("--max-divergences <n>", "gate: most tool-call divergences");
+    .option("--max-divergences <n>", "gate: most tool-call divergences")
+    .option("--json", "print the review as JSON (what review.json holds) instead of its Markdown");
 
 export function registerReplay(program: Command): void {
   const snapshot = program.command("snapshot").description("frozen, provable sets of recorded traces for replay");
@@ -94,7 +126,10 @@ export function registerReplay(program: Command): void {
     .option("--flagged-only", "only traces with a policy flag or an escalation")
     .option("--trace <id>", "this trace (repeatable)", collect)
     .option("--limit <n>", "at most this many traces, earliest first")
-    .action(async (opts: SnapshotCreateFlags) => {
+    .option("--include-replays", "also replay runs and replay reviews' records (left out by default)")
+    .option("--include-unfinished", "also traces whose root run has no end in the ledger (in progress, or a held call never finished)")
+    .option("--json", "print the snapshot's manifest as JSON")
+    .action(async (opts: SnapshotCreateFlags & { json?: boolean }) => {
       const config = loadConfig();
       const filter: SnapshotFilter = {
         ...(opts.tenant ? { tenantId: opts.tenant } : {}),
@@ -106,6 +141,8 @@ export function registerReplay(program: Command): void {
         ...(opts.flaggedOnly ? { flaggedOnly: true } : {}),
         ...(opts.trace?.length ? { traceIds: opts.trace } : {}),
         ...(opts.limit ? { limit: Number(opts.limit) } : {}),
+        ...(opts.includeReplays ? { includeReplays: true } : {}),
+        ...(opts.includeUnfinished ? { includeUnfinished: true } : {}),
       };
       const ledger = await openLedger({ ...config, signingKeyPath: undefined });
       try {
@@ -114,6 +151,7 @@ export function registerReplay(program: Command): void {
           onProgress: (p) => process.stderr.write(`snapshot: ${p.stream}: ${p.records} records read\r`),
         });
         await writeSnapshot(opts.out, snap);
+        if (opts.json) return console.log(JSON.stringify({ file: opts.out, manifest: snap.manifest }, null, 2));
         console.log(`snapshot ${opts.out}: ${snap.manifest.traceCount} traces, ${snap.manifest.recordCount} records, proven against ${snap.manifest.checkpoints.length} signed checkpoint(s)`);
       } finally {
         await ledger.close();
@@ -123,12 +161,20 @@ export function registerReplay(program: Command): void {
     .command("verify")
     .description("check every record of a snapshot against its signed checkpoint, with nothing but the public key")
     .argument("<file>", "the snapshot file")
-    .option("--public-key <pem>", "the checkpoint signer's public key (PEM file; default: the configured one)")
-    .action(async (file: string, opts: { publicKey?: string }) => {
-      const publicKey = opts.publicKey ? await readFile(opts.publicKey, "utf8") : await publicKeyOf(loadConfig());
-      if (!publicKey) throw new Error("--public-key: no public key given or configured (AUDITGRAPH_PUBLIC_KEY)");
-      const report = verifySnapshot(await readSnapshot(file), publicKey);
-      if (report.ok) return console.log(`OK: ${report.traces} traces, ${report.records} records, each proven under a signed checkpoint`);
+    .option("--public-key <pem>", "the checkpoint signer's public key (PEM file; default: AUDITGRAPH_PUBLIC_KEY)")
+    .option("--json", "print the report as JSON")
+    .action(async (file: string, opts: { publicKey?: string; json?: boolean }) => {
+      // Exit 0 every record checks, 1 one does not, 2 nothing could be checked (no file, not JSON, no key).
+      const [input, publicKey] = await Promise.all([
+        readSnapshotJson(file).catch((error: Error) => {
+          throw cannotVerify(`<file>: ${error.message}`);
+        }),
+        verifyingKey(opts.publicKey),
+      ]);
+      const report = verifySnapshot(input, publicKey);
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else if (report.ok) console.log(`OK: ${report.traces} traces, ${report.records} records, each proven under a signed checkpoint`);
+      if (report.ok) return;
       const f = report.failure!;
       console.error(`FAILED: ${f.traceId ? `trace ${f.traceId}` : "manifest"}${f.eventId ? `, event ${f.eventId}` : ""}: ${f.reason}`);
       process.exitCode = 1;
@@ -160,17 +206,28 @@ export function registerReplay(program: Command): void {
       minOutputMatch?: string;
       minTrajectoryMatch?: string;
       maxDivergences?: string;
+      json?: boolean;
     }) => {
-      if (opts.onMismatch !== "fail" && opts.onMismatch !== "live") throw new Error(`--on-mismatch must be fail or live, got ${JSON.stringify(opts.onMismatch)}`);
+      if (opts.onMismatch !== "fail" && opts.onMismatch !== "live") throw usageError(`--on-mismatch must be fail or live, got ${JSON.stringify(opts.onMismatch)}`);
       const concurrency = Number(opts.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, got ${JSON.stringify(opts.concurrency)}`);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency must be a positive integer, got ${JSON.stringify(opts.concurrency)}`);
+      // The review names its operator: refused now rather than after the whole replay has run.
+      if (!opts.operator.trim()) throw usageError("--operator must not be empty");
       const thresholds = await thresholdsOf(opts);
       const mod = (await import(pathToFileURL(resolve(opts.agent)).href)) as { default?: unknown; agent?: unknown };
       if (typeof mod.default !== "function") throw new Error(`--agent ${opts.agent}: its default export must be the candidate factory, a function`);
       const agent = parseWith(AgentIdentitySchema, mod.agent, `--agent ${opts.agent}: export \`agent\` (the candidate's identity)`);
       const config = loadConfig();
-      const snap = await readSnapshot(opts.snapshot);
+      const { snapshot: snap, ref } = await readSnapshotFile(opts.snapshot);
       await mkdir(opts.out, { recursive: true });
+      // Written before the run, so that `review DIR` can review even an interrupted replay's results.
+      const subject: ReplaySubject = {
+        snapshot: ref,
+        baselineVersions: await baselineVersionsOf(snap, keyStoreOf(config)),
+        candidateVersion: agent.version,
+        traceOrder: snap.traces.map((t) => t.traceId),
+      };
+      await writeReplaySubject(opts.out, subject);
       const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
       const bar = new cliProgress.SingleBar(
         { format: "replay [{bar}] {value}/{total} traces | ETA {eta_formatted}", stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1_000, hideCursor: true },
@@ -192,16 +249,18 @@ export function registerReplay(program: Command): void {
           onProgress: (done) => bar.update(done),
         });
         bar.stop();
-        if (skipped) console.log(`replay: ${skipped} traces were already done in ${opts.out} and were not run again`);
+        // With --json, stdout carries the review alone.
+        const say = opts.json ? console.error : console.log;
+        if (skipped) say(`replay: ${skipped} traces were already done in ${opts.out} and were not run again`);
         const results = await readResults(opts.out);
         if (opts.control) {
           const off = results.filter((r) => !r.reproduced);
           if (off.length) {
             console.error(`control: ${off.length} of ${results.length} traces were not reproduced: ${off.map((r) => r.originalTraceId).join(", ")}`);
             process.exitCode = 2;
-          } else console.log(`control: all ${results.length} traces reproduced exactly`);
+          } else say(`control: all ${results.length} traces reproduced exactly`);
         }
-        const r = await writeReview(opts.out, results, thresholds);
+        const r = await writeReview(opts.out, results, { thresholds, subject, operator: opts.operator, json: opts.json });
         // Stored like any event: ledger first, then a (:Review) node for compare-agent-versions.
         for (const event of reviewEvents(r, results, snap, { candidate: agent, operator: opts.operator })) transport.send(event);
       } finally {
@@ -214,11 +273,15 @@ export function registerReplay(program: Command): void {
   thresholdOptions(
     program
       .command("review")
-      .description("review a replay's results again (e.g. with other thresholds); exits 2 when the gate fails")
-      .argument("<dir>", "the replay's --out directory"),
-  ).action(async (dir: string, opts: { thresholds?: string; minOutputMatch?: string; minTrajectoryMatch?: string; maxDivergences?: string }) => {
+      .description("review a replay's results again (e.g. with other thresholds) into DIR/review-<n>.{json,md,html}; exits 2 when the gate fails")
+      .argument("<dir>", "the replay's --out directory")
+      .option("--operator <id>", "who ran the review, recorded in it", process.env.USER ?? "replay"),
+  ).action(async (dir: string, opts: { thresholds?: string; minOutputMatch?: string; minTrajectoryMatch?: string; maxDivergences?: string; json?: boolean; operator: string }) => {
+    if (!opts.operator.trim()) throw usageError("--operator must not be empty");
+    const thresholds = await thresholdsOf(opts);
     const results = await readResults(dir);
     if (results.length === 0) throw new Error(`${dir}: no replay results (results.jsonl) found`);
-    await writeReview(dir, results, await thresholdsOf(opts));
+    const subject = await readReplaySubject(dir);
+    await writeReview(dir, results, { thresholds, subject, operator: opts.operator, json: opts.json, numbered: true });
   });
 }

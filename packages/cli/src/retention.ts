@@ -4,6 +4,7 @@ import { parseWith } from "@auditgraph/core";
 import { RetentionPolicySchema, SegmentLedger, readCheckpointFile, type ExpiryReport, type Ledger } from "@auditgraph/ledger";
 import { loadConfig } from "./config.js";
 import { openLedger } from "./ledger.js";
+import { configError } from "./errors.js";
 
 /** AUDITGRAPH_RETENTION: the retention policy as JSON, e.g. {"days":365,"eventTypes":{"llm.token":30}}. */
 const RetentionEnvSchema = z.object({
@@ -25,7 +26,7 @@ async function segmentLedger(): Promise<SegmentLedger> {
   const ledger: Ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
   if (ledger instanceof SegmentLedger) return ledger;
   await ledger.close();
-  throw new Error("retention and legal holds are kept by the segment-file ledger (AUDITGRAPH_LEDGER_DIR); unset AUDITGRAPH_LEDGER_URL");
+  throw configError("AUDITGRAPH_LEDGER_URL: retention and legal holds are kept by the segment-file ledger (AUDITGRAPH_LEDGER_DIR); unset AUDITGRAPH_LEDGER_URL");
 }
 
 export function formatExpiry(reports: ExpiryReport[], dryRun: boolean): string {
@@ -48,9 +49,11 @@ export function registerRetention(program: Command): void {
     .option("--trace <id>", "only this trace's records")
     .requiredOption("--reason <text>", "why (a case or matter reference)")
     .option("--by <operator>", "who places it")
-    .action(async (opts: { tenant: string; user?: string; trace?: string; reason: string; by?: string }) => {
+    .option("--json", "print the hold as JSON")
+    .action(async (opts: { tenant: string; user?: string; trace?: string; reason: string; by?: string; json?: boolean }) => {
       const ledger = await segmentLedger();
       const hold = await ledger.placeHold({ tenantId: opts.tenant, userId: opts.user, traceId: opts.trace, reason: opts.reason, placedBy: opts.by });
+      if (opts.json) return console.log(JSON.stringify(hold, null, 2));
       console.log(`legal hold ${hold.id} placed on stream ${hold.streamId}${hold.subject ? ` (subject ${hold.subject})` : ""}${hold.traceId ? ` (trace ${hold.traceId})` : ""}`);
     });
 
@@ -59,8 +62,10 @@ export function registerRetention(program: Command): void {
     .description("release a legal hold (recorded beside it; nothing is edited)")
     .argument("<id>", "the hold's id, as `hold` or `holds` printed it")
     .option("--by <operator>", "who releases it")
-    .action(async (id: string, opts: { by?: string }) => {
+    .option("--json", "print the released hold as JSON")
+    .action(async (id: string, opts: { by?: string; json?: boolean }) => {
       const hold = await (await segmentLedger()).releaseHold(id, opts.by);
+      if (opts.json) return console.log(JSON.stringify(hold, null, 2));
       console.log(`legal hold ${hold.id} released at ${hold.releasedAt}`);
     });
 
@@ -71,6 +76,7 @@ export function registerRetention(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const holds = await (await segmentLedger()).holds();
       if (opts.json) return console.log(JSON.stringify(holds, null, 2));
+      if (holds.length === 0) return console.log("no legal holds");
       for (const h of holds) {
         const scope = [h.streamId, h.subject && `subject ${h.subject}`, h.traceId && `trace ${h.traceId}`].filter(Boolean).join(", ");
         console.log(`${h.id}  ${h.releasedAt ? `released ${h.releasedAt}` : "ACTIVE"}  ${scope}: ${h.reason}`);
@@ -85,7 +91,7 @@ export function registerRetention(program: Command): void {
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
       const policy = parseWith(RetentionEnvSchema, process.env, "configuration").AUDITGRAPH_RETENTION;
       const file = loadConfig().checkpointExport.file;
-      if (!file) throw new Error("AUDITGRAPH_CHECKPOINT_FILE: required by expire: only checkpoints kept outside the ledger let a segment go");
+      if (!file) throw configError("AUDITGRAPH_CHECKPOINT_FILE: required by expire: only checkpoints kept outside the ledger let a segment go");
       const ledger = await segmentLedger();
       const reports = await ledger.expire({ policy, exported: await readCheckpointFile(file), dryRun: opts.dryRun ?? false }).finally(() => ledger.close());
       console.log(opts.json ? JSON.stringify(reports, null, 2) : formatExpiry(reports, opts.dryRun ?? false));

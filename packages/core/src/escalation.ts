@@ -18,7 +18,7 @@ export class EscalationTransitionError extends Error {
   ) {
     const allowed = ESCALATION_TRANSITIONS[from];
     super(
-      `cannot move escalation ${escalationId} to ${to} (to): it is ${from}, and a ${from} escalation can only go to ${allowed.join(" or ")}` +
+      `cannot move escalation ${escalationId} to ${to}: it is ${from}, and a ${from} escalation can only go to ${allowed.join(" or ")}` +
         (to === from ? ` (it is ${from} already)` : ""),
     );
   }

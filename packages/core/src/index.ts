@@ -1,5 +1,8 @@
 export {
   SCHEMA_VERSION,
+  MAX_ID_LENGTH,
+  MAX_DIGESTS_PER_KIND,
+  MAX_NAME_LENGTH,
   EventSchema,
   IdentitySchema,
   UserIdentitySchema,
@@ -19,8 +22,15 @@ export {
   PolicyActionSchema,
   ConcernKindSchema,
   PolicyFindingSchema,
+  HeldCallSchema,
+  type HeldCall,
   ESCALATION_STATES,
   type EscalationState,
+  ACCESS_ACTIONS,
+  AccessActionSchema,
+  AccessSubjectSchema,
+  type AccessAction,
+  type AccessSubject,
   newEventId,
   type AuditEvent,
   type EventType,
@@ -69,7 +79,8 @@ export {
   type OpenedEvent,
   type OpenedRecord,
 } from "./subjects/index.js";
-export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, epochKey, readEpoch, type BatchJob, type ScriptClient } from "./transport.js";
+export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, epochKey, readEpoch, batchJobOptions, BATCH_PRIORITY, URGENT_BATCH_PRIORITY, BATCH_ATTEMPTS, type BatchJob, type ScriptClient } from "./transport.js";
+export { SharedEnvSchema, withSharedEnvRules, redisConnectionOf, describeRedis, logLevelOf, LOG_LEVELS, type LogLevel, isHashTag, HASH_TAG_MESSAGE, QUEUE_NAME_PATTERN, DEFAULT_REDIS_URL, DEFAULT_SPOOL_DIR, type SharedEnv } from "./env.js";
 export {
   Redactor,
   RedactionConfigSchema,
@@ -77,6 +88,7 @@ export {
   CustomDetectorSchema,
   FieldRuleSchema,
   BUILTIN_DETECTORS,
+  PII_DETECTORS,
   type RedactionConfig,
   type ResolvedRedactionConfig,
   type RedactionOperator,

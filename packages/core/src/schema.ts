@@ -11,16 +11,31 @@ export const SCHEMA_VERSION = 2;
 
 const nonEmpty = z.string().min(1);
 
+/**
+ * The longest id and the longest name an event may carry where the graph keys or indexes it
+ * (tenant, user, agent, trace, run, session, tool call, model, tool, policy, document, ...).
+ * Neo4j refuses an index key over about 8 KB ("Property value is too large to index"), and a
+ * projection that fails on one event would retry it forever and hold its whole stream: such an
+ * event is refused here, naming the field, and dead-lettered instead of reaching the ledger.
+ * 256 characters (up to 1 KB in UTF-8) keeps a composite key of four of them under the limit.
+ */
+export const MAX_ID_LENGTH = 256;
+export const MAX_NAME_LENGTH = 256;
+/** Redaction digests an event keeps per detector kind: past it values are still redacted and counted, not told apart. */
+export const MAX_DIGESTS_PER_KIND = 256;
+const id = nonEmpty.max(MAX_ID_LENGTH);
+const name = nonEmpty.max(MAX_NAME_LENGTH);
+
 export const UserIdentitySchema = z.object({
-  id: nonEmpty,
-  tenantId: nonEmpty,
+  id,
+  tenantId: id,
   roles: z.array(nonEmpty).optional(),
 });
 
 export const AgentIdentitySchema = z.object({
-  id: nonEmpty,
-  name: nonEmpty,
-  version: nonEmpty,
+  id,
+  name,
+  version: name,
 });
 
 /** Who asked (the user) and who acted on their behalf (the agent): on every event. */
@@ -31,11 +46,11 @@ export const IdentitySchema = z.object({
 
 /** The requested model on `llm.start`; the served model (with its version) on `llm.end`. */
 export const ModelSchema = z.object({
-  provider: nonEmpty,
-  name: nonEmpty,
-  version: nonEmpty.optional(),
+  provider: name,
+  name,
+  version: name.optional(),
   /** The provider's build of the served model (OpenAI's `system_fingerprint` and the like). */
-  fingerprint: nonEmpty.optional(),
+  fingerprint: name.optional(),
   /** Invocation parameters: sampling (temperature, top_p, max tokens, seed, stop) and the rest. */
   params: z.record(z.string(), z.json()).default({}),
 });
@@ -60,7 +75,7 @@ export const CostSchema = z.object({
 
 /** A tool as the model was offered it. */
 export const ToolDefinitionSchema = z.object({
-  name: nonEmpty,
+  name,
   description: z.string().optional(),
   parameters: z.json().optional(),
 });
@@ -77,14 +92,14 @@ export const ReasoningStepSchema = z.object({
 });
 
 export const DocumentSchema = z.object({
-  id: z.string().optional(),
+  id: z.string().max(MAX_ID_LENGTH).optional(),
   pageContent: z.string(),
   metadata: z.record(z.string(), z.json()),
 });
 
 export const ToolCallRequestSchema = z.object({
-  id: z.string().optional(),
-  name: nonEmpty,
+  id: z.string().max(MAX_ID_LENGTH).optional(),
+  name,
   args: z.json(),
 });
 
@@ -92,7 +107,7 @@ export const MessageSchema = z.object({
   role: nonEmpty,
   content: z.json(),
   name: z.string().optional(),
-  toolCallId: z.string().optional(),
+  toolCallId: z.string().max(MAX_ID_LENGTH).optional(),
   toolCalls: z.array(ToolCallRequestSchema).optional(),
 });
 
@@ -106,15 +121,21 @@ const envelope = {
   schemaVersion: z.literal(SCHEMA_VERSION),
   /** Client clock; the worker's `recordedAt` is the timestamp that counts. */
   occurredAt: z.iso.datetime({ offset: true }),
-  traceId: nonEmpty,
-  runId: nonEmpty,
-  parentRunId: nonEmpty.nullable(),
-  sessionId: nonEmpty.nullable(),
+  traceId: id,
+  runId: id,
+  parentRunId: id.nullable(),
+  sessionId: id.nullable(),
   identity: IdentitySchema,
-  name: z.string().optional(),
+  /** The run's name: a tool's is the Tool node's key. */
+  name: z.string().max(MAX_NAME_LENGTH).optional(),
   tags: z.array(z.string()).optional(),
   /** What redaction replaced in this event, by detector kind (counts only, never values). */
   redactions: z.record(z.string(), z.number().int().positive()).optional(),
+  /**
+   * Keyed digests (HMAC-SHA-256, 16 hex) of the distinct values redaction replaced, by detector
+   * kind: they tell repeated values apart (a value is flagged once per trace), never what they were.
+   */
+  redactionDigests: z.record(z.string(), z.array(z.string().regex(/^[0-9a-f]{16}$/, "must be 16 hex digits")).max(MAX_DIGESTS_PER_KIND)).optional(),
 };
 
 const errorPayload = z.object({ error: ErrorInfoSchema });
@@ -129,9 +150,9 @@ const TimingSchema = z.object({
 const deploymentFields = {
   action: z.enum(["rollout", "rollback"]),
   /** Absent: `DEFAULT_ENVIRONMENT`. */
-  environment: nonEmpty.optional(),
+  environment: name.optional(),
   /** The version live before this one, when the caller knows it (the graph links the previous deployment anyway). */
-  previousVersion: nonEmpty.optional(),
+  previousVersion: name.optional(),
   reason: z.string().min(1).optional(),
   /** The operator or pipeline that deployed (an operator id, not a user's). */
   by: nonEmpty.optional(),
@@ -154,19 +175,29 @@ export const ConcernKindSchema = z.enum(["output", "tool_call", "prompt", "docum
 
 /** One policy's finding on one event, as recorded with its flag. */
 export const PolicyFindingSchema = z.object({
-  policyId: nonEmpty,
-  policyVersion: nonEmpty,
+  policyId: id,
+  policyVersion: name,
   /** The loaded policy set's hash: which rules, in which versions, produced the finding. */
   policySetHash: z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 hex digest"),
   severity: SeveritySchema,
   action: PolicyActionSchema,
   /** The event (absent: the run as a whole) the finding is about. */
-  concerns: z.object({ eventId: z.uuidv7().optional(), runId: nonEmpty, kind: ConcernKindSchema }),
+  concerns: z.object({ eventId: z.uuidv7().optional(), runId: id, kind: ConcernKindSchema }),
   /** Built by the policy from its own settings and counts: never a value taken from the event. */
   reason: z.string().min(1),
   /** Pointers, never values: the event's field paths, and numbers (counts by category, totals, limits). */
   evidence: z.object({ fields: z.array(z.string()), measures: z.record(z.string(), z.number()) }),
 });
+
+/** A held call's hold, as its agent recorded it when the hold started: ids, a time and an enum only. */
+export const HeldCallSchema = z.strictObject({
+  holdId: nonEmpty.max(512),
+  /** The moment the hold stops waiting: its rule's timeout after the hold started. */
+  deadline: z.iso.datetime({ offset: true }),
+  /** What happens at the deadline when no one decided (the rule's `defaultOutcome`). */
+  defaultDecision: z.enum(["allow", "deny"]),
+});
+export type HeldCall = z.output<typeof HeldCallSchema>;
 
 /**
  * The envelope of a system event (an erasure, a deployment, ...): no user asked for it, so no
@@ -183,8 +214,23 @@ const systemEnvelope = {
   name: envelope.name,
   tags: envelope.tags,
   redactions: envelope.redactions,
-  tenantId: nonEmpty,
+  redactionDigests: envelope.redactionDigests,
+  tenantId: id,
 };
+
+/** What a reader of the audit trail did (see the `access` event): views of content, downloads, decisions. */
+export const ACCESS_ACTIONS = ["trace.view", "escalation.view", "escalation.decide", "proof.download", "review.view"] as const;
+export const AccessActionSchema = z.enum(ACCESS_ACTIONS);
+/** What was read: ids only, never the content itself. `userId` is the audited user whose data it was. */
+export const AccessSubjectSchema = z.strictObject({
+  traceId: id.optional(),
+  eventId: z.uuidv7().optional(),
+  escalationId: z.uuidv7().optional(),
+  userId: id.optional(),
+  reviewId: id.optional(),
+});
+export type AccessAction = z.infer<typeof AccessActionSchema>;
+export type AccessSubject = z.infer<typeof AccessSubjectSchema>;
 
 export const EventSchema = z.discriminatedUnion("type", [
   z.object({
@@ -214,7 +260,7 @@ export const EventSchema = z.discriminatedUnion("type", [
        * The prompt template's hash (or version id), when the producer knows it: prompts of one
        * template share it whatever their variables, which the messages' own hash cannot show.
        */
-      templateHash: nonEmpty.optional(),
+      templateHash: id.optional(),
     }),
   }),
   z.object({
@@ -244,17 +290,17 @@ export const EventSchema = z.discriminatedUnion("type", [
   z.object({
     ...envelope,
     type: z.literal("tool.start"),
-    payload: z.object({ toolCallId: z.string().optional(), input: z.json() }),
+    payload: z.object({ toolCallId: z.string().max(MAX_ID_LENGTH).optional(), input: z.json() }),
   }),
   z.object({
     ...envelope,
     type: z.literal("tool.end"),
-    payload: z.object({ toolCallId: z.string().optional(), output: z.json(), timing: TimingSchema.optional() }),
+    payload: z.object({ toolCallId: z.string().max(MAX_ID_LENGTH).optional(), output: z.json(), timing: TimingSchema.optional() }),
   }),
   z.object({
     ...envelope,
     type: z.literal("tool.error"),
-    payload: errorPayload.extend({ toolCallId: z.string().optional() }),
+    payload: errorPayload.extend({ toolCallId: z.string().max(MAX_ID_LENGTH).optional() }),
   }),
   z.object({ ...envelope, type: z.literal("retriever.start"), payload: z.object({ query: z.string() }) }),
   z.object({
@@ -267,12 +313,12 @@ export const EventSchema = z.discriminatedUnion("type", [
     ...envelope,
     type: z.literal("agent.action"),
     payload: z.object({
-      tool: z.string(),
+      tool: z.string().max(MAX_NAME_LENGTH),
       toolInput: z.json(),
       /** The action's log: the reasoning the agent wrote before acting. */
       log: z.string(),
       /** The LLM call whose output the action was parsed from (the trace's last one before it). */
-      llmRunId: z.string().optional(),
+      llmRunId: z.string().max(MAX_ID_LENGTH).optional(),
     }),
   }),
   z.object({
@@ -308,7 +354,7 @@ export const EventSchema = z.discriminatedUnion("type", [
     subject: SubjectRefSchema,
     payload: z.strictObject({
       /** The destroyed data key. */
-      keyId: nonEmpty,
+      keyId: id,
       erasedAt: z.iso.datetime({ offset: true }),
       reason: z.string().min(1).optional(),
       /** The operator who asked for the erasure (an operator id, not the subject's). */
@@ -325,13 +371,13 @@ export const EventSchema = z.discriminatedUnion("type", [
     ...systemEnvelope,
     type: z.literal("deployment"),
     payload: z.discriminatedUnion("target", [
-      z.object({ target: z.literal("agent"), agentId: nonEmpty, agentName: nonEmpty.optional(), version: nonEmpty, ...deploymentFields }),
+      z.object({ target: z.literal("agent"), agentId: id, agentName: name.optional(), version: name, ...deploymentFields }),
       z.object({
         target: z.literal("model"),
         /** As the model's events name it: `ModelVersion` (provider, name), with the served `version`. */
-        provider: nonEmpty,
-        name: nonEmpty,
-        version: nonEmpty,
+        provider: name,
+        name,
+        version: name,
         ...deploymentFields,
       }),
     ]),
@@ -352,6 +398,8 @@ export const EventSchema = z.discriminatedUnion("type", [
       outcome: z.enum(["flagged", "blocked", "held", "held-allowed", "held-denied", "held-timeout", "escalated"]),
       /** Whether the call went ahead; a timed-out hold took its rule's default, which only this says. */
       decision: z.enum(["allow", "deny"]).optional(),
+      /** On a hold's flags: the hold (`holdIdOf`), when the agent stops waiting, and what it then does. */
+      hold: HeldCallSchema.optional(),
     }),
   }),
   /**
@@ -366,15 +414,18 @@ export const EventSchema = z.discriminatedUnion("type", [
     payload: z.object({
       escalationId: z.uuidv7(),
       severity: SeveritySchema,
-      policyId: nonEmpty,
-      policyVersion: nonEmpty,
+      policyId: id,
+      policyVersion: name,
       policySetHash: PolicyFindingSchema.shape.policySetHash,
       flagEventIds: z.array(z.uuidv7()).min(1),
-      concerns: PolicyFindingSchema.shape.concerns.extend({ traceId: nonEmpty }),
+      concerns: PolicyFindingSchema.shape.concerns.extend({ traceId: id }),
       /** The policy's reason: built from its settings and counts, never from the event. */
       reason: z.string().min(1),
       /** For a held call: its hold (`holdIdOf`, `<runId>:<policyId>`), which resolving or dismissing the escalation decides. */
-      holdId: nonEmpty.optional(),
+      holdId: nonEmpty.max(2 * MAX_ID_LENGTH + 1).optional(),
+      /** For a held call: when the agent stops waiting (from its `held` flag) and takes `defaultDecision`. */
+      deadline: HeldCallSchema.shape.deadline.optional(),
+      defaultDecision: HeldCallSchema.shape.defaultDecision.optional(),
     }),
   }),
   /**
@@ -390,10 +441,26 @@ export const EventSchema = z.discriminatedUnion("type", [
       /** `open` from resolved or dismissed: a reopening. */
       to: z.enum(ESCALATION_STATES),
       /** An operator (reviewer), not the agent's user. */
-      reviewer: z.object({ id: nonEmpty, name: nonEmpty.optional() }),
+      reviewer: z.object({ id, name: name.optional() }),
       reason: z.string().min(1),
       /** For a held call the escalation is about: what the reviewer decided (phase 2b releases the hold with it). */
       holdDecision: z.enum(["allow", "deny"]).optional(),
+    }),
+  }),
+  /**
+   * Someone read or decided something through the console (or an API token): who, what, when
+   * (`occurredAt`, the server's clock) and from where. Appended before the content is sent, so
+   * the audit trail audits its readers. Its own trace (`traceId` = `runId` = `eventId`); the
+   * trace it is about is `subject.traceId`.
+   */
+  z.strictObject({
+    ...systemEnvelope,
+    type: z.literal("access"),
+    payload: z.strictObject({
+      actor: z.strictObject({ id, name: name.optional(), via: z.enum(["password", "oidc", "token"]) }),
+      action: AccessActionSchema,
+      subject: AccessSubjectSchema,
+      from: z.strictObject({ ip: z.string().min(1).max(64), userAgent: z.string().max(512).optional() }),
     }),
   }),
   /**

@@ -33,3 +33,29 @@ export async function readEpoch(client: ScriptClient, key: string, fresh: string
   }
   return String(await client.runCommand("auditgraphEpoch", [key, fresh]));
 }
+
+/** BullMQ takes lower priorities first; see `batchJobOptions`. */
+export const BATCH_PRIORITY = 1_000;
+export const URGENT_BATCH_PRIORITY = 1;
+export const BATCH_ATTEMPTS = 20;
+
+/**
+ * The options of every batch job, whoever adds it (the transport, a dead-letter replay): one
+ * place, so that none keeps plaintext in Redis longer than another.
+ * - `removeOnComplete`: once a worker has recorded a batch (it is in the ledger), the job and
+ *   the events in it leave Redis at once; BullMQ would keep the last 1,000.
+ * - `removeOnFail: false`: a batch out of retries stays until the worker has dead-lettered it
+ *   (then the worker removes it), so that it is never gone from both places.
+ * - `priority`: ordinary batches carry one too, or urgent ones could never overtake them
+ *   (BullMQ takes jobs without a priority before all prioritized ones).
+ */
+export function batchJobOptions({ jobId, priority = BATCH_PRIORITY, attempts = BATCH_ATTEMPTS }: { jobId?: string; priority?: number; attempts?: number } = {}) {
+  return {
+    ...(jobId ? { jobId } : {}),
+    priority,
+    attempts,
+    backoff: { type: "exponential" as const, delay: 500 },
+    removeOnComplete: true,
+    removeOnFail: false,
+  };
+}

@@ -34,7 +34,7 @@ function toolStart(input: unknown): AuditEvent {
 const text = (redactor: Redactor, input: string): string => redactor.redactText(input).text;
 
 describe("built-in detectors", () => {
-  const redactor = new Redactor();
+  const redactor = new Redactor({ pii: true });
 
   // [kind, text holding a true positive, the value that must go, a near miss that must stay]
   const cases: Array<[string, string, string, string]> = [
@@ -105,14 +105,89 @@ describe("built-in detectors", () => {
   });
 
   it("can switch a detector off", () => {
-    const noIp = new Redactor({ detectors: { ip: { enabled: false } } });
+    const noIp = new Redactor({ pii: true, detectors: { ip: { enabled: false } } });
     expect(text(noIp, "host 10.0.0.1 mail a@b.io")).toBe("host 10.0.0.1 mail [EMAIL]");
   });
 
   it("reads national phone numbers in the configured region", () => {
-    const uk = new Redactor({ detectors: { phone: { defaultCountry: "GB" } } });
+    const uk = new Redactor({ pii: true, detectors: { phone: { defaultCountry: "GB" } } });
     expect(text(uk, "ring 020 7946 0958 now")).toBe("ring [PHONE] now");
     expect(text(redactor, "ring 020 7946 0958 now")).toBe("ring 020 7946 0958 now");
+  });
+});
+
+describe("the default: secrets always, personal data on request", () => {
+  const secrets = [
+    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    "xoxb-123456789012-123456789012-AbCdEfGhIjKl",
+    "mF_9.B5f-4.1JqM",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "MIIEowIBAAKCAQEA7",
+    "hunter2",
+    "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2",
+  ];
+  const pii = ["jane.doe@example.com", "(415) 555-2671", "4111 1111 1111 1111", "123-45-6789", "192.168.10.20", "GB82 WEST 1234 5698 7654 32"];
+  const textOf = (values: { secrets: string[]; pii: string[] }) =>
+    [
+      `keys ${values.secrets[0]} ${values.secrets[1]} ${values.secrets[2]} ${values.secrets[3]}`,
+      `Authorization: Bearer ${values.secrets[4]}`,
+      `jwt ${values.secrets[5]}`,
+      `-----BEGIN PRIVATE KEY-----\n${values.secrets[6]}\n-----END PRIVATE KEY-----`,
+      `password=${values.secrets[7]} SIGNING_KEY=${values.secrets[8]}`,
+      ...values.pii,
+    ].join("\n");
+  const input = textOf({ secrets, pii });
+
+  it("new Redactor() replaces every secret format and leaves personal data alone", () => {
+    const { text: out, counts } = new Redactor().redactText(input);
+    for (const secret of secrets) expect(out).not.toContain(secret);
+    for (const value of pii) expect(out).toContain(value);
+    expect(Object.keys(counts)).toEqual(["secret"]);
+  });
+
+  it("pii: true replaces personal data as well", () => {
+    const { text: out, counts } = new Redactor({ pii: true }).redactText(input);
+    for (const value of [...secrets, ...pii]) expect(out).not.toContain(value);
+    expect(Object.keys(counts).sort()).toEqual(["card", "email", "iban", "ip", "phone", "secret", "ssn"]);
+  });
+
+  it("credential-named fields at any depth, in the default", () => {
+    const { value } = new Redactor().redactValue({
+      a: [{ b: { password: "p1", passwd: "p2", client_secret: "p3", apiKey: "p4", api_key: "p5", token: "p6", authorization: "p7" } }],
+      pin: { password: 123456 },
+      max_tokens: 256,
+      signingKey: "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2",
+      sortKey: "created_at_2024_11_30",
+      email: "jane.doe@example.com",
+    });
+    expect(value).toEqual({
+      a: [{ b: { password: "[SECRET]", passwd: "[SECRET]", client_secret: "[SECRET]", apiKey: "[SECRET]", api_key: "[SECRET]", token: "[SECRET]", authorization: "[SECRET]" } }],
+      pin: { password: "[SECRET]" },
+      max_tokens: 256,
+      signingKey: "[SECRET]",
+      sortKey: "created_at_2024_11_30",
+      email: "jane.doe@example.com",
+    });
+  });
+
+  it("a generated-looking value under any *key name is a secret; a written one is not", () => {
+    const redactor = new Redactor();
+    expect(text(redactor, "LICENSE_KEY=Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2 ok")).toBe("LICENSE_KEY=[SECRET] ok");
+    expect(text(redactor, '{"encryptionKey": "3f9a8c7d6e5b4a39281706f5e4d3c2b1"}')).toBe('{"encryptionKey": "[SECRET]"}');
+    for (const plain of ["sort_key=created_at_2024_11_30", "primary_key: customer_id_12345678", "key: my-app-production-key-v2"]) {
+      expect(text(redactor, plain)).toBe(plain);
+    }
+  });
+
+  it("naming a PII detector turns it on alone; pii: true with enabled: false leaves one out", () => {
+    const emailOnly = new Redactor({ detectors: { email: { operator: "mask" } } });
+    expect(text(emailOnly, "jane.doe@example.com 192.168.10.20")).toBe("******** 192.168.10.20");
+    const allButIp = new Redactor({ pii: true, detectors: { ip: { enabled: false } } });
+    expect(text(allButIp, "jane.doe@example.com 192.168.10.20")).toBe("[EMAIL] 192.168.10.20");
+    const noSecrets = new Redactor({ detectors: { secret: { enabled: false } } });
+    expect(text(noSecrets, "password=hunter2")).toBe("password=hunter2");
   });
 });
 
@@ -120,11 +195,11 @@ describe("operators", () => {
   const card = "4111-1111-1111-1111";
 
   it("token replaces with the kind", () => {
-    expect(text(new Redactor(), `pay ${card} now`)).toBe("pay [CARD] now");
+    expect(text(new Redactor({ pii: true }), `pay ${card} now`)).toBe("pay [CARD] now");
   });
 
   it("mask keeps the last 4 where that is usual, and hides even the length elsewhere", () => {
-    const masking = new Redactor({ defaultOperator: "mask" });
+    const masking = new Redactor({ pii: true, defaultOperator: "mask" });
     expect(text(masking, `pay ${card} now`)).toBe("pay ****-****-****-1111 now");
     expect(text(masking, "ssn 123-45-6789")).toBe("ssn ***-**-6789");
     expect(text(masking, "mail someone.long@example.com")).toBe("mail ********");
@@ -132,8 +207,8 @@ describe("operators", () => {
   });
 
   it("hash links equal values across formats and events, and differs across keys", () => {
-    const a = new Redactor({ defaultOperator: "hash", hashKey: HASH_KEY });
-    const b = new Redactor({ defaultOperator: "hash", hashKey: `${HASH_KEY}-other` });
+    const a = new Redactor({ pii: true, defaultOperator: "hash", hashKey: HASH_KEY });
+    const b = new Redactor({ pii: true, defaultOperator: "hash", hashKey: `${HASH_KEY}-other` });
     const dashed = text(a, `pay ${card}`);
     expect(dashed).toMatch(/^pay \[CARD:hmac:[0-9a-f]{16}\]$/);
     expect(text(a, "pay 4111 1111 1111 1111")).toBe(dashed);
@@ -144,7 +219,7 @@ describe("operators", () => {
   });
 
   it("drop removes a match from text and deletes a field", () => {
-    const dropping = new Redactor({ defaultOperator: "drop", fields: [{ path: "payload.input.ssn", operator: "drop" }] });
+    const dropping = new Redactor({ pii: true, defaultOperator: "drop", fields: [{ path: "payload.input.ssn", operator: "drop" }] });
     expect(text(dropping, `pay ${card} now`)).toBe("pay  now");
     const event = dropping.redactEvent(toolStart({ ssn: "123-45-6789", note: "see a@b.io" }));
     expect(event.payload).toEqual({ toolCallId: "call_1", input: { note: "see " } });
@@ -152,7 +227,7 @@ describe("operators", () => {
   });
 
   it("can differ per detector", () => {
-    const mixed = new Redactor({ hashKey: HASH_KEY, detectors: { email: { operator: "hash" }, card: { operator: "mask" } } });
+    const mixed = new Redactor({ pii: true, hashKey: HASH_KEY, detectors: { email: { operator: "hash" }, card: { operator: "mask" } } });
     expect(text(mixed, `a@b.io ${card} 10.0.0.1`)).toMatch(/^\[EMAIL:hmac:[0-9a-f]{16}\] \*{4}-\*{4}-\*{4}-1111 \[IP\]$/);
   });
 });
@@ -184,7 +259,7 @@ describe("field rules", () => {
   });
 
   it("reach model.params, name and tags, and take precedence over detectors", () => {
-    const redactor = new Redactor({ fields: [{ path: "model.params.user", operator: "drop" }, { path: "tags.*", operator: "token", kind: "tag" }] });
+    const redactor = new Redactor({ pii: true, fields: [{ path: "model.params.user", operator: "drop" }, { path: "tags.*", operator: "token", kind: "tag" }] });
     const event = redactor.redactEvent(
       sampleEvent({
         name: "agent for bob@example.com",
@@ -230,6 +305,7 @@ describe("field rules", () => {
 describe("custom detectors", () => {
   it("take a global RegExp or a function returning spans", () => {
     const redactor = new Redactor({
+      pii: true,
       custom: [
         { name: "employee_id", pattern: /\bEMP-\d{6}\b/g },
         { name: "codename", pattern: (t) => [...t.matchAll(/Project \w+/g)].map((m) => ({ start: m.index, end: m.index + m[0].length })), operator: "drop" },
@@ -241,14 +317,14 @@ describe("custom detectors", () => {
   });
 
   it("survive an empty match and fail closed on a bad span", () => {
-    expect(text(new Redactor({ custom: [{ name: "x", pattern: /x*/g }] }), "axxb")).toBe("a[X]b");
-    const broken = new Redactor({ custom: [{ name: "broken", pattern: () => [{ start: 0, end: 99 }] }] });
+    expect(text(new Redactor({ pii: true, custom: [{ name: "x", pattern: /x*/g }] }), "axxb")).toBe("a[X]b");
+    const broken = new Redactor({ pii: true, custom: [{ name: "broken", pattern: () => [{ start: 0, end: 99 }] }] });
     expect(() => broken.redactText("short")).toThrowError(/custom detector "broken"/);
   });
 });
 
 describe("redactEvent", () => {
-  const redactor = new Redactor();
+  const redactor = new Redactor({ pii: true });
   const messages = [
     { role: "system", content: "You are helpful." },
     { role: "user", content: [{ type: "text", text: "I am ann@example.com, card 5555 5555 5555 4444" }] },
@@ -279,8 +355,8 @@ describe("redactEvent", () => {
   });
 
   it("never touches ids, identity or the envelope", () => {
-    const { payload: _a, redactions: _b, ...envelope } = redacted;
-    const { payload: _c, redactions: _d, ...originalEnvelope } = original;
+    const { payload: _a, redactions: _b, redactionDigests: _e, ...envelope } = redacted;
+    const { payload: _c, redactions: _d, redactionDigests: _f, ...originalEnvelope } = original;
     expect(envelope).toEqual(originalEnvelope);
     expect(redacted.traceId).toBe("ann@example.com");
   });
@@ -321,6 +397,15 @@ describe("config", () => {
     expect(pathsOf({ fields: [{ path: "a.b", operator: "hash" }] })).toEqual(["fields.0.operator"]);
     expect(pathsOf({ custom: [{ name: "x", pattern: /x/g, operator: "hash" }] })).toEqual(["custom.0.operator"]);
     expect(errorOf({ detectors: { email: { operator: "hash" } } }).message).toMatch(/hashKey/);
+  });
+
+  it("refuses unknown keys, naming them, at every level", () => {
+    expect(errorOf({ pii: true, piii: true }).message).toMatch(/"piii"/);
+    expect(errorOf({ defaultOperater: "mask" }).message).toMatch(/"defaultOperater"/);
+    expect(errorOf({ detectors: { email: { operator: "mask", enable: false } } }).message).toMatch(/detectors\.email: .*"enable"/);
+    expect(errorOf({ fields: [{ path: "a", operator: "drop", knd: "x" }] }).message).toMatch(/fields\.0: .*"knd"/);
+    expect(errorOf({ custom: [{ name: "x", pattern: /x/g, operater: "drop" }] }).message).toMatch(/custom\.0: .*"operater"/);
+    expect(pathsOf({ pii: "yes" })).toEqual(["pii"]);
   });
 
   it("names the offending field of anything else", () => {
@@ -506,7 +591,7 @@ function assertRedacted(redactor: Redactor, event: AuditEvent, planted: Planted[
 }
 
 describe("property: no generated secret or PII survives redaction", () => {
-  const redactor = new Redactor();
+  const redactor = new Redactor({ pii: true });
   const kinds: Array<[string, fc.Arbitrary<Planted>]> = [
     ["payment cards (Luhn-valid)", cardArb],
     ["IBANs (valid check digits)", ibanArb],
@@ -530,7 +615,7 @@ describe("property: no generated secret or PII survives redaction", () => {
   });
 
   it("every kind mixed in one event, with the hash operator", () => {
-    const hashing = new Redactor({ defaultOperator: "hash", hashKey: HASH_KEY });
+    const hashing = new Redactor({ pii: true, defaultOperator: "hash", hashKey: HASH_KEY });
     fc.assert(
       fc.property(
         fc.array(inText(everyKind), { minLength: 1, maxLength: 6 }).chain((planted) => eventWith(planted.map((p) => p.text)).map((event) => ({ planted, event }))),

@@ -1,9 +1,9 @@
 import neo4j, { type Driver } from "neo4j-driver";
 import { parseWith, type PlainRecord } from "@auditgraph/core";
 import { GraphConfigSchema, type GraphConfig } from "./config.js";
-import { migrate, type MigrationResult } from "./migrate.js";
+import { migrate, type MigrateOptions, type MigrationResult } from "./migrate.js";
 import { projectRecords } from "./project.js";
-import { readLineage, type Lineage } from "./lineage.js";
+import { readLineage, type Lineage, type LineageOptions } from "./lineage.js";
 import { projectRangeTx, readCursorsTx, type ProjectionCursor, type ProjectionRange, type RangeOutcome } from "./cursor.js";
 import { countProjection, deleteProjection, type ProjectionScope } from "./maintenance.js";
 
@@ -22,8 +22,8 @@ export class Graph {
     });
   }
 
-  migrate(dir?: string): Promise<MigrationResult> {
-    return migrate(this.driver, this.database, dir);
+  migrate(options: MigrateOptions = {}): Promise<MigrationResult> {
+    return migrate(this.driver, this.database, options);
   }
 
   /** Records with their events in the clear (in hand, or opened): the graph holds plaintext, the ledger may not. */
@@ -70,8 +70,8 @@ export class Graph {
     return deleteProjection(this.driver, this.database, scope, options);
   }
 
-  lineage(id: string): Promise<Lineage | null> {
-    return readLineage(this.driver, this.database, id);
+  lineage(id: string, options: LineageOptions = {}): Promise<Lineage | null> {
+    return readLineage(this.driver, this.database, id, options);
   }
 
   /** A read-only query (investigations and tests): runs in a read transaction, parameters bound. */

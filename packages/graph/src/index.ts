@@ -1,12 +1,14 @@
 export { Graph } from "./graph.js";
 export { GraphConfigSchema, type GraphConfig } from "./config.js";
-export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
-export { LineageSchema, ERASED_TEXT, type Lineage } from "./lineage.js";
+export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult, type MigrateOptions } from "./migrate.js";
+export { MigrationLockedError, withMigrationLock, type MigrationLockOptions } from "./migration-lock.js";
+export { LineageSchema, ERASED_TEXT, AmbiguousLineageIdError, type Lineage, type LineageOptions } from "./lineage.js";
 export { formatLineage } from "./format.js";
 export {
   ProjectionRangeSchema,
   ProjectionCursorSchema,
   splitAtErasures,
+  ForeignProjectionError,
   type ProjectionRange,
   type ProjectionCursor,
   type RangeOutcome,

@@ -3,22 +3,15 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { DEFAULT_ENVIRONMENT, ESCALATION_STATES, SEVERITIES, parseWith } from "@auditgraph/core";
 import type { Graph } from "./graph.js";
+import { ACCESS_INVESTIGATIONS } from "./access-investigations.js";
+import { SEARCH_INVESTIGATIONS, startingAt } from "./search-investigations.js";
 
-export const DEFAULT_QUERIES_DIR = fileURLToPath(new URL("../../../graph-schema/queries/", import.meta.url));
+// Shipped inside this package (see package.json "files"): dist/ and src/ both sit one level below it.
+export const DEFAULT_QUERIES_DIR = fileURLToPath(new URL("../graph-schema/queries/", import.meta.url));
 
-const id = z.string().min(1);
-/**
- * A time as the graph stores it (UTC, `toISOString`): times are compared as text there, so a
- * time given with another offset is brought to the same form first.
- */
-const time = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
-const limit = z.coerce.number().int().positive().max(10_000).default(100);
-/** Every investigation is scoped to the tenant the caller names, and bounded. */
-const scoped = { tenantId: id, limit };
-const window = { since: time.nullable().default(null), until: time.nullable().default(null) };
+import { count, id, includeReplays, optionalText, scoped, time, window } from "./investigation-fields.js";
+
 const environment = id.default(DEFAULT_ENVIRONMENT);
-const count = z.number().int().nonnegative();
-const optionalText = z.string().nullable();
 /** Parsed from the JSON text the projection stores in properties (null stays null: erased, or never set). */
 const jsonText = z
   .string()
@@ -199,7 +192,7 @@ export const INVESTIGATIONS = {
   "trace-output": {
     description:
       "one output back to its prompt, model version, reasoning steps, tool calls, documents, trace, session, user, agent, the versions live when it was produced, flags and escalations",
-    params: z.strictObject({ tenantId: id, outputId: id, environment }),
+    params: z.strictObject({ tenantId: id, outputId: id, environment, includeReplays }),
     row: TraceOutputRowSchema,
   },
   "live-versions": {
@@ -291,6 +284,39 @@ export const INVESTIGATIONS = {
       agent: z.object({ id: z.string(), version: z.string() }).nullable(),
     }),
   },
+  "approval-integrity": {
+    description:
+      "tool runs that executed while a hold applied without an allow decision, after a deny or after the hold's deadline, and runs of high-impact tools with no start event (a correct system: none)",
+    params: z.strictObject({
+      ...scoped,
+      ...window,
+      // A list, or comma-separated text as the CLI's --param gives it: the handlers' highImpactTools.
+      highImpactTools: z
+        .preprocess((v) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v), z.array(id))
+        .default([]),
+    }),
+    row: z.object({
+      runId: z.string(),
+      traceId: z.string(),
+      callId: optionalText,
+      tool: optionalText,
+      status: optionalText,
+      startedAt: optionalText,
+      endedAt: z.string(),
+      violation: z.enum(["no-decision", "after-deny", "after-deadline", "no-start"]),
+      holdId: optionalText,
+      escalationId: optionalText,
+      deadline: optionalText,
+      defaultDecision: z.enum(["allow", "deny"]).nullable(),
+      decision: z.enum(["allow", "deny"]).nullable(),
+      decidedAt: optionalText,
+      decidedBy: optionalText,
+      userId: optionalText,
+      agent: z.object({ id: z.string(), version: z.string() }).nullable(),
+    }),
+  },
+  ...SEARCH_INVESTIGATIONS,
+  ...ACCESS_INVESTIGATIONS,
 } as const;
 
 export type InvestigationName = keyof typeof INVESTIGATIONS;
@@ -308,9 +334,12 @@ export async function investigate<N extends InvestigationName>(
 ): Promise<InvestigationRow<N>[]> {
   const spec = INVESTIGATIONS[name];
   const parsed = parseWith(spec.params, params, `parameters of ${name}`) as Record<string, unknown>;
-  const cypher = await readFile(`${dir}${name}.cypher`, "utf8");
+  const start = "start" in spec ? spec.start(parsed as never) : undefined;
+  const text = await readFile(`${dir}${name}.cypher`, "utf8");
+  const cypher = start ? startingAt(text, await readFile(`${dir}${start}.cypher`, "utf8"), start) : text;
   // LIMIT takes an INTEGER; a JS number would be sent as a FLOAT.
   const bound = typeof parsed.limit === "number" ? { ...parsed, limit: graph.int(parsed.limit) } : parsed;
   const rows = await graph.read(cypher, bound);
   return rows.map((row, i) => parseWith(spec.row, row, `row ${i} of ${name}`) as InvestigationRow<N>);
 }
+

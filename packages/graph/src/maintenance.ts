@@ -16,8 +16,8 @@ export const DeleteOptionsSchema = z.object({
   batchSize: z.int().positive().default(5_000),
 });
 
-// The migrations stay: they record the schema, which a rebuild keeps.
-const ALL = `NOT n:Migration`;
+// The migrations stay: they record the schema, which a rebuild keeps (and a migrator's lease with them).
+const ALL = `NOT n:Migration AND NOT n:MigrationLock`;
 const TENANT = `n.tenantId = $tenantId OR (n:Tenant AND n.id = $tenantId) OR (n:ProjectionCursor AND n.streamId = $streamId)`;
 
 const paramsOf = (scope: ProjectionScope) => {

@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Hex } from "@auditgraph/core";
 import type { Driver } from "neo4j-driver";
+import { withMigrationLock, type MigrationLockOptions } from "./migration-lock.js";
 
-export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../../../graph-schema/migrations/", import.meta.url));
+// Shipped inside this package (see package.json "files"): dist/ and src/ both sit one level below it.
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../graph-schema/migrations/", import.meta.url));
 
 export interface MigrationResult {
   applied: string[];
@@ -23,11 +25,20 @@ export function splitStatements(text: string): string[] {
     .filter(Boolean);
 }
 
+export type MigrateOptions = MigrationLockOptions & { dir?: string; onWait?: (holder: string) => void };
+
 /**
  * Apply `NNNN_name.cypher` files in order, each once; applied ones are recorded as
  * (:Migration) nodes with their checksum, and a changed file that was already applied is refused.
+ * Concurrent migrators of one database take turns (see `withMigrationLock`): the second finds
+ * everything applied.
  */
-export async function migrate(driver: Driver, database: string, dir = DEFAULT_MIGRATIONS_DIR): Promise<MigrationResult> {
+export function migrate(driver: Driver, database: string, options: MigrateOptions = {}): Promise<MigrationResult> {
+  const { dir = DEFAULT_MIGRATIONS_DIR, ...lock } = options;
+  return withMigrationLock(driver, database, () => applyMigrations(driver, database, dir), lock);
+}
+
+async function applyMigrations(driver: Driver, database: string, dir: string): Promise<MigrationResult> {
   const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.cypher$/.test(f)).sort();
   const result: MigrationResult = { applied: [], skipped: [] };
   for (const file of files) {

@@ -4,92 +4,20 @@ import type { AgentAction, AgentFinish } from "@langchain/core/agents";
 import type { DocumentInterface } from "@langchain/core/documents";
 import type { Serialized } from "@langchain/core/load/serializable";
 import { ToolMessage, type BaseMessage } from "@langchain/core/messages";
-import type { ChatGeneration, LLMResult } from "@langchain/core/outputs";
+import type { LLMResult } from "@langchain/core/outputs";
 import type { ChainValues } from "@langchain/core/utils/types";
 import { pino, type Logger } from "pino";
-import { z } from "zod";
-import {
-  AgentIdentitySchema,
-  SCHEMA_VERSION,
-  SeveritySchema,
-  UserIdentitySchema,
-  ValidationError,
-  newEventId,
-  parseWith,
-  type AuditEvent,
-  type Cost,
-  type EventType,
-  type Identity,
-  type Message,
-  type Model,
-  type Severity,
-  type Usage,
-} from "@auditgraph/core";
-import { InlineEnforcer, PolicyRefusal, flagPayload, type HoldDecider, type InlineOutcome, type InlineVerdict, type PolicySet, type PolicyState } from "@auditgraph/policy";
-import { paramsOf, reasoningOf, toolDefinitionOf, usageOf } from "./capture.js";
-import { toJson, toMessage, toolCallsOf } from "./serialize.js";
-import type { Transport } from "./transport.js";
+import type { z } from "zod";
+import { Redactor, logLevelOf, parseWith, type AuditEvent, type EventType, type Message } from "@auditgraph/core";
+import { HandlerOptionsSchema, type EventRedactor, type HandlerOptions } from "./handler-options.js";
+import { AUDIT_REFUSAL_CODES, AuditRefusal, isRefusal } from "./errors.js";
+import { buildEvent, errorInfo, llmEndOf, llmStartOf, timing, type EventExtra, type RunContext } from "./events.js";
+import { identityRequired, resolveIdentity, str } from "./identity.js";
+import { InlineGate } from "./inline-gate.js";
+import { toJson, toMessage } from "./serialize.js";
+import { QueueTransport, type Transport } from "./transport.js";
 
-/**
- * Keys read from `config.metadata` of an invocation (LangChain passes metadata down to every
- * child run). They override the handler's defaults for that invocation.
- */
-export const METADATA_KEYS = {
-  userId: "auditgraph_user_id",
-  tenantId: "auditgraph_tenant_id",
-  userRoles: "auditgraph_user_roles",
-  sessionId: "auditgraph_session_id",
-  agentId: "auditgraph_agent_id",
-  agentName: "auditgraph_agent_name",
-  agentVersion: "auditgraph_agent_version",
-  /** The hash (or version id) of the prompt template behind the model call's messages. */
-  promptTemplateHash: "auditgraph_prompt_template_hash",
-} as const;
-
-/** Price of a model per million tokens. */
-export const PriceSchema = z.object({
-  input: z.number().nonnegative(),
-  output: z.number().nonnegative(),
-  /** Price of input tokens read from the provider's cache; defaults to `input`. */
-  cachedInput: z.number().nonnegative().optional(),
-  currency: z.string().length(3).default("USD"),
-});
-
-export const HandlerOptionsSchema = z.object({
-  /** The agent that acts: required, an agent is the one thing a handler always knows. */
-  agent: AgentIdentitySchema,
-  /** Default user; per invocation `auditgraph_user_id` / `auditgraph_tenant_id` in metadata win. */
-  user: UserIdentitySchema.optional(),
-  sessionId: z.string().min(1).optional(),
-  /** Refuse (throw from the callback, failing the run) any run without a user identity. */
-  strict: z.boolean().default(false),
-  /** One `llm.token` event per streamed token (otherwise tokens are only counted and timed). */
-  captureTokens: z.boolean().default(false),
-  /** Prices by model name (served version first, then requested name), for the cost on `llm.end`. */
-  prices: z.record(z.string(), PriceSchema).default({}),
-  /**
-   * Fail-closed tools: their `tool.start` returns only once the event is in Redis or the
-   * spool on disk, and fails the tool call if it cannot be recorded.
-   */
-  highImpactTools: z.array(z.string().min(1)).default([]),
-  /** Rethrow the handler's own errors into the agent (default: count and log them, never break the agent). */
-  raiseError: z.boolean().default(false),
-});
-export type HandlerOptions = z.input<typeof HandlerOptionsSchema> & {
-  /** Applied to every event before it leaves the handler (see Redactor in @auditgraph/core). */
-  redactor?: { redactEvent(event: AuditEvent): AuditEvent };
-  logger?: Logger;
-  /**
-   * Policies enforced in this process, before a tool or model call runs: its `block` rules fail
-   * the call, its `hold` rules make it wait for `decider` (required when there are any). Each
-   * finding is recorded as a `policy.flag` event. `flag` and `escalate` rules are the worker's.
-   * `state` holds the counters (budgets, tool errors) of this process; default: in memory.
-   * `escalateAt` (escalation-first): an event on which a `flag`/`escalate` rule of this severity
-   * or above finds something, or a call a hold rule of that severity holds, is sent at once and
-   * ahead of ordinary events (`Transport.expedite`), so its escalation opens without waiting in line.
-   */
-  inlinePolicies?: { set: PolicySet; decider?: HoldDecider; state?: PolicyState; escalateAt?: Severity };
-};
+export { METADATA_KEYS } from "./identity.js";
 
 export interface HandlerMetrics {
   /** Events handed to the transport. */
@@ -100,38 +28,17 @@ export interface HandlerMetrics {
   refused: number;
 }
 
-/** What a run inherits from its parent and what its end event needs again. */
-interface RunContext {
-  traceId: string;
-  parentRunId: string | null;
-  sessionId: string | null;
-  identity: Identity;
-  anonymous: boolean;
-  name: string | undefined;
-  startedAt: number;
-  model?: Model;
-  toolCallId?: string;
-  highImpact?: boolean;
-  firstTokenAt?: number;
-  tokens?: number;
+/** A model call's start, as both LangChain callbacks (chat model and text LLM) report it. */
+interface LlmStart {
+  llm: Serialized;
+  messages: Message[];
+  runId: string;
+  parentRunId: string | undefined;
+  extraParams: Record<string, unknown> | undefined;
+  tags: string[] | undefined;
+  metadata: Record<string, unknown> | undefined;
+  runName: string | undefined;
 }
-
-/** A refusal the handler means to raise, as opposed to its own failure. */
-class AuditRefusal extends Error {
-  override readonly name = "AuditRefusal";
-}
-
-const ANONYMOUS: Identity["user"] = { id: "anonymous", tenantId: "default" };
-
-const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined);
-
-const rolesOf = (v: unknown): string[] | undefined =>
-  Array.isArray(v) ? v.filter((r): r is string => typeof r === "string" && r.length > 0) : typeof v === "string" && v ? v.split(",").map((r) => r.trim()).filter(Boolean) : undefined;
-
-const errorInfo = (err: unknown) =>
-  err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
-
-const round = (n: number) => Math.round(n * 1e9) / 1e9;
 
 /**
  * A LangChain callback handler that turns each callback into an audit event and hands it to a
@@ -145,36 +52,40 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   /** Per trace, the LLM run that ended last: an agent action was parsed from its output. */
   private readonly lastLlmRun = new Map<string, string>();
   private readonly options: z.output<typeof HandlerOptionsSchema>;
-  private readonly redactor: HandlerOptions["redactor"];
+  private readonly redactor: EventRedactor | undefined;
   private readonly log: Logger;
   private readonly highImpact: Set<string>;
-  private readonly rethrowAll: boolean;
-  private readonly inline: InlineEnforcer | undefined;
+  /**
+   * The `raiseError` option: rethrow the handler's own failures into the agent. (LangChain's
+   * `this.raiseError` is always true here, so that deliberate refusals reach the agent.)
+   */
+  private readonly rethrowOwnErrors: boolean;
+  private readonly gate: InlineGate | undefined;
+  private readonly transport: Transport;
 
-  constructor(
-    options: HandlerOptions,
-    private readonly transport: Transport & { flush(): Promise<void> },
-  ) {
+  /**
+   * `transport` defaults to a `QueueTransport` configured from the environment (the worker's
+   * AUDITGRAPH_REDIS_URL, AUDITGRAPH_QUEUE, ...), made only once the options are valid.
+   */
+  constructor(options: HandlerOptions, transport?: Transport) {
     // Our callbacks are synchronous and cheap: awaiting them costs the agent a microtask and
     // keeps them off LangChain's shared background queue, where a slow peer handler would delay
     // them and an early exit would lose them.
     super({ _awaitHandler: true });
     this.options = parseWith(HandlerOptionsSchema, options, "AuditCallbackHandler options");
-    this.redactor = options.redactor;
-    this.log = options.logger ?? pino({ name: "auditgraph-handler", level: "warn" }, pino.destination(2));
+    this.transport = transport ?? new QueueTransport();
+    // Secrets never leave in clear by default; only an explicit `false` sends events as captured.
+    this.redactor = this.options.redactor === false ? undefined : (this.options.redactor ?? new Redactor());
+    this.log = this.options.logger ?? pino({ name: "auditgraph-handler", level: logLevelOf() }, pino.destination(2));
     this.highImpact = new Set(this.options.highImpactTools);
-    this.rethrowAll = this.options.raiseError;
-    if (options.inlinePolicies) {
-      const { set, decider, state, escalateAt } = options.inlinePolicies;
-      if (escalateAt !== undefined && !SeveritySchema.safeParse(escalateAt).success)
-        throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.escalateAt", message: `must be one of ${SeveritySchema.options.join(", ")}` }]);
-      const expedite = transport.expedite?.bind(transport);
-      const escalation = escalateAt && expedite ? { minSeverity: escalateAt, onUrgent: expedite } : undefined;
-      try {
-        this.inline = new InlineEnforcer({ set, ...(decider ? { decider } : {}), ...(state ? { state } : {}), ...(escalation ? { escalation } : {}) });
-      } catch (error) {
-        throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.decider", message: (error as Error).message }]);
-      }
+    this.rethrowOwnErrors = this.options.raiseError;
+    if (this.options.inlinePolicies) {
+      this.gate = new InlineGate(this.options.inlinePolicies, this.transport, {
+        emit: (type, runId, payload, extra) => this.emit(type, runId, payload, extra),
+        emitDurably: (type, runId, payload, extra) => this.emitDurably(type, runId, payload, extra),
+        guard: (callback, body) => this.guard(callback, body),
+        context: (runId) => this.runs.get(runId),
+      });
     }
     // Deliberate refusals must reach the agent; the handler's own errors are caught before that.
     this.raiseError = true;
@@ -194,45 +105,27 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     try {
       return body();
     } catch (error) {
-      if (error instanceof AuditRefusal || error instanceof PolicyRefusal) throw error;
+      if (isRefusal(error)) throw error;
       this.metrics.errors += 1;
       // The message only: an error's text can hold payload values, so no event content is logged.
       this.log.warn({ callback, error: (error as Error).name }, "audit callback failed; the agent goes on");
-      if (this.rethrowAll) throw error;
+      if (this.rethrowOwnErrors) throw error;
       return undefined;
     }
   }
 
   private begin(runId: string, parentRunId: string | undefined, metadata: Record<string, unknown> | undefined, name: string | undefined): RunContext {
     const parent = parentRunId ? this.runs.get(parentRunId) : undefined;
-    const m = metadata ?? {};
-    const base = parent?.identity ?? { user: this.options.user ?? ANONYMOUS, agent: this.options.agent };
-    const userId = str(m[METADATA_KEYS.userId]);
-    const roles = rolesOf(m[METADATA_KEYS.userRoles]) ?? base.user.roles;
-    const anonymous = !userId && (parent ? parent.anonymous : !this.options.user);
+    const { identity, anonymous, sessionId } = resolveIdentity(parent, metadata, this.options);
     if (anonymous && this.options.strict) {
       this.metrics.refused += 1;
-      throw new AuditRefusal(
-        `auditgraph (strict): no user identity for this run; set config.metadata.${METADATA_KEYS.userId} and ${METADATA_KEYS.tenantId} on the invocation, or the handler's \`user\` option`,
-      );
+      throw identityRequired();
     }
-    const identity: Identity = {
-      user: {
-        id: userId ?? base.user.id,
-        tenantId: str(m[METADATA_KEYS.tenantId]) ?? base.user.tenantId,
-        ...(roles?.length ? { roles } : {}),
-      },
-      agent: {
-        id: str(m[METADATA_KEYS.agentId]) ?? base.agent.id,
-        name: str(m[METADATA_KEYS.agentName]) ?? base.agent.name,
-        version: str(m[METADATA_KEYS.agentVersion]) ?? base.agent.version,
-      },
-    };
     const context: RunContext = {
       // A parent we never saw (the handler was attached below the root) still groups its children.
       traceId: parent?.traceId ?? parentRunId ?? runId,
       parentRunId: parentRunId ?? null,
-      sessionId: str(m[METADATA_KEYS.sessionId]) ?? str(m.thread_id) ?? parent?.sessionId ?? this.options.sessionId ?? null,
+      sessionId,
       identity,
       anonymous,
       name,
@@ -242,113 +135,37 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return context;
   }
 
-  private event(
-    type: EventType,
-    runId: string,
-    payload: unknown,
-    extra: { model?: Model; usage?: Usage | undefined; cost?: Cost | undefined; tags?: string[] | undefined } = {},
-    end = false,
-  ): AuditEvent {
+  private event(type: EventType, runId: string, payload: unknown, extra: EventExtra = {}): AuditEvent {
     const context = this.runs.get(runId) ?? this.begin(runId, undefined, undefined, undefined);
-    if (end) this.runs.delete(runId);
-    const event = {
-      eventId: newEventId(),
-      schemaVersion: SCHEMA_VERSION,
-      type,
-      occurredAt: new Date().toISOString(),
-      traceId: context.traceId,
-      runId,
-      parentRunId: context.parentRunId,
-      sessionId: context.sessionId,
-      identity: context.identity,
-      ...(context.name ? { name: context.name } : {}),
-      ...(extra.tags?.length ? { tags: extra.tags } : {}),
-      ...(extra.model ? { model: extra.model } : {}),
-      ...(extra.usage ? { usage: extra.usage } : {}),
-      ...(extra.cost ? { cost: extra.cost } : {}),
-      payload,
-    } as AuditEvent;
-    return this.redactor ? this.redactor.redactEvent(event) : event;
+    if (extra.end) this.runs.delete(runId);
+    return buildEvent(context, type, runId, payload, extra, this.redactor);
   }
 
-  private emit(...args: Parameters<AuditCallbackHandler["event"]>): AuditEvent {
-    const event = this.event(...args);
+  private emit(type: EventType, runId: string, payload: unknown, extra: EventExtra = {}): AuditEvent {
+    const event = this.event(type, runId, payload, extra);
     this.transport.send(event);
     this.metrics.events += 1;
-    // Counters of the inline rules (budgets, tool errors) follow every event; a call's start is
-    // evaluated by `enforce` instead, which counts it as well.
-    if (this.inline) {
-      if (!this.inline.checks(event.type)) this.inline.observe(event);
-      // A Set lookup: events no urgent rule looks at cost nothing more.
-      if (this.inline.watches(event.type)) this.inline.screen(event);
-    }
+    this.gate?.observe(event);
     return event;
   }
 
   /** Fail-closed: resolves once the event is in Redis or the spool; a failure refuses the action. */
-  private async emitDurably(...args: Parameters<AuditCallbackHandler["event"]>): Promise<AuditEvent> {
-    const event = this.emit(...args);
+  private async emitDurably(type: EventType, runId: string, payload: unknown, extra: EventExtra = {}): Promise<AuditEvent> {
+    const event = this.emit(type, runId, payload, extra);
     try {
       await this.transport.flush();
     } catch (error) {
-      throw new AuditRefusal(`auditgraph (fail-closed): the audit event could not be made durable, so the action is refused: ${(error as Error).message}`);
+      throw new AuditRefusal(
+        AUDIT_REFUSAL_CODES.notDurable,
+        `auditgraph (fail-closed): the audit event could not be made durable, so the action is refused: ${(error as Error).message}`,
+      );
     }
     return event;
   }
 
-  /**
-   * The inline policies' verdict on a call whose start event was just recorded: its findings
-   * become `policy.flag` events; a refused call gets its error event (the run ends there, as
-   * LangChain reports no error for a call that never started) and the refusal is thrown.
-   * Undefined when no inline rule looks at this event type, so the call is not delayed.
-   */
+  /** The inline policies' verdict on a call whose start event was just recorded (see `InlineGate.enforce`). */
   private enforce(start: AuditEvent, failure: "tool.error" | "llm.error", tags: string[] | undefined): Promise<void> | undefined {
-    const inline = this.inline;
-    if (!inline?.checks(start.type)) return undefined;
-    return (async () => {
-      let verdict: InlineVerdict;
-      try {
-        verdict = await inline.check(start, { onHeld: (held) => this.held(start.runId, held, tags) });
-      } catch (error) {
-        // Fail closed: these rules guard calls that must not run unchecked.
-        verdict = {
-          outcomes: [],
-          refusal: error instanceof PolicyRefusal ? error : new PolicyRefusal("auditgraph inline policies failed, so the call is refused", []),
-        };
-      }
-      this.guard("policy.flag", () => {
-        for (const outcome of verdict.outcomes) this.emit("policy.flag", start.runId, flagPayload(outcome), { tags });
-      });
-      const refusal = verdict.refusal;
-      if (!refusal) return;
-      const context = this.runs.get(start.runId);
-      const payload = { ...(failure === "tool.error" && context?.toolCallId ? { toolCallId: context.toolCallId } : {}), error: errorInfo(refusal) };
-      if (context?.highImpact) await this.emitDurably(failure, start.runId, payload, { tags }, true).catch(() => undefined);
-      else this.guard(failure, () => this.emit(failure, start.runId, payload, { tags }, true));
-      throw refusal;
-    })();
-  }
-
-  /**
-   * A call is about to wait for a reviewer: its `held` flags go out now, ahead of the linger, so
-   * that the worker opens the escalation a reviewer answers while the agent waits. The final
-   * `held-*` flag follows once the hold is decided.
-   */
-  private held(runId: string, held: InlineOutcome[], tags: string[] | undefined): void {
-    this.guard("policy.flag", () => {
-      let last: AuditEvent | undefined;
-      for (const outcome of held) last = this.emit("policy.flag", runId, flagPayload(outcome), { tags });
-      if (last) this.transport.expedite?.(last);
-    });
-  }
-
-  private timing(context: RunContext | undefined) {
-    if (!context) return undefined;
-    const now = performance.now();
-    return {
-      latencyMs: round(now - context.startedAt),
-      ...(context.firstTokenAt !== undefined ? { timeToFirstTokenMs: round(context.firstTokenAt - context.startedAt) } : {}),
-    };
+    return this.gate?.enforce(start, failure, tags);
   }
 
   // @langchain/core declares (…, runId, runType, tags, metadata, runName, parentRunId) but its
@@ -375,14 +192,14 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, tags?: string[]): void {
     this.guard("handleChainEnd", () => {
       this.lastLlmRun.delete(runId);
-      this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags }, true);
+      this.emit("chain.end", runId, { outputs: toJson(outputs) }, { tags, end: true });
     });
   }
 
   override handleChainError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
     this.guard("handleChainError", () => {
       this.lastLlmRun.delete(runId);
-      this.emit("chain.error", runId, { error: errorInfo(err) }, { tags }, true);
+      this.emit("chain.error", runId, { error: errorInfo(err) }, { tags, end: true });
     });
   }
 
@@ -397,7 +214,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     runName?: string,
   ): void | Promise<void> {
     return this.guard("handleChatModelStart", () =>
-      this.startLLM(llm, messages.flat().map(toMessage), runId, parentRunId, extraParams, tags, metadata, runName),
+      this.startLLM({ llm, messages: messages.flat().map(toMessage), runId, parentRunId, extraParams, tags, metadata, runName }),
     );
   }
 
@@ -412,44 +229,15 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     runName?: string,
   ): void | Promise<void> {
     return this.guard("handleLLMStart", () =>
-      this.startLLM(llm, prompts.map((content) => ({ role: "user", content })), runId, parentRunId, extraParams, tags, metadata, runName),
+      this.startLLM({ llm, messages: prompts.map((content) => ({ role: "user", content })), runId, parentRunId, extraParams, tags, metadata, runName }),
     );
   }
 
-  private startLLM(
-    llm: Serialized,
-    messages: Message[],
-    runId: string,
-    parentRunId: string | undefined,
-    extraParams: Record<string, unknown> | undefined,
-    tags: string[] | undefined,
-    metadata: Record<string, unknown> | undefined,
-    runName: string | undefined,
-  ): Promise<void> | undefined {
+  private startLLM({ llm, messages, runId, parentRunId, extraParams, tags, metadata, runName }: LlmStart): Promise<void> | undefined {
     const context = this.begin(runId, parentRunId, metadata, runName);
-    const invocation = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
-    const callOptions = (extraParams?.options ?? {}) as Record<string, unknown>;
-    const className = llm?.id?.at(-1) ?? "unknown";
-    const m = metadata ?? {};
-    context.model = {
-      provider: str(m.ls_provider) ?? className,
-      name: str(m.ls_model_name) ?? str(invocation.model) ?? str(invocation.model_name) ?? className,
-      params: paramsOf(invocation, m),
-    };
-    const boundTools = (callOptions.tools ?? invocation.tools) as unknown[] | undefined;
-    const tools = Array.isArray(boundTools) ? boundTools.map(toolDefinitionOf).filter((t) => t !== undefined) : [];
-    const toolChoice = callOptions.tool_choice ?? invocation.tool_choice;
-    const start = this.emit(
-      "llm.start",
-      runId,
-      {
-        messages,
-        ...(tools.length ? { tools } : {}),
-        ...(toolChoice !== undefined ? { toolChoice: toJson(toolChoice) } : {}),
-        ...(str(m[METADATA_KEYS.promptTemplateHash]) ? { templateHash: str(m[METADATA_KEYS.promptTemplateHash])! } : {}),
-      },
-      { model: context.model, tags },
-    );
+    const { model, payload } = llmStartOf(llm, messages, extraParams, metadata);
+    context.model = model;
+    const start = this.emit("llm.start", runId, payload, { model, tags });
     return this.enforce(start, "llm.error", tags);
   }
 
@@ -469,59 +257,14 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   override handleLLMEnd(output: LLMResult, runId: string, _parentRunId?: string, tags?: string[]): void {
     this.guard("handleLLMEnd", () => {
       const context = this.runs.get(runId);
-      const generation = output.generations.at(-1)?.at(-1) as ChatGeneration | undefined;
-      const message = generation?.message;
-      const requested = context?.model;
-      const meta = (message?.response_metadata ?? {}) as Record<string, unknown>;
-      const served = str(meta.model_name) ?? str(meta.model) ?? str(meta.modelId) ?? requested?.name ?? "unknown";
-      const fingerprint = str(meta.system_fingerprint);
-      const usage = usageOf(message, output.llmOutput);
-      const cost = this.costOf(usage, served, requested?.name);
-      const finishReason = str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
+      const { payload, extra } = llmEndOf(output, context, this.options.prices);
       if (context) this.lastLlmRun.set(context.traceId, runId);
-      const toolCalls = message ? toolCallsOf(message) : [];
-      const reasoning = message ? reasoningOf(message, toolCalls) : [];
-      this.emit(
-        "llm.end",
-        runId,
-        {
-          output: {
-            text: message ? message.text : (generation?.text ?? ""),
-            toolCalls,
-            ...(finishReason ? { finishReason } : {}),
-          },
-          ...(reasoning.length ? { reasoning } : {}),
-          timing: this.timing(context),
-          ...(context?.tokens ? { streamed: { tokens: context.tokens } } : {}),
-        },
-        {
-          tags,
-          usage,
-          cost,
-          model: {
-            provider: requested?.provider ?? "unknown",
-            name: requested?.name ?? served,
-            version: served,
-            ...(fingerprint ? { fingerprint } : {}),
-            params: {},
-          },
-        },
-        true,
-      );
+      this.emit("llm.end", runId, payload, { ...extra, tags, end: true });
     });
   }
 
-  private costOf(usage: Usage | undefined, served: string, requested: string | undefined): Cost | undefined {
-    const price = this.options.prices[served] ?? (requested ? this.options.prices[requested] : undefined);
-    if (!usage || !price) return undefined;
-    const cached = usage.cacheReadTokens ?? 0;
-    const input = ((usage.inputTokens - cached) * price.input + cached * (price.cachedInput ?? price.input)) / 1e6;
-    const output = (usage.outputTokens * price.output) / 1e6;
-    return { currency: price.currency, input: round(input), output: round(output), total: round(input + output) };
-  }
-
   override handleLLMError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleLLMError", () => this.emit("llm.error", runId, { error: errorInfo(err) }, { tags }, true));
+    this.guard("handleLLMError", () => this.emit("llm.error", runId, { error: errorInfo(err) }, { tags, end: true }));
   }
 
   override handleToolStart(
@@ -551,9 +294,9 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return this.guard("handleToolEnd", () => {
       const context = this.runs.get(runId);
       const value = ToolMessage.isInstance(output) ? output.content : output;
-      const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), output: toJson(value), timing: this.timing(context) };
-      if (context?.highImpact) return this.emitDurably("tool.end", runId, payload, { tags }, true).then(() => undefined);
-      this.emit("tool.end", runId, payload, { tags }, true);
+      const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), output: toJson(value), timing: timing(context) };
+      if (context?.highImpact) return this.emitDurably("tool.end", runId, payload, { tags, end: true }).then(() => undefined);
+      this.emit("tool.end", runId, payload, { tags, end: true });
       return undefined;
     });
   }
@@ -562,8 +305,8 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     return this.guard("handleToolError", () => {
       const context = this.runs.get(runId);
       const payload = { ...(context?.toolCallId ? { toolCallId: context.toolCallId } : {}), error: errorInfo(err) };
-      if (context?.highImpact) return this.emitDurably("tool.error", runId, payload, { tags }, true).then(() => undefined);
-      this.emit("tool.error", runId, payload, { tags }, true);
+      if (context?.highImpact) return this.emitDurably("tool.error", runId, payload, { tags, end: true }).then(() => undefined);
+      this.emit("tool.error", runId, payload, { tags, end: true });
       return undefined;
     });
   }
@@ -590,12 +333,12 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
         pageContent: d.pageContent,
         metadata: toJson(d.metadata ?? {}) as Record<string, never>,
       }));
-      this.emit("retriever.end", runId, { documents: docs, timing: this.timing(this.runs.get(runId)) }, { tags }, true);
+      this.emit("retriever.end", runId, { documents: docs, timing: timing(this.runs.get(runId)) }, { tags, end: true });
     });
   }
 
   override handleRetrieverError(err: unknown, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleRetrieverError", () => this.emit("retriever.error", runId, { error: errorInfo(err) }, { tags }, true));
+    this.guard("handleRetrieverError", () => this.emit("retriever.error", runId, { error: errorInfo(err) }, { tags, end: true }));
   }
 
   override handleAgentAction(action: AgentAction, runId: string, _parentRunId?: string, tags?: string[]): void {

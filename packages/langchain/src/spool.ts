@@ -61,10 +61,12 @@ export class Spool {
   }
 
   /**
-   * Hands each unforwarded batch, oldest first, to `send`; stops at the first that fails
-   * (it is tried again next time). Empties the file once everything is through.
+   * Hands the unforwarded batches, oldest first, `chunk` at a time, to `send` (one round trip to
+   * Redis per chunk); stops at the first chunk that fails (it is tried again next time). The
+   * offset is written once per chunk: a crash re-sends at most one chunk, which is harmless.
+   * Empties the file once everything is through.
    */
-  async forward(send: (batch: SpooledBatch) => Promise<void>): Promise<number> {
+  async forward(send: (batches: SpooledBatch[]) => Promise<void>, chunk = 20): Promise<number> {
     if (this.empty) return 0;
     let offset = await this.readOffset();
     const handle = await open(this.file, "r");
@@ -74,13 +76,19 @@ export class Spool {
       const buffer = Buffer.alloc(size - offset);
       await handle.read(buffer, 0, buffer.length, offset);
       let start = 0;
-      for (let end = buffer.indexOf(10); end !== -1; end = buffer.indexOf(10, start)) {
-        const batch = JSON.parse(buffer.subarray(start, end).toString("utf8")) as SpooledBatch;
-        await send(batch);
-        sent += batch.events.length;
-        offset += end + 1 - start;
-        this.backlog -= end + 1 - start;
-        start = end + 1;
+      while (start < buffer.length) {
+        const batches: SpooledBatch[] = [];
+        let end = start;
+        for (let nl = buffer.indexOf(10, end); nl !== -1 && batches.length < chunk; nl = buffer.indexOf(10, end)) {
+          batches.push(JSON.parse(buffer.subarray(end, nl).toString("utf8")) as SpooledBatch);
+          end = nl + 1;
+        }
+        if (batches.length === 0) break;
+        await send(batches);
+        sent += batches.reduce((n, b) => n + b.events.length, 0);
+        offset += end - start;
+        this.backlog -= end - start;
+        start = end;
         await this.writeOffset(offset);
       }
       if (offset >= size) {

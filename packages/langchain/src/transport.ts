@@ -1,8 +1,11 @@
 import { Queue, type ConnectionOptions } from "bullmq";
-import { z } from "zod";
-import { BATCH_JOB_NAME, DEFAULT_QUEUE_NAME, bullConnection, epochKey, newEventId, readEpoch, type RedisConnection, parseWith, type AuditEvent } from "@auditgraph/core";
+import { BATCH_JOB_NAME, batchJobOptions, describeRedis, epochKey, logLevelOf, newEventId, readEpoch, redisClient, type AuditEvent } from "@auditgraph/core";
 import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
+import { resolveTransportOptions, type QueueTransportOptions, type ResolvedTransportOptions, type TransportMetrics } from "./transport-options.js";
+import { closing, withTimeout } from "./deadline.js";
+
+export { QueueTransportOptionsSchema, type QueueTransportOptions, type TransportMetrics } from "./transport-options.js";
 
 /** Where the handler hands events. `send` must return at once: it runs on the agent's path. */
 export interface Transport {
@@ -34,138 +37,82 @@ export function tapTransport(inner: Transport, onSend: (event: AuditEvent) => vo
   };
 }
 
-export const QueueTransportOptionsSchema = z.object({
-  /** ioredis options for the BullMQ queue (host, port, password, tls, ...), with `clusterNodes` for a Redis Cluster. */
-  connection: z.custom<RedisConnection>((v) => typeof v === "object" && v !== null, "must be ioredis options (host, port, ...)"),
-  queueName: z.string().regex(/^[A-Za-z0-9_{}-]+$/).default(DEFAULT_QUEUE_NAME),
-  /** Events per job. */
-  batchSize: z.number().int().positive().default(100),
-  /** Longest an event waits in memory before its batch is sent (linger). */
-  lingerMs: z.number().int().positive().default(100),
-  /** Events held in memory at most; past it `overflow` applies. */
-  maxBuffered: z.number().int().positive().default(10_000),
-  /** `spool`: write the overflow to the spool at once; `drop`: drop new events, counted and logged. */
-  overflow: z.enum(["spool", "drop"]).default("spool"),
-  /** Where batches go while Redis cannot be reached; one process per directory. */
-  spoolDir: z.string().min(1).default(".auditgraph/spool"),
-  /** A send to Redis slower than this counts as failed: the batch goes to the spool. */
-  sendTimeoutMs: z.number().int().positive().default(2_000),
-  /** How often the spool is offered to Redis again while it holds batches. */
-  retryMs: z.number().int().positive().default(1_000),
-  /**
-   * How often the batches sent and not yet recorded are looked up in the queue. One that is
-   * gone before a worker completed it was lost by Redis (a restart without persistence, a
-   * flush): it is sent again, and the loss is logged and counted (`metrics.resent`).
-   */
-  confirmMs: z.number().int().positive().default(1_000),
-  /**
-   * Events held for re-sending at most (about 1 KB each, in the agent's memory); past it the
-   * oldest are no longer held (`metrics.unguarded`). Normally a second or two of events is held:
-   * this bounds it while the workers are behind or down.
-   */
-  maxUnconfirmed: z.number().int().positive().default(20_000),
-  /** Attempts the worker gets at each job before it is failed for good. */
-  attempts: z.number().int().positive().default(20),
-  /**
-   * BullMQ job priority of ordinary batches. BullMQ takes lower numbers first, and jobs with no
-   * priority (0) before all prioritized ones: so ordinary batches carry one too, or urgent ones
-   * could never overtake them. Anything else adding to this queue should set one as well.
-   */
-  priority: z.number().int().min(1).max(2_097_151).default(1_000),
-  /** Job priority of a batch holding an urgent event (see `expedite`): lower, so taken first. */
-  urgentPriority: z.number().int().min(1).max(2_097_151).default(1),
-  /** Where the transport reports drops and Redis trouble (counts only, never event content). */
-  logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && "warn" in v).optional(),
-}).refine((o) => o.urgentPriority < o.priority, { message: "must be lower than priority (BullMQ takes lower numbers first)", path: ["urgentPriority"] });
-export type QueueTransportOptions = z.input<typeof QueueTransportOptionsSchema>;
-
-export interface TransportMetrics {
-  /** Events captured. */
-  accepted: number;
-  /** Events put on the queue directly. */
-  queued: number;
-  /** Events written to the spool. */
-  spooled: number;
-  /** Events forwarded from the spool to the queue. */
-  forwarded: number;
-  /** Events dropped under the `drop` overflow policy. */
-  dropped: number;
-  /** Failed sends to Redis (each moved a batch to the spool or left it there). */
-  sendFailures: number;
-  /** Events that left in urgent batches (the urgent ones and those captured before them). */
-  expedited: number;
-  /** Events a worker recorded (their job completed), as this transport has confirmed. */
-  confirmed: number;
-  /** Events sent again because their job vanished from Redis before a worker recorded it. */
-  resent: number;
-  /** Events no longer held for re-sending (over `maxUnconfirmed`): a Redis that loses them now loses them for good. */
-  unguarded: number;
-}
-
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    promise.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e: unknown) => (clearTimeout(timer), reject(e as Error)),
-    );
-  });
+/** Batches sent in one round trip at most (a MULTI of that many jobs). */
+const BULK = 20;
 
 /**
  * Batches events in memory and adds one BullMQ job per batch, with a job id fixed when the
  * batch is cut, so a retried send is never a second job. When Redis does not answer in time
- * the batch goes to an fsynced spool file instead, and everything after it too, so order is
- * kept; the spool is forwarded, oldest first, when Redis answers again, also by the next
- * process that opens the same spool directory.
+ * the batch goes to an fsynced spool file instead, and Redis counts as down: every batch after
+ * it goes straight to the spool, in order, without waiting on Redis, until a background probe
+ * finds Redis again; then the spool is forwarded, oldest first (also by the next process that
+ * opens the same spool directory). So `flush()`, `close()` and a fail-closed tool never wait on
+ * a dead Redis longer than one `sendTimeoutMs` (`close()`: `closeTimeoutMs` at most).
  */
 export class QueueTransport implements Transport {
   readonly queue: Queue;
   readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0, expedited: 0, confirmed: 0, resent: 0, unguarded: 0 };
-  private readonly options: z.output<typeof QueueTransportOptionsSchema>;
+  private readonly options: ResolvedTransportOptions;
+  /** The queue's client, the transport's own: closed (or, if it will not, disconnected) by `close`. */
+  private readonly client: ReturnType<typeof redisClient>;
   private buffer: AuditEvent[] = [];
   /** Every drain and forward runs on this chain, one at a time, so batches keep their order. */
   private chain: Promise<void>;
   private spool: Spool | undefined;
-  private readonly timer: NodeJS.Timeout;
-  private readonly confirmTimer: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[] = [];
   /** Batches in Redis that no worker has recorded yet, oldest first: re-sent if Redis loses them. */
   private readonly unconfirmed = new Map<string, { batch: SpooledBatch; epoch: string | undefined }>();
   /** Redis's epoch (see `epochKey`) as last read. */
   private epoch: string | undefined;
   private unconfirmedEvents = 0;
   private confirming = false;
+  /** Redis counts as down: batches go straight to the spool until `probe` finds it again. */
+  private down = false;
+  private probing = false;
+  /** A probe found Redis: the spool's forwarding waits on the chain. */
+  private recovering = false;
+  /** Aborted at `close`'s deadline: sends still waiting on Redis give up, and their batches go to the spool. */
+  private readonly cut = new AbortController();
+  private closing: Promise<void> | undefined;
 
   private closed = false;
   private dropping = false;
   /** The first this-many buffered events go in urgent batches: up to and including the last expedited event. */
   private urgentThrough = 0;
   private readonly log: Logger;
-  private readonly releaseConnection: () => Promise<void>;
   lastError: Error | undefined;
 
-  constructor(options: QueueTransportOptions) {
-    this.options = parseWith(QueueTransportOptionsSchema, options, "QueueTransport options");
-    this.log = this.options.logger ?? pino({ name: "auditgraph-transport", level: "warn" }, pino.destination(2));
-    // Fail fast while Redis is away instead of queueing commands in ioredis' memory.
-    const { connection, release } = bullConnection(this.options.connection, { enableOfflineQueue: false });
-    this.releaseConnection = release;
+  constructor(options: QueueTransportOptions = {}) {
+    this.options = resolveTransportOptions(options);
+    const { connection, queueName, spoolDir } = this.options;
+    this.log = this.options.logger ?? pino({ name: "auditgraph-transport", level: logLevelOf(options.env) }, pino.destination(2));
+    // Fail fast while Redis is away instead of queueing commands in ioredis' memory. The client
+    // is the transport's (BullMQ shares it, and does not close it), so `close` can cut it off.
+    this.client = redisClient(connection, { enableOfflineQueue: false });
+    this.client.on("error", (error: Error) => (this.lastError = error));
     // ioredis's own options type and BullMQ's differ in detail only.
-    this.queue = new Queue(this.options.queueName, { connection: connection as ConnectionOptions });
+    this.queue = new Queue(queueName, { connection: this.client as unknown as ConnectionOptions });
     this.queue.on("error", (error) => (this.lastError = error));
+    this.log.info({ redis: describeRedis(connection), queue: queueName, spoolDir }, "audit transport started");
     // What an earlier process left in the spool goes first.
-    this.chain = Spool.open(this.options.spoolDir).then(
+    this.chain = Spool.open(spoolDir).then(
       (spool) => {
         this.spool = spool;
-        return this.forwardSpool();
+        return this.forwardSpool().then(() => undefined);
       },
       (error: unknown) => {
         this.lastError = error as Error;
       },
     );
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), Math.min(this.options.lingerMs, this.options.retryMs));
-    this.timer.unref();
-    this.confirmTimer = setInterval(() => void this.confirm(), this.options.confirmMs);
-    this.confirmTimer.unref();
+    this.every(this.options.lingerMs, () => void this.flush().catch(() => undefined));
+    this.every(this.options.confirmMs, () => void this.confirm());
+    this.every(this.options.retryMs, () => void this.probe());
+  }
+
+  private every(ms: number, run: () => void): void {
+    const timer = setInterval(run, ms);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   send(event: AuditEvent): void {
@@ -217,7 +164,12 @@ export class QueueTransport implements Transport {
     return this.spool !== undefined && !this.spool.empty;
   }
 
-  private cut(): SpooledBatch {
+  /** True while Redis counts as down: every batch goes straight to the spool. */
+  get offline(): boolean {
+    return this.down;
+  }
+
+  private cutBatch(): SpooledBatch {
     const events = this.buffer.slice(0, this.urgentThrough > 0 ? Math.min(this.urgentThrough, this.options.batchSize) : this.options.batchSize);
     this.buffer = this.buffer.slice(events.length);
     const urgent = this.urgentThrough > 0;
@@ -231,7 +183,7 @@ export class QueueTransport implements Transport {
 
   private spillBuffer(): void {
     if (!this.spool) throw new Error(`audit buffer full (${this.buffer.length} events) and the spool is not open: ${this.lastError?.message ?? "still opening"}`);
-    while (this.buffer.length > 0) this.toSpool(this.cut());
+    while (this.buffer.length > 0) this.toSpool(this.cutBatch());
   }
 
   private toSpool(batch: SpooledBatch): void {
@@ -240,22 +192,56 @@ export class QueueTransport implements Transport {
     this.metrics.spooled += batch.events.length;
   }
 
-  private async add(batch: SpooledBatch): Promise<void> {
+  /** One job per batch, in order, in one round trip (a MULTI for several). */
+  private async add(batches: SpooledBatch[]): Promise<void> {
+    const { sendTimeoutMs, urgentPriority, priority, attempts } = this.options;
     // The epoch a batch is sent in tells, later, whether a vanished job was lost (see `confirm`).
-    if (this.epoch === undefined) await withTimeout(this.readEpoch(), this.options.sendTimeoutMs, "reading Redis's epoch");
-    await withTimeout(
-      this.queue.add(BATCH_JOB_NAME, { events: batch.events }, {
-        jobId: batch.jobId,
-        priority: batch.urgent ? this.options.urgentPriority : this.options.priority,
-        attempts: this.options.attempts,
-        backoff: { type: "exponential", delay: 500 },
-        removeOnComplete: 1000,
-        removeOnFail: false,
-      }),
-      this.options.sendTimeoutMs,
-      "adding a batch to the queue",
+    if (this.epoch === undefined) await withTimeout(this.readEpoch(), sendTimeoutMs, "reading Redis's epoch", this.cut.signal);
+    const jobs = batches.map((b) => ({ name: BATCH_JOB_NAME, data: { events: b.events }, opts: batchJobOptions({ jobId: b.jobId, priority: b.urgent ? urgentPriority : priority, attempts }) }));
+    const adding: Promise<unknown> = jobs.length === 1 ? this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts) : this.queue.addBulk(jobs);
+    await withTimeout(adding, sendTimeoutMs, "adding batches to the queue", this.cut.signal);
+    for (const batch of batches) this.hold(batch);
+  }
+
+  /** A send failed: Redis counts as down until `probe` finds it again (said once, not per batch). */
+  private sendFailed(error: unknown): void {
+    this.metrics.sendFailures += 1;
+    this.lastError = error as Error;
+    if (this.down) return;
+    this.down = true;
+    if ((error as { [closing]?: boolean })[closing]) return;
+    this.log.warn(
+      { redis: describeRedis(this.options.connection), queue: this.options.queueName, error: (error as Error).message },
+      "Redis does not answer: batches go to the spool until it does again",
     );
-    this.hold(batch);
+  }
+
+  /**
+   * While Redis counts as down: asks it for a PING (in the background, never on the agent's
+   * path); once it answers, the spool is forwarded on the chain, and once that went through,
+   * batches go to Redis again.
+   */
+  private async probe(): Promise<void> {
+    if (!this.down || this.probing || this.recovering || this.closed) return;
+    this.probing = true;
+    try {
+      await withTimeout(this.client.ping(), this.options.sendTimeoutMs, "PING", this.cut.signal);
+    } catch {
+      return;
+    } finally {
+      this.probing = false;
+    }
+    this.recovering = true;
+    this.chain = this.chain.catch(() => undefined).then(async () => {
+      this.recovering = false;
+      if (!this.down || this.closed) return;
+      const spooled = this.metrics.spooled - this.metrics.forwarded;
+      if (!(await this.forwardSpool(true))) return;
+      this.down = false;
+      this.lastError = undefined;
+      this.log.warn({ redis: describeRedis(this.options.connection), queue: this.options.queueName, forwarded: spooled }, "Redis answers again: the spool is forwarded");
+    });
+    this.chain.catch(() => undefined);
   }
 
   private hold(batch: SpooledBatch): void {
@@ -272,23 +258,24 @@ export class QueueTransport implements Transport {
 
   /**
    * Looks the oldest unconfirmed batches up in the queue: completed ones (and ones failed for
-   * good, which stay in Redis to be inspected) are let go. One the queue no longer knows was
-   * either completed and removed (`removeOnComplete`) or lost with Redis's data: the epoch
-   * tells them apart. A lost one is sent again: safe, as job ids and event ids are fixed and
-   * the worker keeps each event once.
+   * good) are let go. One the queue no longer knows was either finished and removed (a
+   * completed job leaves Redis at once, see `batchJobOptions`, and one failed for good once it
+   * is dead-lettered) or lost with Redis's data: the epoch tells them apart. A lost one is sent
+   * again: safe, as job ids and event ids are fixed and the worker keeps each event once.
    */
   private async confirm(): Promise<void> {
-    if (this.confirming || this.unconfirmed.size === 0) return;
+    if (this.confirming || this.down || this.unconfirmed.size === 0) return;
     this.confirming = true;
     try {
       const held = [...this.unconfirmed.values()].slice(0, 500);
       // The job's own hash, read in O(1) (`getJobState` searches the waiting list): `name` is
       // there while the job exists, `finishedOn` once it completed or failed for good.
-      const client = await this.queue.getBackend().client;
+      const client = await withTimeout(this.queue.getBackend().client, this.options.sendTimeoutMs, "connecting", this.cut.signal);
       const [epoch, fields] = await withTimeout(
         Promise.all([this.readEpoch(), Promise.all(held.map(({ batch }) => client.hmget(this.queue.toKey(batch.jobId), "name", "finishedOn")))]),
         this.options.sendTimeoutMs,
         "looking batches up",
+        this.cut.signal,
       );
       const lost: SpooledBatch[] = [];
       held.forEach(({ batch, epoch: sentIn }, i) => {
@@ -308,10 +295,10 @@ export class QueueTransport implements Transport {
       this.chain = this.chain.catch(() => undefined).then(async () => {
         for (const batch of lost) {
           try {
-            await this.add(batch);
+            if (this.down) throw new Error("Redis counts as down");
+            await this.add([batch]);
           } catch (error) {
-            this.metrics.sendFailures += 1;
-            this.lastError = error as Error;
+            this.sendFailed(error);
             this.toSpool(batch);
           }
         }
@@ -342,66 +329,87 @@ export class QueueTransport implements Transport {
 
   /** `urgentOnly`: stop after the urgent events; the rest keep to the linger. */
   private async drain(urgentOnly = false): Promise<void> {
-    await this.forwardSpool();
-    while (this.buffer.length > 0 && (!urgentOnly || this.urgentThrough > 0)) {
-      const batch = this.cut();
+    // While Redis counts as down the spool waits for `probe`: nothing here waits on Redis.
+    if (!this.down) await this.forwardSpool();
+    const more = () => this.buffer.length > 0 && (!urgentOnly || this.urgentThrough > 0);
+    while (more()) {
+      // What is buffered goes in one round trip, up to BULK batches.
+      const batches: SpooledBatch[] = [];
+      while (batches.length < BULK && more()) batches.push(this.cutBatch());
+      let spooled = 0;
       try {
-        if (this.spooling) {
-          this.toSpool(batch);
-          continue;
+        if (!this.down && !this.spooling) {
+          try {
+            await this.add(batches);
+            for (const batch of batches) {
+              this.metrics.queued += batch.events.length;
+              if (batch.urgent) this.metrics.expedited += batch.events.length;
+            }
+            this.lastError = undefined;
+            continue;
+          } catch (error) {
+            this.sendFailed(error);
+          }
         }
-        try {
-          await this.add(batch);
-          this.metrics.queued += batch.events.length;
-          if (batch.urgent) this.metrics.expedited += batch.events.length;
-          this.lastError = undefined;
-        } catch (error) {
-          this.metrics.sendFailures += 1;
-          this.lastError = error as Error;
-          this.toSpool(batch);
-        }
+        for (; spooled < batches.length; spooled++) this.toSpool(batches[spooled]!);
       } catch (error) {
-        // Neither Redis nor the spool took it: it stays first in line, and flush() says so.
-        this.buffer.unshift(...batch.events);
-        if (batch.urgent) this.urgentThrough += batch.events.length;
+        // Neither Redis nor the spool took them: they stay first in line, and flush() says so.
+        const back = batches.slice(spooled);
+        this.buffer.unshift(...back.flatMap((b) => b.events));
+        this.urgentThrough += back.reduce((n, b) => n + (b.urgent ? b.events.length : 0), 0);
         throw error;
       }
     }
   }
 
-  private lastForwardTry = 0;
-
-  private async forwardSpool(): Promise<void> {
-    if (!this.spool || this.spool.empty) return;
-    if (Date.now() - this.lastForwardTry < this.options.retryMs && this.lastError) return;
-    this.lastForwardTry = Date.now();
+  /** Forwards the spool, oldest first; false when Redis did not take all of it (it counts as down then). */
+  private async forwardSpool(force = false): Promise<boolean> {
+    if (!this.spool || this.spool.empty) return true;
+    if (this.down && !force) return false;
     try {
-      await this.spool.forward(async (batch) => {
-        await this.add(batch);
-        this.metrics.forwarded += batch.events.length;
-      });
-      this.lastError = undefined;
+      await this.spool.forward(async (batches) => {
+        await this.add(batches);
+        this.metrics.forwarded += batches.reduce((n, b) => n + b.events.length, 0);
+      }, BULK);
+      return true;
     } catch (error) {
-      this.metrics.sendFailures += 1;
-      this.lastError = error as Error;
+      this.sendFailed(error);
+      return false;
     }
   }
 
   /**
-   * Flushes and closes. With Redis away, what is left stays in the spool for the next process
-   * (or this one, reopened) to forward.
+   * Flushes and closes, within `closeTimeoutMs`: sends Redis has not taken by then are cut
+   * short and their batches, with everything else captured, are in the spool (fsynced) for the
+   * next process (or this one, reopened) to forward. A batch cut short after Redis took it is
+   * sent twice then, which is harmless (fixed job and event ids). The Redis client is closed,
+   * or disconnected if it does not close in time.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
-    clearInterval(this.confirmTimer);
+    for (const timer of this.timers) clearInterval(timer);
+    const { closeTimeoutMs } = this.options;
+    const deadline = Date.now() + closeTimeoutMs;
+    // The last part of the budget is for closing the client.
+    const reserve = Math.min(1_000, closeTimeoutMs / 5);
+    const cutAt = setTimeout(() => this.cut.abort(), closeTimeoutMs - reserve);
     try {
       await this.flush();
     } finally {
+      clearTimeout(cutAt);
+      // Whatever else holds the chain (a confirmation's re-send) gives up too.
+      this.cut.abort();
+      await this.chain.catch(() => undefined);
       await this.spool?.close();
-      await this.queue.close().catch(() => undefined);
-      await this.releaseConnection();
+      const left = () => Math.max(1, deadline - Date.now());
+      await withTimeout(this.queue.close(), left(), "closing the queue").catch(() => undefined);
+      if (this.down) this.client.disconnect();
+      else await withTimeout(this.client.quit(), left(), "closing the Redis connection").catch(() => this.client.disconnect());
     }
   }
 }

@@ -8,7 +8,7 @@ import type { ExpiredRange } from "./retention.js";
 /** The tree as the expired range `range` left it (empty when nothing has expired). */
 const treeAfter = (range: ExpiredRange | undefined): CompactTree =>
   range ? CompactTree.restore(range.to, range.frontier.map((h) => Buffer.from(h, "hex"))) : new CompactTree();
-import type { StreamSummary, VerifyFailure } from "./types.js";
+import type { StreamSummary, VerifyFailure, VerifyOptions } from "./types.js";
 
 /**
  * The end of one stream as its writer knows it: next position, last hash, the Merkle leaves
@@ -122,6 +122,7 @@ export async function verifyStream(
   publicKeyPem: string | undefined,
   positionExists: (position: number) => Promise<boolean>,
   expired?: ExpiredRange,
+  onProgress?: VerifyOptions["onProgress"],
 ): Promise<StreamSummary | VerifyFailure> {
   let expectedPrev = expired?.lastHash ?? GENESIS_HASH;
   let position = expired?.to ?? 0;
@@ -167,6 +168,7 @@ export async function verifyStream(
         if (failure) return failure;
       }
     }
+    onProgress?.({ streamId, verified: position - (expired?.to ?? 0) });
   }
   const covered = pending[0];
   if (covered && covered.treeSize > 0) {
@@ -178,6 +180,7 @@ export async function verifyStream(
     head: expectedPrev,
     root: tree.root().toString("hex"),
     checkpoints: checkpoints.length,
+    signaturesVerified: publicKeyPem ? checkpoints.length : 0,
     ...(expired ? { expired: { from: 0, to: expired.to } } : {}),
   };
 

@@ -47,9 +47,20 @@ export {
   type AppendResult,
   type VerifyFailure,
   type VerifyReport,
+  type VerifyOptions,
+  type VerifyProgress,
   type DeadLetter,
   type TornTailRepair,
   type StreamSummary,
 } from "./types.js";
 export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig } from "./postgres-ledger.js";
+export {
+  initPostgresLedger,
+  PostgresLedgerInitSchema,
+  LedgerNotInitialisedError,
+  LEDGER_LAYOUT,
+  type PostgresLedgerInit,
+  type PostgresLedgerInitResult,
+} from "./postgres-schema.js";
+export { LEDGER_FILE, LedgerFileSchema } from "./ledger-id.js";
 export { ledgerUnavailable } from "./unavailable.js";

@@ -3,9 +3,10 @@ import { z } from "zod";
 import { parseWith, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
-import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
+import { noEvent, type ConsistencyBundle, type InclusionBundle } from "./proof.js";
 import type { SegmentLedgerOptions } from "./segment-ledger.js";
-import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type VerifyFailure, type VerifyReport } from "./types.js";
+import { initPostgresLedger, readLedgerInfo, type PostgresLedgerInit, type PostgresLedgerInitResult } from "./postgres-schema.js";
+import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type VerifyFailure, type VerifyOptions, type VerifyReport } from "./types.js";
 
 export const PostgresLedgerConfigSchema = z.object({
   connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
@@ -30,9 +31,11 @@ const bound = (name: string, value: number) => {
 
 /**
  * The server ledger: the same records, chain, Merkle tree and checkpoints as the segment
- * files, in append-only tables. UPDATE, DELETE and TRUNCATE are refused by triggers, the role
- * `auditgraph_writer` may only INSERT and SELECT, and one writer per stream at a time is
- * enforced by a transaction-scoped advisory lock.
+ * files, in append-only tables. `auditgraph ledger init` (`PostgresLedger.init`, with an owner's
+ * URL) makes them once; the workers then open the ledger as the LOGIN role it makes
+ * (`auditgraph_writer` by default), which may only INSERT and SELECT. UPDATE, DELETE and TRUNCATE
+ * are refused by triggers too, and one writer per stream at a time is enforced by a
+ * transaction-scoped advisory lock.
  *
  * Records are range-partitioned by `recorded_at`, one partition a month, so old months can be
  * archived or moved to cheaper storage as whole tables while the chain stays one stream.
@@ -65,6 +68,7 @@ export class PostgresLedger implements Ledger {
   private constructor(
     private readonly pool: pg.Pool,
     readonly schema: string,
+    private readonly ledgerId: string,
     private readonly options: SegmentLedgerOptions,
   ) {
     const q = (name: string) => `"${schema}".${name}`;
@@ -78,137 +82,42 @@ export class PostgresLedger implements Ledger {
     };
   }
 
-  /** Connects and applies the schema (idempotent, under an advisory lock so workers may race). */
+  /**
+   * Connects and reads the ledger's id: no DDL, so the insert-only writer role can open it. A
+   * schema that `auditgraph ledger init` has not made (or not brought up to this layout) is
+   * refused with a `LedgerNotInitialisedError` that says so.
+   */
   static async open(config: PostgresLedgerConfig, options: Omit<SegmentLedgerOptions, "maxSegmentBytes"> = {}): Promise<PostgresLedger> {
     const { connectionString, schema } = parseWith(PostgresLedgerConfigSchema, config, "PostgreSQL ledger config");
     const pool = new pg.Pool({ connectionString, max: 4 });
-    const ledger = new PostgresLedger(pool, schema, options);
-    await ledger.migrate().catch(async (error: unknown) => {
+    // An idle connection the server closed (a restart, an administrator's terminate) is dropped by
+    // the pool, which connects again for the next query: without a listener it would crash the process.
+    pool.on("error", () => undefined);
+    try {
+      return new PostgresLedger(pool, schema, await readLedgerInfo(pool, schema), options);
+    } catch (error) {
       await pool.end();
       throw error;
-    });
-    return ledger;
+    }
   }
 
-  /**
-   * Creates the tables, or brings an install of the first, unpartitioned `ledger_records` over
-   * to the partitioned layout: in one transaction, so a failure leaves the old table as it was.
-   * The old table's triggers refuse DELETE and TRUNCATE but not RENAME or DROP.
-   */
-  private async migrate(): Promise<void> {
-    const s = `"${this.schema}"`;
-    const legacy = `${s}.ledger_records_unpartitioned`;
-    const client = await this.pool.connect();
-    try {
-      await client.query("SELECT pg_advisory_lock(hashtext('auditgraph-ledger-migrate'))");
-      await client.query("BEGIN");
-      const found = await client.query<{ relkind: string }>(
-        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'ledger_records'",
-        [this.schema],
-      );
-      const unpartitioned = found.rows[0]?.relkind === "r";
-      if (unpartitioned) await client.query(`ALTER TABLE ${this.t.records} RENAME TO ledger_records_unpartitioned`);
-      await client.query(`
-        CREATE SCHEMA IF NOT EXISTS ${s};
-        DO $do$ BEGIN
-          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditgraph_writer') THEN CREATE ROLE auditgraph_writer NOLOGIN; END IF;
-        END $do$;
-        CREATE TABLE IF NOT EXISTS ${this.t.index} (
-          stream_id   text        NOT NULL,
-          position    bigint      NOT NULL,
-          event_id    text        NOT NULL,
-          trace_id    text        NOT NULL,
-          recorded_at timestamptz NOT NULL,
-          PRIMARY KEY (stream_id, position),
-          -- event id first: also the lookup by event id alone.
-          UNIQUE (event_id, stream_id),
-          -- What each record's foreign key points at.
-          UNIQUE (stream_id, position, recorded_at, event_id)
-        );
-        CREATE INDEX IF NOT EXISTS ledger_index_trace ON ${this.t.index} (trace_id);
-        CREATE TABLE IF NOT EXISTS ${this.t.records} (
-          stream_id   text        NOT NULL,
-          position    bigint      NOT NULL,
-          event_id    text        NOT NULL,
-          trace_id    text        NOT NULL,
-          recorded_at timestamptz NOT NULL,
-          prev_hash   text        NOT NULL,
-          hash        text        NOT NULL,
-          -- The canonical JSON exactly as hashed (jsonb would re-order it); jsonb beside it for queries.
-          record_text text        NOT NULL,
-          record      jsonb       NOT NULL,
-          -- Named: an unpartitioned table being migrated still holds ledger_records_pkey.
-          CONSTRAINT ledger_records_key PRIMARY KEY (stream_id, position, recorded_at),
-          FOREIGN KEY (stream_id, position, recorded_at, event_id) REFERENCES ${this.t.index} (stream_id, position, recorded_at, event_id)
-        ) PARTITION BY RANGE (recorded_at);
-        CREATE TABLE IF NOT EXISTS ${this.t.checkpoints} (
-          stream_id text   NOT NULL,
-          tree_size bigint NOT NULL,
-          checkpoint jsonb NOT NULL,
-          PRIMARY KEY (stream_id, tree_size)
-        );
-        CREATE TABLE IF NOT EXISTS ${this.t.deadLetters} (id text PRIMARY KEY, entry jsonb NOT NULL);
-        CREATE TABLE IF NOT EXISTS ${this.t.replays} (n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry jsonb NOT NULL);
-        CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
-        BEGIN
-          RAISE EXCEPTION 'auditgraph: % on %.% refused: the ledger is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-        END $fn$;
-        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.records} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.records} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.index} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.index} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.checkpoints} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.checkpoints} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON ${this.t.replays} FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-        CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON ${this.t.replays} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
-        -- The partition name and bounds come from the date alone; UTC and ISO whatever the session's settings.
-        CREATE OR REPLACE FUNCTION ${this.t.partition}(at timestamptz) RETURNS void
-          LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO'
-        AS $fn$
-        DECLARE
-          month timestamptz := date_trunc('month', at);
-          part text := to_char(month, '"ledger_records_y"YYYY"m"MM');
-        BEGIN
-          -- Catalog queries, not to_regclass: after the lock, a partition another writer just committed is seen.
-          IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = '${this.schema}' AND tablename = part) THEN RETURN; END IF;
-          PERFORM pg_advisory_xact_lock(hashtext('auditgraph-ledger-partition'), hashtext('${this.schema}'));
-          IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = '${this.schema}' AND tablename = part) THEN RETURN; END IF;
-          EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.ledger_records FOR VALUES FROM (%L) TO (%L)',
-            '${this.schema}', part, '${this.schema}', month, month + interval '1 month');
-          EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.refuse_change()',
-            '${this.schema}', part, '${this.schema}');
-          EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO auditgraph_writer', '${this.schema}', part);
-        END $fn$;
-        REVOKE ALL ON FUNCTION ${this.t.partition}(timestamptz) FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION ${this.t.partition}(timestamptz) TO auditgraph_writer;
-      `);
-      if (unpartitioned) {
-        const columns = "stream_id, position, event_id, trace_id, recorded_at";
-        await client.query(`SELECT ${this.t.partition}(m) FROM (SELECT DISTINCT date_trunc('month', recorded_at, 'UTC') AS m FROM ${legacy}) AS months`);
-        await client.query(`INSERT INTO ${this.t.index} (${columns}) SELECT ${columns} FROM ${legacy}`);
-        const all = `${columns}, prev_hash, hash, record_text, record`;
-        await client.query(`INSERT INTO ${this.t.records} (${all}) SELECT ${all} FROM ${legacy}`);
-        await client.query(`DROP TABLE ${legacy}`);
-      }
-      await client.query(`
-        GRANT USAGE ON SCHEMA ${s} TO auditgraph_writer;
-        REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM auditgraph_writer;
-        GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${s} TO auditgraph_writer;
-      `);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      await client.query("SELECT pg_advisory_unlock(hashtext('auditgraph-ledger-migrate'))").catch(() => undefined);
-      client.release();
-    }
+  /** Makes or upgrades the schema and the writer role, with an owner's URL (see `initPostgresLedger`). */
+  static init(options: PostgresLedgerInit): Promise<PostgresLedgerInitResult> {
+    return initPostgresLedger(options);
+  }
+
+  id(): Promise<string> {
+    return Promise.resolve(this.ledgerId);
   }
 
   async append(streamId: string, events: StoredEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
     parseWith(RecordedAtSchema, recordedAt, "recordedAt");
     const client = await this.pool.connect();
+    // A connection the server closes while it is checked out fails the query in flight (thrown
+    // below) and then emits an error event: listened to here, so it cannot crash the process.
+    const ignore = () => undefined;
+    client.on("error", ignore);
+    let failed: Error | undefined;
     try {
       await client.query("BEGIN");
       // One writer per stream at a time, across processes; released with the transaction.
@@ -270,12 +179,15 @@ export class PostgresLedger implements Ledger {
       if (checkpoint) await this.options.onCheckpoint?.(checkpoint);
       return { records, appended: fresh.length };
     } catch (error) {
+      failed = error as Error;
       await client.query("ROLLBACK").catch(() => undefined);
       // Our tail may now be ahead of the table; rebuild it next time.
       this.tails.delete(streamId);
       throw error;
     } finally {
-      client.release();
+      client.off("error", ignore);
+      // After a failure the connection may be broken: given the error, the pool closes it rather than lending it again.
+      client.release(failed);
     }
   }
 
@@ -313,11 +225,11 @@ export class PostgresLedger implements Ledger {
   }
 
   /** Records found through the index, whose row gives each record's partition. */
-  private async indexed(where: string, value: string, limit = ""): Promise<LedgerRecord[]> {
+  private async indexed(where: string, value: string, limit = "", streamId: string | null = null): Promise<LedgerRecord[]> {
     const rows = await this.pool.query<{ record_text: string }>(
       `SELECT r.record_text FROM ${this.t.index} i JOIN ${this.t.records} r USING (stream_id, position, recorded_at)
-       WHERE ${where} = $1 ORDER BY i.stream_id, i.position ${limit}`,
-      [value],
+       WHERE ${where} = $1 AND ($2::text IS NULL OR i.stream_id = $2) ORDER BY i.stream_id, i.position ${limit}`,
+      [value, streamId],
     );
     return rows.rows.map((r) => JSON.parse(r.record_text) as LedgerRecord);
   }
@@ -326,8 +238,8 @@ export class PostgresLedger implements Ledger {
     return (await this.indexed("i.event_id", eventId, "LIMIT 1"))[0];
   }
 
-  async readTrace(traceId: string): Promise<LedgerRecord[]> {
-    return this.indexed("i.trace_id", traceId);
+  async readTrace(traceId: string, options: { streamId?: string } = {}): Promise<LedgerRecord[]> {
+    return this.indexed("i.trace_id", traceId, "", options.streamId ?? null);
   }
 
   async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
@@ -355,10 +267,11 @@ export class PostgresLedger implements Ledger {
     return rows.rows.map((r) => CheckpointSchema.parse(r.checkpoint));
   }
 
-  async verify(publicKeyPem?: string, kept: Checkpoint[] = []): Promise<VerifyReport> {
+  async verify(publicKeyPem?: string, kept: Checkpoint[] = [], options: VerifyOptions = {}): Promise<VerifyReport> {
     const streams: StreamSummary[] = [];
     const names = new Set([...(await this.streams()), ...kept.map((c) => c.streamId)]);
     for (const streamId of [...names].sort()) {
+      if (options.streamIds && !options.streamIds.includes(streamId)) continue;
       const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
       // Read before the records: appends made meanwhile add records, never index rows alone.
       const last = await this.pool.query<{ position: string }>(
@@ -368,7 +281,7 @@ export class PostgresLedger implements Ledger {
       const outcome = await verifyStream(streamId, asLineBatches(this.texts(streamId)), checkpoints, publicKeyPem, async (position) => {
         const row = await this.pool.query(`SELECT 1 FROM ${this.t.records} WHERE stream_id = $1 AND position = $2`, [streamId, position]);
         return row.rows.length > 0;
-      });
+      }, undefined, options.onProgress);
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       // The index outlives records cut from a stream's end behind the triggers' back.
       const indexed = last.rows[0] ? Number(last.rows[0].position) + 1 : 0;
@@ -383,11 +296,14 @@ export class PostgresLedger implements Ledger {
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
   }
 
-  async prove(eventId: string): Promise<InclusionBundle> {
-    const row = await this.pool.query<{ stream_id: string }>(`SELECT stream_id FROM ${this.t.index} WHERE event_id = $1 ORDER BY stream_id LIMIT 1`, [eventId]);
+  async prove(eventId: string, options: { streamId?: string } = {}): Promise<InclusionBundle> {
+    const row = await this.pool.query<{ stream_id: string }>(
+      `SELECT stream_id FROM ${this.t.index} WHERE event_id = $1 AND ($2::text IS NULL OR stream_id = $2) ORDER BY stream_id LIMIT 1`,
+      [eventId, options.streamId ?? null],
+    );
     const streamId = row.rows[0]?.stream_id;
     const bundle = streamId ? await proveInStream(eventId, streamId, this.texts(streamId), (await this.checkpoints(streamId)).at(-1)) : undefined;
-    if (!bundle) throw new Error(`no event ${eventId} in the ledger`);
+    if (!bundle) throw noEvent(eventId);
     return bundle;
   }
 

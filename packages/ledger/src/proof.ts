@@ -5,6 +5,10 @@ import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 
 const hashHex = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** `prove` of an event the ledger (or the stream asked for) does not hold. */
+export const noEvent = (eventId: string): Error & { code: "AUDITGRAPH_E_LEDGER_NO_EVENT" } =>
+  Object.assign(new Error(`no event ${eventId} in the ledger`), { code: "AUDITGRAPH_E_LEDGER_NO_EVENT" as const });
+
 /**
  * A record exactly as stored: its leaf is taken over its canonical JSON, so nothing may be added,
  * dropped or defaulted on the way in (a full event schema would strip what it does not know, and

@@ -3,11 +3,13 @@ import { mkdir, open, readdir, readFile, stat, truncate, unlink, type FileHandle
 import { join } from "node:path";
 import { z } from "zod";
 import { appendSynced, lockDir, newEventId, parseWith, streamIdFor, subjectRef, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
-import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type TornTailRepair, type VerifyReport } from "./types.js";
+import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type TornTailRepair, type VerifyOptions, type VerifyReport } from "./types.js";
 import { CheckpointSchema, type Checkpoint, type CheckpointSigner } from "./checkpoint.js";
 import { StreamTail, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
-import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
+import { noEvent, type ConsistencyBundle, type InclusionBundle } from "./proof.js";
 import { CompactTree, leafHash } from "./merkle.js";
+import { segmentLedgerId } from "./ledger-id.js";
+import { TraceIndex } from "./trace-index.js";
 import {
   ExpiredRangeSchema,
   HoldRequestSchema,
@@ -80,11 +82,23 @@ export class SegmentLedger implements Ledger {
   private readonly states = new Map<string, StreamState>();
   /** Appends (and lease ends) of one stream in this process, one after another. */
   private readonly turns = new Map<string, Promise<unknown>>();
+  /** Traces by id, read once per line and caught up on each lookup (a console reads traces often). */
+  private readonly traceIndex = new TraceIndex(readLines);
+  private ledgerId?: Promise<string>;
 
   constructor(
     readonly dir: string,
     private readonly options: SegmentLedgerOptions = {},
   ) {}
+
+  /** The ledger's id, from `ledger.json` in its directory; made (with the directory) by the first append or the first ask. */
+  id(): Promise<string> {
+    this.ledgerId ??= segmentLedgerId(this.dir).catch((error: unknown) => {
+      this.ledgerId = undefined;
+      throw error;
+    });
+    return this.ledgerId;
+  }
 
   private streamDir(streamId: string): string {
     if (!STREAM_ID.test(streamId)) throw new RangeError(`invalid streamId ${JSON.stringify(streamId)}: use [A-Za-z0-9_-]{1,128}`);
@@ -136,6 +150,8 @@ export class SegmentLedger implements Ledger {
 
   async append(streamId: string, events: StoredEvent[], recordedAt = new Date().toISOString()): Promise<AppendResult> {
     const dir = this.streamDir(streamId);
+    // The ledger is named when it is created, before its first record.
+    await this.id();
     return this.inTurn(streamId, async () => {
       const state = await this.lease(streamId, dir);
       const lease = state.lease!;
@@ -337,13 +353,13 @@ export class SegmentLedger implements Ledger {
    * The record of `eventId`, its RFC 9162 inclusion proof and the latest checkpoint that covers
    * it: everything a third party needs to check it with the public key alone.
    */
-  async prove(eventId: string): Promise<InclusionBundle> {
-    for (const streamId of await this.streams()) {
+  async prove(eventId: string, options: { streamId?: string } = {}): Promise<InclusionBundle> {
+    for (const streamId of (await this.streams()).filter((s) => options.streamId === undefined || s === options.streamId)) {
       const expired = await this.lastExpired(streamId);
       const bundle = await proveInStream(eventId, streamId, this.texts(streamId, expired), await this.latestCheckpoint(streamId), expired);
       if (bundle) return bundle;
     }
-    throw new Error(`no event ${eventId} in the ledger`);
+    throw noEvent(eventId);
   }
 
   /** The same as bytes, a read's worth at a time. */
@@ -411,15 +427,10 @@ export class SegmentLedger implements Ledger {
     return undefined;
   }
 
-  async readTrace(traceId: string): Promise<LedgerRecord[]> {
+  async readTrace(traceId: string, options: { streamId?: string } = {}): Promise<LedgerRecord[]> {
     const out: LedgerRecord[] = [];
-    for (const streamId of await this.streams()) {
-      for await (const { line } of this.streamLines(streamId)) {
-        if (!line.includes(traceId)) continue;
-        const record = JSON.parse(line) as LedgerRecord;
-        if (record.event.traceId === traceId) out.push(record);
-      }
-    }
+    for (const streamId of (await this.streams()).filter((s) => options.streamId === undefined || s === options.streamId))
+      out.push(...(await this.traceIndex.read(streamId, traceId, await this.segmentIndices(streamId), (i) => this.segmentPath(streamId, i))));
     return out;
   }
 
@@ -428,15 +439,16 @@ export class SegmentLedger implements Ledger {
    * hash, then each stored checkpoint (its root over the records it covers, and its signature
    * when `publicKeyPem` is given). The first failure is reported with its place.
    */
-  async verify(publicKeyPem?: string, kept: Checkpoint[] = []): Promise<VerifyReport> {
+  async verify(publicKeyPem?: string, kept: Checkpoint[] = [], options: VerifyOptions = {}): Promise<VerifyReport> {
     const streams: StreamSummary[] = [];
     const names = new Set([...(await this.streams()), ...kept.map((c) => c.streamId)]);
     for (const streamId of [...names].sort()) {
+      if (options.streamIds && !options.streamIds.includes(streamId)) continue;
       // The ledger's own checkpoints, and those an outside party kept (which survive a cut
       // that took the local ones with it).
       const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
       const expired = await this.lastExpired(streamId);
-      const outcome = await verifyStream(streamId, this.lineBatches(streamId, expired), checkpoints, publicKeyPem, (p) => this.positionLater(streamId, p), expired);
+      const outcome = await verifyStream(streamId, this.lineBatches(streamId, expired), checkpoints, publicKeyPem, (p) => this.positionLater(streamId, p), expired, options.onProgress);
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       streams.push(outcome);
     }

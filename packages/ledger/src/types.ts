@@ -28,10 +28,29 @@ export interface StreamSummary {
   head: string;
   /** RFC 9162 Merkle root over all records. */
   root: string;
-  /** Signed checkpoints checked. */
+  /** Checkpoints (the ledger's and those kept outside it) whose root the records were checked against. */
   checkpoints: number;
+  /**
+   * Of those, how many had their signature checked: none when no public key was given, so a
+   * report never says a signature was verified that was not.
+   */
+  signaturesVerified: number;
   /** Positions [from, to) removed by retention: reported as expired, not as missing. */
   expired?: { from: number; to: number };
+}
+
+/** How far a verify has got: records of `streamId` checked so far (reported after each batch read). */
+export interface VerifyProgress {
+  streamId: string;
+  verified: number;
+}
+
+/** What a verify checks beyond the defaults. */
+export interface VerifyOptions {
+  /** Only these streams (default: every stream, and every stream a kept checkpoint names). */
+  streamIds?: readonly string[];
+  /** Called as records are checked, so a caller can show progress (the console streams it). */
+  onProgress?: (progress: VerifyProgress) => void;
 }
 
 export type VerifyReport =
@@ -48,6 +67,22 @@ export const DeadLetterSchema = z.object({
   input: z.unknown(),
   /** `json-text`: `input` is the input's JSON text, as it was too deeply nested to store as a value. */
   inputAs: z.literal("json-text").optional(),
+  /**
+   * What was set aside: a job's input (absent: dead letters from before kinds), or a ledger record
+   * the graph refused ("projection": appended and kept in the ledger, only left out of the graph;
+   * then `input` is null and `projection` says which record, with no user content).
+   */
+  kind: z.enum(["job", "projection"]).optional(),
+  projection: z
+    .object({
+      streamId: z.string(),
+      position: z.int().nonnegative(),
+      eventId: z.string(),
+      tenantId: z.string().optional(),
+      /** The graph's error code (e.g. `Neo.DatabaseError.Statement.ExecutionFailed`). */
+      code: z.string(),
+    })
+    .optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
@@ -82,20 +117,30 @@ export interface TornTailRepair {
 
 /** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
 export interface Ledger {
+  /**
+   * This ledger's id, a UUID made once when the ledger is created (segment files: `ledger.json`
+   * in its directory; PostgreSQL: the `ledger_info` row `auditgraph ledger init` writes). The
+   * projection's cursors name it, so ledgers that share a graph never project over each other.
+   */
+  id(): Promise<string>;
   append(streamId: string, events: StoredEvent[], recordedAt?: string): Promise<AppendResult>;
   /** The stream's records with positions in [from, to), in order. */
   readStream(streamId: string, from?: number, to?: number): AsyncIterable<LedgerRecord>;
   /** The record of one event, whichever stream holds it. */
   readEvent(eventId: string): Promise<LedgerRecord | undefined>;
-  /** Every record of one trace, stream by stream, in position order. */
-  readTrace(traceId: string): Promise<LedgerRecord[]>;
+  /** Every record of one trace, stream by stream, in position order; `streamId`: of that stream only (one tenant's). */
+  readTrace(traceId: string, options?: { streamId?: string }): Promise<LedgerRecord[]>;
   streams(): Promise<string[]>;
-  verify(publicKeyPem?: string, kept?: Checkpoint[]): Promise<VerifyReport>;
+  verify(publicKeyPem?: string, kept?: Checkpoint[], options?: VerifyOptions): Promise<VerifyReport>;
   /** The stream's signed checkpoints, oldest first. */
   checkpoints(streamId: string): Promise<Checkpoint[]>;
   latestCheckpoint(streamId: string): Promise<Checkpoint | undefined>;
-  /** An event's record, its inclusion proof and the latest checkpoint over it. */
-  prove(eventId: string): Promise<InclusionBundle>;
+  /**
+   * An event's record, its inclusion proof and the latest checkpoint over it. `streamId`: only
+   * that stream (an id is unique within a tenant only: another tenant's stream may hold it too).
+   * An event not there is an error with code AUDITGRAPH_E_LEDGER_NO_EVENT.
+   */
+  prove(eventId: string, options?: { streamId?: string }): Promise<InclusionBundle>;
   /**
    * That the stream's signed checkpoint of `toSize` records (default: the latest) extends the
    * one of `fromSize`: both checkpoints and the RFC 9162 consistency proof between them.

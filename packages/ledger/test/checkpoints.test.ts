@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, canonicalJson, newEventId, sealRecord, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import { canonicalJson, newEventId, sealRecord, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
 import {
   CheckpointSigner,
   SegmentLedger,
@@ -14,19 +14,9 @@ import {
   verifyCheckpointSignature,
   verifyInclusionBundle,
 } from "../src/index.js";
+import { textEvent } from "./text-event.js";
 
-const event = (n: number): AuditEvent => ({
-  eventId: newEventId(),
-  schemaVersion: SCHEMA_VERSION,
-  type: "text",
-  occurredAt: new Date().toISOString(),
-  traceId: "t",
-  runId: `run-${n}`,
-  parentRunId: null,
-  sessionId: null,
-  identity: { user: { id: "u", tenantId: "t" }, agent: { id: "a", name: "A", version: "1" } },
-  payload: { text: `record ${n}` },
-});
+const event = textEvent;
 
 const keys = generateSigningKey();
 let dir: string;

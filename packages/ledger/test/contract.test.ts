@@ -46,6 +46,7 @@ const backends: [string, Backend][] = [
     async (options) => {
       const schema = `t_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
       schemas.push(schema);
+      await PostgresLedger.init({ connectionString: PG_URL, schema });
       return async () => {
         const ledger = await PostgresLedger.open({ connectionString: PG_URL, schema }, options);
         opened.push(ledger);
@@ -79,6 +80,17 @@ const readAll = (ledger: Ledger, stream: string) => collect(ledger.readStream(st
 const flip = (hex: string) => `${hex[0] === "0" ? "1" : "0"}${hex.slice(1)}`;
 
 describe.each(backends)("ledger contract: %s", (_name, backend) => {
+  it("has one id, whichever handle asks and whenever; another ledger has another", async () => {
+    const open = await backend();
+    const [a, b] = [await open(), await open()];
+    const id = await a.id();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    await b.append("s1", [event(0)]);
+    expect(await b.id()).toBe(id);
+    expect(await (await open()).id()).toBe(id);
+    expect(await (await (await backend())()).id()).not.toBe(id);
+  });
+
   it("appends in order with positions, a hash chain and the worker's time; reads back exactly", async () => {
     const ledger = await (await backend())();
     const events = [event(0), event(1), event(2)];
@@ -212,6 +224,7 @@ describe("PostgreSQL ledger: append-only in the database itself", () => {
   it("refuses UPDATE, DELETE and TRUNCATE by trigger, and verify names a record edited behind the triggers' back", async () => {
     const schema = `t_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
     schemas.push(schema);
+    await PostgresLedger.init({ connectionString: PG_URL, schema });
     const ledger = await PostgresLedger.open({ connectionString: PG_URL, schema });
     opened.push(ledger);
     const { records } = await ledger.append("s1", [event(0), event(1), event(2)]);

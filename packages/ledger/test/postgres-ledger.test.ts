@@ -1,8 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { createHash, createHmac, randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
-import { CheckpointSigner, PostgresLedger, generateSigningKey, type Ledger } from "../src/index.js";
+import { CheckpointSigner, LedgerNotInitialisedError, PostgresLedger, generateSigningKey, type Ledger } from "../src/index.js";
+import { scramVerifier } from "../src/postgres-schema.js";
 
 const PG_URL = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const keys = generateSigningKey();
@@ -23,7 +24,9 @@ const freshSchema = () => {
   return schema;
 };
 
+/** `ledger init` (idempotent), then the ledger opened as the tests' superuser. */
 const open = async (schema: string, signer?: CheckpointSigner) => {
+  await PostgresLedger.init({ connectionString: PG_URL, schema });
   const ledger = await PostgresLedger.open({ connectionString: PG_URL, schema }, signer ? { signer } : {});
   opened.push(ledger);
   return ledger;
@@ -184,7 +187,7 @@ const UNPARTITIONED = (s: string) => `
 `;
 
 describe("PostgreSQL ledger: an install of the unpartitioned table", () => {
-  it("is migrated on open with every record, checkpoint and dead letter kept, and goes on from where it was", async () => {
+  it("is migrated by ledger init with every record, checkpoint and dead letter kept, and goes on from where it was", async () => {
     // Records made by this version, then copied into the old layout: the same bytes either way.
     const source = freshSchema();
     const signer = new CheckpointSigner(keys.privateKeyPem);
@@ -218,5 +221,88 @@ describe("PostgreSQL ledger: an install of the unpartitioned table", () => {
     const next = await second.append("s1", [event(4)]);
     expect(next.records[0]).toMatchObject({ position: 3, prevHash: before.streams[0]!.head });
     expect(await first.verify(keys.publicKeyPem)).toMatchObject({ ok: true, count: 5, streams: [{ streamId: "s1", count: 4, checkpoints: 3 }, { count: 1 }] });
+  });
+});
+
+describe("PostgreSQL ledger: init and open", () => {
+  it("refuses to open a schema `ledger init` has not made, naming the command, and makes nothing", async () => {
+    const schema = freshSchema();
+    const error = await PostgresLedger.open({ connectionString: PG_URL, schema }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerNotInitialisedError);
+    expect(error).toMatchObject({ code: "AUDITGRAPH_LEDGER_NOT_INITIALISED" });
+    expect((error as Error).message).toContain(`the PostgreSQL ledger in schema "${schema}" does not exist`);
+    expect((error as Error).message).toContain("run `auditgraph ledger init` once with an owner's URL");
+    const made = await db.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]);
+    expect(made.rows).toEqual([]);
+  });
+
+  it("refuses an install from before ledger ids until init brings it up to date, keeping its records; the id then stays", async () => {
+    const schema = freshSchema();
+    const first = await PostgresLedger.init({ connectionString: PG_URL, schema });
+    expect(first).toMatchObject({ created: true, schema, writerRole: "auditgraph_writer" });
+    const ledger = await PostgresLedger.open({ connectionString: PG_URL, schema });
+    opened.push(ledger);
+    expect(await ledger.id()).toBe(first.ledgerId);
+    await ledger.append("s1", [event(0)]);
+    // As the previous release left a schema: its tables, without the id and layout rows.
+    await db.query(`DROP TABLE "${schema}".ledger_info, "${schema}".ledger_layouts`);
+    await expect(PostgresLedger.open({ connectionString: PG_URL, schema })).rejects.toThrow(/was made before ledger ids\): run `auditgraph ledger init`/);
+    const again = await PostgresLedger.init({ connectionString: PG_URL, schema });
+    expect(again.created).toBe(true);
+    const reopened = await open(schema);
+    expect(await reopened.id()).toBe(again.ledgerId);
+    expect(await reopened.verify()).toMatchObject({ ok: true, count: 1 });
+    // Run again: nothing changes, the id least of all.
+    expect(await PostgresLedger.init({ connectionString: PG_URL, schema })).toMatchObject({ created: false, ledgerId: again.ledgerId, roleCreated: false });
+    await expect(db.query(`UPDATE "${schema}".ledger_info SET ledger_id = gen_random_uuid()`)).rejects.toThrow(/UPDATE on .*ledger_info refused/);
+    await expect(db.query(`INSERT INTO "${schema}".ledger_info (ledger_id) VALUES (gen_random_uuid())`)).rejects.toThrow(/ledger_info_pkey/);
+  });
+
+  it("names a bad init option", async () => {
+    await expect(PostgresLedger.init({ connectionString: PG_URL, schema: "Bad-Name" })).rejects.toThrow(/schema.*lower-case SQL identifier/);
+    await expect(PostgresLedger.init({ connectionString: PG_URL, writerRole: "x; DROP" })).rejects.toThrow(/writerRole.*lower-case SQL identifier/);
+    await expect(PostgresLedger.init({ connectionString: PG_URL, writerPasword: "x" } as never)).rejects.toThrow(/writerPasword/);
+  });
+});
+
+describe("scramVerifier", () => {
+  // RFC 7677's example exchange (password "pencil"): the verifier must let its client proof through and give its server signature.
+  it("stores what checks RFC 7677's client proof and makes its server signature", () => {
+    const salt = Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64");
+    const verifier = scramVerifier("pencil", salt, 4096);
+    const [, storedKey, serverKey] = /^SCRAM-SHA-256\$4096:W22ZaJ0SNY7soEsUEjb6gQ==\$([^:]+):(.+)$/.exec(verifier)!.map((p) => Buffer.from(p, "base64"));
+    const authMessage =
+      "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    const clientProof = Buffer.from("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", "base64");
+    const clientSignature = createHmac("sha256", storedKey!).update(authMessage).digest();
+    const clientKey = Buffer.from(clientProof.map((b, i) => b ^ clientSignature[i]!));
+    expect(createHash("sha256").update(clientKey).digest().equals(storedKey!)).toBe(true);
+    expect(createHmac("sha256", serverKey!).update(authMessage).digest("base64")).toBe("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+  });
+});
+
+describe("PostgresLedger when the server closes its idle connections", () => {
+  it("does not crash the process (a restart, an administrator's terminate): the pool connects again for the next call", async () => {
+    const schema = freshSchema();
+    const app = `ag-terminated-${randomUUID().slice(0, 8)}`;
+    await PostgresLedger.init({ connectionString: PG_URL, schema });
+    const ledger = await PostgresLedger.open({ connectionString: `${PG_URL}?application_name=${app}`, schema });
+    opened.push(ledger);
+    await ledger.append("s", [event(1)]);
+    const terminated = await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]);
+    expect(terminated.rowCount).toBeGreaterThan(0);
+    // Without an error listener on the pool, the idle client's error is an uncaught exception here.
+    // The first call may still meet a connection the pool has not yet seen close: the next one works.
+    let records: unknown[] = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await ledger.append("s", [event(2)]);
+        records = await readAll(ledger, "s");
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+      }
+    }
+    expect(records).toHaveLength(2);
   });
 });

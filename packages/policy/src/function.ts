@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { AuditEvent, ConcernKind, EventType } from "@auditgraph/core";
+import type { AuditEvent, ConcernKind, EventType, PolicyAction } from "@auditgraph/core";
 import type { PolicyState } from "./state.js";
 
 /**
@@ -20,6 +20,8 @@ export interface PolicyHit {
 export interface PolicyContext {
   /** Counters of this policy only (its id prefixes every key). */
   state: PolicyState;
+  /** What the definition does with a finding (absent when called from elsewhere): `block`/`hold` act on each call. */
+  action?: PolicyAction;
 }
 
 export type PolicyCheck = (event: AuditEvent, context: PolicyContext) => PolicyHit | undefined | Promise<PolicyHit | undefined>;

@@ -23,12 +23,16 @@ export type HoldOutcome =
   /** The decider failed: no one decided, and a failure is not silence, so the call is refused. */
   | { outcome: "blocked"; decision: "deny"; deciderFailed: true };
 
-/** Waits for `decider` on a held call, at most the rule's timeout, after which the rule's default holds. */
-export async function awaitHold(finding: Finding, hold: Hold, decider: HoldDecider): Promise<HoldOutcome> {
+/**
+ * Waits for `decider` on a held call, at most the rule's timeout, after which the rule's default
+ * holds. `deadline` (epoch ms), when given, is when the wait ends instead: the moment already
+ * recorded (and told to reviewers) for this hold, so the agent keeps to exactly that.
+ */
+export async function awaitHold(finding: Finding, hold: Hold, decider: HoldDecider, deadline?: number): Promise<HoldOutcome> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), hold.timeoutMs);
+    timer = setTimeout(() => resolve("timeout"), deadline === undefined ? hold.timeoutMs : Math.max(0, deadline - Date.now()));
   });
   try {
     const decision = await Promise.race([decider.decide(finding, controller.signal), timeout]);

@@ -21,11 +21,22 @@ export { NamedPatternSchema, type NamedPattern } from "./regex.js";
 export { FindingSchema, concernKindOf, type Finding } from "./finding.js";
 export { definePolicyFunction, type PolicyFunction, type PolicyCheck, type PolicyContext, type PolicyHit } from "./function.js";
 export { InMemoryPolicyState, type PolicyState } from "./state.js";
-export { PolicySet, PolicyEvaluationError, type PolicyInfo, type PolicySetOptions, type EvaluationContext } from "./policy-set.js";
-export { parsePolicyText, loadPolicySet, loadPolicyFile, type PolicyFileFormat } from "./load.js";
+export { PolicySet, PolicySetOptionsSchema, PolicyEvaluationError, type PolicyInfo, type PolicySetOptions, type EvaluationContext } from "./policy-set.js";
+export {
+  parsePolicyText,
+  loadPolicySet,
+  loadPolicyFile,
+  PolicyFileFormatSchema,
+  LoadPolicySetOptionsSchema,
+  LoadPolicyFileOptionsSchema,
+  type PolicyFileFormat,
+  type LoadPolicySetOptions,
+  type LoadPolicyFileOptions,
+} from "./load.js";
 export { awaitHold, InMemoryHoldDecider, type HoldDecider, type HoldDecision, type HoldOutcome, type PendingHold } from "./hold.js";
 export {
   InlineEnforcer,
+  InlineEnforcerOptionsSchema,
   PolicyRefusal,
   flagPayload,
   INLINE_ACTIONS,

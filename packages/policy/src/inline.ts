@@ -1,6 +1,8 @@
-import { SEVERITIES, type AuditEvent, type EventOf, type EventType, type PolicyAction, type Severity } from "@auditgraph/core";
+import { z } from "zod";
+import { SEVERITIES, SeveritySchema, parseWith, type AuditEvent, type EventOf, type EventType, type HeldCall, type PolicyAction } from "@auditgraph/core";
 import type { Finding } from "./finding.js";
 import { awaitHold, type HoldDecider, type HoldDecision } from "./hold.js";
+import { holdIdOf } from "./redis-hold.js";
 import { PolicyEvaluationError, type PolicySet } from "./policy-set.js";
 import { InMemoryPolicyState, type PolicyState } from "./state.js";
 
@@ -19,11 +21,15 @@ export interface InlineOutcome {
   outcome: FlagPayload["outcome"];
   /** Absent for a finding recorded without deciding anything (a hold beside a block). */
   decision?: HoldDecision;
+  /** For a call that waited (or waits) on a hold: its id, deadline and default, on every flag of the hold. */
+  hold?: HeldCall;
 }
 
 /** A call refused by an inline policy. Its message is the policy's reason: no event content. */
 export class PolicyRefusal extends Error {
   override readonly name = "PolicyRefusal";
+  /** Stable code for every inline refusal: a `block` rule, a denied or timed-out `hold`, or rules that could not be evaluated. */
+  readonly code = "AUDITGRAPH_E_POLICY_REFUSED";
   constructor(
     message: string,
     readonly outcomes: readonly InlineOutcome[],
@@ -39,20 +45,29 @@ export interface InlineVerdict {
   refusal?: PolicyRefusal;
 }
 
-export interface InlineEnforcerOptions {
-  set: PolicySet;
+const hasMethods = (v: unknown, ...names: string[]): boolean =>
+  typeof v === "object" && v !== null && names.every((name) => typeof (v as Record<string, unknown>)[name] === "function");
+
+export const InlineEnforcerOptionsSchema = z.strictObject({
+  set: z.custom<PolicySet>((v) => hasMethods(v, "evaluate", "appliesTo"), "must be a PolicySet"),
   /** Required when the set has `hold` rules. */
-  decider?: HoldDecider;
+  decider: z.custom<HoldDecider>((v) => hasMethods(v, "decide"), "must be a HoldDecider (decide(finding, signal))").optional(),
   /** Default: an in-memory state of this enforcer's own. */
-  state?: PolicyState;
+  state: z.custom<PolicyState>((v) => hasMethods(v, "add", "get"), "must be a PolicyState (add and get)").optional(),
   /**
    * Escalation-first: an event on which a `flag` or `escalate` rule of `minSeverity` or above
    * finds something, or a call held by a hold rule of that severity (a human must see it to
    * release it), is handed to `onUrgent`, so the transport sends it ahead of ordinary events.
    * The worker still evaluates and records these findings; this only decides what goes first.
    */
-  escalation?: { minSeverity: Severity; onUrgent(event: AuditEvent): void };
-}
+  escalation: z
+    .strictObject({
+      minSeverity: SeveritySchema,
+      onUrgent: z.custom<(event: AuditEvent) => void>((v) => typeof v === "function", "must be a function"),
+    })
+    .optional(),
+});
+export type InlineEnforcerOptions = z.input<typeof InlineEnforcerOptionsSchema>;
 
 const describeCall = (event: AuditEvent): string => (event.type === "tool.start" ? `tool call "${event.name ?? "unnamed"}"` : "model call");
 
@@ -90,7 +105,8 @@ export class InlineEnforcer {
   /** Evaluations of observed (or screened) events that failed (their counters may be short). */
   observeFailures = 0;
 
-  constructor(options: InlineEnforcerOptions) {
+  constructor(input: InlineEnforcerOptions) {
+    const options = parseWith(InlineEnforcerOptionsSchema, input, "inline policies options");
     this.set = options.set;
     this.decider = options.decider;
     this.state = options.state ?? new InMemoryPolicyState();
@@ -180,19 +196,27 @@ export class InlineEnforcer {
     const holds = findings.filter((f) => f.action === "hold");
     const escalation = this.escalation;
     if (escalation && holds.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(escalation.minSeverity))) this.urgent(event);
+    const rules = new Map(this.set.policies.map((p) => [p.id, p]));
+    // One deadline per hold, fixed before anything is recorded: the one the reviewer is told is the one the agent keeps.
+    const startedAt = Date.now();
+    const held = holds.map((finding) => {
+      const rule = rules.get(finding.policyId)!.hold!;
+      const deadline = startedAt + rule.timeoutMs;
+      const hold: HeldCall = { holdId: holdIdOf(finding), deadline: new Date(deadline).toISOString(), defaultDecision: rule.defaultOutcome };
+      return { finding, rule, deadline, hold };
+    });
     // Before waiting: the caller records that the call is held, so a reviewer can be asked while it waits.
-    if (holds.length > 0 && onHeld) {
+    if (held.length > 0 && onHeld) {
       try {
-        onHeld(holds.map((finding) => ({ finding, outcome: "held" })));
+        onHeld(held.map(({ finding, hold }) => ({ finding, outcome: "held", hold })));
       } catch {
         // Recording is the caller's concern; the hold itself goes on.
       }
     }
-    const rules = new Map(this.set.policies.map((p) => [p.id, p]));
     const outcomes = await Promise.all(
-      holds.map(async (finding): Promise<InlineOutcome> => {
-        const { outcome, decision } = await awaitHold(finding, rules.get(finding.policyId)!.hold!, this.decider!);
-        return { finding, outcome, decision };
+      held.map(async ({ finding, rule, deadline, hold }): Promise<InlineOutcome> => {
+        const { outcome, decision } = await awaitHold(finding, rule, this.decider!, deadline);
+        return { finding, outcome, decision, hold };
       }),
     );
     const denied = outcomes.find((o) => o.decision === "deny");
@@ -201,7 +225,7 @@ export class InlineEnforcer {
 }
 
 /** The payload of the `policy.flag` event that records an inline outcome. */
-export function flagPayload({ finding, outcome, decision }: InlineOutcome): FlagPayload {
+export function flagPayload({ finding, outcome, decision, hold }: InlineOutcome): FlagPayload {
   const { traceId: _traceId, ...concerns } = finding.concerns;
-  return { ...finding, concerns, outcome, ...(decision ? { decision } : {}) };
+  return { ...finding, concerns, outcome, ...(decision ? { decision } : {}), ...(hold ? { hold } : {}) };
 }

@@ -1,11 +1,26 @@
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ValidationError } from "@auditgraph/core";
+import { z } from "zod";
+import { ValidationError, parseWith } from "@auditgraph/core";
 import type { PolicyFileInput } from "./definition.js";
-import { PolicySet, type PolicySetOptions } from "./policy-set.js";
+import { PolicySet, PolicySetOptionsSchema } from "./policy-set.js";
 
-export type PolicyFileFormat = "json" | "yaml";
+export const PolicyFileFormatSchema = z.enum(["json", "yaml"]);
+export type PolicyFileFormat = z.infer<typeof PolicyFileFormatSchema>;
+
+export const LoadPolicySetOptionsSchema = PolicySetOptionsSchema.extend({
+  format: PolicyFileFormatSchema,
+  /** Where the text came from, to name it in errors. */
+  source: z.string().min(1).optional(),
+});
+export type LoadPolicySetOptions = z.input<typeof LoadPolicySetOptionsSchema>;
+
+export const LoadPolicyFileOptionsSchema = PolicySetOptionsSchema.extend({
+  /** Default: from the file's extension. */
+  format: PolicyFileFormatSchema.optional(),
+});
+export type LoadPolicyFileOptions = z.input<typeof LoadPolicyFileOptionsSchema>;
 
 /** The text of a policy file as a value (not yet validated); a syntax error names its line. */
 export function parsePolicyText(text: string, format: PolicyFileFormat, subject = "policy file"): unknown {
@@ -20,11 +35,12 @@ export function parsePolicyText(text: string, format: PolicyFileFormat, subject 
 }
 
 /** A policy set from a policy file's text. Throws a ValidationError naming the file's offending fields. */
-export function loadPolicySet(text: string, options: PolicySetOptions & { format: PolicyFileFormat; source?: string }): PolicySet {
-  const subject = options.source ? `policy file ${options.source}` : "policy file";
-  const value = parsePolicyText(text, options.format, subject);
+export function loadPolicySet(text: string, options: LoadPolicySetOptions): PolicySet {
+  const { format, source, ...setOptions } = parseWith(LoadPolicySetOptionsSchema, options, "policy file options");
+  const subject = source ? `policy file ${source}` : "policy file";
+  const value = parsePolicyText(text, format, subject);
   try {
-    return PolicySet.create(value as PolicyFileInput, options);
+    return PolicySet.create(value as PolicyFileInput, setOptions);
   } catch (error) {
     if (error instanceof ValidationError) throw new ValidationError(subject, error.issues);
     throw error;
@@ -32,9 +48,10 @@ export function loadPolicySet(text: string, options: PolicySetOptions & { format
 }
 
 /** A policy set from a `.json`, `.yaml` or `.yml` file. */
-export async function loadPolicyFile(path: string, options: PolicySetOptions & { format?: PolicyFileFormat } = {}): Promise<PolicySet> {
+export async function loadPolicyFile(path: string, options: LoadPolicyFileOptions = {}): Promise<PolicySet> {
+  const parsed = parseWith(LoadPolicyFileOptionsSchema, options, "policy file options");
   const ext = extname(path).toLowerCase();
-  const format = options.format ?? (ext === ".json" ? "json" : ext === ".yaml" || ext === ".yml" ? "yaml" : undefined);
+  const format = parsed.format ?? (ext === ".json" ? "json" : ext === ".yaml" || ext === ".yml" ? "yaml" : undefined);
   if (!format) throw new ValidationError(`policy file ${path}`, [{ path: "", message: "unknown format: name it .json, .yaml or .yml, or pass format" }]);
-  return loadPolicySet(await readFile(path, "utf8"), { ...options, format, source: path });
+  return loadPolicySet(await readFile(path, "utf8"), { ...parsed, format, source: path });
 }

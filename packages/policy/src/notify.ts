@@ -28,8 +28,19 @@ export const EscalationNotificationSchema = z
     lineage: z.object({ traceId: id, runId: id, eventId: z.uuidv7().optional() }).strict(),
     /** A link into the operator's console, if one is configured. */
     link: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * A held call waits for this escalation: its hold (`escalations resolve` allows it, `dismiss`
+     * denies it), when the agent stops waiting, and what it does then if no one decided.
+     */
+    holdId: id.optional(),
+    deadline: z.iso.datetime({ offset: true }).optional(),
+    defaultDecision: z.enum(["allow", "deny"]).optional(),
   })
-  .strict();
+  .strict()
+  .refine((n) => (n.deadline === undefined && n.defaultDecision === undefined) || n.holdId !== undefined, {
+    message: "a deadline or default decision needs the holdId it belongs to",
+    path: ["holdId"],
+  });
 export type EscalationNotification = z.output<typeof EscalationNotificationSchema>;
 export type EscalationNotificationInput = z.input<typeof EscalationNotificationSchema>;
 
@@ -59,7 +70,7 @@ export const SIGNATURE_HEADER = "x-auditgraph-signature";
 export const TIMESTAMP_HEADER = "x-auditgraph-timestamp";
 export const DELIVERY_HEADER = "x-auditgraph-delivery";
 
-export const WebhookOptionsSchema = z.object({
+export const WebhookOptionsSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   /** The HMAC key shared with the receiver. Long enough to not be guessed; never logged. */
   secret: z.string().min(16, "must be at least 16 characters"),
@@ -73,7 +84,7 @@ export const WebhookOptionsSchema = z.object({
 });
 
 export const EscalationNotifierOptionsSchema = z
-  .object({
+  .strictObject({
     webhook: WebhookOptionsSchema.optional(),
     /** Called in process with each notification; a throw counts as a failed attempt (not retried). */
     callback: z.custom<(notification: EscalationNotification) => unknown>((v) => typeof v === "function", "must be a function").optional(),

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import {
   SEVERITIES,
   ValidationError,
@@ -41,10 +41,17 @@ interface LoadedPolicy extends PolicyInfo {
   readonly concerns: Finding["concerns"]["kind"] | undefined;
 }
 
-export interface PolicySetOptions {
+const isPolicyFunction = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && typeof (v as PolicyFunction).name === "string" && typeof (v as PolicyFunction).create === "function";
+
+export const PolicySetOptionsSchema = z.strictObject({
   /** Functions registered besides the built-ins; a name may be registered once. */
-  functions?: readonly PolicyFunction[];
-}
+  functions: z
+    .array(z.custom<PolicyFunction>(isPolicyFunction, "must be a policy function (definePolicyFunction({ name, version, params, eventTypes, create }))"))
+    .readonly()
+    .optional(),
+});
+export type PolicySetOptions = z.input<typeof PolicySetOptionsSchema>;
 
 export interface EvaluationContext {
   /** Counters for the stateful policies (default: the set's own, in memory; the worker passes a shared one). */
@@ -120,12 +127,13 @@ export class PolicySet {
    * ValidationError naming every offending field (`policies.2.params.maxTokens`).
    */
   static create(input: PolicyFileInput | readonly PolicyDefinitionInput[], options: PolicySetOptions = {}): PolicySet {
+    const { functions: registered = [] } = parseWith(PolicySetOptionsSchema, options, "policy set options");
     const file: unknown = Array.isArray(input) ? { policies: input } : input;
     const parsed = PolicyFileSchema.safeParse(file);
     if (!parsed.success) throw new ValidationError(SUBJECT, explain(parsed.error.issues, file));
 
     const registry = new Map<string, PolicyFunction>(BUILTIN_POLICY_FUNCTIONS.map((fn) => [fn.name, fn]));
-    for (const fn of options.functions ?? []) {
+    for (const fn of registered) {
       if (registry.has(fn.name)) throw new ValidationError(SUBJECT, [{ path: "functions", message: `policy function ${fn.name} is registered twice` }]);
       registry.set(fn.name, fn);
     }
@@ -200,7 +208,7 @@ export class PolicySet {
       if (!policy.eventTypes.has(event.type) || (context.actions && !context.actions.includes(policy.action))) continue;
       if (context.minSeverity && SEVERITIES.indexOf(policy.severity) < SEVERITIES.indexOf(context.minSeverity)) continue;
       try {
-        const hit = await policy.check(event, { state: scopedState(state, policy.id) });
+        const hit = await policy.check(event, { state: scopedState(state, policy.id), action: policy.action });
         if (hit) findings.push(this.finding(policy, event, hit));
       } catch (error) {
         // The error's name only: its message may quote the event.

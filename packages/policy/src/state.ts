@@ -12,6 +12,13 @@ export interface PolicyState {
   add(key: string, eventId: string, amount: number): Promise<number>;
   /** The counter's total (0 for a counter never added to). */
   get(key: string): Promise<number>;
+  /**
+   * Claims `key` for `eventId` unless another event claimed it first; resolves to whether
+   * `eventId` holds it (true again for a redelivery of the claimant, so its finding is raised
+   * again and the ledger's duplicate check keeps one). Optional for states written before it:
+   * policies then fall back to `add` (first counted = first claimant).
+   */
+  claim?(key: string, eventId: string): Promise<boolean>;
 }
 
 interface Counter {
@@ -26,6 +33,7 @@ interface Counter {
  */
 export class InMemoryPolicyState implements PolicyState {
   private readonly counters = new Map<string, Counter>();
+  private readonly claims = new Map<string, string>();
   private readonly maxKeys: number;
   private readonly maxSeen: number;
 
@@ -58,6 +66,17 @@ export class InMemoryPolicyState implements PolicyState {
   get(key: string): Promise<number> {
     return Promise.resolve(this.counters.get(key)?.total ?? 0);
   }
+
+  claim(key: string, eventId: string): Promise<boolean> {
+    let owner = this.claims.get(key);
+    if (owner === undefined) {
+      owner = eventId;
+      this.claims.set(key, owner);
+      // Bounded like the counters: the oldest claim (a finished trace's, mostly) goes first.
+      if (this.claims.size > this.maxKeys) this.claims.delete(this.claims.keys().next().value!);
+    }
+    return Promise.resolve(owner === eventId);
+  }
 }
 
 /** The state as one policy sees it: its keys prefixed with its id, so two policies never share a counter. */
@@ -66,5 +85,6 @@ export function scopedState(state: PolicyState, scope: string): PolicyState {
   return {
     add: (key, eventId, amount) => state.add(prefix + key, eventId, amount),
     get: (key) => state.get(prefix + key),
+    ...(state.claim ? { claim: (key: string, eventId: string) => state.claim!(prefix + key, eventId) } : {}),
   };
 }

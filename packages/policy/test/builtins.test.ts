@@ -23,7 +23,7 @@ function expectNoneOf(findings: Array<[number, Finding]>, values: string[]) {
 describe("built-in policies", () => {
   it("pii-or-secret: fires on the redactor's counts, never sees the values", async () => {
     const set = PolicySet.create([policy("pii-or-secret", {})]);
-    const redactor = new Redactor();
+    const redactor = new Redactor({ pii: true });
     const t = trace();
     const secret = "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c";
     const dirty = redactor.redactEvent(t.llmStart(`Email ann.lee@example.com, my key is ${secret}`));
@@ -249,7 +249,7 @@ describe("built-in policies", () => {
       policy("repeated-tool-errors", { errors: 2, identicalCalls: 2 }),
       policy("cross-tenant", { agents: { "order-assistant": ["acme"] } }),
     ]);
-    const redactor = new Redactor();
+    const redactor = new Redactor({ pii: true });
     const t = trace();
     const usage = { inputTokens: 120, outputTokens: 30, totalTokens: 150 };
     const cost = { currency: "USD", input: 0.001, output: 0.002, total: 0.003 };

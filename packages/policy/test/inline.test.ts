@@ -146,7 +146,7 @@ describe("InlineEnforcer", () => {
     expect(flag.type === "policy.flag" && flag.payload.outcome).toBe("blocked");
     // Redaction leaves the ids, hash and enums alone, and still reads the field paths (they hold object keys).
     const keyed = { ...flag, payload: { ...payload, evidence: { fields: ["payload.input.ann.lee@example.com"], measures: { violations: 1 } } } };
-    const redacted = new Redactor().redactEvent(EventSchema.parse(keyed));
+    const redacted = new Redactor({ pii: true }).redactEvent(EventSchema.parse(keyed));
     if (redacted.type !== "policy.flag") throw new Error("not a flag");
     expect({ ...redacted.payload, evidence: undefined }).toEqual({ ...payload, evidence: undefined });
     expect(redacted.payload.evidence.measures).toEqual({ violations: 1 });

@@ -1,26 +1,40 @@
-import type { Review } from "./review.js";
+import { subjectRows, type Review } from "./review.js";
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
-/** Word-level diff (LCS): what the candidate dropped is struck out, what it added is marked. */
+/**
+ * Word-level diff (LCS over the words): what the candidate dropped is struck out, what it added
+ * is marked. Words are joined by single spaces, a changed run as `<del>old words</del> <ins>new
+ * words</ins>`, so the page (and its text) never glues a removed word to an added one.
+ */
 export function wordDiff(a: string, b: string): string {
-  const x = a.split(/(\s+)/);
-  const y = b.split(/(\s+)/);
+  const x = a.split(/\s+/).filter(Boolean);
+  const y = b.split(/\s+/).filter(Boolean);
   // Long outputs: an LCS table is quadratic, so beyond this they are shown side by side instead.
   if (x.length * y.length > 250_000) return `<del>${esc(a)}</del><br><ins>${esc(b)}</ins>`;
   const dp = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
   for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) dp[i]![j] = x[i] === y[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
+  const parts: string[] = [];
+  let dropped: string[] = [];
+  let added: string[] = [];
+  const settle = () => {
+    if (dropped.length) parts.push(`<del>${esc(dropped.join(" "))}</del>`);
+    if (added.length) parts.push(`<ins>${esc(added.join(" "))}</ins>`);
+    dropped = [];
+    added = [];
+  };
   let i = 0;
   let j = 0;
-  let out = "";
-  while (i < x.length && j < y.length) {
-    if (x[i] === y[j]) (out += esc(x[i]!)), i++, j++;
-    else if (dp[i + 1]![j]! >= dp[i]![j + 1]!) out += `<del>${esc(x[i++]!)}</del>`;
-    else out += `<ins>${esc(y[j++]!)}</ins>`;
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && x[i] === y[j]) {
+      settle();
+      parts.push(esc(x[i]!));
+      i++, j++;
+    } else if (j >= y.length || (i < x.length && dp[i + 1]![j]! >= dp[i]![j + 1]!)) dropped.push(x[i++]!);
+    else added.push(y[j++]!);
   }
-  while (i < x.length) out += `<del>${esc(x[i++]!)}</del>`;
-  while (j < y.length) out += `<ins>${esc(y[j++]!)}</ins>`;
-  return out;
+  settle();
+  return parts.join(" ");
 }
 
 /** A horizontal bar chart as inline SVG: no script, no network. */
@@ -51,10 +65,13 @@ export function reviewHtml(r: Review): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>auditgraph replay review</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}
 tr.diff{background:#fff6f0}del{background:#fdd;text-decoration:line-through}ins{background:#dfd;text-decoration:none}.gate{font-size:1.3em;font-weight:bold}.pass{color:#070}.fail{color:#b00}
-figure{display:inline-block;margin:0 2em 1em 0}figcaption{font-weight:bold;margin-bottom:4px}.out{max-width:40em}</style></head><body>
+figure{display:inline-block;margin:0 2em 1em 0}figcaption{font-weight:bold;margin-bottom:4px}.out{max-width:40em}table.subject{width:auto;margin-bottom:1.5em}</style></head><body>
 <h1>Replay review</h1>
 <p class="gate ${r.gate.passed ? "pass" : "fail"}">Gate: ${r.gate.passed ? "PASSED" : "FAILED"}</p>
 ${r.gate.failures.length ? `<ul>${r.gate.failures.map((f) => `<li>${esc(f)}</li>`).join("")}</ul>` : ""}
+<h2>Compared</h2><table class="subject"><tbody>
+${subjectRows(r).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join("\n")}
+</tbody></table>
 ${bars("Final output (of " + a.traces + " traces)", [
     { label: "exact", value: a.outputExact, color: "#4a4" },
     { label: "normalised only", value: a.outputNormalised - a.outputExact, color: "#9c4" },

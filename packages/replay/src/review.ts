@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseWith } from "@auditgraph/core";
 import type { TraceResult } from "./replay.js";
 import type { ToolStep } from "./trace.js";
+import { BaselineVersionsSchema, SnapshotRefSchema, type ReplaySubject } from "./review-subject.js";
 
 /** A pluggable output score in [0, 1] (semantic similarity, an LLM judge, ...). */
 export interface Scorer {
@@ -72,7 +73,38 @@ export const ThresholdsSchema = z.object({
 });
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
 
+/** The thresholds a review applied: every one named, null where it was not set (that check was not made). */
+export const AppliedThresholdsSchema = z.object({
+  minOutputMatchRate: z.number().nullable(),
+  minTrajectoryMatchRate: z.number().nullable(),
+  maxDivergences: z.number().nullable(),
+  maxErrors: z.number().nullable(),
+  maxTokenIncrease: z.number().nullable(),
+  maxCostIncrease: z.number().nullable(),
+  minScores: z.record(z.string(), z.number()),
+});
+export type AppliedThresholds = z.infer<typeof AppliedThresholdsSchema>;
+
+export const appliedThresholds = (t: Thresholds): AppliedThresholds => ({
+  minOutputMatchRate: t.minOutputMatchRate ?? null,
+  minTrajectoryMatchRate: t.minTrajectoryMatchRate ?? null,
+  maxDivergences: t.maxDivergences ?? null,
+  maxErrors: t.maxErrors ?? null,
+  maxTokenIncrease: t.maxTokenIncrease ?? null,
+  maxCostIncrease: t.maxCostIncrease ?? null,
+  minScores: t.minScores ?? {},
+});
+
 export const ReviewSchema = z.object({
+  // What was compared, first: a review read without them could be of anything.
+  snapshot: SnapshotRefSchema,
+  baselineVersions: BaselineVersionsSchema,
+  candidateVersion: z.string().min(1),
+  thresholds: AppliedThresholdsSchema,
+  /** Who ran the review. */
+  operator: z.string().min(1),
+  createdAt: z.iso.datetime({ offset: true }),
+  /** In the snapshot's (recording) order. */
   traces: z.array(TraceReviewSchema),
   aggregate: z.object({
     traces: z.number().int(),
@@ -133,9 +165,29 @@ export async function reviewTrace(result: TraceResult, scorers: readonly Scorer[
 const sum = (xs: readonly number[]) => xs.reduce((n, x) => n + x, 0);
 const rate = (n: number, of: number) => (of === 0 ? 1 : n / of);
 
+export interface ReviewOptions {
+  /** What the replay compared (`replay.json`); its trace order is the order the review lists traces in. */
+  subject: ReplaySubject;
+  operator: string;
+  scorers?: readonly Scorer[];
+  thresholds?: Thresholds;
+  /** Defaults to now. */
+  createdAt?: Date;
+}
+
+/** Results in the snapshot's order; any the snapshot does not name keep their order, after the rest. */
+function inSnapshotOrder(results: readonly TraceResult[], order: readonly string[]): TraceResult[] {
+  const at = new Map(order.map((id, i) => [id, i]));
+  const rank = (r: TraceResult) => at.get(r.originalTraceId) ?? order.length;
+  // Array.prototype.sort is stable: ties (traces not in the snapshot) keep their order.
+  return [...results].sort((a, b) => rank(a) - rank(b));
+}
+
 /** Per trace and in aggregate; with thresholds, the gate (a regression fails it). */
-export async function review(results: readonly TraceResult[], options: { scorers?: readonly Scorer[]; thresholds?: Thresholds } = {}): Promise<Review> {
+export async function review(unordered: readonly TraceResult[], options: ReviewOptions): Promise<Review> {
   const thresholds = parseWith(ThresholdsSchema, options.thresholds ?? {}, "review thresholds");
+  // Results arrive in the order traces finished (results.jsonl): the review lists them as recorded.
+  const results = inSnapshotOrder(unordered, options.subject.traceOrder);
   const traces = await Promise.all(results.map((r) => reviewTrace(r, options.scorers)));
   const n = traces.length;
   const scores: Record<string, number> = {};
@@ -162,6 +214,10 @@ export async function review(results: readonly TraceResult[], options: { scorers
     scores,
   };
   const failures: string[] = [];
+  // A control run must reproduce every trace: one it did not fails the gate whatever the
+  // thresholds, so the printed gate and the command's exit code always agree.
+  const notReproduced = controls.filter((c) => !c.reproduced).length;
+  if (notReproduced > 0) failures.push(`control: ${notReproduced} of ${controls.length} traces were not reproduced`);
   const t = thresholds;
   if (t.minOutputMatchRate !== undefined && aggregate.outputMatchRate < t.minOutputMatchRate)
     failures.push(`output match rate ${aggregate.outputMatchRate.toFixed(3)} is below minOutputMatchRate ${t.minOutputMatchRate}`);
@@ -176,7 +232,46 @@ export async function review(results: readonly TraceResult[], options: { scorers
     if (!(name in scores)) failures.push(`minScores.${name}: no scorer of that name ran`);
     else if (scores[name]! < min) failures.push(`mean ${name} score ${scores[name]!.toFixed(3)} is below ${min}`);
   }
-  return { traces, aggregate, gate: { passed: failures.length === 0, failures } };
+  const { snapshot, baselineVersions, candidateVersion } = options.subject;
+  return parseWith(
+    ReviewSchema,
+    {
+      snapshot,
+      baselineVersions,
+      candidateVersion,
+      thresholds: appliedThresholds(thresholds),
+      operator: options.operator,
+      createdAt: (options.createdAt ?? new Date()).toISOString(),
+      traces,
+      aggregate,
+      gate: { passed: failures.length === 0, failures },
+    },
+    "review",
+  );
+}
+
+const shown = (v: number | null) => (v === null ? "not gated" : String(v));
+
+/** What the review compared, as label and value: the Markdown and the HTML show the same rows. */
+export function subjectRows(r: Review): [string, string][] {
+  const t = r.thresholds;
+  return [
+    ["snapshot file", r.snapshot.file],
+    ["snapshot id", r.snapshot.id],
+    ["snapshot sha256", r.snapshot.sha256],
+    ["baseline agent versions", r.baselineVersions.agent.join(", ") || "none recorded"],
+    ["baseline model versions", r.baselineVersions.model.join(", ") || "none recorded"],
+    ["candidate version", r.candidateVersion],
+    ["minOutputMatchRate", shown(t.minOutputMatchRate)],
+    ["minTrajectoryMatchRate", shown(t.minTrajectoryMatchRate)],
+    ["maxDivergences", shown(t.maxDivergences)],
+    ["maxErrors", shown(t.maxErrors)],
+    ["maxTokenIncrease", shown(t.maxTokenIncrease)],
+    ["maxCostIncrease", shown(t.maxCostIncrease)],
+    ...(Object.keys(t.minScores).length ? Object.entries(t.minScores).map(([k, v]): [string, string] => [`minScores.${k}`, String(v)]) : [["minScores", "not gated"] as [string, string]]),
+    ["operator", r.operator],
+    ["created at", r.createdAt],
+  ];
 }
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ").slice(0, 80);
@@ -187,6 +282,14 @@ export function reviewMarkdown(r: Review): string {
     `# Replay review`,
     ``,
     `**Gate: ${r.gate.passed ? "PASSED" : "FAILED"}**${r.gate.failures.map((f) => `\n- ${f}`).join("")}`,
+    ``,
+    `## Compared`,
+    ``,
+    `| | |`,
+    `|---|---|`,
+    ...subjectRows(r).map(([k, v]) => `| ${k} | ${v.replace(/\|/g, "\\|")} |`),
+    ``,
+    `## Results`,
     ``,
     `| | |`,
     `|---|---|`,

@@ -11,6 +11,8 @@ import {
   type LedgerRecord,
   type SubjectKeyStore,
 } from "@auditgraph/core";
+import { REVIEW_EVENT_NAME } from "./record-review.js";
+import { REPLAY_TAG_PREFIX } from "./replay.js";
 import { CheckpointSchema, InclusionBundleSchema, inclusionProof, leafHash, nodeHash, verifyInclusionBundle, type Ledger, type SubtreeSource } from "@auditgraph/ledger";
 
 export const SnapshotFilterSchema = z.object({
@@ -27,6 +29,10 @@ export const SnapshotFilterSchema = z.object({
   traceIds: z.array(z.string().min(1)).min(1).optional(),
   /** At most this many traces (the earliest first). */
   limit: z.number().int().positive().optional(),
+  /** Replay runs and review records are left out unless this is set. */
+  includeReplays: z.boolean().optional(),
+  /** Traces whose root run has no end in the ledger (still in progress, or a held call never finished) are left out unless this is set. */
+  includeUnfinished: z.boolean().optional(),
 });
 export type SnapshotFilter = z.infer<typeof SnapshotFilterSchema>;
 
@@ -108,24 +114,51 @@ async function matches(candidate: Candidate, filter: SnapshotFilter, keyStore: C
   if (filter.to && Date.parse(first.recordedAt) >= Date.parse(filter.to)) return false;
   const types = candidate.records.map((r) => r.record.event.type);
   if (filter.flaggedOnly && !types.some((t) => t === "policy.flag" || t === "escalation.opened")) return false;
-  if (!filter.agentVersion && !filter.modelVersion && !filter.tag) return true;
-  const records = candidate.records.map((r) => r.record);
+  // A sealed event keeps its type and run ids in the clear: no key is needed to see this.
+  if (!filter.includeUnfinished && isUnfinished(candidate.records.map((r) => r.record.event))) return false;
+  const byContent = Boolean(filter.agentVersion || filter.modelVersion || filter.tag);
+  if (!byContent && filter.includeReplays) return true;
+  // A replay run's events all carry its tag, and a review record is one event: when nothing
+  // else needs the contents, the trace's first record tells (one record opened, not all).
+  const records = byContent ? candidate.records.map((r) => r.record) : [first];
   if (!keyStore && records.some((r) => isSealed(r.event))) {
-    throw new Error(`trace ${candidate.traceId} is sealed: filtering by agent version, model version or tag needs the key store`);
+    throw new Error(`trace ${candidate.traceId} is sealed: filtering by agent version, model version or tag, or leaving replays out (unless includeReplays), needs the key store`);
   }
   const events: AuditEvent[] = keyStore
     ? (await openRecords(records, keyStore)).flatMap((o) => (o.erased ? [] : [upcastEvent(o.record.event)]))
     : records.map((r) => upcastEvent(r.event));
+  if (!filter.includeReplays && events.some(isReplayOrReview)) return false;
   if (filter.agentVersion && !events.some((e) => "identity" in e && e.identity.agent.version === filter.agentVersion)) return false;
   if (filter.modelVersion && !events.some((e) => e.type === "llm.end" && e.model.version === filter.modelVersion)) return false;
   if (filter.tag && !events.some((e) => e.tags?.includes(filter.tag!))) return false;
   return true;
 }
 
+/** A replay run's event (tagged with the trace it replays) or a replay review's record (a trace of its own, its id the review's). */
+const isReplayOrReview = (e: AuditEvent): boolean =>
+  (e.type === "custom" && e.payload.name === REVIEW_EVENT_NAME && (e.payload.data as { reviewId?: unknown } | null)?.reviewId === e.traceId) ||
+  (e.tags ?? []).some((tag) => tag.startsWith(REPLAY_TAG_PREFIX));
+
+const RUN_ENDS = new Set(["chain.end", "chain.error", "llm.end", "llm.error", "tool.end", "tool.error", "retriever.end", "retriever.error"]);
+const RUN_STARTS = new Set(["chain.start", "llm.start", "tool.start", "retriever.start"]);
+
+/**
+ * A trace whose root run started and has no end in the ledger: still in progress, or stopped
+ * for good (a held call never decided). Its outcome is unknown, so it is no baseline to replay.
+ * A trace with no root run at all (a review record) is not in progress.
+ */
+function isUnfinished(events: readonly { type: string; runId?: unknown; parentRunId?: unknown }[]): boolean {
+  const roots = new Set(events.filter((e) => e.parentRunId === null && RUN_STARTS.has(e.type)).map((e) => e.runId));
+  if (roots.size === 0) return false;
+  const ended = new Set(events.filter((e) => e.parentRunId === null && RUN_ENDS.has(e.type)).map((e) => e.runId));
+  return [...roots].some((runId) => !ended.has(runId));
+}
+
 /**
  * Selects traces from the ledger and proves every record of them against its stream's latest
  * signed checkpoint. Records are kept exactly as stored (sealed ones stay sealed, redaction as
- * recorded): a snapshot never holds more than the ledger does. One pass per stream.
+ * recorded): a snapshot never holds more than the ledger does. One pass per stream. Replay runs,
+ * review records and unfinished traces are left out unless the filter includes them.
  */
 export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter = {}, options: CreateSnapshotOptions = {}): Promise<Snapshot> {
   const filter = parseWith(SnapshotFilterSchema, filterInput, "snapshot filter");
@@ -142,9 +175,13 @@ export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter
       // Past the latest checkpoint nothing can be proven yet: those records wait for the next snapshot.
       if (checkpoint && record.position >= checkpoint.treeSize) break;
       leaves.push(leafHash(canonicalJson(record)));
-      let candidate = byTrace.get(record.event.traceId);
-      if (!candidate) byTrace.set(record.event.traceId, (candidate = { traceId: record.event.traceId, records: [] }));
-      candidate.records.push({ record, index: record.position });
+      // An access event (a reader of the audit trail) is a trace of its own and no agent's run:
+      // nothing to replay. It stays a leaf of the tree the other records are proven against.
+      if (record.event.type !== "access") {
+        let candidate = byTrace.get(record.event.traceId);
+        if (!candidate) byTrace.set(record.event.traceId, (candidate = { traceId: record.event.traceId, records: [] }));
+        candidate.records.push({ record, index: record.position });
+      }
       if (leaves.length % 1000 === 0) options.onProgress?.({ stream: streamId, records: leaves.length });
     }
     if (leaves.length === 0) continue;
@@ -193,16 +230,29 @@ export async function writeSnapshot(path: string, snapshot: Snapshot): Promise<v
 }
 
 export async function readSnapshot(path: string): Promise<Snapshot> {
-  const text = await readFile(path, "utf8").catch((error: Error) => {
-    throw new Error(`snapshot ${path}: ${error.message}`);
+  return parseWith(SnapshotSchema, await readSnapshotJson(path), `snapshot ${path}`);
+}
+
+/**
+ * A snapshot file's JSON, not yet checked: `verifySnapshot` takes it as it is, so that a file
+ * that is no snapshot fails verification rather than reading. A file that cannot be read or is
+ * not JSON throws an error with code AUDITGRAPH_SNAPSHOT_UNREADABLE.
+ */
+export async function readSnapshotJson(path: string): Promise<unknown> {
+  return (await readSnapshotBytes(path)).json;
+}
+
+/** A snapshot file's bytes (a review hashes them) and their JSON, not yet checked; errors as `readSnapshotJson`'s. */
+export async function readSnapshotBytes(path: string): Promise<{ bytes: Buffer; json: unknown }> {
+  const unreadable = (message: string) => Object.assign(new Error(message), { code: "AUDITGRAPH_SNAPSHOT_UNREADABLE" });
+  const bytes = await readFile(path).catch((error: Error) => {
+    throw unreadable(`snapshot ${path}: ${error.message}`);
   });
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return { bytes, json: JSON.parse(bytes.toString("utf8")) as unknown };
   } catch (error) {
-    throw new Error(`snapshot ${path} is not JSON: ${(error as Error).message}`);
+    throw unreadable(`snapshot ${path} is not JSON: ${(error as Error).message}`);
   }
-  return parseWith(SnapshotSchema, json, `snapshot ${path}`);
 }
 
 export interface SnapshotVerifyReport {

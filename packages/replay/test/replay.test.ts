@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AIMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
@@ -13,15 +13,26 @@ import { streamIdFor } from "@auditgraph/core";
 import { AuditCallbackHandler } from "@auditgraph/langchain";
 import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
 import {
+  ReviewSchema,
+  baselineVersionsOf,
   createSnapshot,
+  readReplaySubject,
+  readResults,
+  readSnapshotFile,
   readSnapshot,
   replaySnapshot,
   review,
   reviewHtml,
   reviewMarkdown,
+  snapshotIdOf,
+  subjectRows,
   verifySnapshot,
+  wordDiff,
+  writeNumberedReview,
+  writeReplaySubject,
   writeSnapshot,
   type CandidateContext,
+  type ReplaySubject,
   type Snapshot,
 } from "@auditgraph/replay";
 import { Collect } from "../../../test/fixtures/collect.js";
@@ -73,6 +84,9 @@ let ledger: SegmentLedger;
 let publicKeyPem: string;
 let snapshot: Snapshot;
 let dir: string;
+/** What the reviews below compared: this snapshot, replayed as version 2.0.0. */
+let subject: ReplaySubject;
+const operator = "auditor-1";
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "auditgraph-replay-"));
@@ -89,6 +103,10 @@ beforeAll(async () => {
   }
   await ledger.append(streamIdFor(tenantId), transport.events as never);
   snapshot = await createSnapshot(ledger, { tenantId, agentVersion: "1.0.0" });
+  const file = join(dir, "subject-snap.json");
+  await writeSnapshot(file, snapshot);
+  const { ref } = await readSnapshotFile(file);
+  subject = { snapshot: ref, baselineVersions: await baselineVersionsOf(snapshot), candidateVersion: "2.0.0", traceOrder: snapshot.traces.map((t) => t.traceId) };
 });
 
 const replay = (agent: (ctx: CandidateContext) => ReturnType<typeof original>, extra: Partial<Parameters<typeof replaySnapshot>[0]> = {}) =>
@@ -129,7 +147,7 @@ describe("replay and review", () => {
   it("control: the original agent with the recorded model reproduces every trace", async () => {
     const { results } = await replay(original, { control: true });
     expect(results.map((r) => r.reproduced)).toEqual([true, true, true]);
-    const r = await review(results, { thresholds: { minOutputMatchRate: 1, minTrajectoryMatchRate: 1, maxDivergences: 0 } });
+    const r = await review(results, { subject, operator, thresholds: { minOutputMatchRate: 1, minTrajectoryMatchRate: 1, maxDivergences: 0 } });
     expect(r.gate).toEqual({ passed: true, failures: [] });
     expect(r.aggregate.reproduced).toBe(3);
   });
@@ -139,7 +157,7 @@ describe("replay and review", () => {
       agentOf(ctx, scriptedModel((total, sku) => (sku === "MS-VERT-1" ? `${sku}: ${total}` : v1Answer(total, sku))), "You are terse.");
     const transport = new Collect();
     const { results } = await replay(candidate, { transport });
-    const r = await review(results, { thresholds: { minOutputMatchRate: 1 } });
+    const r = await review(results, { subject, operator, thresholds: { minOutputMatchRate: 1 } });
     expect(r.traces.map((t) => t.output.exact)).toEqual([true, false, true]);
     expect(r.traces.every((t) => t.trajectory.strict)).toBe(true);
     expect(r.aggregate.divergences).toBe(0);
@@ -149,20 +167,20 @@ describe("replay and review", () => {
     const html = reviewHtml(r);
     expect(html).toContain("Gate: FAILED");
     expect(html).toContain("<svg");
-    expect(html).toMatch(/<del>The<\/del>|<del>is<\/del>/);
+    expect(html).toContain("<del>The total for MS-VERT-1 is</del> <ins>MS-VERT-1:</ins> 79.8 <del>EUR.</del>");
     expect(html).not.toMatch(/<script|https?:\/\//);
     // The replay runs are audited as the candidate's version, linked to their originals.
     const root = transport.events.find((e) => e.traceId === results[1]!.replayTraceId && e.type === "chain.start" && e.parentRunId === null)!;
     expect(root.tags).toContain(`auditgraph:replay-of:${results[1]!.originalTraceId}`);
     expect("identity" in root && root.identity).toMatchObject({ user: { id: "u1", tenantId }, agent: { version: "2.0.0" } });
     // Without thresholds on outputs, the same review passes.
-    expect((await review(results, { thresholds: { minTrajectoryMatchRate: 1 } })).gate.passed).toBe(true);
+    expect((await review(results, { subject, operator, thresholds: { minTrajectoryMatchRate: 1 } })).gate.passed).toBe(true);
   });
 
   it("a candidate that calls a different tool: trajectory mismatch and a divergence", async () => {
     const candidate = (ctx: CandidateContext) => agentOf(ctx, scriptedModel(v1Answer, true));
     const { results } = await replay(candidate, { onMismatch: "live" });
-    const r = await review(results, { thresholds: { maxDivergences: 0 } });
+    const r = await review(results, { subject, operator, thresholds: { maxDivergences: 0 } });
     for (const t of r.traces) {
       expect(t.trajectory.strict).toBe(false);
       expect(t.trajectory.subset).toBe(false);
@@ -184,6 +202,97 @@ describe("replay and review", () => {
     expect(again.skipped).toBe(1);
     expect(again.results.map((r) => r.originalTraceId)).toEqual(snapshot.traces.map((t) => t.traceId));
     expect((await readFile(join(outDir, "results.jsonl"), "utf8")).trim().split("\n")).toHaveLength(3);
-    await writeFile(join(outDir, "review.md"), reviewMarkdown(await review(again.results)));
+    await writeFile(join(outDir, "review.md"), reviewMarkdown(await review(again.results, { subject, operator })));
+  });
+});
+
+describe("a review says what it compared", () => {
+  it("names the snapshot (file, id, sha256 of its bytes), the baseline and candidate versions, the thresholds used, the operator and the time", async () => {
+    const file = join(dir, "subject-snap.json");
+    const { snapshot: read, ref } = await readSnapshotFile(file);
+    expect(ref).toEqual({ file, id: snapshotIdOf(snapshot), sha256: createHash("sha256").update(await readFile(file)).digest("hex") });
+    expect(read.traces.map((t) => t.traceId)).toEqual(snapshot.traces.map((t) => t.traceId));
+    // The recorded traces ran as agent 1.0.0 on the fake model (which reports no version).
+    expect(await baselineVersionsOf(snapshot)).toEqual({ agent: ["1.0.0"], model: [expect.any(String)] });
+
+    const { results } = await replay(original, { control: true });
+    const before = Date.now();
+    const r = await review(results, { subject, operator, thresholds: { minOutputMatchRate: 1, maxDivergences: 0 } });
+    expect(ReviewSchema.parse(r)).toEqual(r);
+    expect(r).toMatchObject({ snapshot: ref, baselineVersions: subject.baselineVersions, candidateVersion: "2.0.0", operator });
+    expect(r.thresholds).toEqual({ minOutputMatchRate: 1, minTrajectoryMatchRate: null, maxDivergences: 0, maxErrors: null, maxTokenIncrease: null, maxCostIncrease: null, minScores: {} });
+    expect(r.createdAt).toBe(new Date(r.createdAt).toISOString());
+    expect(Date.parse(r.createdAt)).toBeGreaterThanOrEqual(before - 1);
+    // No thresholds given: none applied, and the review says so.
+    expect((await review(results, { subject, operator })).thresholds).toEqual({
+      minOutputMatchRate: null, minTrajectoryMatchRate: null, maxDivergences: null, maxErrors: null, maxTokenIncrease: null, maxCostIncrease: null, minScores: {},
+    });
+    // The Markdown and the HTML show the same.
+    const md = reviewMarkdown(r);
+    const html = reviewHtml(r);
+    for (const value of [ref.file, ref.id, ref.sha256, ...subject.baselineVersions.agent, ...subject.baselineVersions.model, "2.0.0", operator, r.createdAt]) {
+      expect(md).toContain(value);
+      expect(html).toContain(value);
+    }
+    for (const [label, value] of subjectRows(r)) {
+      expect(md).toContain(`| ${label} | ${value} |`);
+      expect(html).toContain(`<tr><th>${label}</th><td><code>${value}</code></td></tr>`);
+    }
+    expect(md).toContain("| minOutputMatchRate | 1 |");
+    expect(md).toContain("| minTrajectoryMatchRate | not gated |");
+  });
+
+  it("lists traces in snapshot (recording) order, not the order they finished", async () => {
+    const [first, second] = snapshot.traces.map((t) => t.traceId) as [string, string];
+    const outDir = join(dir, "ordered");
+    let secondDone!: () => void;
+    const done = new Promise<void>((resolve) => (secondDone = resolve));
+    // The first trace waits until the second's result is written: it finishes later, whatever the machine.
+    const slowFirst = (ctx: CandidateContext) => {
+      const agent = original(ctx);
+      return { invoke: async (input: never, config?: Record<string, unknown>) => (ctx.trace.traceId === first && (await done), agent.invoke(input, config)) };
+    };
+    await replaySnapshot({
+      snapshot,
+      agent: slowFirst,
+      handlerOptions: { agent: { ...agentV1, version: "2.0.0" } },
+      transport: new Collect(),
+      concurrency: 2,
+      control: true,
+      outDir,
+      onProgress: (_done, _total, result) => result?.originalTraceId === second && secondDone(),
+    });
+    const finished = await readResults(outDir);
+    expect(finished.map((x) => x.originalTraceId).indexOf(second)).toBeLessThan(finished.map((x) => x.originalTraceId).indexOf(first));
+    const r = await review(finished, { subject, operator });
+    expect(r.traces.map((t) => t.originalTraceId)).toEqual(snapshot.traces.map((t) => t.traceId));
+    expect(reviewHtml(r).indexOf(first)).toBeLessThan(reviewHtml(r).indexOf(second));
+    // What the replay compared, kept beside its results, reads back as written.
+    await writeReplaySubject(outDir, subject);
+    expect(await readReplaySubject(outDir)).toEqual(subject);
+  });
+
+  it("writes later reviews as review-1, review-2, ... and never over another", async () => {
+    const outDir = join(dir, "numbered");
+    await mkdir(outDir, { recursive: true });
+    const own = join(outDir, "review.json");
+    await writeFile(own, "the replay's own");
+    const files = { json: "{}", md: "# r", html: "<p>r</p>" };
+    expect(await writeNumberedReview(outDir, files)).toBe(join(outDir, "review-1.json"));
+    expect(await writeNumberedReview(outDir, { ...files, md: "# second" })).toBe(join(outDir, "review-2.json"));
+    expect(await readFile(join(outDir, "review-1.md"), "utf8")).toBe("# r");
+    expect(await readFile(join(outDir, "review-2.md"), "utf8")).toBe("# second");
+    expect(await readFile(own, "utf8")).toBe("the replay's own");
+  });
+});
+
+describe("word diff", () => {
+  const text = (html: string) => html.replace(/<[^>]+>/g, "");
+  it("keeps word boundaries: a replaced word is not glued to its replacement", () => {
+    expect(wordDiff("the cat sat", "the dog sat")).toBe("the <del>cat</del> <ins>dog</ins> sat");
+    expect(text(wordDiff("the cat sat", "the dog sat"))).toBe("the cat dog sat");
+    expect(text(wordDiff("the cat sat", "a dog ran"))).toBe("the cat sat a dog ran");
+    expect(wordDiff("one  two\nthree", "one two three")).toBe("one two three");
+    expect(wordDiff("a <b>", "a &")).toBe("a <del>&lt;b&gt;</del> <ins>&amp;</ins>");
   });
 });

@@ -19,6 +19,7 @@ import type { Cluster, Redis } from "ioredis";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { publishHoldDecision, type HoldDecision, type PublishHoldDecisionResult } from "@auditgraph/policy";
+import { escalationChangesOf, publishEscalationChanges } from "./escalation-changes.js";
 
 /** No escalation by that id (in that tenant, when one is named): the same words either way, so a tenant cannot probe another's ids. */
 export class EscalationNotFoundError extends Error {
@@ -54,7 +55,7 @@ export interface TransitionResult {
 }
 
 export interface TransitionHolds {
-  /** Where the agents' holds wait (see `RedisHoldDecider`). */
+  /** Where the agents' holds wait (see `RedisHoldDecider`); the transition is also announced there (`ESCALATION_CHANGES_CHANNEL`). */
   redis: Redis | Cluster;
   prefix?: string;
 }
@@ -141,13 +142,18 @@ export async function transitionEscalation(
     }
   }
   const done = { event, record, view, ...(hold ? { hold } : {}) };
-  if (!graph) return { ...done, projected: false };
-  try {
-    await graph.project([{ ...record, event }]);
-    return { ...done, projected: true };
-  } catch (error) {
-    return { ...done, projected: false, projectionError: (error as Error).message };
-  }
+  let result: TransitionResult;
+  if (!graph) result = { ...done, projected: false };
+  else
+    try {
+      await graph.project([{ ...record, event }]);
+      result = { ...done, projected: true };
+    } catch (error) {
+      result = { ...done, projected: false, projectionError: (error as Error).message };
+    }
+  // After the projection: a listener (the console's inbox) that reads the graph on the notice sees the move.
+  if (holds) await publishEscalationChanges(holds.redis, escalationChangesOf([event]));
+  return result;
 }
 
 export const EscalationListingSchema = z.object({
@@ -161,8 +167,35 @@ export const EscalationListingSchema = z.object({
   updatedAt: z.string().nullable(),
   lastReviewer: z.string().nullable(),
   traceId: z.string().nullable(),
+  /** A held call's: its hold, when the agent stops waiting and what it then does (null for the others). */
+  holdId: z.string().nullable(),
+  deadline: z.string().nullable(),
+  defaultDecision: z.enum(["allow", "deny"]).nullable(),
+  /** Until the deadline, as of the listing; 0 once it passed; null when no call waits (no deadline, or decided). */
+  timeLeftMs: z.number().int().nonnegative().nullable(),
 });
 export type EscalationListing = z.infer<typeof EscalationListingSchema>;
+
+/** `4m 10s`, `1h 5m`, `12s`: whole seconds, rounded up (a call with 0.4 s left is not "0s" from expiry). */
+export function formatDuration(ms: number): string {
+  const total = Math.ceil(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  if (h > 0) return `${h}h ${m}m`;
+  return m > 0 ? `${m}m ${sec}s` : `${sec}s`;
+}
+
+/**
+ * How long a held call still waits for a decision, at `now`: null when no call waits on this
+ * escalation (none was held, or it was resolved or dismissed, which decided the hold), 0 once the
+ * deadline passed (the agent took the rule's default).
+ */
+export function timeLeftOf(deadline: string | null | undefined, state: (typeof ESCALATION_STATES)[number], now = Date.now()): number | null {
+  if (!deadline || state === "resolved" || state === "dismissed") return null;
+  const at = Date.parse(deadline);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
 
 const ListOptionsSchema = z.object({
   tenantId: text.nullable().default(null),
@@ -179,7 +212,8 @@ WITH e, CASE e.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' 
 ORDER BY rank DESC, e.openedAt, e.id
 LIMIT $limit
 RETURN e.tenantId AS tenantId, e.id AS id, e.state AS state, e.severity AS severity, e.policyId AS policyId, e.reason AS reason,
-       e.openedAt AS openedAt, e.updatedAt AS updatedAt, e.lastReviewer AS lastReviewer, e.traceId AS traceId`;
+       e.openedAt AS openedAt, e.updatedAt AS updatedAt, e.lastReviewer AS lastReviewer, e.traceId AS traceId,
+       e.holdId AS holdId, e.deadline AS deadline, e.defaultDecision AS defaultDecision`;
 
 /** Escalations as the graph projects them (one tenant's, or every tenant's for an operator), most severe and oldest first. */
 export async function listEscalations(
@@ -188,5 +222,8 @@ export async function listEscalations(
 ): Promise<EscalationListing[]> {
   const o = parseWith(ListOptionsSchema, options, "escalation list options");
   const rows = await graph.read(LIST, { tenantId: o.tenantId, states: o.states, limit: graph.int(o.limit) });
-  return rows.map((row, i) => parseWith(EscalationListingSchema, row, `escalation row ${i}`));
+  const now = Date.now();
+  return rows.map((row, i) =>
+    parseWith(EscalationListingSchema, { ...row, timeLeftMs: timeLeftOf(row.deadline as string | null, row.state as EscalationListing["state"], now) }, `escalation row ${i}`),
+  );
 }

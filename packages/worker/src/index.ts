@@ -1,4 +1,8 @@
-export { AuditWorker, waitUntilIdle, type AuditWorkerOptions, type LedgerHealth } from "./worker.js";
+export { AuditWorker, AuditWorkerOptionsSchema, waitUntilIdle, type AuditWorkerOptions, type LedgerHealth, type Readiness } from "./worker.js";
+export { startWorkerHttp, WorkerHttpOptionsSchema, type WorkerHttp, type WorkerHttpOptions } from "./http.js";
+export { WorkerMetrics, QUEUE_STATES } from "./metrics.js";
+export { RedisHealth, isConnectionError, type RedisState } from "./redis-health.js";
+export { SchemaGate, type GraphState } from "./schema-gate.js";
 export {
   processBatch,
   appendBatch,
@@ -20,9 +24,21 @@ export {
   type OpenedRange,
   type StreamLag,
 } from "./projector.js";
+export { projectSettingAside, unprojectable, projectionDeadLetter, type SetAsideOutcome } from "./projection-dead-letter.js";
 export { rebuildGraph, RebuildOptionsSchema, ProjectionNotEmptyError, countStreamRecords, type RebuildOptions, type RebuildProgress, type RebuildResult } from "./rebuild.js";
 export { WorkerNotifications, notificationOf, type WorkerNotifierOptions } from "./notifications.js";
 export { RedisPolicyState, type RedisPolicyStateOptions } from "./policy-state.js";
+export {
+  ApprovalIntegrity,
+  APPROVAL_VIOLATIONS,
+  APPROVAL_POLICY_VERSION,
+  approvalPolicyIdOf,
+  holdViolation,
+  type ApprovalViolation,
+  type ApprovalIntegrityOptions,
+  type ApprovalFinding,
+  type HoldEvidence,
+} from "./approval-integrity.js";
 export {
   PolicyEngine,
   DEFAULT_WORKER_POLICIES,
@@ -40,6 +56,8 @@ export {
   holdDecisionOf,
   readEscalation,
   listEscalations,
+  timeLeftOf,
+  formatDuration,
   TransitionRequestSchema,
   EscalationNotFoundError,
   type TransitionRequest,
@@ -47,3 +65,5 @@ export {
   type TransitionHolds,
   type EscalationListing,
 } from "./escalations.js";
+export { recordAccess, AccessInputSchema, AccessInputError, type AccessInput, type AccessResult } from "./access.js";
+export { ESCALATION_CHANGES_CHANNEL, EscalationChangeSchema, escalationChangesOf, publishEscalationChanges, type EscalationChange } from "./escalation-changes.js";

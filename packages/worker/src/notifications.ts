@@ -23,7 +23,7 @@ import type { AppendedStream } from "./process.js";
  */
 export type WorkerNotifierOptions = Omit<EscalationNotifierOptions, "onAttempt" | "logger">;
 
-/** What an escalation's notification says: ids, the policy and its reason, a lineage hint. Nothing from the event itself. */
+/** What an escalation's notification says: ids, the policy and its reason, a lineage hint, a held call's hold. Nothing from the event itself. */
 export function notificationOf(opened: EventOf<"escalation.opened">): EscalationNotificationInput {
   const p = opened.payload;
   return {
@@ -37,6 +37,10 @@ export function notificationOf(opened: EventOf<"escalation.opened">): Escalation
     reason: p.reason,
     openedAt: opened.occurredAt,
     lineage: { traceId: p.concerns.traceId, runId: p.concerns.runId, ...(p.concerns.eventId ? { eventId: p.concerns.eventId } : {}) },
+    // A call is waiting: the receiver must know which, until when, and what happens if no one answers.
+    ...(p.holdId ? { holdId: p.holdId } : {}),
+    ...(p.holdId && p.deadline ? { deadline: p.deadline } : {}),
+    ...(p.holdId && p.defaultDecision ? { defaultDecision: p.defaultDecision } : {}),
   };
 }
 

@@ -29,6 +29,7 @@ import {
 } from "@auditgraph/policy";
 import type { Ledger } from "@auditgraph/ledger";
 import type { AppendedStream } from "./process.js";
+import { ApprovalIntegrity } from "./approval-integrity.js";
 
 /**
  * The worker's policies when AUDITGRAPH_POLICIES names no file: the built-ins that need no
@@ -98,7 +99,10 @@ type EscalatedFinding = Pick<Finding, "severity" | "policyId" | "policyVersion" 
   concerns: Finding["concerns"];
 };
 
-function openedEvent(event: UserEvent, finding: EscalatedFinding, flagId: string, concerned: string, occurredAt: string, holdId?: string) {
+/** What an escalation about a held call carries of its hold; no deadline from an agent that did not record one. */
+type HoldOfEscalation = { holdId: string; deadline?: string; defaultDecision?: "allow" | "deny" };
+
+function openedEvent(event: UserEvent, finding: EscalatedFinding, flagId: string, concerned: string, occurredAt: string, hold?: HoldOfEscalation) {
   const escalationId = escalationIdOf(concerned, finding.policyId);
   return parseWith(
     EventSchema,
@@ -122,7 +126,7 @@ function openedEvent(event: UserEvent, finding: EscalatedFinding, flagId: string
         flagEventIds: [flagId],
         concerns: finding.concerns,
         reason: finding.reason,
-        ...(holdId ? { holdId } : {}),
+        ...(hold ?? {}),
       },
     },
     `escalation of policy ${finding.policyId}`,
@@ -137,7 +141,9 @@ function openedEvent(event: UserEvent, finding: EscalatedFinding, flagId: string
 export function heldEscalation(flag: EventOf<"policy.flag">): EventOf<"escalation.opened"> {
   const p = flag.payload;
   const concerned = p.concerns.eventId ?? flag.eventId;
-  return openedEvent(flag, { ...p, concerns: { ...p.concerns, traceId: flag.traceId } }, flag.eventId, concerned, new Date().toISOString(), holdIdOf(p));
+  // The id is derived, as the CLI derives it; the deadline and default are the agent's (an older agent's flag has none).
+  const hold = { holdId: holdIdOf(p), ...(p.hold ? { deadline: p.hold.deadline, defaultDecision: p.hold.defaultDecision } : {}) };
+  return openedEvent(flag, { ...p, concerns: { ...p.concerns, traceId: flag.traceId } }, flag.eventId, concerned, new Date().toISOString(), hold);
 }
 
 export interface PolicyEngineOptions {
@@ -148,6 +154,8 @@ export interface PolicyEngineOptions {
   ledger: Ledger;
   keyStore?: SubjectKeyStore;
   logger: Logger;
+  /** Tools whose start must be on record before they run (the handlers' `highImpactTools`): see `ApprovalIntegrity`. */
+  highImpactTools?: readonly string[];
 }
 
 export interface RaisedStream {
@@ -171,9 +179,16 @@ export interface RaisedStream {
  */
 export class PolicyEngine {
   readonly escalationSeverity: Severity;
+  private readonly approvals: ApprovalIntegrity;
 
   constructor(private readonly options: PolicyEngineOptions) {
     this.escalationSeverity = options.escalationSeverity ?? "high";
+    this.approvals = new ApprovalIntegrity({
+      ledger: options.ledger,
+      state: options.state,
+      ...(options.highImpactTools ? { highImpactTools: options.highImpactTools } : {}),
+      ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+    });
   }
 
   /** The findings on one event; a policy that failed is logged and left out, the others' findings kept. */
@@ -237,6 +252,13 @@ export class PolicyEngine {
         escalations += out.length - 1;
         raised.push(...out);
       }
+    }
+    // Approvals proven from the ledger, not taken from the agent: a critical flag per violation (see ApprovalIntegrity).
+    for (const { event, finding } of await this.approvals.check(stream.streamId, events, stream.records, raised)) {
+      const out = raisedEvents(event, finding, this.escalationSeverity);
+      flags += 1;
+      escalations += out.length - 1;
+      raised.push(...out);
     }
     if (raised.length === 0) return undefined;
     const { ledger, keyStore } = this.options;

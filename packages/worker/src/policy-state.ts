@@ -16,6 +16,15 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return total`;
 
+// The first event to claim a key keeps it; the answer is the holder, so a redelivered claimant still holds it.
+const CLAIM = `
+local owner = redis.call('GET', KEYS[1])
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  owner = ARGV[1]
+end
+return owner`;
+
 export interface RedisPolicyStateOptions {
   /** An ioredis client (shared, not closed by `close`) or the options to open one with. */
   redis: Redis | Cluster | RedisConnection;
@@ -55,6 +64,12 @@ export class RedisPolicyState implements PolicyState {
 
   async get(key: string): Promise<number> {
     return Number((await this.redis.hget(this.prefix + key, "t")) ?? 0);
+  }
+
+  async claim(key: string, eventId: string): Promise<boolean> {
+    // Its own key space: a claim is a string, a counter a hash.
+    const owner = (await this.redis.eval(CLAIM, 1, `${this.prefix}claim:${key}`, eventId, String(this.ttlMs))) as string;
+    return owner === eventId;
   }
 
   async close(): Promise<void> {

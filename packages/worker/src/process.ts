@@ -75,6 +75,24 @@ export async function unerased(
   return out;
 }
 
+/**
+ * A job's data as Redis held it, when it is not JSON (written to Redis by something other than
+ * BullMQ, or damaged there). BullMQ cannot parse it, so it would never hand the job over: the
+ * job would be taken, found unreadable, stall and be taken again for ever. The worker hands it
+ * over as this instead, and it is dead-lettered whole, its text kept exactly as received.
+ */
+export class UnparsedJobData {
+  constructor(
+    /** The job's `data` field, as received. */
+    readonly text: string,
+  ) {}
+
+  /** Names the problem, never the content: a parser's message quotes the text, which may be personal data. */
+  reason(): string {
+    return `invalid batch job: data is not valid JSON (${this.text.length} characters, kept as received)`;
+  }
+}
+
 /** What one job did to the ledger (and, through `processBatch`, to the graph). */
 export interface AppendOutcome {
   appended: number;
@@ -113,6 +131,10 @@ export async function appendBatch(
   options: ProcessOptions = {},
 ): Promise<AppendedBatch> {
   const recordedAt = new Date().toISOString();
+  if (data instanceof UnparsedJobData) {
+    await ledger.deadLetter({ id: `${jobId}`, recordedAt, jobId, reason: data.reason(), input: data.text });
+    return { outcome: { appended: 0, duplicates: 0, deadLettered: 1 }, streams: [] };
+  }
   const batch = BatchJobSchema.safeParse(data);
   if (!batch.success) {
     const reason = new ValidationError("batch job", issuesOf(batch.error)).message;

@@ -3,6 +3,7 @@ import { pino, type Logger } from "pino";
 import {
   ValidationError,
   isSealed,
+  logLevelOf,
   openRecords,
   parseWith,
   upcastEvent,
@@ -11,9 +12,10 @@ import {
   type PlainRecord,
   type SubjectKeyStore,
 } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
-import type { Graph, ProjectionRange, RangeOutcome } from "@auditgraph/graph";
+import type { DeadLetter, Ledger } from "@auditgraph/ledger";
+import { ForeignProjectionError, type Graph, type ProjectionCursor, type ProjectionRange, type RangeOutcome } from "@auditgraph/graph";
 import { unerased, type AppendedStream } from "./process.js";
+import { projectSettingAside } from "./projection-dead-letter.js";
 
 /** What the projection needs of a graph: ranges with their cursor, and the cursors. */
 export type ProjectionGraph = Pick<Graph, "projectRange" | "cursors">;
@@ -46,11 +48,15 @@ export interface ProjectorOptions extends ProjectorSettings {
   /** Opens sealed records read back from the ledger; an erased subject's are left out. */
   keyStore?: SubjectKeyStore;
   logger?: Logger;
+  /** Told of each record the graph refused for good and set aside (its dead letter already recorded). */
+  onSetAside?: (letter: DeadLetter) => void;
+  /** Told of each batch's records once they are in the graph (the worker announces escalation changes from them). */
+  onProjected?: (records: PlainRecord[]) => void;
 }
 
-/** One batch ready for `Graph.projectRange`: the range it covers and its readable records. */
+/** One batch ready for `Graph.projectRange`: the range it covers (but the ledger's id) and its readable records. */
 export interface OpenedRange {
-  range: ProjectionRange;
+  range: Omit<ProjectionRange, "ledgerId">;
   records: PlainRecord[];
   /** Records of the range left out because their subject was erased. */
   erased: number;
@@ -91,7 +97,7 @@ export async function openRange(batch: LedgerRecord[], keyStore?: Pick<SubjectKe
   return { range: rangeOf(batch), records, erased: batch.length - records.length };
 }
 
-const rangeOf = (batch: LedgerRecord[]): ProjectionRange => ({
+const rangeOf = (batch: LedgerRecord[]): OpenedRange["range"] => ({
   streamId: batch[0]!.streamId,
   from: batch[0]!.position,
   prevHash: batch[0]!.prevHash,
@@ -128,6 +134,10 @@ interface StreamState {
   retry?: NodeJS.Timeout;
   failures: number;
   lastError?: string;
+  /** Another ledger projects this stream's graph: said once, then tried now and then quietly. */
+  foreign?: boolean;
+  /** Records this process set aside (projection dead letters) rather than stop the stream. */
+  setAside: number;
 }
 
 /** Where one stream's projection stands in this process. */
@@ -140,6 +150,8 @@ export interface StreamLag {
   /** Failed attempts in a row (retried with backoff), and the last one's error. */
   failures: number;
   lastError?: string;
+  /** Records set aside by this process: the graph refused them for good (see `dead-letters`). */
+  setAside: number;
 }
 
 /**
@@ -156,16 +168,26 @@ export class StreamProjector {
   private readonly log: Logger;
   private closing = false;
   private resuming = false;
+  private ledgerId?: Promise<string>;
 
   constructor(private readonly options: ProjectorOptions) {
-    const { ledger: _l, graph: _g, keyStore: _k, logger, ...settings } = options;
+    const { ledger: _l, graph: _g, keyStore: _k, logger, onSetAside: _s, onProjected: _p, ...settings } = options;
     this.settings = parseWith(ProjectorSettingsSchema, settings, "projector options");
-    this.log = logger ?? pino({ name: "auditgraph-projector" }, pino.destination(2));
+    this.log = logger ?? pino({ name: "auditgraph-projector", level: logLevelOf() }, pino.destination(2));
+  }
+
+  /** The id of the ledger projected from: the cursors this projector moves are that ledger's. */
+  private id(): Promise<string> {
+    this.ledgerId ??= this.options.ledger.id().catch((error: unknown) => {
+      this.ledgerId = undefined;
+      throw error;
+    });
+    return this.ledgerId;
   }
 
   private state(streamId: string): StreamState {
     let s = this.streams.get(streamId);
-    if (!s) this.streams.set(streamId, (s = { streamId, target: -1, toEnd: false, restart: false, inHand: new Map(), failures: 0 }));
+    if (!s) this.streams.set(streamId, (s = { streamId, target: -1, toEnd: false, restart: false, inHand: new Map(), failures: 0, setAside: 0 }));
     return s;
   }
 
@@ -212,11 +234,12 @@ export class StreamProjector {
 
   /** Where each stream this process projects stands. */
   lag(): StreamLag[] {
-    return [...this.streams.values()].map(({ streamId, projected, target, failures, lastError }) => ({
+    return [...this.streams.values()].map(({ streamId, projected, target, failures, lastError, setAside }) => ({
       streamId,
       projected,
       target,
       failures,
+      setAside,
       ...(lastError ? { lastError } : {}),
     }));
   }
@@ -230,6 +253,9 @@ export class StreamProjector {
   async settled(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.idle()) {
+      // A stream another ledger projects does not catch up by waiting: said at once.
+      const refused = [...this.streams.values()].filter((s) => s.foreign && !s.running);
+      if (refused.length > 0) throw new Error(`the projection is refused: ${refused.map((s) => s.lastError).join("; ")}`);
       if (Date.now() > deadline) {
         const behind = this.lag()
           .filter((l) => (l.projected ?? -1) < l.target || l.failures > 0)
@@ -245,7 +271,7 @@ export class StreamProjector {
    * throws on the first failure instead of retrying. The cursor's position after it.
    */
   async catchUp(streamId: string, through?: number): Promise<number> {
-    const s: StreamState = { streamId, target: through ?? -1, toEnd: through === undefined, restart: false, inHand: new Map(), failures: 0 };
+    const s: StreamState = { streamId, target: through ?? -1, toEnd: through === undefined, restart: false, inHand: new Map(), failures: 0, setAside: 0 };
     while (this.pending(s)) await this.step(s);
     return s.projected!;
   }
@@ -292,6 +318,8 @@ export class StreamProjector {
         await this.linger(s);
         await this.step(s);
       }
+      if (s.foreign) this.log.info({ streamId: s.streamId }, "the stream's graph is this ledger's now (handed over): projecting it");
+      s.foreign = false;
       s.failures = 0;
       s.lastError = undefined;
     } catch (error) {
@@ -300,8 +328,17 @@ export class StreamProjector {
       // The backlog is read back from the ledger when the graph is back: no plaintext piles up.
       s.inHand.clear();
       if (this.closing) return;
-      const wait = Math.min(this.settings.retryMaxMs, this.settings.retryMinMs * 2 ** Math.min(s.failures - 1, 20));
-      this.log.warn(
+      const foreign = error instanceof ForeignProjectionError;
+      const wait = foreign ? this.settings.retryMaxMs : Math.min(this.settings.retryMaxMs, this.settings.retryMinMs * 2 ** Math.min(s.failures - 1, 20));
+      // Refused, not failing: one line when it starts (the stream may be handed over later, so it is looked at again now and then).
+      if (foreign && !s.foreign)
+        this.log.error(
+          { code: error.code, streamId: s.streamId, ledgerId: error.ledgerId, ownerLedgerId: error.ownerLedgerId, retryInMs: wait },
+          error.message,
+        );
+      s.foreign = foreign;
+      if (!foreign)
+        this.log.warn(
         { streamId: s.streamId, projected: s.projected, target: s.target, failures: s.failures, retryInMs: wait, error: s.lastError },
         "projection failed; the ledger keeps accepting, retrying",
       );
@@ -339,10 +376,13 @@ export class StreamProjector {
   /** Reads the stream's cursor from the graph: where this process takes it up. */
   private async readCursor(s: StreamState): Promise<number> {
     const [cursor] = await this.options.graph.cursors(s.streamId);
+    const ledgerId = await this.id();
+    if (cursor && cursor.position >= 0 && cursor.ledgerId !== undefined && cursor.ledgerId !== ledgerId)
+      throw new ForeignProjectionError(s.streamId, ledgerId, cursor.ledgerId);
     s.projected = cursor?.position ?? -1;
     // A cursor at or past everything this process has to project would otherwise be taken on
-    // trust: check that it is this ledger's (a replaced ledger's, or another's sharing this graph, is not).
-    if (cursor && cursor.position >= 0 && !(await this.onChain(s, cursor.position, cursor.hash))) this.restartStream(s, cursor.position);
+    // trust: check that it is on this ledger's chain (it may be from an older copy of this ledger).
+    if (cursor && cursor.position >= 0 && !(await this.onChain(s, cursor.position, cursor.hash))) await this.restartStream(s, cursor.position, cursor);
     return s.projected;
   }
 
@@ -382,7 +422,15 @@ export class StreamProjector {
       full = read.length === batchSize;
       batch = await openRange(read, keyStore);
     }
-    const outcome: RangeOutcome = await graph.projectRange({ ...batch.range, restart: s.restart }, batch.records);
+    const ledgerId = await this.id();
+    // A record the graph refuses for good is set aside (a projection dead letter), not retried for ever.
+    const { outcome, setAside }: { outcome: RangeOutcome; setAside: DeadLetter[] } = await projectSettingAside(graph, ledger, { ...batch.range, ledgerId, restart: s.restart }, batch.records);
+    for (const letter of setAside) {
+      s.setAside += 1;
+      this.log.error({ streamId: s.streamId, position: letter.projection?.position, code: letter.projection?.code }, `a record the graph refuses was set aside: ${letter.reason}`);
+      this.options.onSetAside?.(letter);
+    }
+    if (outcome.status === "projected" && batch.records.length > 0) this.options.onProjected?.(batch.records);
     switch (outcome.status) {
       case "projected":
       case "behind":
@@ -397,11 +445,13 @@ export class StreamProjector {
       case "ahead":
         // Another process projected further: fine if it is this ledger's record there.
         if (await this.onChain(s, outcome.position, outcome.hash)) s.projected = outcome.position;
-        else this.restartStream(s, outcome.position);
+        else await this.restartStream(s, outcome.position);
         break;
       case "mismatch":
-        this.restartStream(s, outcome.position);
+        await this.restartStream(s, outcome.position);
         break;
+      case "foreign":
+        throw new ForeignProjectionError(s.streamId, ledgerId, outcome.ledgerId);
     }
     for (const position of s.inHand.keys()) if (position <= (s.projected ?? -1)) s.inHand.delete(position);
   }
@@ -412,10 +462,14 @@ export class StreamProjector {
     return record?.position === position && record.hash === hash;
   }
 
-  private restartStream(s: StreamState, cursor: number): void {
+  /** A cursor off this ledger's chain: projected again from the start if it is this ledger's, else refused. */
+  private async restartStream(s: StreamState, position: number, read?: ProjectionCursor): Promise<void> {
+    const ledgerId = await this.id();
+    const cursor = read ?? (await this.options.graph.cursors(s.streamId))[0];
+    if (cursor?.ledgerId !== ledgerId) throw new ForeignProjectionError(s.streamId, ledgerId, cursor?.ledgerId ?? null);
     this.log.warn(
-      { streamId: s.streamId, cursor },
-      "the projection cursor is another ledger's (its hash is not this ledger's there): projecting this stream from its start",
+      { streamId: s.streamId, cursor: position, ledgerId },
+      "the projection cursor is this ledger's but not on its chain (an older copy of the ledger?): projecting this stream from its start",
     );
     s.restart = true;
     s.projected = -1;
@@ -433,18 +487,27 @@ export class StreamProjector {
   }
 }
 
-/** How far the graph lags behind the ledger, stream by stream: the cursor, the ledger's last position, and the difference. */
+/**
+ * How far the graph lags behind the ledger, stream by stream: the cursor, the ledger's last
+ * position, the difference, and the records set aside (in the ledger, past the cursor, but left
+ * out of the graph: see `dead-letters`).
+ */
 export async function projectionLag(
   ledger: Ledger,
   graph: Pick<Graph, "cursors">,
-): Promise<{ streamId: string; cursor: number; last: number; behind: number }[]> {
-  const cursors = new Map((await graph.cursors()).map((c) => [c.streamId, c.position]));
+): Promise<{ streamId: string; cursor: number; last: number; behind: number; setAside: number }[]> {
+  const ledgerId = await ledger.id();
+  const setAside = new Map<string, number>();
+  for (const l of await ledger.readDeadLetters())
+    if (l.kind === "projection" && l.projection) setAside.set(l.projection.streamId, (setAside.get(l.projection.streamId) ?? 0) + 1);
+  // Another ledger's cursor is not this ledger's progress.
+  const cursors = new Map((await graph.cursors()).filter((c) => c.ledgerId === undefined || c.ledgerId === ledgerId).map((c) => [c.streamId, c.position]));
   const out = [];
   for (const streamId of await ledger.streams()) {
     const cursor = cursors.get(streamId) ?? -1;
     let last = cursor;
     for await (const record of ledger.readStream(streamId, cursor + 1)) last = record.position;
-    out.push({ streamId, cursor, last, behind: last - cursor });
+    out.push({ streamId, cursor, last, behind: last - cursor, setAside: setAside.get(streamId) ?? 0 });
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { parseWith, streamIdFor, type LedgerRecord, type SubjectKeyStore } from 
 import { SegmentLedger, type Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { openRange } from "./projector.js";
+import { projectSettingAside } from "./projection-dead-letter.js";
 
 export const RebuildOptionsSchema = z.object({
   /** Records projected in one write transaction. */
@@ -28,11 +29,15 @@ export type RebuildOptions = z.input<typeof RebuildOptionsSchema> & {
 };
 
 export interface RebuildResult {
-  streams: { streamId: string; records: number; projected: number; erased: number; cursor: number }[];
-  /** Records read from the ledger, projected (readable), and left out (their subject erased). */
+  streams: { streamId: string; records: number; projected: number; erased: number; setAside: number; cursor: number }[];
+  /**
+   * Records read from the ledger, projected (readable), left out (their subject erased), and set
+   * aside (the graph refused them for good: projection dead letters, see `dead-letters`).
+   */
   records: number;
   projected: number;
   erased: number;
+  setAside: number;
   /** Nodes deleted first (with `replace`). */
   deleted: number;
 }
@@ -95,15 +100,25 @@ export async function rebuildGraph(ledger: Ledger, graph: Graph, options: Rebuil
   if (existing > 0)
     deleted = await graph.deleteProjection(scope, { batchSize: deleteBatchSize, onProgress: (n) => onProgress?.({ phase: "deleting", deleted: n, total: existing }) });
 
-  const result: RebuildResult = { streams: [], records: 0, projected: 0, erased: 0, deleted };
+  const result: RebuildResult = { streams: [], records: 0, projected: 0, erased: 0, setAside: 0, deleted };
+  // The streams' cursors become this ledger's: a rebuild (after --replace) hands their graphs over to it.
+  const ledgerId = await ledger.id();
   for (const streamId of streamIds) {
-    const stream = { streamId, records: 0, projected: 0, erased: 0, cursor: -1 };
+    const stream = { streamId, records: 0, projected: 0, erased: 0, setAside: 0, cursor: -1 };
     let batch: LedgerRecord[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
       const opened = await openRange(batch, keyStore);
       // The first batch takes the cursor over, whatever it held: a rebuild starts the stream afresh.
-      const outcome = await graph.projectRange({ ...opened.range, restart: stream.records === 0 }, opened.records);
+      // With --replace the first batch hands the stream over, even should another ledger's worker have made its cursor again since the delete.
+      const first = stream.records === 0;
+      // A record the graph refuses for good is set aside (a projection dead letter) and the rebuild goes on.
+      const { outcome, setAside } = await projectSettingAside(graph, ledger, { ...opened.range, ledgerId, restart: first, handOver: first && replace }, opened.records);
+      stream.setAside += setAside.length;
+      if (outcome.status === "foreign")
+        throw new Error(
+          `stream ${streamId}: its graph is projected from ledger ${outcome.ledgerId ?? "(one from before ledger ids)"}, not from this ledger ${ledgerId}: rebuild with --replace to hand it over (stop that ledger's workers first, or give one of the ledgers its own NEO4J_DATABASE)`,
+        );
       if (outcome.status === "gap" || outcome.status === "mismatch")
         throw new Error(
           `stream ${streamId}: its projection cursor moved to position ${outcome.position} while it was being rebuilt (another rebuild, or a worker of another ledger, writes to this graph)`,
@@ -123,6 +138,7 @@ export async function rebuildGraph(ledger: Ledger, graph: Graph, options: Rebuil
     await flush();
     result.projected += stream.projected;
     result.erased += stream.erased;
+    result.setAside += stream.setAside;
     result.streams.push(stream);
   }
   return result;

@@ -1,63 +1,20 @@
-import { Worker, type ConnectionOptions, type Queue } from "bullmq";
+import { Queue, Worker, type ConnectionOptions, type Job, type JobJson } from "bullmq";
+import type { Cluster, Redis } from "ioredis";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME, bullConnection, epochKey, newEventId, readEpoch, type RedisConnection, type Severity, type SubjectKeyStore } from "@auditgraph/core";
-import { ledgerUnavailable, type Ledger } from "@auditgraph/ledger";
-import type { PolicySet, PolicyState } from "@auditgraph/policy";
-import { appendBatch, type AppendOutcome } from "./process.js";
+import { DEFAULT_QUEUE_NAME, bullConnection, describeRedis, epochKey, logLevelOf, newEventId, parseWith, readEpoch, redisClient, type RedisConnection } from "@auditgraph/core";
+import { ledgerUnavailable } from "@auditgraph/ledger";
+import { UnparsedJobData, appendBatch, type AppendOutcome, type AppendedStream } from "./process.js";
 import { PolicyEngine } from "./policies.js";
 import { RedisPolicyState } from "./policy-state.js";
-import { WorkerNotifications, type WorkerNotifierOptions } from "./notifications.js";
-import { StreamProjector, type ProjectionGraph, type ProjectorSettings, type StreamLag } from "./projector.js";
+import { WorkerNotifications } from "./notifications.js";
+import { StreamProjector, type ProjectionGraph, type StreamLag } from "./projector.js";
+import { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
+import { RedisHealth, type RedisState } from "./redis-health.js";
+import { SchemaGate, type GraphState } from "./schema-gate.js";
+import { QUEUE_STATES, WorkerMetrics } from "./metrics.js";
+import { announceEscalations } from "./escalation-changes.js";
 
-export interface AuditWorkerOptions {
-  /** ioredis options, with `clusterNodes` for a Redis Cluster (the queue name must then be a hash tag, `{...}`). */
-  connection: RedisConnection;
-  ledger: Ledger;
-  /** Where the projection goes (a `Graph`); it may be down: jobs are acknowledged once in the ledger. */
-  graph: ProjectionGraph;
-  /** Seal each event for its data subject before it is appended, and open them to project them (see `appendBatch`). */
-  keyStore?: SubjectKeyStore;
-  queueName?: string;
-  concurrency?: number;
-  /**
-   * How long a job stays locked to a worker that stopped renewing the lock: a killed
-   * worker's batch goes back to the queue after about this long (BullMQ's lock and stall check).
-   */
-  lockDurationMs?: number;
-  /**
-   * How many times a batch may be taken back from a worker that died holding it (killed,
-   * crashed, out of memory) before BullMQ fails it for good. Running a batch again is safe (the
-   * ledger dedups by event id), and a stall is not counted as one of the job's `attempts`; BullMQ's
-   * own default (1) fails, never to be retried, a batch whose worker died twice while holding it,
-   * and its events never reach the ledger. Default 100.
-   */
-  maxStalls?: number;
-  /** Batch size, retry backoff and memory bound of the projection (see `ProjectorSettingsSchema`). */
-  projection?: ProjectorSettings;
-  /**
-   * Evaluated on every event of a job once it is in the ledger; findings are appended as
-   * `policy.flag` events (and `escalation.opened` ones). Absent: no policies are evaluated (the
-   * CLI's worker loads AUDITGRAPH_POLICIES, or the defaults).
-   */
-  policies?: PolicySet;
-  /** Counters of the stateful policies (default: Redis, on `connection`, shared by every worker). */
-  policyState?: PolicyState;
-  /** Findings at or above it open an escalation whatever their action (default `high`). */
-  escalationSeverity?: Severity;
-  /**
-   * Notifies each escalation this worker opens (a signed webhook, a callback in code, or both),
-   * in the background: a job is acked without waiting for a receiver. Every attempt is appended
-   * to the escalation's tenant stream as an `escalation.notification` event.
-   */
-  notifier?: WorkerNotifierOptions;
-  /** On close, how long deliveries under way may still take before their retries are cut short (default 10 s). */
-  notificationGraceMs?: number;
-  /** While the ledger cannot be written (disk full, read-only, database away), the longest wait between tries (default 5 s). */
-  ledgerRetryMaxMs?: number;
-  /** How often Redis's epoch is read, to notice (and report) that Redis lost its data (default 5 s). */
-  epochCheckMs?: number;
-  logger?: Logger;
-}
+export { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
 
 /** Whether the ledger takes writes, as this worker last found it. */
 export interface LedgerHealth {
@@ -67,6 +24,46 @@ export interface LedgerHealth {
   /** Since when (ISO time), and the job held meanwhile. */
   since?: string;
   jobId?: string | null;
+}
+
+/** What `/readyz` answers: ready when Redis and the ledger are usable; Neo4j's state is told, not required. */
+export interface Readiness {
+  ready: boolean;
+  redis: RedisState;
+  ledger: LedgerHealth;
+  neo4j: GraphState & {
+    state: "up" | "down" | "starting";
+    /** `setAside`: records this worker set aside as projection dead letters (the graph refused them for good). */
+    projection: { lagEvents: number; failingStreams: number; setAside: number; lastError?: string };
+  };
+}
+
+/**
+ * BullMQ's worker, but a job whose data is not JSON is handed over as `UnparsedJobData` rather
+ * than thrown on: BullMQ parses the data after moving the job to active, and a parse error there
+ * leaves the job active, unprocessed, until it stalls and is taken again, for ever, one worker
+ * slot lost each time. Handed over, it is dead-lettered like any other bad job.
+ */
+class PoisonTolerantWorker extends Worker<unknown, AppendOutcome> {
+  protected override createJob(json: JobJson, jobId: string): Job<unknown, AppendOutcome> {
+    try {
+      return super.createJob(json, jobId);
+    } catch (error) {
+      if (!(error instanceof SyntaxError) || typeof json.data !== "string" || parsesAsJson(json.data)) throw error;
+      const job = super.createJob({ ...json, data: "null" }, jobId);
+      job.data = new UnparsedJobData(json.data);
+      return job;
+    }
+  }
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text || "{}");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The in-process workers of each queue, so that `waitUntilIdle` can wait for their projection too. */
@@ -96,24 +93,68 @@ export class AuditWorker {
   readonly redisLosses: string[] = [];
   /** Cut short the waits for a writable ledger: the worker is closing. */
   private readonly closing = new AbortController();
+  /** This worker's Prometheus metrics (a registry of its own; see `startWorkerHttp`). */
+  readonly metrics: WorkerMetrics;
+  /** Whether Redis answers; every Redis client of the worker reports its errors to it. */
+  private readonly redis: RedisHealth;
+  /** The graph's migrations, applied in the background; the projection waits for them. */
+  private readonly schema: SchemaGate;
+  private readonly stateClient: Redis | Cluster | undefined;
+  private counts: { queue: Queue; release: () => Promise<void> } | undefined;
+  private readonly connectionOptions: RedisConnection;
 
-  constructor(options: AuditWorkerOptions) {
-    this.log = options.logger ?? pino({ name: "auditgraph-worker" }, pino.destination(2));
+  constructor(input: AuditWorkerOptions) {
+    const options = parseWith(AuditWorkerOptionsSchema, input, "worker options");
+    this.log = options.logger ?? pino({ name: "auditgraph-worker", level: logLevelOf() }, pino.destination(2));
     this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.connectionOptions = options.connection;
+    // Hosts and ports only: the connection's credentials never reach a log line.
+    this.log.info({ redis: describeRedis(options.connection), queue: this.queueName }, "audit worker starting");
+    this.redis = new RedisHealth(options.connection, this.log);
+    this.metrics = new WorkerMetrics({
+      projectionLag: () => this.projector.lag().reduce((sum, l) => sum + Math.max(0, l.target - (l.projected ?? -1)), 0),
+      queueCounts: () => this.queueCounts(),
+      redisUp: () => this.redis.state().up,
+      ledgerWritable: () => this.health.writable,
+      graphMigrated: () => this.schema.state().migrated,
+    });
+    const graph = options.graph as ProjectionGraph & { migrate?: () => Promise<unknown> };
+    const retryMaxMs = options.projection?.retryMaxMs ?? 30_000;
+    this.schema = new SchemaGate({
+      graph,
+      migrate: options.migrate !== false && typeof graph.migrate === "function" ? () => graph.migrate!() : undefined,
+      logger: this.log,
+      retryMinMs: options.projection?.retryMinMs ?? 250,
+      retryMaxMs: options.migrationRetryMaxMs ?? Math.min(retryMaxMs, 10_000),
+      observeProjection: (seconds) => this.metrics.projectionSeconds.observe(seconds),
+    });
     this.projector = new StreamProjector({
       ...options.projection,
       ledger: options.ledger,
-      graph: options.graph,
+      graph: this.schema.graph,
       logger: this.log,
+      onSetAside: () => this.metrics.projectionDeadLetters.inc(),
+      // Escalations now in the graph are announced (ids only) on BullMQ's own client: the console's inbox refreshes.
+      onProjected: (records) => void (this.closing.signal.aborted || announceEscalations(() => this.worker.getBackend().client, records)),
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
     this.notificationGraceMs = options.notificationGraceMs ?? 10_000;
     this.ledgerRetryMaxMs = options.ledgerRetryMaxMs ?? 5_000;
-    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, options.ledger, (appended) => this.projector.offer(appended), this.log);
+    const appendedElsewhere = (appended: AppendedStream) => {
+      this.metrics.eventsAppended.inc(appended.appended);
+      this.projector.offer(appended);
+    };
+    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, options.ledger, appendedElsewhere, this.log);
     if (options.policies) {
-      const state =
-        options.policyState ??
-        (this.ownedState = new RedisPolicyState({ redis: options.connection }));
+      let state = options.policyState;
+      if (!state) {
+        // A client of the worker's, so that its reconnect errors go to the outage log, not to the console.
+        const client = (this.stateClient = redisClient(options.connection, { maxRetriesPerRequest: null }));
+        client.on("error", (error: Error) => {
+          if (!this.redis.report(error)) this.log.error({ error: error.message }, "policy state: Redis error");
+        });
+        state = this.ownedState = new RedisPolicyState({ redis: client });
+      }
       this.policyEngine = new PolicyEngine({
         policies: options.policies,
         state,
@@ -121,15 +162,21 @@ export class AuditWorker {
         logger: this.log,
         ...(options.escalationSeverity ? { escalationSeverity: options.escalationSeverity } : {}),
         ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+        ...(options.highImpactTools ? { highImpactTools: options.highImpactTools } : {}),
       });
     }
     // A Worker's own connection blocks: commands must wait out a reconnect, never give up.
     const blocking = bullConnection(options.connection, { maxRetriesPerRequest: null });
     this.releaseConnection = blocking.release;
-    this.worker = new Worker<unknown, AppendOutcome>(
+    this.worker = new PoisonTolerantWorker(
       this.queueName,
       (job) => this.untilRecorded(job.id ?? null, async () => {
+        const started = performance.now();
         const { outcome, streams, keys } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
+        this.metrics.appendSeconds.observe((performance.now() - started) / 1_000);
+        this.metrics.eventsAppended.inc(outcome.appended);
+        this.metrics.eventsDuplicate.inc(outcome.duplicates);
+        this.metrics.deadLetters.inc(outcome.deadLettered);
         for (const stream of streams) this.projector.offer(stream);
         // After the append: a flag is evidence about recorded events, and the job is acked only
         // once its flags are in the ledger too (a failure here retries the job; ids dedup).
@@ -137,6 +184,8 @@ export class AuditWorker {
           const raised = await this.policyEngine!.raise(stream, keys);
           if (!raised) continue;
           this.projector.offer(raised.appended);
+          this.metrics.eventsAppended.inc(raised.appended.appended);
+          this.metrics.escalationsOpened.inc(raised.opened.length);
           // Escalation-first: the receivers hear of it now; the delivery never holds the ack.
           for (const opened of raised.opened) this.notifications?.notify(opened);
           this.log.info({ jobId: job.id, streamId: stream.streamId, flags: raised.flags, escalations: raised.escalations, newlyAppended: raised.appended.appended }, "policy findings recorded");
@@ -149,6 +198,10 @@ export class AuditWorker {
         lockDuration: options.lockDurationMs ?? 30_000,
         stalledInterval: options.lockDurationMs ?? 30_000,
         maxStalledCount: options.maxStalls ?? 100,
+        // A recorded batch leaves Redis at once, whoever added it (BullMQ would keep 1,000 with
+        // their plaintext). Failed jobs keep BullMQ's default (kept): one out of retries is removed
+        // by the "failed" handler below once it is dead-lettered, never before.
+        removeOnComplete: { count: 0 },
       },
     );
     // Counts and ids only: payloads may hold PII and never reach a log line.
@@ -158,13 +211,23 @@ export class AuditWorker {
       if (!final) return this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it");
       // Out of retries: kept as a dead letter with the whole batch, so that it is seen
       // (`auditgraph dead-letters`) and can be replayed, not left in BullMQ's failed set alone.
-      const letter = { id: `${job.id}`, recordedAt: new Date().toISOString(), jobId: job.id ?? null, reason: `failed for good after ${job.attemptsMade} attempts: ${error.message}`, input: job.data };
+      const letter = { id: `${job.id}`, recordedAt: new Date().toISOString(), jobId: job.id ?? null, reason: `failed for good after ${job.attemptsMade} attempts: ${error.message}`, input: job.data instanceof UnparsedJobData ? job.data.text : job.data };
       options.ledger.deadLetter(letter).then(
-        () => this.log.error({ jobId: job.id, attempts: job.attemptsMade, error: error.message }, "batch failed for good: dead-lettered, replay it with `auditgraph dead-letters replay`"),
+        () => {
+          this.metrics.deadLetters.inc();
+          this.log.error({ jobId: job.id, attempts: job.attemptsMade, error: error.message }, "batch failed for good: dead-lettered, replay it with `auditgraph dead-letters replay`");
+          // Only now, with the batch in the dead letters, do the job and its plaintext leave Redis
+          // (failed jobs are kept until then: see `batchJobOptions`).
+          job.remove().catch((failure: Error) => this.log.warn({ jobId: job.id, error: failure.message }, "dead-lettered batch could not be removed from BullMQ's failed set"));
+        },
         (failure: Error) => this.log.error({ jobId: job.id, error: error.message, deadLetterError: failure.message }, "batch failed for good, and could not be dead-lettered: it stays in BullMQ's failed set"),
       );
     });
-    this.worker.on("error", (error) => this.log.error({ error: error.message }, "worker error"));
+    // Connection errors come by the dozen per outage (every retry of every client): the outage logs them once.
+    this.worker.on("error", (error) => {
+      if (this.closing.signal.aborted || this.redis.report(error)) return;
+      this.log.error({ error: error.message }, "worker error");
+    });
     this.epochTimer = setInterval(() => void this.checkEpoch(), options.epochCheckMs ?? 5_000);
     this.epochTimer.unref();
     void this.checkEpoch();
@@ -235,6 +298,56 @@ export class AuditWorker {
     return { ...this.health };
   }
 
+  /**
+   * Whether this worker can do its work: Redis answers (asked now) and the ledger takes writes.
+   * The graph is reported, not required: appends and acks go on without it.
+   */
+  async readiness(): Promise<Readiness> {
+    const redisUp = await this.redis.probe();
+    const ledger = this.ledgerHealth();
+    const lag = this.projectionLag();
+    const failing = lag.filter((l) => l.failures > 0);
+    const schema = this.schema.state();
+    const neo4j: Readiness["neo4j"] = {
+      state: (!schema.migrated && schema.failures > 0) || failing.length > 0 ? "down" : schema.migrated ? "up" : "starting",
+      ...schema,
+      projection: {
+        lagEvents: lag.reduce((sum, l) => sum + Math.max(0, l.target - (l.projected ?? -1)), 0),
+        failingStreams: failing.length,
+        setAside: lag.reduce((sum, l) => sum + l.setAside, 0),
+        ...(failing[0]?.lastError ? { lastError: failing[0].lastError } : {}),
+      },
+    };
+    return { ready: redisUp && ledger.writable, redis: { ...this.redis.state(), up: redisUp }, ledger, neo4j };
+  }
+
+  /** Resolves once the graph's migrations are applied (they are retried in the background until then). */
+  migrated(): Promise<void> {
+    return this.schema.migrated();
+  }
+
+  /** Jobs by state, or undefined while Redis does not answer (within 2 s). */
+  private async queueCounts(): Promise<Record<string, number> | undefined> {
+    if (!this.redis.state().up || this.closing.signal.aborted) return undefined;
+    if (!this.counts) {
+      const { connection, release } = bullConnection(this.connectionOptions, { enableOfflineQueue: false });
+      const queue = new Queue(this.queueName, { connection: connection as ConnectionOptions, prefix: this.worker.opts.prefix });
+      queue.on("error", (error) => void this.redis.report(error));
+      this.counts = { queue, release };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.counts.queue.getJobCounts(...QUEUE_STATES),
+        new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 2_000, undefined))),
+      ]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Resolves once the projection has caught up with everything this worker appended (and, from start, the ledger's end). */
   projected(timeoutMs = 60_000): Promise<void> {
     return this.projector.settled(timeoutMs);
@@ -259,8 +372,18 @@ export class AuditWorker {
     await this.worker.close();
     // Before the projection closes: the attempts recorded meanwhile are projected too.
     await this.notifications?.close(this.notificationGraceMs);
-    await this.projector.close();
+    const projected = this.projector.close();
+    // After the projection is told it is closing (so the calls refused now are not retried): one
+    // waiting on a migration attempt stops; the next start resumes from the cursor.
+    this.schema.close();
+    await projected;
     await this.ownedState?.close();
+    await this.stateClient?.quit().catch(() => this.stateClient?.disconnect());
+    if (this.counts) {
+      await this.counts.queue.close().catch(() => undefined);
+      await this.counts.release();
+    }
+    await this.redis.close();
     await this.releaseConnection();
     workersOf.get(this.queueName)?.delete(this);
   }

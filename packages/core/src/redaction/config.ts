@@ -5,6 +5,18 @@ import { compileFieldPath } from "./paths.js";
 /** The built-in detectors; each is also the key its findings are counted under in `redactions`. */
 export const BUILTIN_DETECTORS = ["email", "phone", "card", "iban", "ssn", "ip", "secret"] as const;
 export type BuiltinDetector = (typeof BUILTIN_DETECTORS)[number];
+/** The detectors of personal data: off unless `pii: true` or their settings are given under `detectors`. */
+export const PII_DETECTORS = ["email", "phone", "card", "iban", "ssn", "ip"] as const satisfies readonly BuiltinDetector[];
+
+/**
+ * Whether a built-in detector runs: `secret` unless switched off; a PII detector when `pii` is
+ * on or its settings are given (naming one is asking for it), unless they say `enabled: false`.
+ */
+export function detectorEnabled(kind: BuiltinDetector, config: { pii: boolean; detectors: Partial<Record<BuiltinDetector, { enabled: boolean }>> }): boolean {
+  const settings = config.detectors[kind];
+  if (settings !== undefined) return settings.enabled;
+  return kind === "secret" || config.pii;
+}
 
 /**
  * What replaces a finding.
@@ -73,6 +85,11 @@ export const FieldRuleSchema = z.strictObject({
 
 export const RedactionConfigSchema = z
   .strictObject({
+    /**
+     * Also look for personal data: e-mail addresses, phone numbers, payment cards, IBANs, US SSNs
+     * and IP addresses. Off by default: secrets are always looked for, PII on request.
+     */
+    pii: z.boolean().default(false),
     defaultOperator: RedactionOperatorSchema.default("token"),
     /** HMAC key for the `hash` operator; keep it secret and stable, or equal values stop linking. */
     hashKey: z.string().min(16, "must be at least 16 characters").optional(),
@@ -100,7 +117,7 @@ export const RedactionConfigSchema = z
     let defaultUsed = false;
     for (const kind of BUILTIN_DETECTORS) {
       const settings = config.detectors[kind];
-      if (settings?.enabled === false) continue;
+      if (!detectorEnabled(kind, config)) continue;
       if (settings?.operator === "hash") needsKey(["detectors", kind, "operator"]);
       else if (settings?.operator === undefined) defaultUsed = true;
     }

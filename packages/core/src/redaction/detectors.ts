@@ -2,6 +2,7 @@ import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/
 import isIBANModule from "validator/lib/isIBAN.js";
 import isIPModule from "validator/lib/isIP.js";
 import isLuhnNumberModule from "validator/lib/isLuhnNumber.js";
+import { SecretDetector } from "./secrets.js";
 
 // validator's per-function modules are CommonJS marked __esModule: Node gives ESM the exports
 // object (function under `default`), bundlers such as vitest's give the function itself.
@@ -82,6 +83,33 @@ function nextGroupStart(candidate: string, index: number): number {
   const dash = candidate.indexOf("-");
   const first = space < 0 ? dash : dash < 0 ? space : Math.min(space, dash);
   return first < 0 ? index + candidate.length : index + first + 1;
+}
+
+// --- business context ------------------------------------------------------------------------
+
+// Invoice, order, tracking, SKU and version numbers are written like SSNs, IPs and bare phone
+// numbers (`version 10.2.3.4` is a valid IPv4, `Order 2125550147` a valid US number). The word in
+// front says which it is: a candidate right after one of these labels (and an optional
+// `no.`/`#`/`:`) is ordinary business text, not personal data. Grouped phone numbers are told
+// apart by their groups instead (see groupedLikePlan). Read on at most CONTEXT_WINDOW characters.
+const LABEL_TAIL = String.raw`\.?\s*(?:(?:no|nr|n°|number|num|id|code)\.?\s*)?[:#]?\s*$`;
+const BUSINESS_LABEL = new RegExp(
+  String.raw`(?:^|[^\p{L}])(?:invoice|rechnung|facture|factura|fattura|credit note|order|bestellung|commande|pedido|` +
+    String.raw`ticket|case|reference|reservation|booking|confirmation(?: code| number)?|tracking(?: number)?|shipment|parcel|` +
+    String.raw`item(?: code)?|part|article|catalog(?:ue)?|model|batch|serial|isbn|` +
+    String.raw`version|release|build|firmware|chapter|section|revision|patch)` +
+    LABEL_TAIL,
+  "iu",
+);
+// Abbreviations only as business writes them, in capitals: a lower-case `ref` or `po` is as likely
+// to be a stray word, and letting real data through costs more than redacting an order number.
+const BUSINESS_ABBREVIATION = new RegExp(String.raw`(?:^|[^\p{L}])(?:SKU|PO|INV|REF|EAN|UPC|FW|LOT|REV|VER|S/N)` + LABEL_TAIL, "u");
+const CONTEXT_WINDOW = 40;
+
+/** Whether the text just before `start` labels what follows as an invoice, order, SKU, version, ... number. */
+export function labelledAsBusiness(text: string, start: number): boolean {
+  const before = text.slice(Math.max(0, start - CONTEXT_WINDOW), start);
+  return BUSINESS_LABEL.test(before) || BUSINESS_ABBREVIATION.test(before);
 }
 
 // --- e-mail -----------------------------------------------------------------------------------
@@ -204,6 +232,7 @@ class SsnDetector implements Detector {
       const [, area = "", , group = "", serial = ""] = m;
       // Never issued: area 000, 666, 900-999; group 00; serial 0000.
       if (area === "000" || area === "666" || area[0] === "9" || group === "00" || serial === "0000") continue;
+      if (labelledAsBusiness(text, m.index)) continue;
       sink.add(m.index, m.index + m[0].length, `${area}${group}${serial}`);
     }
   }
@@ -213,7 +242,8 @@ class SsnDetector implements Detector {
 
 const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
 // The octet grammar is the validation; the look-arounds keep `1.2.3.4.5` and `999.1.1.1` out.
-const IPV4 = new RegExp(`(?<![\\w.])(?:${OCTET}\\.){3}${OCTET}(?!\\w|\\.\\d)`, "g");
+// A `-beta`/`-rc1` tail is a version's.
+const IPV4 = new RegExp(`(?<![\\w.])(?:${OCTET}\\.){3}${OCTET}(?!\\w|\\.\\d|-[A-Za-z])`, "g");
 // Candidates are runs of hex digits, colons and dots holding at least two colons; validator decides.
 const IPV6 = /(?<![\w:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]*[0-9A-Fa-f:](?![\w:])/g;
 
@@ -230,7 +260,9 @@ class IpDetector implements Detector {
     if (text.includes(".")) {
       const re = this.v4;
       re.lastIndex = 0;
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) sink.add(m.index, m.index + m[0].length);
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        if (!labelledAsBusiness(text, m.index)) sink.add(m.index, m.index + m[0].length);
+      }
     }
     if (text.includes(":")) {
       const re = this.v6;
@@ -244,74 +276,6 @@ class IpDetector implements Detector {
   }
 }
 
-// --- secrets ------------------------------------------------------------------------------------
-
-const BEARER_GROUP = 1;
-// One alternation so a string is scanned once for all formats. Anchors are look-behinds rather than
-// \b where `_`/`-` may precede a key (`token_sk_live_…`), and where \b would let `task-…` match `sk-`.
-const SECRET = new RegExp(
-  [
-    // PEM private keys; a block cut off before its END line (truncated output) runs to the end of the text.
-    String.raw`-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|[\s\S]*)`,
-    // Bearer credentials: only the credential is replaced. It must hold a digit, so prose such as
-    // "Bearer authentication" is left alone.
-    String.raw`\b[Bb]earer[ \t]+((?=[A-Za-z0-9\-._~+/]*\d)[A-Za-z0-9\-._~+/]{8,}=*)`,
-    // JWT: base64url JSON header and payload both start with `{"` = `eyJ`.
-    String.raw`(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`,
-    // Anthropic (sk-ant-…) and OpenAI (sk-…, sk-proj-…); the digit look-ahead spares hyphenated words.
-    String.raw`(?<![A-Za-z0-9])sk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}`,
-    // AWS access key ids.
-    String.raw`(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}`,
-    // GitHub classic and fine-grained tokens.
-    String.raw`(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})`,
-    // Slack.
-    String.raw`(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9-]{10,}`,
-    // Google API keys.
-    String.raw`(?<![A-Za-z0-9])AIza[A-Za-z0-9_-]{35}`,
-    // Stripe secret and restricted keys.
-    String.raw`(?<![A-Za-z0-9])[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`,
-  ].join("|"),
-  "g",
-);
-
-// `password=…`, `"api_key": "…"`, `Authorization: Bearer …` in free text: only the value is replaced.
-// The key may carry any prefix (DB_PASSWORD, authToken) but no suffix, so `max_tokens=5` is left alone.
-const KEY_VALUE = new RegExp(
-  String.raw`(?:passw(?:or)?d|passphrase|pwd|secret|api[_-]?key|token|authorization|private[_-]?key|access[_-]?key)` +
-    String.raw`["']?[ \t]*[:=][ \t]*` +
-    String.raw`(?:"((?:[^"\\\r\n]|\\.)*)"|'((?:[^'\\\r\n]|\\.)*)'|((?:(?:Bearer|Basic|Token|Digest)[ \t]+)?[^\s"',;&<>{}()[\]]+))`,
-  "gi",
-);
-
-class SecretDetector implements Detector {
-  readonly kind = "secret";
-  readonly keepLast4 = false;
-  private readonly re = new RegExp(SECRET.source, SECRET.flags);
-  private readonly keyValue = new RegExp(KEY_VALUE.source, KEY_VALUE.flags);
-  mayMatch(stats: ScanStats): boolean {
-    return stats.length >= 8;
-  }
-  find(text: string, sink: SpanSink): void {
-    const re = this.re;
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      const end = m.index + m[0].length;
-      const credential = m[BEARER_GROUP];
-      sink.add(credential === undefined ? m.index : end - credential.length, end);
-    }
-    const kv = this.keyValue;
-    kv.lastIndex = 0;
-    for (let m = kv.exec(text); m !== null; m = kv.exec(text)) {
-      const quoted = m[1] ?? m[2];
-      const value = quoted ?? m[3] ?? "";
-      if (value.length === 0) continue;
-      // A quoted value ends one character before the match (its closing quote).
-      const end = m.index + m[0].length - (quoted === undefined ? 0 : 1);
-      sink.add(end - value.length, end);
-    }
-  }
-}
-
 // --- phone numbers ------------------------------------------------------------------------------
 
 // Phone-shaped candidates only: libphonenumber's parse costs ~15 µs and its own text scanner ~1 µs
@@ -319,13 +283,50 @@ class SecretDetector implements Detector {
 // against the numbering plan of its region.
 const PHONE = new RegExp(
   String.raw`(?<![\w+.,/-])` +
-    String.raw`(?:\+\d[\d ().-]{5,20}\d|\(\d{2,5}\)[ .-]?\d[\d .-]{3,14}\d|\d{2,5}[ .-]\d[\d .-]{2,14}\d|\d{10,11})` +
+    String.raw`(?:\+\d[\d ().-]{5,20}\d|\(\d{2,5}\)[ .-]?\d[\d .-]{3,14}\d|1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}|\d{2,5}[ .-]\d[\d .-]{2,14}\d|\d{10,11})` +
     String.raw`(?!\w|[.,:/-]\d)`,
   "g",
 );
 // Dates are phone-shaped (`2024-01-15 12` parses as a valid US number), so a candidate starting with one is skipped.
 const DATE_START = /^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})(?!\d)/;
 const PHONE_CACHE_LIMIT = 512;
+// A grouped number is checked against its plan's groups (see groupedLikePlan); an ungrouped run of
+// digits cannot be, so there the label in front decides (`Order 2125550147` is an order number).
+// Not for grouped ones: "call to order: (415) 555-2671" must still be redacted.
+const UNGROUPED = /^\d+$/;
+
+/** Digit counts after which a separator stands between two digits: `(415) 555-2671` -> [3, 6]. */
+function groupEnds(text: string): number[] {
+  const ends: number[] = [];
+  let digits = 0;
+  let separated = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (separated && digits > 0) ends.push(digits);
+      separated = false;
+      digits++;
+    } else {
+      separated = true;
+    }
+  }
+  return ends;
+}
+
+/**
+ * Whether a national number's groups fit its numbering plan's: people group a phone number the
+ * way it is dialled (`415 555 2671`, or coarser: `415 5552671`), while `2026-000123` (an invoice)
+ * or `400-1234-567` (a SKU) splits digits where the plan has no break. `formatted` is the
+ * number as libphonenumber formats it nationally; a leading trunk prefix (`1-…`) may stand apart.
+ */
+function groupedLikePlan(candidate: string, formatted: string): boolean {
+  const digits = onlyDigits(candidate);
+  const planDigits = onlyDigits(formatted);
+  if (!digits.endsWith(planDigits)) return true; // cannot line them up: no opinion
+  const offset = digits.length - planDigits.length;
+  const plan = new Set(groupEnds(formatted));
+  return groupEnds(candidate).every((end) => end === offset || plan.has(end - offset));
+}
 
 class PhoneDetector implements Detector {
   readonly kind = "phone";
@@ -352,7 +353,9 @@ class PhoneDetector implements Detector {
     const known = this.verdicts.get(candidate);
     if (known !== undefined) return known;
     const parsed = parsePhoneNumberFromString(candidate, this.defaultCountry);
-    const verdict = parsed?.isValid() ? parsed.number : null;
+    // A number written with `+` is one; a national one must also be grouped the way it is dialled.
+    const valid = parsed?.isValid() === true && (candidate.startsWith("+") || groupedLikePlan(candidate, parsed.formatNational()));
+    const verdict = valid ? parsed.number : null;
     if (this.verdicts.size >= PHONE_CACHE_LIMIT) this.verdicts.clear();
     this.verdicts.set(candidate, verdict);
     return verdict;
@@ -365,7 +368,7 @@ class PhoneDetector implements Detector {
       const candidate = m[0];
       const start = m.index;
       const end =
-        DATE_START.test(candidate) || sink.overlaps(start, start + candidate.length)
+        DATE_START.test(candidate) || sink.overlaps(start, start + candidate.length) || (UNGROUPED.test(candidate) && labelledAsBusiness(text, start))
           ? -1
           : acceptWithTrailingTrim(candidate, 7, this.isPhone);
       if (end > 0) {

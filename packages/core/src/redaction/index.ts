@@ -1,5 +1,6 @@
 export {
   BUILTIN_DETECTORS,
+  PII_DETECTORS,
   RedactionOperatorSchema,
   CustomDetectorSchema,
   FieldRuleSchema,
@@ -13,4 +14,4 @@ export {
   type CustomDetector,
   type FieldRule,
 } from "./config.js";
-export { Redactor, type RedactionCounts } from "./redactor.js";
+export { Redactor, type RedactionCounts, type RedactionDigests } from "./redactor.js";

@@ -1,21 +1,24 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import type { CountryCode } from "libphonenumber-js/max";
 import { canonicalJson } from "../hashing.js";
-import type { AuditEvent, EventType } from "../schema.js";
+import { MAX_DIGESTS_PER_KIND, type AuditEvent, type EventType } from "../schema.js";
 import { parseWith } from "../validation.js";
 import {
-  BUILTIN_DETECTORS,
   RedactionConfigSchema,
+  detectorEnabled,
   type DetectorFunction,
   type RedactionConfig,
   type RedactionOperator,
   type ResolvedRedactionConfig,
 } from "./config.js";
 import { builtinDetectors, scan, type Detector, type ScanStats, type SpanSink } from "./detectors.js";
+import { looksGenerated } from "./secrets.js";
 import { compileFieldPath, matchesPath, type CompiledPath, type PathKey } from "./paths.js";
 
 /** Counts of what was replaced, by detector kind (never the values). */
 export type RedactionCounts = Record<string, number>;
+/** Keyed digests of the distinct values replaced, by detector kind (see `Redactor.redactEvent`). */
+export type RedactionDigests = Record<string, string[]>;
 
 // --- where redaction may go in an event, and what "drop" leaves behind where the schema needs a value
 
@@ -59,8 +62,12 @@ const FIXED = required(KEEP, null);
 const REASONING_STEP = object({ index: FIXED, kind: FIXED, text: optional(STRING), toolCall: optional(TOOL_CALL) });
 const DOCUMENT = object({ id: optional(STRING), pageContent: required(STRING, ""), metadata: required(object({}), null) });
 
-/** The typed structure of each payload; event types missing here are walked as free JSON. */
-const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
+/**
+ * The typed structure of each payload. Complete by type (`satisfies Record<EventType, Shape>`): a new
+ * event type does not compile until redaction says how to walk its payload. An event whose type is
+ * not in the schema (unvalidated input) is still walked, as free JSON (`GENERIC_PAYLOAD`).
+ */
+const PAYLOAD_SHAPES = {
   "chain.start": object({ inputs: required(JSON_SHAPE, null), graph: optional(object({ node: required(STRING, ""), step: FIXED })) }),
   "chain.end": object({ outputs: required(JSON_SHAPE, null) }),
   "chain.error": object({ error: ERROR }),
@@ -119,6 +126,7 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     action: FIXED,
     outcome: FIXED,
     decision: optional(KEEP),
+    hold: optional(KEEP),
     concerns: FIXED,
     reason: required(STRING, PLACEHOLDER),
     evidence: required(object({ fields: required(array(STRING), null), measures: FIXED }), null),
@@ -134,6 +142,8 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     concerns: FIXED,
     reason: required(STRING, PLACEHOLDER),
     holdId: optional(KEEP),
+    deadline: optional(KEEP),
+    defaultDecision: optional(KEEP),
   }),
   "escalation.transition": object({
     escalationId: FIXED,
@@ -155,10 +165,18 @@ const PAYLOAD_SHAPES: Partial<Record<EventType, Shape>> = {
     at: FIXED,
     nextRetryAt: optional(KEEP),
   }),
-};
+  // Who read what, from where: ids, enums and the reader's own name and client, as the console
+  // recorded them (no audited user's content is in it). A rule rewriting them would falsify the record.
+  access: object({
+    actor: required(object({ id: FIXED, name: optional(KEEP), via: FIXED }), null),
+    action: FIXED,
+    subject: FIXED,
+    from: required(object({ ip: FIXED, userAgent: optional(KEEP) }), null),
+  }),
+} satisfies Record<EventType, Shape>;
 const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
 const GENERIC_PAYLOAD = required(object({}), null);
-/** Event types with a typed payload shape (the rest are redacted as free JSON). */
+/** Event types with a typed payload shape: every type of the schema (see `PAYLOAD_SHAPES`). */
 export const SHAPED_EVENT_TYPES: readonly string[] = [...PAYLOAD_FIELDS.keys()];
 const NAME_FIELD = optional(STRING);
 const TAGS_FIELD = optional(array(STRING));
@@ -190,6 +208,7 @@ interface Span {
 
 interface WalkState {
   counts: RedactionCounts | undefined;
+  digests: Map<string, Set<string>> | undefined;
   readonly path: PathKey[];
   depth: number;
 }
@@ -200,6 +219,8 @@ const FULL_MASK = "********";
 // Object keys whose string value is a credential whatever it looks like (db_password, x-api-key,
 // authToken). Anchored at the end so `max_tokens`, `tokenizer` and `secretary` stay readable.
 const SECRET_KEY = /(?:passw(?:or)?d|pass[_-]?phrase|pwd|secret|api[_-]?key|token|authorization|private[_-]?key|access[_-]?key|credentials?|cookie)$/i;
+// Any other key ending in `key` (signingKey, LICENSE_KEY) holds a credential when its value looks generated.
+const GENERIC_KEY = /key$/i;
 
 function actionFor(kind: string, operator: RedactionOperator, keepLast4: boolean): Action {
   return { kind, token: `[${kind.toUpperCase()}]`, operator, keepLast4 };
@@ -236,6 +257,10 @@ export class Redactor {
   private readonly fieldRules: CompiledFieldRule[];
   private readonly secretKeys: Action | undefined;
   private readonly hashKey: string | undefined;
+  // Keys the digests that tell repeated values apart (policies flag each distinct value once per
+  // trace). The hash operator's key when set, so digests equal its tokens; else a random key that
+  // never leaves this process, so a digest cannot be checked against guessed values elsewhere.
+  private readonly digestKey: string | Buffer;
   private readonly stats: ScanStats = { length: 0, digits: 0, at: 0, colons: 0, dots: 0, equals: 0 };
   // Reused for every string: most strings have no findings and should cost no allocation.
   private readonly spans: Span[] = [];
@@ -252,11 +277,13 @@ export class Redactor {
     const resolved: ResolvedRedactionConfig = parseWith(RedactionConfigSchema, config, "redaction config");
     const { defaultOperator, detectors } = resolved;
     this.hashKey = resolved.hashKey;
+    this.digestKey = resolved.hashKey ?? randomBytes(32);
     const builtins = builtinDetectors({ phoneDefaultCountry: (detectors.phone?.defaultCountry ?? "US") as CountryCode });
     // builtinDetectors' key order is the priority order.
     for (const [kind, detector] of Object.entries(builtins)) {
-      const settings = detectors[kind as (typeof BUILTIN_DETECTORS)[number]];
-      if (settings?.enabled === false) continue;
+      const builtin = kind as keyof typeof detectors;
+      if (!detectorEnabled(builtin, resolved)) continue;
+      const settings = detectors[builtin];
       this.detectors.push({ ...actionFor(kind, settings?.operator ?? defaultOperator, detector.keepLast4), detector });
     }
     for (const custom of resolved.custom) {
@@ -270,9 +297,12 @@ export class Redactor {
     this.secretKeys = secret && actionFor("secret", secret.operator, false);
   }
 
-  /** A new event with `payload`, `name`, `tags` and `model.params` redacted and `redactions` counted. */
+  /**
+   * A new event with `payload`, `name`, `tags` and `model.params` redacted, `redactions` counted
+   * and `redactionDigests` listing each distinct replaced value's keyed digest.
+   */
   redactEvent(event: AuditEvent): AuditEvent {
-    const state: WalkState = { counts: undefined, path: [], depth: 0 };
+    const state: WalkState = { counts: undefined, digests: undefined, path: [], depth: 0 };
     const out: Record<string, unknown> = { ...event };
 
     // DROP at the top level only comes from a malformed value hit by a rule: empty it rather than keep it.
@@ -300,6 +330,13 @@ export class Redactor {
       for (const [kind, count] of Object.entries(state.counts)) merged[kind] = (merged[kind] ?? 0) + count;
       out.redactions = merged;
     }
+    if (state.digests !== undefined) {
+      const merged: RedactionDigests = { ...event.redactionDigests };
+      for (const [kind, digests] of state.digests) {
+        merged[kind] = [...new Set([...(merged[kind] ?? []), ...digests])].slice(0, MAX_DIGESTS_PER_KIND);
+      }
+      out.redactionDigests = merged;
+    }
     return out as AuditEvent;
   }
 
@@ -308,22 +345,26 @@ export class Redactor {
    * and arrays are walked; other values are returned as they are.
    */
   redactValue(value: unknown): { value: unknown; counts: RedactionCounts } {
-    const state: WalkState = { counts: undefined, path: [], depth: 0 };
+    const state: WalkState = { counts: undefined, digests: undefined, path: [], depth: 0 };
     const result = this.visit(value, JSON_SHAPE, state, undefined);
     return { value: result === DROP ? undefined : result, counts: state.counts ?? {} };
   }
 
   /** Redact one string with the detectors (not field rules). */
   redactText(text: string): { text: string; counts: RedactionCounts } {
-    const state: WalkState = { counts: undefined, path: [], depth: 0 };
+    const state: WalkState = { counts: undefined, digests: undefined, path: [], depth: 0 };
     return { text: this.redactString(text, state), counts: state.counts ?? {} };
   }
 
   // --- walking
 
-  private count(state: WalkState, kind: string): void {
+  private count(state: WalkState, kind: string, value: string): void {
     const counts = (state.counts ??= {});
     counts[kind] = (counts[kind] ?? 0) + 1;
+    const digests = (state.digests ??= new Map());
+    let set = digests.get(kind);
+    if (set === undefined) digests.set(kind, (set = new Set()));
+    if (set.size < MAX_DIGESTS_PER_KIND) set.add(createHmac("sha256", this.digestKey).update(value).digest("hex").slice(0, 16));
   }
 
   /** Visit the value under `key`: field rules and credential keys first, then the value's own shape. */
@@ -351,9 +392,9 @@ export class Redactor {
         this.secretKeys !== undefined &&
         field === EXTRA_KEY &&
         typeof key === "string" &&
-        typeof value === "string" &&
-        value.length > 0 &&
-        SECRET_KEY.test(key)
+        // A number too: PINs and numeric passwords are credentials all the same.
+        ((typeof value === "string" && value.length > 0 && (SECRET_KEY.test(key) || (GENERIC_KEY.test(key) && looksGenerated(value)))) ||
+          (typeof value === "number" && SECRET_KEY.test(key)))
       ) {
         return this.applyWhole(value, this.secretKeys, state);
       }
@@ -410,7 +451,7 @@ export class Redactor {
 
   /** Replace a whole field value (field rules, credential keys). */
   private applyWhole(value: unknown, action: Action, state: WalkState): unknown {
-    this.count(state, action.kind);
+    this.count(state, action.kind, typeof value === "string" ? value : canonicalJson(value ?? null));
     switch (action.operator) {
       case "drop":
         return DROP;
@@ -495,7 +536,7 @@ export class Redactor {
         }
       }
       const action = this.actionOf(span.owner);
-      this.count(state, action.kind);
+      this.count(state, action.kind, normalized ?? text.slice(span.start, end));
       out += text.slice(pos, span.start);
       switch (action.operator) {
         case "drop":

@@ -22,7 +22,7 @@ export function subjectRef(tenantId: string, userId: string): string {
  * Events no user asked for, recorded by an operator or a pipeline: they have no identity, name
  * their tenant in a field of their own, and are never sealed (they have no data subject).
  */
-export const SYSTEM_EVENT_TYPES = ["subject.erased", "deployment", "escalation.opened", "escalation.transition", "escalation.notification"] as const satisfies readonly AuditEvent["type"][];
+export const SYSTEM_EVENT_TYPES = ["subject.erased", "deployment", "escalation.opened", "escalation.transition", "escalation.notification", "access"] as const satisfies readonly AuditEvent["type"][];
 export type SystemEvent = EventOf<(typeof SYSTEM_EVENT_TYPES)[number]>;
 
 /** An event that names its user: every type but the system events (an erasure names a subject ref only). */

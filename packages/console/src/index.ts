@@ -1,0 +1,10 @@
+export { startConsole, consoleContext, accessOf, type ConsoleDeps, type RunningConsole, type AccessInput } from "./start.js";
+export { buildConsoleApp } from "./app.js";
+export { ConsoleOptionsSchema, type ConsoleOptions, type ConsoleOptionsInput } from "./options.js";
+export { AccountStore, AccountSchema, NewAccountSchema, type Account, type NewAccount, type ApiToken, type AccountStoreOptions } from "./accounts.js";
+export { RedisSessionStore, SESSION_KEY_PREFIX, SESSION_COOKIE } from "./sessions.js";
+export { viewerOf, csrfTokenOf, protectChange } from "./auth.js";
+export { ROLES, RoleSchema, ViewerSchema, hasRole, requireRole, tenantsOf, type Role, type Viewer } from "./viewer.js";
+export { ConsoleError, CONSOLE_ERROR_CODES, type ConsoleErrorCode } from "./errors.js";
+export type { ConsoleContext } from "./context.js";
+export { EscalationFeed, type EscalationFeedOptions, type ChangeListener } from "./live.js";

@@ -1,0 +1,200 @@
+import { canonicalJson, subjectRef, type EventOf } from "@auditgraph/core";
+import { type Batch, type Step, type UserRecord, distinctBy } from "./common.js";
+
+// Traces, replays, reviews and sessions: every user event's trace, whatever its type.
+
+// firstEventId: the trace's smallest event id. Event ids are UUIDv7 (the producer's time, then
+// a counter monotonic within its process), so this is the trace's first captured event, which
+// orders the traces of a session; the worker's recordedAt is one per batch and cannot.
+// kind: null for production, 'replay' for a replay run (@auditgraph/replay tags its events) and
+// 'review' for the record of a replay's review; set once, from whichever record shows it first,
+// and never taken back. Queries and the session order leave traces of a kind out by default. A
+// review is made by an operator, not for a user: its trace keeps the operator as a property and
+// is linked to no User, so the operator never counts as someone an agent acted for.
+const TRACES = `
+UNWIND $rows AS r
+MERGE (tn:Tenant {id: r.tenantId}) ON CREATE SET tn.tenantId = r.tenantId
+MERGE (t:Trace {tenantId: r.tenantId, id: r.traceId})
+SET t.firstEventId = CASE WHEN t.firstEventId IS NULL OR r.firstEventId < t.firstEventId THEN r.firstEventId ELSE t.firstEventId END,
+    t.startedAt = coalesce(t.startedAt, r.recordedAt),
+    t.kind = coalesce(t.kind, r.kind)
+SET t.operator = CASE WHEN t.kind = 'review' THEN coalesce(t.operator, r.userId) ELSE t.operator END
+MERGE (a:Agent {tenantId: r.tenantId, id: r.agentId}) SET a.name = r.agentName
+MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
+MERGE (a)-[:HAS_VERSION]->(av)
+MERGE (t)-[:HANDLED_BY]->(av)
+FOREACH (_ IN CASE WHEN t.kind = 'review' THEN [] ELSE [1] END |
+  MERGE (u:User {tenantId: r.tenantId, id: r.userId}) SET u.subject = r.subject
+  MERGE (u)-[:MEMBER_OF]->(tn)
+  MERGE (t)-[:REQUESTED_BY]->(u)
+  MERGE (a)-[:ACTED_ON_BEHALF_OF {traceId: r.traceId}]->(u))
+FOREACH (_ IN CASE WHEN r.sessionId IS NULL THEN [] ELSE [1] END |
+  MERGE (s:Session {tenantId: r.tenantId, id: r.sessionId})
+  MERGE (t)-[:IN_SESSION]->(s))`;
+
+// A replay run's events carry the tag `auditgraph:replay-of:<original trace id>` (@auditgraph/replay):
+// the original may be projected later or never (another tenant's snapshot never is), so it is merged.
+const REPLAY_TAG_PREFIX = "auditgraph:replay-of:";
+const REPLAY_OF = `
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (o:Trace {tenantId: r.tenantId, id: r.originalTraceId})
+MERGE (t)-[:REPLAY_OF]->(o)`;
+
+// A replay review (@auditgraph/replay appends it as a `custom` event named `auditgraph.review`):
+// the snapshot, the versions compared and the counts, for `compare-agent-versions`.
+const REVIEW_EVENT_NAME = "auditgraph.review";
+// Anyone can send a custom event of that name: one without the keys MERGE needs is left as a
+// plain event rather than failing the whole batch's projection on a null key.
+const isReviewData = (data: unknown): boolean => {
+  const d = data as Record<string, unknown> | null;
+  const text = (k: string) => typeof d?.[k] === "string" && (d[k] as string).length > 0;
+  return typeof d === "object" && d !== null && text("reviewId") && text("snapshotId") && text("agentId") && text("candidateVersion") &&
+    Array.isArray(d.baselineVersions) && d.baselineVersions.every((v) => typeof v === "string" && v.length > 0);
+};
+const isReviewRecord = (r: UserRecord): r is UserRecord & { event: EventOf<"custom"> } =>
+  r.event.type === "custom" && r.event.payload.name === REVIEW_EVENT_NAME && isReviewData(r.event.payload.data);
+const REVIEWS = `
+UNWIND $rows AS r
+MERGE (rv:Review {tenantId: r.tenantId, id: r.reviewId})
+SET rv.eventId = r.eventId, rv.at = r.recordedAt, rv.operator = r.operator, rv.traces = r.traces, rv.outputMatchRate = r.outputMatchRate,
+    rv.trajectoryMatchRate = r.trajectoryMatchRate, rv.divergences = r.divergences, rv.errors = r.errors,
+    rv.tokensOriginal = r.tokensOriginal, rv.tokensCandidate = r.tokensCandidate, rv.gatePassed = r.gatePassed
+MERGE (s:Snapshot {tenantId: r.tenantId, id: r.snapshotId})
+MERGE (rv)-[:OF_SNAPSHOT]->(s)
+MERGE (c:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.candidateVersion})
+MERGE (rv)-[:CANDIDATE]->(c)
+FOREACH (v IN r.baselineVersions |
+  MERGE (b:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: v})
+  MERGE (rv)-[:BASELINE]->(b))`;
+
+// The session's traces in order, recomputed whole for each session a batch touches, so a trace
+// projected late (a retried job) still lands in its place: stale FIRST_TRACE / NEXT_TRACE go,
+// the right ones are merged. The write to the session comes first and locks it, so two batches
+// of one session order it one after the other, each seeing the other's traces. Only production
+// traces (kind null) are in the order: a replay run in the session of the trace it replays, or a
+// review record, is never one of the session's traces (r.recordedAt is null when the batch has
+// none of the session's production traces: a replay is no activity of the session either).
+const SESSION_ORDER = `
+UNWIND $rows AS r
+MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})
+SET s.lastActivityAt = CASE WHEN r.recordedAt IS NOT NULL AND (s.lastActivityAt IS NULL OR s.lastActivityAt < r.recordedAt) THEN r.recordedAt ELSE s.lastActivityAt END
+WITH DISTINCT s
+OPTIONAL MATCH (s)<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NULL
+WITH s, t ORDER BY t.firstEventId, t.id
+WITH s, collect(t)[0] AS first
+OPTIONAL MATCH (s)-[stale:FIRST_TRACE]->(other) WHERE first IS NULL OR other <> first
+DELETE stale
+WITH DISTINCT s, first WHERE first IS NOT NULL
+MERGE (s)-[:FIRST_TRACE]->(first)`;
+
+const SESSION_NEXT = `
+UNWIND $rows AS r
+MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NULL
+WITH s, t ORDER BY t.firstEventId, t.id
+WITH s, collect(t) AS ts
+UNWIND range(0, size(ts) - 1) AS i
+WITH ts[i] AS t, ts[i + 1] AS next
+OPTIONAL MATCH (t)-[stale:NEXT_TRACE]->(other) WHERE next IS NULL OR other <> next
+DELETE stale
+WITH DISTINCT t, next WHERE next IS NOT NULL
+MERGE (t)-[:NEXT_TRACE]->(next)`;
+
+// A trace of the session that is no part of its order holds no NEXT_TRACE either way (one whose
+// kind became known after it had been ordered).
+const SESSION_APART = `
+UNWIND $rows AS r
+MATCH (:Session {tenantId: r.tenantId, id: r.sessionId})<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NOT NULL
+MATCH (t)-[stale:NEXT_TRACE]-()
+WITH DISTINCT stale
+DELETE stale`;
+
+type TraceRow = { firstEventId: string; recordedAt: string; lastRecordedAt: string; kind: "replay" | "review" | null } & Record<string, unknown>;
+
+/** The batch's traces, one row each (its first event, its times, its kind), keyed by tenant and trace. */
+function traceRows(batch: Batch): Map<string, TraceRow> {
+  const traces = new Map<string, TraceRow>();
+  for (const r of batch.records) {
+    const { user, agent } = r.event.identity;
+    const key = canonicalJson([user.tenantId, r.event.traceId]);
+    const seen = traces.get(key);
+    if (seen) {
+      if (r.event.eventId < seen.firstEventId) seen.firstEventId = r.event.eventId;
+      if (r.recordedAt < seen.recordedAt) seen.recordedAt = r.recordedAt;
+      if (r.recordedAt > seen.lastRecordedAt) seen.lastRecordedAt = r.recordedAt;
+      continue;
+    }
+    traces.set(key, {
+      traceId: r.event.traceId,
+      tenantId: user.tenantId,
+      userId: user.id,
+      subject: subjectRef(user.tenantId, user.id),
+      agentId: agent.id,
+      agentName: agent.name,
+      agentVersion: agent.version,
+      sessionId: r.event.sessionId,
+      firstEventId: r.event.eventId,
+      recordedAt: r.recordedAt,
+      lastRecordedAt: r.recordedAt,
+      kind: null,
+    });
+  }
+  // Which traces of the batch are replays or review records, from any of their records.
+  for (const r of batch.records) {
+    // A review record is a trace of its own (its id the review's): a review event inside another
+    // trace does not make that trace a review's.
+    const review = isReviewRecord(r) && (r.event.payload.data as { reviewId: string }).reviewId === r.event.traceId;
+    const kind = review ? "review" : r.event.tags?.some((tag) => tag.startsWith(REPLAY_TAG_PREFIX)) ? "replay" : null;
+    const trace = traces.get(canonicalJson([r.event.identity.user.tenantId, r.event.traceId]))!;
+    if (kind === "review" || (kind === "replay" && trace.kind === null)) trace.kind = kind;
+  }
+  return traces;
+}
+
+// A session's last activity is the latest record of it in the batch, of any of its traces: the
+// graph keeps the greatest over batches, so the value does not depend on where batches are cut
+// (a worker's jobs, a catch-up's ledger reads, a rebuild's batches).
+function sessionRows(batch: Batch) {
+  const sessions = new Map<string, { tenantId: unknown; sessionId: unknown; recordedAt: string | null }>();
+  for (const t of batch.derive(traceRows).values()) {
+    if (!t.sessionId) continue;
+    const key = canonicalJson([t.tenantId, t.sessionId]);
+    // A replay or review is no activity of the session; its session is still reordered.
+    const at = t.kind === null ? t.lastRecordedAt : null;
+    const seen = sessions.get(key);
+    if (!seen) sessions.set(key, { tenantId: t.tenantId, sessionId: t.sessionId, recordedAt: at });
+    else if (at !== null && (seen.recordedAt === null || at > seen.recordedAt)) seen.recordedAt = at;
+  }
+  return [...sessions.values()];
+}
+
+export const traceSteps = {
+  traces: { cypher: TRACES, rows: (b) => [...b.derive(traceRows).values()] },
+  replayOf: {
+    cypher: REPLAY_OF,
+    rows: (b) =>
+      distinctBy(
+        b.records.flatMap((r) =>
+          (r.event.tags ?? [])
+            .filter((tag) => tag.startsWith(REPLAY_TAG_PREFIX))
+            .map((tag) => ({ tenantId: r.event.identity.user.tenantId, traceId: r.event.traceId, originalTraceId: tag.slice(REPLAY_TAG_PREFIX.length) })),
+        ),
+        (row) => canonicalJson(row),
+      ),
+  },
+  reviews: {
+    cypher: REVIEWS,
+    rows: (b) =>
+      b.records.filter(isReviewRecord).map((r) => ({
+        ...(r.event.payload.data as Record<string, unknown>),
+        tenantId: r.event.identity.user.tenantId,
+        // Who ran the review: the identity's user of its event, never projected as a User.
+        operator: r.event.identity.user.id,
+        eventId: r.event.eventId,
+        recordedAt: r.recordedAt,
+      })),
+  },
+  sessionOrder: { cypher: SESSION_ORDER, rows: (b) => b.derive(sessionRows) },
+  sessionNext: { cypher: SESSION_NEXT, rows: (b) => b.derive(sessionRows) },
+  sessionApart: { cypher: SESSION_APART, rows: (b) => b.derive(sessionRows) },
+} satisfies Record<string, Step>;

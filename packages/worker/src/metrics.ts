@@ -1,0 +1,91 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Queue states reported by `auditgraph_queue_jobs` (BullMQ's names). */
+export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "failed", "completed"] as const;
+
+export interface WorkerMetricsSources {
+  /** Ledger positions this worker knows of that the graph does not have yet, summed over streams. */
+  projectionLag: () => number;
+  /** Jobs by state; undefined when Redis does not answer (the series are then left out). */
+  queueCounts: () => Promise<Record<string, number> | undefined>;
+  redisUp: () => boolean;
+  ledgerWritable: () => boolean;
+  graphMigrated: () => boolean;
+}
+
+// Latency buckets (seconds) from a fsync on a fast disk to a projection held up by a busy graph.
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * The worker's Prometheus metrics, in a registry of its own (several workers in one process do not
+ * collide). Counters count what this process did since it started; gauges are read at each scrape.
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly eventsAppended: Counter;
+  readonly eventsDuplicate: Counter;
+  readonly deadLetters: Counter;
+  readonly projectionDeadLetters: Counter;
+  readonly escalationsOpened: Counter;
+  readonly appendSeconds: Histogram;
+  readonly projectionSeconds: Histogram;
+  private processMetrics = false;
+
+  constructor(sources: WorkerMetricsSources) {
+    const registers = [this.registry];
+    this.eventsAppended = new Counter({ name: "auditgraph_events_appended_total", help: "Events appended to the ledger (new ones, not redelivered duplicates)", registers });
+    this.eventsDuplicate = new Counter({ name: "auditgraph_events_duplicate_total", help: "Events received again that the ledger already held (redeliveries)", registers });
+    this.deadLetters = new Counter({ name: "auditgraph_dead_letters_total", help: "Inputs set aside as dead letters (invalid, or failed for good)", registers });
+    this.projectionDeadLetters = new Counter({
+      name: "auditgraph_projection_dead_letters_total",
+      help: "Ledger records the graph refused for good, set aside (listed by `auditgraph dead-letters`) so the stream goes on",
+      registers,
+    });
+    this.escalationsOpened = new Counter({ name: "auditgraph_escalations_opened_total", help: "Escalations opened by policy findings", registers });
+    this.appendSeconds = new Histogram({ name: "auditgraph_append_seconds", help: "Time to append one job (batch) to the ledger, durable", buckets: BUCKETS, registers });
+    this.projectionSeconds = new Histogram({
+      name: "auditgraph_projection_seconds",
+      help: "Time of one projection write transaction (a range of one stream) into Neo4j",
+      buckets: BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "auditgraph_projection_lag_events",
+      help: "Ledger records this worker appended or must catch up that the graph does not have yet",
+      registers,
+      collect() {
+        this.set(sources.projectionLag());
+      },
+    });
+    new Gauge({
+      name: "auditgraph_queue_jobs",
+      help: "Jobs in the queue by state",
+      labelNames: ["state"],
+      registers,
+      async collect() {
+        const counts = await sources.queueCounts();
+        this.reset();
+        for (const state of QUEUE_STATES) if (counts?.[state] !== undefined) this.set({ state }, counts[state]);
+      },
+    });
+    const flag = (name: string, help: string, read: () => boolean) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read() ? 1 : 0);
+        },
+      });
+    flag("auditgraph_redis_up", "1 while Redis answers this worker", sources.redisUp);
+    flag("auditgraph_ledger_writable", "1 while the ledger takes writes", sources.ledgerWritable);
+    flag("auditgraph_graph_migrated", "1 once the graph's migrations are applied", sources.graphMigrated);
+  }
+
+  /** Adds the process metrics (memory, CPU, event loop): for the one worker a process serves over HTTP. */
+  withProcessMetrics(): this {
+    if (!this.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.processMetrics = true;
+    return this;
+  }
+}

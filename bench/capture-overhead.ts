@@ -58,7 +58,6 @@ export interface BenchOptions {
   log: (line: string) => void;
 }
 
-
 export interface VariantResult {
   name: VariantName;
   /** What ran, with its version. */
@@ -98,7 +97,6 @@ export interface BenchResult {
 
 // ---------------------------------------------------------------------------------------------
 // statistics
-
 
 const median = (samples: number[]) => stats(samples).p50;
 
@@ -208,7 +206,9 @@ async function makeVariant(name: VariantName, sink: Sink, options: BenchOptions)
           try {
             await handler.close();
           } finally {
-            await admin.obliterate({ force: true }).catch((error: unknown) => options.log(`  (could not obliterate ${queueName}: ${(error as Error).message})`));
+            await admin
+              .obliterate({ force: true })
+              .catch((error: unknown) => options.log(`  (could not obliterate ${queueName}: ${(error as Error).message})`));
             await admin.close();
             await rm(spoolDir, { recursive: true, force: true });
           }
@@ -324,7 +324,12 @@ interface ReplayTiming {
  * After each replay the handler is flushed (untimed for the per-callback figure, as after each
  * agent run; counted in its CPU figure) and the event loop turns once.
  */
-async function replayTiming(instances: [VariantName, Instance][], recording: Call[], iterations: number, warmup: number): Promise<Map<VariantName, ReplayTiming>> {
+async function replayTiming(
+  instances: [VariantName, Instance][],
+  recording: Call[],
+  iterations: number,
+  warmup: number,
+): Promise<Map<VariantName, ReplayTiming>> {
   const states = instances.map(([name, instance]) => ({
     name,
     instance,
@@ -489,7 +494,11 @@ export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise
     const recording = await recordRun();
     const callbackKinds: Record<string, number> = {};
     for (const call of recording) callbackKinds[kindOf(call.method)] = (callbackKinds[kindOf(call.method)] ?? 0) + 1;
-    log(`  recorded one agent run: ${recording.length} callbacks (${Object.entries(callbackKinds).map(([k, n]) => `${k} ${n}`).join(", ")})`);
+    log(
+      `  recorded one agent run: ${recording.length} callbacks (${Object.entries(callbackKinds)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ")})`,
+    );
 
     // 2. agent wall time, variants interleaved, rotating the order every round
     log(`  agent runs: ${options.warmup} warm-up + ${options.runs} measured rounds x ${running.length} variants ...`);
@@ -520,7 +529,9 @@ export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise
       ? `heap: median over ${options.heap} replays of (used-heap growth / callbacks) after a minor GC; replays with a GC inside are not counted`
       : "heap: not measured (run node with --expose-gc, as `npm run bench` does)";
     const withHandler = running.filter((v) => instances.get(v)!.handler).map((v): [VariantName, Instance] => [v, instances.get(v)!]);
-    log(`  replaying the ${recording.length} callbacks into ${withHandler.map(([v]) => v).join(", ")} in turn: ${options.replayWarmup} warm-up + ${options.replay} measured each ...`);
+    log(
+      `  replaying the ${recording.length} callbacks into ${withHandler.map(([v]) => v).join(", ")} in turn: ${options.replayWarmup} warm-up + ${options.replay} measured each ...`,
+    );
     const timings = await replayTiming(withHandler, recording, options.replay, options.replayWarmup);
     log(`  replays done (${elapsed()})`);
     for (const [name, instance] of withHandler) {
@@ -563,14 +574,20 @@ export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise
         name: "agent wall time with ours within 5% of no handler",
         holds: oursOverNone !== undefined ? oursOverNone <= 1.05 : undefined,
         detail:
-          oursOverNone !== undefined
-            ? `p50 ratio ${oursOverNone.toFixed(3)} (paired per-round median ${ours!.pairedRatioToNone!.toFixed(3)})`
-            : "not measured",
+          oursOverNone !== undefined ? `p50 ratio ${oursOverNone.toFixed(3)} (paired per-round median ${ours!.pairedRatioToNone!.toFixed(3)})` : "not measured",
       },
     ];
 
     return {
-      options: { runs: options.runs, warmup: options.warmup, replay: options.replay, replayWarmup: options.replayWarmup, heap: options.heap, variants: options.variants, redis: options.redis },
+      options: {
+        runs: options.runs,
+        warmup: options.warmup,
+        replay: options.replay,
+        replayWarmup: options.replayWarmup,
+        heap: options.heap,
+        variants: options.variants,
+        redis: options.redis,
+      },
       environment: {
         node: process.version,
         cpus: String(availableParallelism()),
@@ -649,7 +666,8 @@ export function formatReport(result: BenchResult): string {
   out.push(`  ours / no handler, agent run p50: ${result.oursOverNone !== undefined ? result.oursOverNone.toFixed(3) : "n/a"}`);
   const noop = result.variants.find((v) => v.name === "noop")?.wallMs;
   const oursWall = result.variants.find((v) => v.name === "auditgraph")?.wallMs;
-  if (noop && oursWall) out.push(`  ours / do-nothing handler, agent run p50: ${(oursWall.p50 / noop.p50).toFixed(3)} (LangChain's callback plumbing taken out)`);
+  if (noop && oursWall)
+    out.push(`  ours / do-nothing handler, agent run p50: ${(oursWall.p50 / noop.p50).toFixed(3)} (LangChain's callback plumbing taken out)`);
   out.push("", "goals:");
   for (const g of result.goals) out.push(`  [${g.holds === undefined ? "n/a" : g.holds ? "HOLDS" : "MISSED"}] ${g.name}: ${g.detail}`);
   out.push(

@@ -33,7 +33,12 @@ const POLICIES = [
   { id: "tool-guard", reason: "a high-impact tool was called without a prior lookup" },
 ] as const;
 /** The events an escalation is raised on, and what it is then about. */
-const KINDS: Partial<Record<AuditEvent["type"], ConcernKind>> = { "llm.end": "output", "llm.start": "prompt", "tool.start": "tool_call", "retriever.end": "document" };
+const KINDS: Partial<Record<AuditEvent["type"], ConcernKind>> = {
+  "llm.end": "output",
+  "llm.start": "prompt",
+  "tool.start": "tool_call",
+  "retriever.end": "document",
+};
 
 const hasIdentity = (e: AuditEvent): e is UserEvent => "identity" in e;
 
@@ -149,18 +154,30 @@ export async function seedInbox(
     await appendAndProject(ledger, graph, o.tenantId, out);
     events += out.length;
     if (escalations / o.escalations >= nextReport) {
-      o.log(`  inbox seed: ${escalations.toLocaleString("en-US")} escalations, ${events.toLocaleString("en-US")} events appended and projected, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      o.log(
+        `  inbox seed: ${escalations.toLocaleString("en-US")} escalations, ${events.toLocaleString("en-US")} events appended and projected, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      );
       while (nextReport <= escalations / o.escalations) nextReport += 0.1;
     }
   }
-  const [row] = await graph.read(`MATCH (e:Escalation {tenantId: $tenantId}) WHERE e.state IN ['open', 'acknowledged'] RETURN count(e) AS n`, { tenantId: o.tenantId });
+  const [row] = await graph.read(`MATCH (e:Escalation {tenantId: $tenantId}) WHERE e.state IN ['open', 'acknowledged'] RETURN count(e) AS n`, {
+    tenantId: o.tenantId,
+  });
   if (Number(row?.n) !== escalations) throw new Error(`inbox seed: ${escalations} escalations appended, the graph has ${String(row?.n)} open`);
   return { tenantId: o.tenantId, events, traces: generator.summary().traces, escalations, held, bySeverity, seconds: (performance.now() - t0) / 1000 };
 }
 
 const TOOLS = [
-  { name: "catalog_lookup", description: "Look up a product by SKU: title, unit price, stock per warehouse.", parameters: { type: "object", properties: { sku: { type: "string" } }, required: ["sku"] } },
-  { name: "search_kb", description: "Search the support knowledge base.", parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] } },
+  {
+    name: "catalog_lookup",
+    description: "Look up a product by SKU: title, unit price, stock per warehouse.",
+    parameters: { type: "object", properties: { sku: { type: "string" } }, required: ["sku"] },
+  },
+  {
+    name: "search_kb",
+    description: "Search the support knowledge base.",
+    parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] },
+  },
 ];
 
 /**
@@ -190,7 +207,14 @@ export function longTrace(tenantId: string, runs: number, seed: string): UserEve
   ];
   const llm = (toolCalls: { id: string; name: string; args: Record<string, string> }[], text: string) => {
     const runId = rng.uuid4();
-    push(rng.int(5, 30), { type: "llm.start", runId, parentRunId: traceId, name: "ChatOpenAI", model, payload: { messages: messages.map((m) => ({ ...m })), tools: TOOLS } });
+    push(rng.int(5, 30), {
+      type: "llm.start",
+      runId,
+      parentRunId: traceId,
+      name: "ChatOpenAI",
+      model,
+      payload: { messages: messages.map((m) => ({ ...m })), tools: TOOLS },
+    });
     const inputTokens = Math.ceil(JSON.stringify(messages).length / 4);
     const outputTokens = 20 + text.length / 4;
     const latencyMs = rng.int(400, 2500);
@@ -204,7 +228,9 @@ export function longTrace(tenantId: string, runs: number, seed: string): UserEve
       cost: { currency: "USD", input: inputTokens * 2.5e-6, output: outputTokens * 10e-6, total: inputTokens * 2.5e-6 + outputTokens * 10e-6 },
       payload: {
         output: { text, toolCalls, finishReason: toolCalls.length ? "tool_calls" : "stop" },
-        ...(toolCalls.length ? { reasoning: [{ index: 0, kind: "reasoning", text: `Next I need ${toolCalls[0]!.name} for ${JSON.stringify(toolCalls[0]!.args)}.` }] } : {}),
+        ...(toolCalls.length
+          ? { reasoning: [{ index: 0, kind: "reasoning", text: `Next I need ${toolCalls[0]!.name} for ${JSON.stringify(toolCalls[0]!.args)}.` }] }
+          : {}),
         timing: { latencyMs },
       },
     });
@@ -214,7 +240,11 @@ export function longTrace(tenantId: string, runs: number, seed: string): UserEve
   const retriever = (parentRunId: string, query: string) => {
     const runId = rng.uuid4();
     push(rng.int(5, 20), { type: "retriever.start", runId, parentRunId, name: "KnowledgeBaseRetriever", payload: { query } });
-    const documents = Array.from({ length: 3 }, (_, k) => ({ id: `kb-${rng.int(0, 399)}`, pageContent: `Article ${k}: shipping cut-off is 14:00 on working days; bulk orders ship from FRA-1.`, metadata: { chunk: k } }));
+    const documents = Array.from({ length: 3 }, (_, k) => ({
+      id: `kb-${rng.int(0, 399)}`,
+      pageContent: `Article ${k}: shipping cut-off is 14:00 on working days; bulk orders ship from FRA-1.`,
+      metadata: { chunk: k },
+    }));
     push(rng.int(30, 200), { type: "retriever.end", runId, parentRunId, name: "KnowledgeBaseRetriever", payload: { documents } });
     return documents;
   };
@@ -225,14 +255,35 @@ export function longTrace(tenantId: string, runs: number, seed: string): UserEve
   for (let round = 0; left >= 2; round += 1) {
     const search = round % 4 === 3 && left >= 3;
     const sku = `SKU-${100_000 + rng.int(0, 1999)}`;
-    const call: { id: string; name: string; args: Record<string, string> } = search ? { id: rng.callId(), name: "search_kb", args: { query: `shipping time for ${sku}` } } : { id: rng.callId(), name: "catalog_lookup", args: { sku } };
+    const call: { id: string; name: string; args: Record<string, string> } = search
+      ? { id: rng.callId(), name: "search_kb", args: { query: `shipping time for ${sku}` } }
+      : { id: rng.callId(), name: "catalog_lookup", args: { sku } };
     const llmRunId = llm([call], "");
-    push(rng.int(1, 5), { type: "agent.action", runId: traceId, parentRunId: null, payload: { tool: call.name, toolInput: call.args, log: `Invoking: \`${call.name}\``, llmRunId } });
+    push(rng.int(1, 5), {
+      type: "agent.action",
+      runId: traceId,
+      parentRunId: null,
+      payload: { tool: call.name, toolInput: call.args, log: `Invoking: \`${call.name}\``, llmRunId },
+    });
     const toolRun = rng.uuid4();
-    push(rng.int(1, 5), { type: "tool.start", runId: toolRun, parentRunId: traceId, name: call.name, payload: { toolCallId: call.id, input: JSON.stringify(call.args) } });
+    push(rng.int(1, 5), {
+      type: "tool.start",
+      runId: toolRun,
+      parentRunId: traceId,
+      name: call.name,
+      payload: { toolCallId: call.id, input: JSON.stringify(call.args) },
+    });
     const output = search
-      ? retriever(toolRun, call.args.query!).map((d) => `[${d.id}] ${d.pageContent}`).join("\n")
-      : JSON.stringify({ sku, title: `Insulated bottle ${sku}`, unitPrice: 9.9 + rng.int(0, 400), currency: "EUR", stock: { "FRA-1": rng.int(0, 500), "AMS-2": rng.int(0, 500) } });
+      ? retriever(toolRun, call.args.query!)
+          .map((d) => `[${d.id}] ${d.pageContent}`)
+          .join("\n")
+      : JSON.stringify({
+          sku,
+          title: `Insulated bottle ${sku}`,
+          unitPrice: 9.9 + rng.int(0, 400),
+          currency: "EUR",
+          stock: { "FRA-1": rng.int(0, 500), "AMS-2": rng.int(0, 500) },
+        });
     push(rng.int(15, 300), { type: "tool.end", runId: toolRun, parentRunId: traceId, name: call.name, payload: { toolCallId: call.id, output } });
     messages.push({ role: "tool", content: output, toolCallId: call.id, name: call.name });
     left -= search ? 3 : 2;

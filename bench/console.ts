@@ -25,7 +25,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { pino } from "pino";
-import { redisClient } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { listEscalations } from "@auditgraph/worker";
@@ -98,7 +98,8 @@ const numEnv = (name: string, fallback: number, env: NodeJS.ProcessEnv, min = 0)
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ConsoleBenchOptions {
   const parts = (env.BENCH_CONSOLE_PARTS || PARTS.join(",")).split(",").map((p) => p.trim());
-  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_CONSOLE_PARTS: ${JSON.stringify(p)} is not one of ${PARTS.join(", ")}`);
+  for (const p of parts)
+    if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_CONSOLE_PARTS: ${JSON.stringify(p)} is not one of ${PARTS.join(", ")}`);
   return {
     parts: parts as Part[],
     escalations: numEnv("BENCH_CONSOLE_ESCALATIONS", 10_000, env, 1),
@@ -177,7 +178,9 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
   const o: ConsoleBenchOptions = { ...optionsFromEnv({}), ...partial };
   const { log } = o;
   const started = performance.now();
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const run = randomUUID().slice(0, 8);
   const tenants = { inbox: `bench-console-${run}-inbox`, trace: `bench-console-${run}-trace`, search: `bench-console-${run}-search` };
   const neo4j = graphOptionsFromEnv().neo4j;
@@ -192,7 +195,14 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
   try {
     await graph.migrate();
     accounts = await AccountStore.open({ connectionString: o.postgres, schema });
-    const ctx = consoleContext({ options: { port: 0, sessionSecret: randomBytes(32).toString("base64url") }, ledger, graph, redis, accounts, log: pino({ level: "warn" }) });
+    const ctx = consoleContext({
+      options: { port: 0, sessionSecret: randomBytes(32).toString("base64url") },
+      ledger,
+      graph,
+      redis,
+      accounts,
+      log: pino({ level: "warn" }),
+    });
     const app = await buildConsoleApp(ctx);
     await app.ready();
     try {
@@ -204,18 +214,35 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
       });
       const { token } = await accounts.createToken(account.id, "bench");
       const get = async (url: string): Promise<string> => {
-        const res = await app.inject({ method: "GET", url, headers: { authorization: `Bearer ${token}`, accept: "text/html", "user-agent": "auditgraph-bench" } });
+        const res = await app.inject({
+          method: "GET",
+          url,
+          headers: { authorization: `Bearer ${token}`, accept: "text/html", "user-agent": "auditgraph-bench" },
+        });
         if (res.statusCode !== 200) throw new Error(`GET ${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
         return res.body;
       };
 
       if (o.parts.includes("inbox")) {
         log(`inbox: seeding ${o.escalations.toLocaleString("en-US")} open escalations in ${tenants.inbox} ...`);
-        const seed = await seedInbox(ledger, graph, { tenantId: tenants.inbox, escalations: o.escalations, held: Math.min(o.held, o.escalations), seed: o.seed, batch: o.batch, log });
+        const seed = await seedInbox(ledger, graph, {
+          tenantId: tenants.inbox,
+          escalations: o.escalations,
+          held: Math.min(o.held, o.escalations),
+          seed: o.seed,
+          batch: o.batch,
+          log,
+        });
         log(`inbox: seeded in ${seed.seconds.toFixed(1)} s; timing GET / (first, ${o.warmup} warm-up, ${o.inboxRepeats} measured) beside listEscalations ...`);
         let heldShown = 0;
         const cell = await pair(
-          { name: "inbox", what: "GET / (the viewer's open and acknowledged escalations, first 200)", baseline: "listEscalations(graph, { tenantId, limit: 200 })", repeats: o.inboxRepeats, warmup: o.warmup },
+          {
+            name: "inbox",
+            what: "GET / (the viewer's open and acknowledged escalations, first 200)",
+            baseline: "listEscalations(graph, { tenantId, limit: 200 })",
+            repeats: o.inboxRepeats,
+            warmup: o.warmup,
+          },
           async (k) => {
             const body = await get("/");
             if (k === 0) heldShown = count(body, 'class="escalation held"');
@@ -234,13 +261,22 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
         const seed = await seedTrace(ledger, graph, { tenantId: tenants.trace, runs: o.traceRuns, seed: o.seed });
         let ledgerRecords = 0;
         for (const s of await ledger.streams()) for await (const _ of ledger.readStream(s)) ledgerRecords += 1;
-        log(`trace: ${seed.runs} runs, ${seed.events} events (${(seed.bytes / 1e6).toFixed(1)} MB of records) in a ledger of ${ledgerRecords.toLocaleString("en-US")} records; timing its page beside ledger.readTrace ...`);
+        log(
+          `trace: ${seed.runs} runs, ${seed.events} events (${(seed.bytes / 1e6).toFixed(1)} MB of records) in a ledger of ${ledgerRecords.toLocaleString("en-US")} records; timing its page beside ledger.readTrace ...`,
+        );
         const url = `/traces/${encodeURIComponent(tenants.trace)}/${encodeURIComponent(seed.traceId)}`;
         const cell = await pair(
-          { name: "trace page", what: `GET ${url.replace(seed.traceId, ":traceId")} (access event appended and projected first)`, baseline: "ledger.readTrace(traceId)", repeats: o.traceRepeats, warmup: o.warmup },
+          {
+            name: "trace page",
+            what: `GET ${url.replace(seed.traceId, ":traceId")} (access event appended and projected first)`,
+            baseline: "ledger.readTrace(traceId)",
+            repeats: o.traceRepeats,
+            warmup: o.warmup,
+          },
           async () => {
             const body = await get(url);
-            if (count(body, 'class="run run-') !== seed.runs) throw new Error(`trace page: ${count(body, 'class="run run-')} runs shown, ${seed.runs} recorded`);
+            if (count(body, 'class="run run-') !== seed.runs)
+              throw new Error(`trace page: ${count(body, 'class="run run-')} runs shown, ${seed.runs} recorded`);
             return body;
           },
           async () => {
@@ -274,7 +310,14 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
   }
   return {
     ...result,
-    environment: { node: process.version, cpus: String(availableParallelism()), loadavg: load, loadavgEnd: loadavg().map((l) => l.toFixed(2)).join(" ") },
+    environment: {
+      node: process.version,
+      cpus: String(availableParallelism()),
+      loadavg: load,
+      loadavgEnd: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" "),
+    },
     goals: goalsOf(result),
     cleanup,
     seconds: (performance.now() - started) / 1000,
@@ -282,10 +325,17 @@ export async function runConsoleBenchmark(partial: Partial<ConsoleBenchOptions> 
 }
 
 /** The search part: the graph bench's load (projection only, flags added), then each filter mix beside the plain lookup. */
-async function searchPart(o: ConsoleBenchOptions, graph: Graph, tenantId: string, get: (url: string) => Promise<string>): Promise<NonNullable<ConsoleBenchResult["search"]>> {
+async function searchPart(
+  o: ConsoleBenchOptions,
+  graph: Graph,
+  tenantId: string,
+  get: (url: string) => Promise<string>,
+): Promise<NonNullable<ConsoleBenchResult["search"]>> {
   const { log } = o;
   const decorator = searchDecorator(o.seed, o.flagShare, 500);
-  log(`search: loading ${o.events.toLocaleString("en-US")} events into ${tenantId} (bench/graph.ts loadPart, projection only, flags on ${(o.flagShare * 100).toFixed(1)}% of outputs) ...`);
+  log(
+    `search: loading ${o.events.toLocaleString("en-US")} events into ${tenantId} (bench/graph.ts loadPart, projection only, flags on ${(o.flagShare * 100).toFixed(1)}% of outputs) ...`,
+  );
   const graphOptions = { ...graphOptionsFromEnv({}), events: o.events, batch: o.batch, queries: 0, warmup: 0, seed: o.seed, log };
   const { generator, load } = await loadPart(graph, tenantId, graphOptions, { plain: false, decorate: decorator.decorate });
   const summary = generator.summary();
@@ -312,7 +362,9 @@ async function searchPart(o: ConsoleBenchOptions, graph: Graph, tenantId: string
     { name: "flag", query: () => ({ flag: "with" }) },
     { name: "agent + flag + 3 days", query: () => ({ agent: agentVersion().agent, flag: "with", ...window(3) }) },
   ];
-  log(`search: ${summary.traces.toLocaleString("en-US")} traces, ${decorator.flags().toLocaleString("en-US")} flags; ${mixes.length} filter mixes, ${o.warmup} warm-up + ${o.searches} measured each, beside a plain lookup ...`);
+  log(
+    `search: ${summary.traces.toLocaleString("en-US")} traces, ${decorator.flags().toLocaleString("en-US")} flags; ${mixes.length} filter mixes, ${o.warmup} warm-up + ${o.searches} measured each, beside a plain lookup ...`,
+  );
   const cells: Cell[] = [];
   const pooled: number[] = [];
   const baseAll: number[] = [];
@@ -334,7 +386,15 @@ async function searchPart(o: ConsoleBenchOptions, graph: Graph, tenantId: string
     pooled.push(...c.samples);
     baseAll.push(...c.baselineSamples);
   }
-  return { events: summary.events, traces: summary.traces, flags: decorator.flags(), loadSeconds: load.projection.seconds, cells, pooled: stats(pooled), baselineMs: stats(baseAll) };
+  return {
+    events: summary.events,
+    traces: summary.traces,
+    flags: decorator.flags(),
+    loadSeconds: load.projection.seconds,
+    cells,
+    pooled: stats(pooled),
+    baselineMs: stats(baseAll),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,8 +410,14 @@ function goalsOf(r: Omit<ConsoleBenchResult, "environment" | "goals" | "cleanup"
   if (r.inbox) {
     const { cell, seed } = r.inbox;
     const at = seed.escalations >= 10_000;
-    goals.push({ name: "inbox first render < 500 ms with 10,000 open escalations (the first GET / after seeding)", ...judged(at, cell.firstMs < 500, `${fmtMs(cell.firstMs)} ms with ${n(seed.escalations)} open`, "10,000") });
-    goals.push({ name: "inbox render p95 < 500 ms (repeats)", ...judged(at, cell.ms.p95 < 500, `p95 ${fmtMs(cell.ms.p95)} ms, p50 ${fmtMs(cell.ms.p50)} ms over ${cell.ms.n}`, "10,000") });
+    goals.push({
+      name: "inbox first render < 500 ms with 10,000 open escalations (the first GET / after seeding)",
+      ...judged(at, cell.firstMs < 500, `${fmtMs(cell.firstMs)} ms with ${n(seed.escalations)} open`, "10,000"),
+    });
+    goals.push({
+      name: "inbox render p95 < 500 ms (repeats)",
+      ...judged(at, cell.ms.p95 < 500, `p95 ${fmtMs(cell.ms.p95)} ms, p50 ${fmtMs(cell.ms.p50)} ms over ${cell.ms.n}`, "10,000"),
+    });
   }
   if (r.trace) {
     const { cell, seed } = r.trace;
@@ -366,7 +432,12 @@ function goalsOf(r: Omit<ConsoleBenchResult, "environment" | "goals" | "cleanup"
     const worst = [...s.cells].sort((a, b) => b.ms.p95 - a.ms.p95)[0]!;
     goals.push({
       name: "trace search p95 < 200 ms on the 1M-event graph (all mixes pooled)",
-      ...judged(s.events >= 1_000_000, s.pooled.p95 < 200, `pooled p95 ${fmtMs(s.pooled.p95)} ms over ${s.pooled.n} searches; worst mix "${worst.name}" p95 ${fmtMs(worst.ms.p95)} ms; ${n(s.events)} events`, "1M events"),
+      ...judged(
+        s.events >= 1_000_000,
+        s.pooled.p95 < 200,
+        `pooled p95 ${fmtMs(s.pooled.p95)} ms over ${s.pooled.n} searches; worst mix "${worst.name}" p95 ${fmtMs(worst.ms.p95)} ms; ${n(s.events)} events`,
+        "1M events",
+      ),
     });
   }
   return goals;
@@ -394,11 +465,19 @@ function cellRows(cells: Cell[]): string {
 
 export function formatReport(r: ConsoleBenchResult): string {
   const e = r.environment;
-  const out = [`console: the review console's pages (app.inject, API token) against plain reads in the same process`, `node ${e.node}, ${e.cpus} cpus, load average at start ${e.loadavg}, at end ${e.loadavgEnd}`, ""];
+  const out = [
+    `console: the review console's pages (app.inject, API token) against plain reads in the same process`,
+    `node ${e.node}, ${e.cpus} cpus, load average at start ${e.loadavg}, at end ${e.loadavgEnd}`,
+    "",
+  ];
   if (r.inbox) {
     const s = r.inbox.seed;
     out.push(
-      `inbox: ${n(s.escalations)} open escalations in ${s.tenantId} (${Object.entries(s.bySeverity).map(([k, v]) => `${k} ${n(v)}`).join(", ")}; ${n(s.held)} held calls still waiting) on ${n(s.traces)} traces, ${n(s.events)} events appended and projected in ${s.seconds.toFixed(0)} s; first page shows ${r.inbox.heldShown} held calls (each: a ledger readTrace and an escalation.view access event)`,
+      `inbox: ${n(s.escalations)} open escalations in ${s.tenantId} (${Object.entries(s.bySeverity)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join(
+          ", ",
+        )}; ${n(s.held)} held calls still waiting) on ${n(s.traces)} traces, ${n(s.events)} events appended and projected in ${s.seconds.toFixed(0)} s; first page shows ${r.inbox.heldShown} held calls (each: a ledger readTrace and an escalation.view access event)`,
       cellRows([r.inbox.cell]),
       `  baseline: ${r.inbox.cell.baseline}`,
       "",
@@ -406,7 +485,12 @@ export function formatReport(r: ConsoleBenchResult): string {
   }
   if (r.trace) {
     const t = r.trace;
-    out.push(`trace page: ${t.seed.runs} runs, ${n(t.seed.events)} events (${(t.seed.bytes / 1e6).toFixed(1)} MB of records); the ledger held ${n(t.ledgerRecords)} records (readTrace: the segment ledger's trace index, built on its first read); rows = HTML size`, cellRows([t.cell]), `  baseline: ${t.cell.baseline}`, "");
+    out.push(
+      `trace page: ${t.seed.runs} runs, ${n(t.seed.events)} events (${(t.seed.bytes / 1e6).toFixed(1)} MB of records); the ledger held ${n(t.ledgerRecords)} records (readTrace: the segment ledger's trace index, built on its first read); rows = HTML size`,
+      cellRows([t.cell]),
+      `  baseline: ${t.cell.baseline}`,
+      "",
+    );
   }
   if (r.search) {
     const s = r.search;
@@ -419,13 +503,20 @@ export function formatReport(r: ConsoleBenchResult): string {
   }
   out.push("goals:");
   for (const g of r.goals) out.push(`  [${g.holds === undefined ? "n/a" : g.holds ? "HOLDS" : "MISSED"}] ${g.name}: ${g.detail}`);
-  out.push("", `cleanup: ${n(r.cleanup.nodes)} nodes of the bench tenants deleted in ${r.cleanup.seconds.toFixed(0)} s; ledger directory and accounts schema removed`);
+  out.push(
+    "",
+    `cleanup: ${n(r.cleanup.nodes)} nodes of the bench tenants deleted in ${r.cleanup.seconds.toFixed(0)} s; ledger directory and accounts schema removed`,
+  );
   return out.join("\n");
 }
 
 async function main(): Promise<void> {
   const options = optionsFromEnv();
-  console.log(`auditgraph bench: console (load average ${loadavg().map((l) => l.toFixed(2)).join(" ")})`);
+  console.log(
+    `auditgraph bench: console (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")})`,
+  );
   const result = await runConsoleBenchmark(options);
   console.log("");
   console.log(formatReport(result));

@@ -82,7 +82,15 @@ const USER = { id: "bench-user", tenantId: TENANT };
 function ordinary(): AuditEvent[] {
   const traceId = randomUUID();
   const runId = randomUUID();
-  const common = { schemaVersion: SCHEMA_VERSION, traceId, runId, parentRunId: null, sessionId: null, identity: { user: USER, agent: AGENT }, name: "lookup" } as const;
+  const common = {
+    schemaVersion: SCHEMA_VERSION,
+    traceId,
+    runId,
+    parentRunId: null,
+    sessionId: null,
+    identity: { user: USER, agent: AGENT },
+    name: "lookup",
+  } as const;
   return [
     { ...common, eventId: newEventId(), occurredAt: new Date().toISOString(), type: "tool.start", payload: { input: '{"sku":"A-1"}' } },
     { ...common, eventId: newEventId(), occurredAt: new Date().toISOString(), type: "tool.end", payload: { output: "in stock: 12" } },
@@ -92,7 +100,9 @@ function ordinary(): AuditEvent[] {
 export async function runEscalationBenchmark(partial: Partial<EscalationBenchOptions> = {}): Promise<EscalationBenchResult> {
   const options: EscalationBenchOptions = { ...optionsFromEnv({}), ...partial };
   const { log } = options;
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const config = loadConfig();
   const root = await mkdtemp(join(tmpdir(), "auditgraph-bench-escalation-"));
   const queueName = `auditgraph-bench-${randomUUID().slice(0, 8)}`;
@@ -192,7 +202,10 @@ export async function runEscalationBenchmark(partial: Partial<EscalationBenchOpt
 
   try {
     // Warm-up: connections, JIT, the stream's first append.
-    await phase("warm-up", 0).then(() => undefined, () => undefined);
+    await phase("warm-up", 0).then(
+      () => undefined,
+      () => undefined,
+    );
     // The sustained rate: ordinary events sent as fast as the transport takes them, until the worker has them all in the ledger.
     const t = performance.now();
     for (let i = 0; i < options.rateEvents; i += 2) for (const e of ordinary()) transport.send(e);
@@ -211,7 +224,11 @@ export async function runEscalationBenchmark(partial: Partial<EscalationBenchOpt
       phases: [alone, loaded],
       ratio,
       goals: [
-        { name: "p95 under 250 ms under load (to the webhook received)", holds: loaded.webhook.p95 < 250 && loaded.missed === 0, detail: `${loaded.webhook.p95.toFixed(1)} ms, ${loaded.missed} missed` },
+        {
+          name: "p95 under 250 ms under load (to the webhook received)",
+          holds: loaded.webhook.p95 < 250 && loaded.missed === 0,
+          detail: `${loaded.webhook.p95.toFixed(1)} ms, ${loaded.missed} missed`,
+        },
         { name: "ratio loaded/alone under 2 (webhook p95)", holds: ratio < 2, detail: `${ratio.toFixed(2)}×` },
       ],
     };
@@ -236,7 +253,16 @@ export function formatReport(result: EscalationBenchResult): string {
   out.push(
     table(
       ["phase", "load ev/s", "n", "open p50", "open p95", "webhook p50", "webhook p95", "missed"],
-      result.phases.map((p) => [p.name, p.loadEventsPerSec.toFixed(0), String(p.webhook.n), ms(p.opened.p50), ms(p.opened.p95), ms(p.webhook.p50), ms(p.webhook.p95), String(p.missed)]),
+      result.phases.map((p) => [
+        p.name,
+        p.loadEventsPerSec.toFixed(0),
+        String(p.webhook.n),
+        ms(p.opened.p50),
+        ms(p.opened.p95),
+        ms(p.webhook.p50),
+        ms(p.webhook.p95),
+        String(p.missed),
+      ]),
     ),
   );
   out.push("", `ratio loaded/alone (webhook p95): ${result.ratio.toFixed(2)}`, "goals:");

@@ -218,7 +218,12 @@ const AGENTS: AgentSpec[] = [
       { version: "1.5.1", day: 20.5 },
     ],
     tools: [
-      tool("catalog_lookup", "Look up a product by SKU: title, unit price, stock per warehouse.", { sku: { type: "string", description: "product SKU, e.g. SKU-100042" } }, ["sku"]),
+      tool(
+        "catalog_lookup",
+        "Look up a product by SKU: title, unit price, stock per warehouse.",
+        { sku: { type: "string", description: "product SKU, e.g. SKU-100042" } },
+        ["sku"],
+      ),
       tool(
         "calculator",
         "Exact arithmetic on two numbers.",
@@ -306,7 +311,12 @@ function kbArticle(i: number) {
       `How to ${topic} (article ${i}). Sign in, open "My orders" and choose the order concerned. ` +
       `Follow the steps shown; most requests are handled within ${1 + (i % 4)} working days. ` +
       `If the option is greyed out, the order is older than ${30 + (i % 3) * 30} days: contact support with your order number.`,
-    metadata: { source: `https://help.acme.example/articles/${i}`, section: topic, updatedAt: `2025-${String(1 + (i % 12)).padStart(2, "0")}-15`, chunk: i % 3 },
+    metadata: {
+      source: `https://help.acme.example/articles/${i}`,
+      section: topic,
+      updatedAt: `2025-${String(1 + (i % 12)).padStart(2, "0")}-15`,
+      chunk: i % 3,
+    },
   };
 }
 
@@ -539,7 +549,7 @@ export class TraceGenerator {
     const common = (name: string) => ({ traceId: this.rng.uuid4(), runId: this.rng.uuid4(), parentRunId: null, sessionId: null, name, tenantId });
     const list: { day: number; event: Record<string, unknown> }[] = [];
     for (const a of AGENTS) {
-      a.versions.forEach((v, i) =>
+      for (const [i, v] of a.versions.entries())
         list.push({
           day: v.day,
           event: {
@@ -555,11 +565,10 @@ export class TraceGenerator {
               by: "ci-pipeline",
             },
           },
-        }),
-      );
+        });
     }
     for (const m of Object.values(MODELS)) {
-      m.versions.forEach((v, i) =>
+      for (const [i, v] of m.versions.entries())
         list.push({
           day: v.day,
           event: {
@@ -576,8 +585,7 @@ export class TraceGenerator {
               by: "platform-team",
             },
           },
-        }),
-      );
+        });
     }
     this.rollouts.push(...list.sort((x, y) => x.day - y.day));
   }
@@ -621,12 +629,26 @@ export class TraceGenerator {
     const scenario = this.scenario(agent);
     const messages: Message[] = [{ role: "system", content: system }, ...slot.history, { role: "user", content: scenario.question }];
 
-    push(0, { type: "chain.start", runId: traceId, parentRunId: null, name: "AgentExecutor", tags, payload: { inputs: { input: scenario.question, chat_history: slot.history } } });
+    push(0, {
+      type: "chain.start",
+      runId: traceId,
+      parentRunId: null,
+      name: "AgentExecutor",
+      tags,
+      payload: { inputs: { input: scenario.question, chat_history: slot.history } },
+    });
 
     // The research agent retrieves before its first model call (RAG): the documents go into the system message.
     if (scenario.context) {
       const runId = rng.uuid4();
-      push(rng.int(20, 120), { type: "retriever.start", runId, parentRunId: traceId, name: "VectorStoreRetriever", tags, payload: { query: scenario.question } });
+      push(rng.int(20, 120), {
+        type: "retriever.start",
+        runId,
+        parentRunId: traceId,
+        name: "VectorStoreRetriever",
+        tags,
+        payload: { query: scenario.question },
+      });
       push(rng.int(30, 200), {
         type: "retriever.end",
         runId,
@@ -657,7 +679,10 @@ export class TraceGenerator {
         payload: { messages: history, tools: agent.tools, templateHash },
       });
       const inputTokens = Math.ceil(JSON.stringify(history).length / 4) + 40 * agent.tools.length;
-      const outputTokens = Math.max(1, Math.ceil((text.length + JSON.stringify(toolCalls).length + (reasoning?.reduce((n, s) => n + (s.text?.length ?? 0), 0) ?? 0)) / 4));
+      const outputTokens = Math.max(
+        1,
+        Math.ceil((text.length + JSON.stringify(toolCalls).length + (reasoning?.reduce((n, s) => n + (s.text?.length ?? 0), 0) ?? 0)) / 4),
+      );
       const latencyMs = rng.int(350, 2800);
       push(latencyMs, {
         type: "llm.end",
@@ -736,14 +761,29 @@ export class TraceGenerator {
         });
         output = `Error: ${round.tool} did not answer within 5000 ms`;
       } else {
-        push(toolMs, { type: "tool.end", runId: toolRun, parentRunId: traceId, name: round.tool, tags, payload: { toolCallId: call.id, output, timing: { latencyMs: toolMs } } });
+        push(toolMs, {
+          type: "tool.end",
+          runId: toolRun,
+          parentRunId: traceId,
+          name: round.tool,
+          tags,
+          payload: { toolCallId: call.id, output, timing: { latencyMs: toolMs } },
+        });
       }
       messages.push({ role: "tool", content: output, toolCallId: call.id!, name: round.tool });
     }
 
-    const finalReasoning = rng.chance(0.3) ? [{ index: 0, kind: "reasoning" as const, text: "I have what I need; answer briefly and cite what I used." }] : undefined;
+    const finalReasoning = rng.chance(0.3)
+      ? [{ index: 0, kind: "reasoning" as const, text: "I have what I need; answer briefly and cite what I used." }]
+      : undefined;
     llmCall([], scenario.answer, finalReasoning);
-    push(rng.int(1, 10), { type: "agent.finish", runId: traceId, parentRunId: null, tags, payload: { returnValues: { output: scenario.answer }, log: scenario.answer } });
+    push(rng.int(1, 10), {
+      type: "agent.finish",
+      runId: traceId,
+      parentRunId: null,
+      tags,
+      payload: { returnValues: { output: scenario.answer }, log: scenario.answer },
+    });
     push(rng.int(1, 10), { type: "chain.end", runId: traceId, parentRunId: null, tags, payload: { outputs: { output: scenario.answer } } });
 
     slot.queue = out;
@@ -765,7 +805,12 @@ export class TraceGenerator {
       const catalog = (benchEvent(this.catalogN++) as EventOf<"tool.end">).payload.output as string;
       const unit = price(i);
       const rounds: Scenario["rounds"] = [
-        { tool: "catalog_lookup", args: { sku: sku(i) }, thought: `The user asks about ${sku(i)}; I need its price and stock.`, output: catalog.replace(/SKU-\d{6}/, sku(i)) },
+        {
+          tool: "catalog_lookup",
+          args: { sku: sku(i) },
+          thought: `The user asks about ${sku(i)}; I need its price and stock.`,
+          output: catalog.replace(/SKU-\d{6}/, sku(i)),
+        },
       ];
       if (qty > 1) {
         rounds.push({
@@ -781,7 +826,12 @@ export class TraceGenerator {
           tool: "order_status",
           args: { orderId: order },
           thought: `The user also asks about order ${order}.`,
-          output: JSON.stringify({ orderId: order, status: rng.pick(["packed", "shipped", "out for delivery", "delivered"]), eta: "2026-02-0" + rng.int(1, 9), carrier: "DHL" }),
+          output: JSON.stringify({
+            orderId: order,
+            status: rng.pick(["packed", "shipped", "out for delivery", "delivered"]),
+            eta: `2026-02-0${rng.int(1, 9)}`,
+            carrier: "DHL",
+          }),
         });
       }
       const total = (Math.round(qty * unit * 100) / 100).toFixed(2);
@@ -795,7 +845,13 @@ export class TraceGenerator {
       const topic = rng.pick(TOPICS);
       const docs = Array.from({ length: rng.int(3, 5) }, () => kbArticle(rng.int(0, 399)));
       const rounds: Scenario["rounds"] = [
-        { tool: "search_kb", args: { query: `how to ${topic}` }, thought: `The user wants to ${topic}; the knowledge base should have an article.`, output: "", documents: docs },
+        {
+          tool: "search_kb",
+          args: { query: `how to ${topic}` },
+          thought: `The user wants to ${topic}; the knowledge base should have an article.`,
+          output: "",
+          documents: docs,
+        },
       ];
       const ticket = rng.chance(0.3);
       if (ticket) {
@@ -823,7 +879,11 @@ export class TraceGenerator {
         args: { query: `${topic} 2025` },
         thought: "The internal notes do not give the market context; I search the web.",
         output: JSON.stringify(
-          Array.from({ length: 3 }, (_, k) => ({ title: `${topic} — report ${k + 1}`, url: `https://news.example.com/${rng.hex(8)}`, snippet: `A ${2023 + k} study of ${topic} finds steady growth.` })),
+          Array.from({ length: 3 }, (_, k) => ({
+            title: `${topic} — report ${k + 1}`,
+            url: `https://news.example.com/${rng.hex(8)}`,
+            snippet: `A ${2023 + k} study of ${topic} finds steady growth.`,
+          })),
         ),
       });
     }

@@ -223,7 +223,14 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
   }
   const cell = (variant: LoadCell["variant"]): LoadCell => {
     const seconds = samples[variant].reduce((a, b) => a + b, 0) / 1000;
-    return { variant, events: done[variant], batches: samples[variant].length, seconds, eventsPerSec: done[variant] / seconds, batchMs: stats(samples[variant]) };
+    return {
+      variant,
+      events: done[variant],
+      batches: samples[variant].length,
+      seconds,
+      eventsPerSec: done[variant] / seconds,
+      batchMs: stats(samples[variant]),
+    };
   };
   const projection = cell("projection");
   const plain = cell("plain");
@@ -235,7 +242,9 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
 }
 
 async function graphShape(graph: Graph, tenantId: string): Promise<GraphBenchResult["graph"]> {
-  const rows = await graph.read(`MATCH (n {tenantId: $tenantId}) WHERE NOT n:BenchPlain RETURN labels(n)[0] AS label, count(*) AS n ORDER BY n DESC`, { tenantId });
+  const rows = await graph.read(`MATCH (n {tenantId: $tenantId}) WHERE NOT n:BenchPlain RETURN labels(n)[0] AS label, count(*) AS n ORDER BY n DESC`, {
+    tenantId,
+  });
   const nodes: Record<string, number> = {};
   for (const r of rows) nodes[String(r.label)] = Number(r.n);
   const rels = await graph.read(`MATCH (n {tenantId: $tenantId})-[r]->() WHERE NOT n:BenchPlain RETURN count(r) AS n`, { tenantId });
@@ -315,7 +324,9 @@ async function queryPart(graph: Graph, tenantId: string, generator: TraceGenerat
   log(`  queries: trace-output, ${options.warmup} warm-up + ${options.queries} measured, each beside a plain lookup ...`);
   await run(options.warmup, false, (id) => traceOutput(id, false));
   await run(options.queries, true, (id) => traceOutput(id, true));
-  log(`  queries: blast-radius (model versions ${versions.join(", ")}; ${(windowMs / 86_400_000).toFixed(1)}-day windows), ${options.warmup} warm-up + ${options.blastQueries} measured ...`);
+  log(
+    `  queries: blast-radius (model versions ${versions.join(", ")}; ${(windowMs / 86_400_000).toFixed(1)}-day windows), ${options.warmup} warm-up + ${options.blastQueries} measured ...`,
+  );
   await run(Math.min(options.warmup, 5), false, () => blastRadius(false));
   await run(options.blastQueries, true, () => blastRadius(true));
 
@@ -326,7 +337,12 @@ async function queryPart(graph: Graph, tenantId: string, generator: TraceGenerat
   };
   return [
     cell("trace-output", "investigate(graph, 'trace-output', { tenantId, outputId }) on random output ids", traceMs, traceRows),
-    cell("blast-radius", "investigate(graph, 'blast-radius', { tenantId, modelVersion, since, until }): random served version, random window", blastMs, blastRows),
+    cell(
+      "blast-radius",
+      "investigate(graph, 'blast-radius', { tenantId, modelVersion, since, until }): random served version, random window",
+      blastMs,
+      blastRows,
+    ),
     { name: "plain lookup", what: "graph.read(MATCH (o:Output {tenantId: $t, id: $id}) RETURN o) on the same ids", ms: plainStats, rows: 1 },
   ];
 }
@@ -387,7 +403,9 @@ function codeVersion(): string {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const changed = git("status", "--porcelain", "--", "packages/graph/src", "packages/core/src", "packages/graph/graph-schema").split("\n").filter(Boolean).length;
+    const changed = git("status", "--porcelain", "--", "packages/graph/src", "packages/core/src", "packages/graph/graph-schema")
+      .split("\n")
+      .filter(Boolean).length;
     return `${git("rev-parse", "--short", "HEAD")}${changed ? ` + ${changed} uncommitted file(s) in packages/{graph,core}/src, packages/graph/graph-schema` : ""}`;
   } catch {
     return "unknown (no git)";
@@ -427,7 +445,9 @@ export async function runGraphBenchmark(partial: Partial<GraphBenchOptions> = {}
   const options: GraphBenchOptions = { ...optionsFromEnv({}), ...partial };
   const { log } = options;
   const started = performance.now();
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const tenantId = `bench-${randomUUID().slice(0, 8)}`;
   const graph = new Graph(options.neo4j);
   let cleanup = { nodes: 0, seconds: 0 };
@@ -437,12 +457,16 @@ export async function runGraphBenchmark(partial: Partial<GraphBenchOptions> = {}
       .read("CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0] AS version, edition")
       .then((rows) => rows.map((r) => `${r.name} ${r.version} ${r.edition}`).join(", "))
       .catch(() => "unknown");
-    log(`  tenant ${tenantId} (stream ${streamIdFor(tenantId)}) on ${options.neo4j.uri} (${server}); loading ${options.events.toLocaleString("en-US")} events in batches of ${options.batch} ...`);
+    log(
+      `  tenant ${tenantId} (stream ${streamIdFor(tenantId)}) on ${options.neo4j.uri} (${server}); loading ${options.events.toLocaleString("en-US")} events in batches of ${options.batch} ...`,
+    );
 
     let result: Pick<GraphBenchResult, "generated" | "load" | "graph" | "queries">;
     try {
       const { generator, generated, load: loaded } = await loadPart(graph, tenantId, options);
-      log(`  load done (${loaded.wallSeconds.toFixed(1)} s, of which ${generated.generateSeconds.toFixed(1)} s generating and sealing); counting the tenant's nodes ...`);
+      log(
+        `  load done (${loaded.wallSeconds.toFixed(1)} s, of which ${generated.generateSeconds.toFixed(1)} s generating and sealing); counting the tenant's nodes ...`,
+      );
       const shape = await graphShape(graph, tenantId);
       const queries = await queryPart(graph, tenantId, generator, options);
       result = { generated, load: loaded, graph: shape, queries };
@@ -478,7 +502,9 @@ export async function runGraphBenchmark(partial: Partial<GraphBenchOptions> = {}
         node: process.version,
         cpus: String(availableParallelism()),
         loadavg: load,
-        loadavgEnd: loadavg().map((l) => l.toFixed(2)).join(" "),
+        loadavgEnd: loadavg()
+          .map((l) => l.toFixed(2))
+          .join(" "),
         neo4j: server,
         code: codeVersion(),
       },
@@ -521,7 +547,9 @@ export function formatReport(result: GraphBenchResult): string {
       .sort((a, b) => b[1] - a[1])
       .map(([t, n]) => `${t} ${n.toLocaleString("en-US")}`)
       .join(", ")}`,
-    `graph: ${result.graph.totalNodes.toLocaleString("en-US")} nodes, ${result.graph.relationships.toLocaleString("en-US")} relationships for the tenant: ${Object.entries(result.graph.nodes)
+    `graph: ${result.graph.totalNodes.toLocaleString("en-US")} nodes, ${result.graph.relationships.toLocaleString("en-US")} relationships for the tenant: ${Object.entries(
+      result.graph.nodes,
+    )
       .map(([l, n]) => `${l} ${n.toLocaleString("en-US")}`)
       .join(", ")}`,
     "",
@@ -575,7 +603,11 @@ export function formatReport(result: GraphBenchResult): string {
 
 async function main(): Promise<void> {
   const options = optionsFromEnv();
-  console.log(`auditgraph bench: graph (load average ${loadavg().map((l) => l.toFixed(2)).join(" ")})`);
+  console.log(
+    `auditgraph bench: graph (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")})`,
+  );
   const result = await runGraphBenchmark(options);
   console.log("");
   console.log(formatReport(result));

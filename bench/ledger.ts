@@ -73,7 +73,6 @@ export interface LedgerBenchOptions {
   log: (line: string) => void;
 }
 
-
 export interface AppendCell {
   batch: number;
   variant: AppendVariant;
@@ -150,7 +149,6 @@ export interface LedgerBenchResult {
 
 // ---------------------------------------------------------------------------------------------
 // statistics
-
 
 // ---------------------------------------------------------------------------------------------
 // events
@@ -412,12 +410,17 @@ async function verifyPart(
   // Records only: the same stream with its checkpoints file moved aside for the call.
   const checkpointsFile = join(streamDir, "checkpoints.jsonl");
   await rename(checkpointsFile, `${checkpointsFile}.aside`);
-  const bareMode = await run("records only", "verify() with checkpoints.jsonl moved aside: positions, chain, record hashes, leaf hashes", undefined, 0).finally(() =>
-    rename(`${checkpointsFile}.aside`, checkpointsFile),
+  const bareMode = await run("records only", "verify() with checkpoints.jsonl moved aside: positions, chain, record hashes, leaf hashes", undefined, 0).finally(
+    () => rename(`${checkpointsFile}.aside`, checkpointsFile),
   );
   const modes = [
     bareMode,
-    await run("+ checkpoint roots", `verify(): the same + each of the ${stored.length} checkpoints' root checked against the records`, undefined, stored.length),
+    await run(
+      "+ checkpoint roots",
+      `verify(): the same + each of the ${stored.length} checkpoints' root checked against the records`,
+      undefined,
+      stored.length,
+    ),
     await run("+ roots + signatures", "verify(publicKeyPem): the same + each checkpoint's Ed25519 signature", keys.publicKeyPem, stored.length),
   ];
   const [bare, , signatures] = modes as [VerifyMode, VerifyMode, VerifyMode];
@@ -452,7 +455,13 @@ async function verifyPart(
       samples.push(performance.now() - b0);
     }
     const s = stats(samples);
-    signedLong = { streamSize: total, batch: 100, batches: samples.length, eventsPerSec: (100 * samples.length) / (samples.reduce((a, b) => a + b, 0) / 1000), batchMs: s };
+    signedLong = {
+      streamSize: total,
+      batch: 100,
+      batches: samples.length,
+      eventsPerSec: (100 * samples.length) / (samples.reduce((a, b) => a + b, 0) / 1000),
+      batchMs: s,
+    };
   }
   await signing.close();
   await rm(verifyDir, { recursive: true, force: true });
@@ -520,7 +529,8 @@ function proofPart(options: LedgerBenchOptions): ProofResult {
     generateMs.push(performance.now() - g0);
     // The reference reads the same path, and the library checks it.
     const reference = proofFromLevels(levels, index);
-    if (proof.length !== reference.length || proof.some((h, j) => !h.equals(reference[j]!))) throw new Error(`proof for ${index}: inclusionProof and the stored levels disagree`);
+    if (proof.length !== reference.length || proof.some((h, j) => !h.equals(reference[j]!)))
+      throw new Error(`proof for ${index}: inclusionProof and the stored levels disagree`);
     verifyInclusion(leaves[index]!, index, size, proof, root);
   }
 
@@ -571,13 +581,15 @@ const numEnv = (name: string, fallback: number, env: NodeJS.ProcessEnv, integer 
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a ${integer ? "whole " : ""}number >= 0, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`${name} must be a ${integer ? "whole " : ""}number >= 0, got ${JSON.stringify(raw)}`);
   return n;
 };
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerBenchOptions {
   const batches = (env.BENCH_BATCHES ?? "1,100,1000").split(",").map((b) => Number(b.trim()));
-  for (const b of batches) if (!Number.isInteger(b) || b < 1) throw new Error(`BENCH_BATCHES: ${JSON.stringify(env.BENCH_BATCHES)} is not a comma list of whole numbers >= 1`);
+  for (const b of batches)
+    if (!Number.isInteger(b) || b < 1) throw new Error(`BENCH_BATCHES: ${JSON.stringify(env.BENCH_BATCHES)} is not a comma list of whole numbers >= 1`);
   const scale = numEnv("BENCH_SCALE", 1, env, false);
   if (scale <= 0) throw new Error("BENCH_SCALE must be > 0");
   return {
@@ -599,7 +611,9 @@ export async function runLedgerBenchmark(partial: Partial<LedgerBenchOptions> = 
   const options: LedgerBenchOptions = { ...optionsFromEnv({}), ...partial };
   const { log } = options;
   const started = performance.now();
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const root = await mkdtemp(join(tmpdir(), "auditgraph-bench-ledger-"));
   try {
     // The event is what the worker would accept.
@@ -657,7 +671,9 @@ export async function runLedgerBenchmark(partial: Partial<LedgerBenchOptions> = 
         node: process.version,
         cpus: String(availableParallelism()),
         loadavg: load,
-        loadavgEnd: loadavg().map((l) => l.toFixed(2)).join(" "),
+        loadavgEnd: loadavg()
+          .map((l) => l.toFixed(2))
+          .join(" "),
         tmpdir: tmpdir(),
         code: codeVersion(),
       },

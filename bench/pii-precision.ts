@@ -1,14 +1,14 @@
 /**
  * PII detector quality: precision and recall of `new Redactor({ pii: true })` on the labelled
- * corpus packages/core/test/fixtures/pii-corpus.json (true cases: e-mails, phone numbers of many
+ * corpus packages/redaction/test/fixtures/pii-corpus.json (true cases: e-mails, phone numbers of many
  * countries, cards, IBANs, IPs, US SSNs; false cases: invoice, order and tracking numbers,
  * versions, SKUs, dates, prices, UUIDs, hashes, postal codes). Scored per string: a true case
  * counts when its kind was replaced, a false case is a false positive when anything was.
- * Goal: both at least 0.95 (the test packages/core/test/pii-precision.test.ts holds the gate).
+ * Goal: both at least 0.95 (the test packages/redaction/test/pii-precision.test.ts holds the gate).
  *
  * Run: npm run bench:pii (see bench/README.md). BENCH_JSON=1 also prints the result as JSON.
  */
-import { PII_CORPUS, scoreCorpus } from "../packages/core/test/pii-corpus.js";
+import { PII_CORPUS, scoreCorpus } from "../packages/redaction/test/pii-corpus.js";
 
 const score = scoreCorpus(PII_CORPUS);
 const positives = PII_CORPUS.filter((e) => e.label).length;

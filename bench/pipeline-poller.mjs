@@ -11,7 +11,11 @@ process.on("SIGTERM", () => (stop = true));
 let last = "";
 while (!stop) {
   try {
-    const { records } = await driver.executeQuery("MATCH (c:ProjectionCursor) WHERE c.streamId IN $streams RETURN c.streamId AS s, c.position AS p", { streams }, { database: process.env.NEO4J_DATABASE, routing: "READ" });
+    const { records } = await driver.executeQuery(
+      "MATCH (c:ProjectionCursor) WHERE c.streamId IN $streams RETURN c.streamId AS s, c.position AS p",
+      { streams },
+      { database: process.env.NEO4J_DATABASE, routing: "READ" },
+    );
     const t = Date.now();
     const c = {};
     for (const r of records) c[r.get("s")] = Number(r.get("p")) + 1;

@@ -76,7 +76,9 @@ const numEnv = (name: string, fallback: number, env: NodeJS.ProcessEnv, min = 1)
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): PipelineBenchOptions {
   const workers = (env.BENCH_PIPELINE_WORKERS ?? "1,2,4").split(",").map((w) => Number(w.trim()));
-  for (const w of workers) if (!Number.isInteger(w) || w < 1) throw new Error(`BENCH_PIPELINE_WORKERS: ${JSON.stringify(env.BENCH_PIPELINE_WORKERS)} is not a comma list of whole numbers >= 1`);
+  for (const w of workers)
+    if (!Number.isInteger(w) || w < 1)
+      throw new Error(`BENCH_PIPELINE_WORKERS: ${JSON.stringify(env.BENCH_PIPELINE_WORKERS)} is not a comma list of whole numbers >= 1`);
   return {
     workers,
     agents: Math.round(numEnv("BENCH_PIPELINE_AGENTS", 32, env)),
@@ -318,8 +320,13 @@ async function stopWorkers(children: ChildProcess[]): Promise<void> {
   );
 }
 
-
-async function phase(config: Config, root: string, workers: number, tenants: string[], options: PipelineBenchOptions): Promise<{ result: PhaseResult; lines: string[] }> {
+async function phase(
+  config: Config,
+  root: string,
+  workers: number,
+  tenants: string[],
+  options: PipelineBenchOptions,
+): Promise<{ result: PhaseResult; lines: string[] }> {
   const { log } = options;
   const dir = join(root, `w${workers}`);
   const queueName = `auditgraph-bench-pipe-${randomUUID().slice(0, 8)}`;
@@ -376,7 +383,9 @@ async function phase(config: Config, root: string, workers: number, tenants: str
 
   let agentRuns = 0;
   try {
-    log(`  ${workers} worker process(es), ${options.agents} agents over ${tenants.length} tenants, ${options.rate > 0 ? `${options.rate} events/s` : "unpaced"}, ${options.seconds} s ...`);
+    log(
+      `  ${workers} worker process(es), ${options.agents} agents over ${tenants.length} tenants, ${options.rate > 0 ? `${options.rate} events/s` : "unpaced"}, ${options.seconds} s ...`,
+    );
     const cpuAtStart = (await Promise.all(children.map((c) => cpuSeconds(c.pid)))).reduce((a, b) => a + b, 0);
     const t0 = performance.now();
     const until = t0 + options.seconds * 1000;
@@ -463,7 +472,8 @@ async function phase(config: Config, root: string, workers: number, tenants: str
         graphPerSec: graphTotal / (((graphDoneAt ?? end) - t0) / 1000),
         ledgerPerSecDuringLoad: atLoadEnd.ledger / loadSeconds,
         graphPerSecDuringLoad: atLoadEnd.graph / loadSeconds,
-        ledgerPerSecDrain: ledgerDoneAt !== undefined && ledgerDoneAt - loadEnd > 1000 ? (ledgerTotal - atLoadEnd.ledger) / ((ledgerDoneAt - loadEnd) / 1000) : NaN,
+        ledgerPerSecDrain:
+          ledgerDoneAt !== undefined && ledgerDoneAt - loadEnd > 1000 ? (ledgerTotal - atLoadEnd.ledger) / ((ledgerDoneAt - loadEnd) / 1000) : NaN,
         graphPerSecDrain: graphDoneAt !== undefined && graphDoneAt - loadEnd > 1000 ? (graphTotal - atLoadEnd.graph) / ((graphDoneAt - loadEnd) / 1000) : NaN,
         drained: ledgerDoneAt !== undefined && graphDoneAt !== undefined,
         lagMs: stats(lags),
@@ -507,11 +517,23 @@ async function rawBullmq(config: Config, events: number, batch: number, payload:
   try {
     const t0 = performance.now();
     for (let i = 0; i < jobs; i += 50) {
-      await queue.addBulk(Array.from({ length: Math.min(50, jobs - i) }, (_, k) => ({ name: "batch", data: { events: payload }, opts: { jobId: `${i + k}-${randomUUID()}`, priority: 1000 } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(50, jobs - i) }, (_, k) => ({
+          name: "batch",
+          data: { events: payload },
+          opts: { jobId: `${i + k}-${randomUUID()}`, priority: 1000 },
+        })),
+      );
     }
     await allDone;
     const seconds = (performance.now() - t0) / 1000;
-    return { name: "queue (Redis + BullMQ)", what: `addBulk of ${jobs} jobs of ${batch} real events each, one no-op Worker (concurrency 1, as the CLI's default)`, events: jobs * batch, seconds, eventsPerSec: (jobs * batch) / seconds };
+    return {
+      name: "queue (Redis + BullMQ)",
+      what: `addBulk of ${jobs} jobs of ${batch} real events each, one no-op Worker (concurrency 1, as the CLI's default)`,
+      events: jobs * batch,
+      seconds,
+      eventsPerSec: (jobs * batch) / seconds,
+    };
   } finally {
     await worker.close();
     await queue.obliterate({ force: true }).catch(() => undefined);
@@ -539,7 +561,13 @@ async function rawAppend(root: string, lines: string[], events: number, batch: n
   }
   const seconds = (performance.now() - t0) / 1000;
   await rm(path, { force: true });
-  return { name: "ledger (fsync'd file)", what: `write + fsync of the ledger's own record lines, ${per} per fsync, one open file`, events: n, seconds, eventsPerSec: n / seconds };
+  return {
+    name: "ledger (fsync'd file)",
+    what: `write + fsync of the ledger's own record lines, ${per} per fsync, one open file`,
+    events: n,
+    seconds,
+    eventsPerSec: n / seconds,
+  };
 }
 
 async function rawNeo4j(graph: Graph, tenantId: string, events: AuditEvent[], total: number, batch: number): Promise<RawResult> {
@@ -569,7 +597,13 @@ async function rawNeo4j(graph: Graph, tenantId: string, events: AuditEvent[], to
     await session.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { name: "graph (Neo4j)", what: `UNWIND $rows CREATE (:BenchPlain {...}) of one plain node per event, ${batch} per write transaction, no MERGE, no relationships`, events: n, seconds, eventsPerSec: n / seconds };
+  return {
+    name: "graph (Neo4j)",
+    what: `UNWIND $rows CREATE (:BenchPlain {...}) of one plain node per event, ${batch} per write transaction, no MERGE, no relationships`,
+    events: n,
+    seconds,
+    eventsPerSec: n / seconds,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,7 +612,9 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
   const options: PipelineBenchOptions = { ...optionsFromEnv({}), ...partial };
   const { log } = options;
   const started = performance.now();
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const config = loadConfig();
   const root = await mkdtemp(join(tmpdir(), "auditgraph-bench-pipeline-"));
   const run = randomUUID().slice(0, 8);
@@ -598,7 +634,9 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
         phases.push(out.result);
         if (out.lines.length > lines.length) lines = out.lines;
         const r = out.result;
-        log(`    ${w} worker(s): ledger ${fmtRate(r.ledgerPerSec)}/s, graph ${fmtRate(r.graphPerSec)}/s, lag p95 ${fmtMs(r.lagMs.p95)} ms, RSS max ${r.maxRssMb.toFixed(0)} MB`);
+        log(
+          `    ${w} worker(s): ledger ${fmtRate(r.ledgerPerSec)}/s, graph ${fmtRate(r.graphPerSec)}/s, lag p95 ${fmtMs(r.lagMs.p95)} ms, RSS max ${r.maxRssMb.toFixed(0)} MB`,
+        );
       } finally {
         for (const t of phaseTenants) await deleteTenant(graph, t);
       }
@@ -620,7 +658,8 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
     await rm(root, { recursive: true, force: true });
   }
 
-  const best = (key: "ledgerPerSec" | "graphPerSec") => phases.reduce<PhaseResult | undefined>((b, p) => (b === undefined || p[key] > b[key] ? p : b), undefined);
+  const best = (key: "ledgerPerSec" | "graphPerSec") =>
+    phases.reduce<PhaseResult | undefined>((b, p) => (b === undefined || p[key] > b[key] ? p : b), undefined);
   const bl = best("ledgerPerSec");
   const bg = best("graphPerSec");
   const sustained = phases.filter((p) => p.drained && Math.min(p.ledgerPerSec, p.graphPerSec) >= 10_000);
@@ -629,7 +668,9 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
     {
       name: ">= 10,000 events/s sustained into both the ledger and the graph",
       holds: phases.length ? sustained.length > 0 : undefined,
-      detail: phases.map((p) => `${p.workers}w: ledger ${fmtRate(p.ledgerPerSec)}, graph ${fmtRate(p.graphPerSec)} (captured ${fmtRate(p.capturedPerSec)})`).join("; "),
+      detail: phases
+        .map((p) => `${p.workers}w: ledger ${fmtRate(p.ledgerPerSec)}, graph ${fmtRate(p.graphPerSec)} (captured ${fmtRate(p.capturedPerSec)})`)
+        .join("; "),
     },
     {
       name: "lag p95 < 1 s at that rate",
@@ -638,7 +679,11 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
         (sustained.length ? "" : "no phase reached 10,000 events/s, so not at that rate; ") +
         phases.map((p) => `${p.workers}w: p95 ${fmtMs(p.lagMs.p95)} ms at ${fmtRate(Math.min(p.ledgerPerSec, p.graphPerSec))}/s`).join("; "),
     },
-    { name: "worker RSS < 300 MB", holds: phases.length ? maxRss < 300 : undefined, detail: `max ${maxRss.toFixed(0)} MB over all worker processes and phases` },
+    {
+      name: "worker RSS < 300 MB",
+      holds: phases.length ? maxRss < 300 : undefined,
+      detail: `max ${maxRss.toFixed(0)} MB over all worker processes and phases`,
+    },
   ];
   void bl;
   void bg;
@@ -648,7 +693,9 @@ export async function runPipelineBenchmark(partial: Partial<PipelineBenchOptions
       node: process.version,
       cpus: String(availableParallelism()),
       loadavg: load,
-      loadavgEnd: loadavg().map((l) => l.toFixed(2)).join(" "),
+      loadavgEnd: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" "),
       redis: `${config.redis.host ?? "127.0.0.1"}:${config.redis.port ?? 6379}`,
       neo4j: config.neo4j.uri,
     },
@@ -672,7 +719,25 @@ export function formatReport(result: PipelineBenchResult): string {
     "",
     "end to end (rates: events / time from load start until the store held them all; 'in load' = what was in by the end of the load; 'drain' = after the load, backlog only, '-' when under 1 s):",
     table(
-      ["workers", "agent runs", "captured", "captured/s", "ledger/s", "graph/s", "ledger/s in load", "graph/s in load", "ledger/s drain", "graph/s drain", "drained", "lag p50 ms", "lag p95 ms", "lag n", "max queue", "max RSS MB", "worker CPU µs/event"],
+      [
+        "workers",
+        "agent runs",
+        "captured",
+        "captured/s",
+        "ledger/s",
+        "graph/s",
+        "ledger/s in load",
+        "graph/s in load",
+        "ledger/s drain",
+        "graph/s drain",
+        "drained",
+        "lag p50 ms",
+        "lag p95 ms",
+        "lag n",
+        "max queue",
+        "max RSS MB",
+        "worker CPU µs/event",
+      ],
       result.phases.map((p) => [
         String(p.workers),
         String(p.agentRuns),
@@ -701,9 +766,13 @@ export function formatReport(result: PipelineBenchResult): string {
       `${p.workers} worker(s) over time (t s: captured / ledger / graph, queue depth, RSS MB per worker):`,
       ...p.samples
         .filter((_, i) => i % every === 0 || i === p.samples.length - 1)
-        .map((s) => `  ${s.t.toFixed(1).padStart(6)}: ${s.captured} / ${s.ledger} / ${s.graph}, queue ${s.queueDepth}, RSS ${s.rssMb.map((r) => r.toFixed(0)).join(" ")}`),
+        .map(
+          (s) =>
+            `  ${s.t.toFixed(1).padStart(6)}: ${s.captured} / ${s.ledger} / ${s.graph}, queue ${s.queueDepth}, RSS ${s.rssMb.map((r) => r.toFixed(0)).join(" ")}`,
+        ),
     );
-    if (p.transport.spooled || p.transport.dropped || p.transport.sendFailures) out.push(`  transport: spooled ${p.transport.spooled}, dropped ${p.transport.dropped}, send failures ${p.transport.sendFailures}`);
+    if (p.transport.spooled || p.transport.dropped || p.transport.sendFailures)
+      out.push(`  transport: spooled ${p.transport.spooled}, dropped ${p.transport.dropped}, send failures ${p.transport.sendFailures}`);
   }
   if (result.raw.length) {
     const byName = (prefix: string) => result.raw.find((r) => r.name.startsWith(prefix));
@@ -711,13 +780,21 @@ export function formatReport(result: PipelineBenchResult): string {
     out.push(
       "",
       "raw limits (same process, same Redis / disk / Neo4j):",
-      table(["part", "events", "s", "events/s"], result.raw.map((r) => [r.name, String(r.events), r.seconds.toFixed(2), fmtRate(r.eventsPerSec)])),
+      table(
+        ["part", "events", "s", "events/s"],
+        result.raw.map((r) => [r.name, String(r.events), r.seconds.toFixed(2), fmtRate(r.eventsPerSec)]),
+      ),
       ...result.raw.map((r) => `  ${r.name}: ${r.what}`),
       "",
       "each stage as a ratio of its raw limit (queue stage = rate into the ledger, which the queue feeds):",
       table(
         ["workers", "queue / raw BullMQ", "ledger / raw fsync", "graph / raw UNWIND CREATE"],
-        result.phases.map((p) => [String(p.workers), ratio(p.ledgerPerSec, byName("queue")), ratio(p.ledgerPerSec, byName("ledger")), ratio(p.graphPerSec, byName("graph"))]),
+        result.phases.map((p) => [
+          String(p.workers),
+          ratio(p.ledgerPerSec, byName("queue")),
+          ratio(p.ledgerPerSec, byName("ledger")),
+          ratio(p.graphPerSec, byName("graph")),
+        ]),
       ),
     );
   }

@@ -40,8 +40,16 @@ class Sink implements Transport {
 }
 
 const PRICES: Record<string, number> = { A: 1.5, B: 20, C: 349.99, D: 7 };
-const lookup = tool(({ sku }) => JSON.stringify({ sku, priceEur: PRICES[sku] ?? 1 }), { name: "catalog_lookup", description: "price by SKU", schema: z.object({ sku: z.string() }) });
-const calculator = tool(({ a, b }) => String(Math.round(a * b * 100) / 100), { name: "calculator", description: "multiplies", schema: z.object({ a: z.number(), b: z.number() }) });
+const lookup = tool(({ sku }) => JSON.stringify({ sku, priceEur: PRICES[sku] ?? 1 }), {
+  name: "catalog_lookup",
+  description: "price by SKU",
+  schema: z.object({ sku: z.string() }),
+});
+const calculator = tool(({ a, b }) => String(Math.round(a * b * 100) / 100), {
+  name: "calculator",
+  description: "multiplies",
+  schema: z.object({ a: z.number(), b: z.number() }),
+});
 
 const lastTool = (m: BaseMessage[]) => [...m].reverse().find((x) => ToolMessage.isInstance(x))!.text;
 const ask = (m: BaseMessage[]) => {
@@ -51,15 +59,26 @@ const ask = (m: BaseMessage[]) => {
 const usage = { input_tokens: 10, output_tokens: 5, total_tokens: 15 };
 function model() {
   return fakeModel()
-    .respond((m) => new AIMessage({ content: "", usage_metadata: usage, tool_calls: [{ id: "c1", name: "catalog_lookup", args: { sku: ask(m).sku }, type: "tool_call" }] }))
+    .respond(
+      (m) =>
+        new AIMessage({ content: "", usage_metadata: usage, tool_calls: [{ id: "c1", name: "catalog_lookup", args: { sku: ask(m).sku }, type: "tool_call" }] }),
+    )
     .respond((m) => {
       const { priceEur } = JSON.parse(lastTool(m)) as { priceEur: number };
-      return new AIMessage({ content: "", usage_metadata: usage, tool_calls: [{ id: "c2", name: "calculator", args: { a: ask(m).n, b: priceEur }, type: "tool_call" }] });
+      return new AIMessage({
+        content: "",
+        usage_metadata: usage,
+        tool_calls: [{ id: "c2", name: "calculator", args: { a: ask(m).n, b: priceEur }, type: "tool_call" }],
+      });
     })
     .respond((m) => new AIMessage({ content: `Total for ${ask(m).sku}: ${lastTool(m)} EUR.`, usage_metadata: usage }));
 }
 const agentOf = (ctx?: CandidateContext) =>
-  createAgent({ model: (ctx?.model ?? model()) as BaseChatModel, tools: ctx ? ctx.tools([lookup, calculator]) : ([lookup, calculator] as StructuredToolInterface[]), systemPrompt: "Order assistant." });
+  createAgent({
+    model: (ctx?.model ?? model()) as BaseChatModel,
+    tools: ctx ? ctx.tools([lookup, calculator]) : ([lookup, calculator] as StructuredToolInterface[]),
+    systemPrompt: "Order assistant.",
+  });
 
 const AGENT = { id: "bench-orders", name: "Bench orders", version: "1.0.0" };
 const CANDIDATE = { ...AGENT, version: "2.0.0" };
@@ -73,7 +92,15 @@ export interface ReplayBenchResult {
   ratio: number;
 }
 
-export async function runReplayBenchmark({ traces = 200, rounds = 5, log = console.log }: { traces?: number; rounds?: number; log?: (s: string) => void } = {}): Promise<ReplayBenchResult> {
+export async function runReplayBenchmark({
+  traces = 200,
+  rounds = 5,
+  log = console.log,
+}: {
+  traces?: number;
+  rounds?: number;
+  log?: (s: string) => void;
+} = {}): Promise<ReplayBenchResult> {
   const dir = await mkdtemp(join(tmpdir(), "auditgraph-bench-replay-"));
   try {
     const keys = generateSigningKey();
@@ -93,7 +120,12 @@ export async function runReplayBenchmark({ traces = 200, rounds = 5, log = conso
     await ledger.close();
     log(`replay bench: ${snapshot.manifest.traceCount} traces, ${snapshot.manifest.recordCount} records recorded`);
     // The direct side gets its inputs ready-made: rebuilding them is part of what replay costs.
-    const inputs = await Promise.all(snapshot.traces.map(async (t) => { const trace = await openTrace(t); return { input: originalInput(trace), who: originalContext(trace) }; }));
+    const inputs = await Promise.all(
+      snapshot.traces.map(async (t) => {
+        const trace = await openTrace(t);
+        return { input: originalInput(trace), who: originalContext(trace) };
+      }),
+    );
 
     const direct = async () => {
       const handler = new AuditCallbackHandler({ agent: CANDIDATE }, new Sink());
@@ -105,9 +137,16 @@ export async function runReplayBenchmark({ traces = 200, rounds = 5, log = conso
     };
     const replay = async () => {
       const started = performance.now();
-      const { results } = await replaySnapshot({ snapshot, agent: (ctx) => agentOf(ctx), handlerOptions: { agent: CANDIDATE }, transport: new Sink(), concurrency: 1 });
+      const { results } = await replaySnapshot({
+        snapshot,
+        agent: (ctx) => agentOf(ctx),
+        handlerOptions: { agent: CANDIDATE },
+        transport: new Sink(),
+        concurrency: 1,
+      });
       const elapsed = performance.now() - started;
-      if (results.some((r) => r.error || r.divergences.length)) throw new Error("replay bench: the candidate diverged from the recording; the comparison would be meaningless");
+      if (results.some((r) => r.error || r.divergences.length))
+        throw new Error("replay bench: the candidate diverged from the recording; the comparison would be meaningless");
       return elapsed;
     };
     await direct();

@@ -108,7 +108,11 @@ describe("access events: recorded, projected, investigated", () => {
   /** Sends events through the queue and waits until the worker projected the trace's root end. */
   const viaWorker = async (events: AuditEvent[], tenantId: string, traceId: string) => {
     await pipeline.queue.add(BATCH_JOB_NAME, { events });
-    await eventually(async () => ((await read("MATCH (t:Trace {tenantId: $tenantId, id: $traceId}) WHERE t.status = 'ok' RETURN t.id AS id", { tenantId, traceId })).length ? true : undefined));
+    await eventually(async () =>
+      (await read("MATCH (t:Trace {tenantId: $tenantId, id: $traceId}) WHERE t.status = 'ok' RETURN t.id AS id", { tenantId, traceId })).length
+        ? true
+        : undefined,
+    );
   };
   const record = async (input: AccessInput) => {
     const result = await recordAccess(pipeline.ledger, pipeline.graph, input);
@@ -184,8 +188,18 @@ describe("access events: recorded, projected, investigated", () => {
   });
 
   it("links a read of an escalation to it, and a read of a trace projected later to that trace", async () => {
-    const decided = await record(reader(tenantA, { actor: { id: "rev-2", via: "oidc" }, action: "escalation.decide", subject: { escalationId: escalation.escalationId }, from: { ip: "198.51.100.2" } }));
-    const [link] = await read("MATCH (:Access {tenantId: $tenantId, id: $id})-[:READ]->(e:Escalation) RETURN e.id AS id, e.state AS state", { tenantId: tenantA, id: decided.event.eventId });
+    const decided = await record(
+      reader(tenantA, {
+        actor: { id: "rev-2", via: "oidc" },
+        action: "escalation.decide",
+        subject: { escalationId: escalation.escalationId },
+        from: { ip: "198.51.100.2" },
+      }),
+    );
+    const [link] = await read("MATCH (:Access {tenantId: $tenantId, id: $id})-[:READ]->(e:Escalation) RETURN e.id AS id, e.state AS state", {
+      tenantId: tenantA,
+      id: decided.event.eventId,
+    });
     // Matched, not made: the escalation keeps the state its opening gave it.
     expect(link).toEqual({ id: escalation.escalationId, state: "open" });
 
@@ -204,13 +218,26 @@ describe("access events: recorded, projected, investigated", () => {
   it("trace-readers: who read a trace, newest first, and nothing of another tenant's trace of the same id", async () => {
     await record(reader(tenantA, { actor: { id: "rev-3", via: "token" }, subject: { traceId: shared, userId: "u1" }, from: { ip: "192.0.2.9" } }));
     // Tenant B reads its own trace of the same id.
-    const bRead = await recordAccess(pipeline.ledger, pipeline.graph, reader(tenantB, { actor: { id: "rev-b", via: "password" }, subject: { traceId: shared, userId: "u1" } }));
+    const bRead = await recordAccess(
+      pipeline.ledger,
+      pipeline.graph,
+      reader(tenantB, { actor: { id: "rev-b", via: "password" }, subject: { traceId: shared, userId: "u1" } }),
+    );
     expect(bRead.record.streamId).toBe(streamIdFor(tenantB));
 
     const mine = accesses.filter((a) => a.event.tenantId === tenantA && a.event.payload.subject.traceId === shared);
     const expected = mine
-      .sort((x, y) => (x.record.recordedAt === y.record.recordedAt ? (x.event.eventId < y.event.eventId ? 1 : -1) : x.record.recordedAt < y.record.recordedAt ? 1 : -1))
-      .map((a) => ({ actorId: a.event.payload.actor.id, actorName: a.event.payload.actor.name ?? null, via: a.event.payload.actor.via, action: a.event.payload.action, at: a.record.recordedAt, ip: a.event.payload.from.ip }));
+      .sort((x, y) =>
+        x.record.recordedAt === y.record.recordedAt ? (x.event.eventId < y.event.eventId ? 1 : -1) : x.record.recordedAt < y.record.recordedAt ? 1 : -1,
+      )
+      .map((a) => ({
+        actorId: a.event.payload.actor.id,
+        actorName: a.event.payload.actor.name ?? null,
+        via: a.event.payload.actor.via,
+        action: a.event.payload.action,
+        at: a.record.recordedAt,
+        ip: a.event.payload.from.ip,
+      }));
     expect(expected.map((r) => r.actorId)).toEqual(["rev-3", "rev-1"]);
     expect(await investigate(pipeline.graph, "trace-readers", { tenantId: tenantA, traceId: shared })).toEqual(expected);
     expect(await investigate(pipeline.graph, "trace-readers", { tenantId: tenantB, traceId: shared })).toEqual([
@@ -221,7 +248,9 @@ describe("access events: recorded, projected, investigated", () => {
 
   it("data-readers: reads of the user's traces, of escalations about them and of anything named hers; one tenant; in a window", async () => {
     // A proof download of one of u1's events: the subject names her, no trace.
-    const proof = await record(reader(tenantA, { actor: { id: "rev-4", via: "password" }, action: "proof.download", subject: { eventId: u1Trace[2]!.eventId, userId: "u1" } }));
+    const proof = await record(
+      reader(tenantA, { actor: { id: "rev-4", via: "password" }, action: "proof.download", subject: { eventId: u1Trace[2]!.eventId, userId: "u1" } }),
+    );
     const row = (a: AccessResult, traceId: string | null) => ({
       actorId: a.event.payload.actor.id,
       actorName: a.event.payload.actor.name ?? null,
@@ -232,7 +261,15 @@ describe("access events: recorded, projected, investigated", () => {
     });
     const newestFirst = (rows: { a: AccessResult; traceId: string | null }[]) =>
       rows
-        .sort((x, y) => (x.a.record.recordedAt === y.a.record.recordedAt ? (x.a.event.eventId < y.a.event.eventId ? 1 : -1) : x.a.record.recordedAt < y.a.record.recordedAt ? 1 : -1))
+        .sort((x, y) =>
+          x.a.record.recordedAt === y.a.record.recordedAt
+            ? x.a.event.eventId < y.a.event.eventId
+              ? 1
+              : -1
+            : x.a.record.recordedAt < y.a.record.recordedAt
+              ? 1
+              : -1,
+        )
         .map((x) => row(x.a, x.traceId));
     const ofTrace = (traceId: string) => accesses.filter((a) => a.event.tenantId === tenantA && a.event.payload.subject.traceId === traceId);
     const u1 = newestFirst([...ofTrace(shared).map((a) => ({ a, traceId: shared })), { a: proof, traceId: null }]);
@@ -253,14 +290,20 @@ describe("access events: recorded, projected, investigated", () => {
     expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1", from })).toEqual(u1.filter((r) => r.at >= from));
     expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1", to: from })).toEqual(u1.filter((r) => r.at < from));
     // A misspelt parameter is refused by name.
-    await expect(investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1", user: "u1" } as never)).rejects.toThrow(/Unrecognized key: "user"/);
+    await expect(investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1", user: "u1" } as never)).rejects.toThrow(
+      /Unrecognized key: "user"/,
+    );
   });
 
-  it("`auditgraph query data-readers --tenant --user` prints the same rows", async () => {
-    const result = await runCli(cliEnvOf(config), "query", "data-readers", "--tenant", tenantA, "--user", "u1", "--json");
-    expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" }));
-  }, SLOW);
+  it(
+    "`auditgraph query data-readers --tenant --user` prints the same rows",
+    async () => {
+      const result = await runCli(cliEnvOf(config), "query", "data-readers", "--tenant", tenantA, "--user", "u1", "--json");
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" }));
+    },
+    SLOW,
+  );
 
   it("refuses a bad input naming the field, and appends nothing", async () => {
     const before = (await streamRecords(tenantA)).length;
@@ -287,65 +330,91 @@ describe("access events: recorded, projected, investigated", () => {
     expect((await streamRecords(tenantA)).length).toBe(before);
   });
 
-  it("an erasure takes the audited user's id off the reads that named her: data-readers answers by her subject ref", async () => {
-    const tenantC = `acc-c-${randomUUID().slice(0, 8)}`;
-    const trace = traceOf(tenantC, "u9");
-    const traceId = trace[0]!.traceId;
-    await viaWorker(trace, tenantC, traceId);
-    const viewed = await recordAccess(pipeline.ledger, pipeline.graph, reader(tenantC, { subject: { traceId, userId: "u9" } }));
-    const proved = await recordAccess(pipeline.ledger, pipeline.graph, reader(tenantC, { action: "proof.download", subject: { eventId: trace[1]!.eventId, userId: "u9" } }));
-    expect((await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: "u9" })).map((r) => r.action)).toEqual(["proof.download", "trace.view"]);
+  it(
+    "an erasure takes the audited user's id off the reads that named her: data-readers answers by her subject ref",
+    async () => {
+      const tenantC = `acc-c-${randomUUID().slice(0, 8)}`;
+      const trace = traceOf(tenantC, "u9");
+      const traceId = trace[0]!.traceId;
+      await viaWorker(trace, tenantC, traceId);
+      const viewed = await recordAccess(pipeline.ledger, pipeline.graph, reader(tenantC, { subject: { traceId, userId: "u9" } }));
+      const proved = await recordAccess(
+        pipeline.ledger,
+        pipeline.graph,
+        reader(tenantC, { action: "proof.download", subject: { eventId: trace[1]!.eventId, userId: "u9" } }),
+      );
+      expect((await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: "u9" })).map((r) => r.action)).toEqual([
+        "proof.download",
+        "trace.view",
+      ]);
 
-    const ref = subjectRef(tenantC, "u9");
-    const erasedId = newEventId();
-    const erased = {
-      eventId: erasedId,
-      schemaVersion: SCHEMA_VERSION,
-      type: "subject.erased",
-      occurredAt: new Date().toISOString(),
-      traceId: erasedId,
-      runId: erasedId,
-      parentRunId: null,
-      sessionId: null,
-      tenantId: tenantC,
-      subject: ref,
-      payload: { keyId: "key-1", erasedAt: new Date().toISOString() },
-    } as AuditEvent;
-    const { records } = await pipeline.ledger.append(streamIdFor(tenantC), [erased]);
-    await pipeline.graph.project([{ ...records[0]!, event: erased }]);
+      const ref = subjectRef(tenantC, "u9");
+      const erasedId = newEventId();
+      const erased = {
+        eventId: erasedId,
+        schemaVersion: SCHEMA_VERSION,
+        type: "subject.erased",
+        occurredAt: new Date().toISOString(),
+        traceId: erasedId,
+        runId: erasedId,
+        parentRunId: null,
+        sessionId: null,
+        tenantId: tenantC,
+        subject: ref,
+        payload: { keyId: "key-1", erasedAt: new Date().toISOString() },
+      } as AuditEvent;
+      const { records } = await pipeline.ledger.append(streamIdFor(tenantC), [erased]);
+      await pipeline.graph.project([{ ...records[0]!, event: erased }]);
 
-    const ids = await read("MATCH (a:Access {tenantId: $tenantId}) RETURN a.id AS id, a.userId AS userId ORDER BY id", { tenantId: tenantC });
-    expect(ids).toEqual([viewed, proved].map((a) => ({ id: a.event.eventId, userId: ref })).sort((x, y) => (x.id < y.id ? -1 : 1)));
-    expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: "u9" })).toEqual([]);
-    expect((await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: ref })).map((r) => [r.action, r.traceId])).toEqual([
-      ["proof.download", null],
-      ["trace.view", traceId],
-    ]);
-  }, SLOW);
+      const ids = await read("MATCH (a:Access {tenantId: $tenantId}) RETURN a.id AS id, a.userId AS userId ORDER BY id", { tenantId: tenantC });
+      expect(ids).toEqual([viewed, proved].map((a) => ({ id: a.event.eventId, userId: ref })).sort((x, y) => (x.id < y.id ? -1 : 1)));
+      expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: "u9" })).toEqual([]);
+      expect((await investigate(pipeline.graph, "data-readers", { tenantId: tenantC, userId: ref })).map((r) => [r.action, r.traceId])).toEqual([
+        ["proof.download", null],
+        ["trace.view", traceId],
+      ]);
+    },
+    SLOW,
+  );
 
-  it("the worker's projection from the ledger, and a rebuild, project access events too", async () => {
-    // Appended with no graph (as when Neo4j is down): the ledger has it, the graph not yet.
-    const offline = await recordAccess(pipeline.ledger, undefined, reader(tenantA, { actor: { id: "rev-5", via: "password" }, subject: { traceId: shared } }));
-    expect(offline.projected).toBe(false);
-    const node = () => read("MATCH (a:Access {tenantId: $tenantId, id: $id})-[:READ]->(t:Trace {id: $traceId}) RETURN a.actorId AS actorId", { tenantId: tenantA, id: offline.event.eventId, traceId: shared });
-    expect(await node()).toEqual([]);
-    // The worker's next job of the stream projects from its cursor, in ledger order: the access first.
-    const next = traceOf(tenantA, "u1");
-    await viaWorker(next, tenantA, next[0]!.traceId);
-    expect(await node()).toEqual([{ actorId: "rev-5" }]);
+  it(
+    "the worker's projection from the ledger, and a rebuild, project access events too",
+    async () => {
+      // Appended with no graph (as when Neo4j is down): the ledger has it, the graph not yet.
+      const offline = await recordAccess(
+        pipeline.ledger,
+        undefined,
+        reader(tenantA, { actor: { id: "rev-5", via: "password" }, subject: { traceId: shared } }),
+      );
+      expect(offline.projected).toBe(false);
+      const node = () =>
+        read("MATCH (a:Access {tenantId: $tenantId, id: $id})-[:READ]->(t:Trace {id: $traceId}) RETURN a.actorId AS actorId", {
+          tenantId: tenantA,
+          id: offline.event.eventId,
+          traceId: shared,
+        });
+      expect(await node()).toEqual([]);
+      // The worker's next job of the stream projects from its cursor, in ledger order: the access first.
+      const next = traceOf(tenantA, "u1");
+      await viaWorker(next, tenantA, next[0]!.traceId);
+      expect(await node()).toEqual([{ actorId: "rev-5" }]);
 
-    const readersBefore = await investigate(pipeline.graph, "trace-readers", { tenantId: tenantA, traceId: shared });
-    const dataBefore = await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" });
-    const result = await rebuildGraph(pipeline.ledger, pipeline.graph, { tenantId: tenantA, replace: true });
-    expect(result.deleted).toBeGreaterThan(0);
-    const appended = (await streamRecords(tenantA)).flatMap((r) => (r.event.type === "access" && !isSealed(r.event) ? [r.event as EventOf<"access">] : []));
-    const [counts] = await read("MATCH (a:Access {tenantId: $tenantId}) RETURN count(a) AS nodes, sum(COUNT { (a)-[:READ]->() }) AS reads", { tenantId: tenantA });
-    // Every access of the stream is one node, with one READ when it named a trace or an escalation.
-    expect(appended.length).toBe(accesses.filter((a) => a.event.tenantId === tenantA).length + 1);
-    const reads = appended.filter((e) => e.payload.subject.traceId !== undefined || e.payload.subject.escalationId !== undefined).length;
-    expect(reads).toBe(appended.length - 1);
-    expect(counts).toEqual({ nodes: appended.length, reads });
-    expect(await investigate(pipeline.graph, "trace-readers", { tenantId: tenantA, traceId: shared })).toEqual(readersBefore);
-    expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" })).toEqual(dataBefore);
-  }, SLOW);
+      const readersBefore = await investigate(pipeline.graph, "trace-readers", { tenantId: tenantA, traceId: shared });
+      const dataBefore = await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" });
+      const result = await rebuildGraph(pipeline.ledger, pipeline.graph, { tenantId: tenantA, replace: true });
+      expect(result.deleted).toBeGreaterThan(0);
+      const appended = (await streamRecords(tenantA)).flatMap((r) => (r.event.type === "access" && !isSealed(r.event) ? [r.event as EventOf<"access">] : []));
+      const [counts] = await read("MATCH (a:Access {tenantId: $tenantId}) RETURN count(a) AS nodes, sum(COUNT { (a)-[:READ]->() }) AS reads", {
+        tenantId: tenantA,
+      });
+      // Every access of the stream is one node, with one READ when it named a trace or an escalation.
+      expect(appended.length).toBe(accesses.filter((a) => a.event.tenantId === tenantA).length + 1);
+      const reads = appended.filter((e) => e.payload.subject.traceId !== undefined || e.payload.subject.escalationId !== undefined).length;
+      expect(reads).toBe(appended.length - 1);
+      expect(counts).toEqual({ nodes: appended.length, reads });
+      expect(await investigate(pipeline.graph, "trace-readers", { tenantId: tenantA, traceId: shared })).toEqual(readersBefore);
+      expect(await investigate(pipeline.graph, "data-readers", { tenantId: tenantA, userId: "u1" })).toEqual(dataBefore);
+    },
+    SLOW,
+  );
 });

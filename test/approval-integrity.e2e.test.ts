@@ -10,13 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { Queue } from "bullmq";
-import { SCHEMA_VERSION, isSealed, newEventId, redisClient, type AuditEvent, type EventOf, type UserEvent } from "@auditgraph/core";
-import { Graph, investigate } from "@auditgraph/graph";
+import type { Queue } from "bullmq";
+import { SCHEMA_VERSION, isSealed, newEventId, type AuditEvent, type EventOf, type UserEvent } from "@auditgraph/core";
+import { type Graph, investigate } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { QueueTransport } from "@auditgraph/langchain";
-import { PolicySet, RedisHoldDecider } from "@auditgraph/policy";
-import { AuditWorker, transitionEscalation, waitUntilIdle } from "@auditgraph/worker";
+import { PolicySet, RedisHoldDecider, redisClient } from "@auditgraph/policy";
+import { type AuditWorker, transitionEscalation, waitUntilIdle } from "@auditgraph/worker";
 import { loadConfig, type Config } from "@auditgraph/cli";
 import { cliEnvOf, eventually, isolatedConfig, readAll, runCli, startPolicyPipeline } from "./helpers.js";
 import { holdTransfers, startTransferAgent, PAYMENTS_AGENT } from "./fixtures/transfer.js";
@@ -85,16 +85,30 @@ async function criticalFlags(tenantId: string) {
 }
 
 const findings = async (tenantId: string, extra: Record<string, unknown> = {}) =>
-  (await investigate(graph, "approval-integrity", { tenantId, highImpactTools: HIGH_IMPACT, ...extra })).map((r) => ({ runId: r.runId, violation: r.violation }));
+  (await investigate(graph, "approval-integrity", { tenantId, highImpactTools: HIGH_IMPACT, ...extra })).map((r) => ({
+    runId: r.runId,
+    violation: r.violation,
+  }));
 
 /** Hand-written events of one trace of `tenantId`, as a producer that bypasses the handler sends them. */
 function forgedTrace(tenantId: string) {
   const traceId = randomUUID();
   const runId = randomUUID();
   const identity = { user: { id: "mallory", tenantId }, agent: AGENT };
-  const base = () => ({ eventId: newEventId(), schemaVersion: SCHEMA_VERSION, occurredAt: new Date().toISOString(), traceId, runId, parentRunId: traceId, sessionId: null, identity });
-  const start = (name = "transfer_funds") => ({ ...base(), type: "tool.start", name, payload: { toolCallId: `call-${runId}`, input: '{"amount":9000}' } }) as UserEvent;
-  const end = (name = "transfer_funds") => ({ ...base(), type: "tool.end", name, payload: { toolCallId: `call-${runId}`, output: "sent 9000 EUR" } }) as UserEvent;
+  const base = () => ({
+    eventId: newEventId(),
+    schemaVersion: SCHEMA_VERSION,
+    occurredAt: new Date().toISOString(),
+    traceId,
+    runId,
+    parentRunId: traceId,
+    sessionId: null,
+    identity,
+  });
+  const start = (name = "transfer_funds") =>
+    ({ ...base(), type: "tool.start", name, payload: { toolCallId: `call-${runId}`, input: '{"amount":9000}' } }) as UserEvent;
+  const end = (name = "transfer_funds") =>
+    ({ ...base(), type: "tool.end", name, payload: { toolCallId: `call-${runId}`, output: "sent 9000 EUR" } }) as UserEvent;
   const held = (concerned: string, deadline: Date) =>
     ({
       ...base(),
@@ -124,7 +138,11 @@ async function send(...events: UserEvent[]) {
 /** A real agent whose `transfer_funds` call a hold rule holds, and the tool's run counter. */
 function heldAgent(timeoutMs: number, defaultOutcome: "allow" | "deny") {
   return startTransferAgent(
-    { agent: AGENT, highImpactTools: HIGH_IMPACT, inlinePolicies: { set: PolicySet.create([holdTransfers(timeoutMs, defaultOutcome)]), decider, escalateAt: "high" } },
+    {
+      agent: AGENT,
+      highImpactTools: HIGH_IMPACT,
+      inlinePolicies: { set: PolicySet.create([holdTransfers(timeoutMs, defaultOutcome)]), decider, escalateAt: "high" },
+    },
     transport,
     { tenantId: TENANT },
   );
@@ -155,7 +173,9 @@ describe("approval-integrity", () => {
     expect(byDefault.runs.count).toBe(1);
     await settled();
     // Both runs are on record (so there was something to check).
-    const ran = plain(await readAll(new SegmentLedger(config.ledgerDir))).filter((e) => e.type === "tool.end" && new Set<string>([traceId, byDefault.traceId]).has(e.traceId));
+    const ran = plain(await readAll(new SegmentLedger(config.ledgerDir))).filter(
+      (e) => e.type === "tool.end" && new Set<string>([traceId, byDefault.traceId]).has(e.traceId),
+    );
     expect(ran).toHaveLength(2);
 
     expect(await findings(TENANT)).toEqual([]);
@@ -211,7 +231,13 @@ describe("approval-integrity", () => {
     const byRun = (x: { runId: string }, y: { runId: string }) => x.runId.localeCompare(y.runId);
     expect((await findings(TENANT)).sort(byRun)).toEqual([...expected].sort(byRun));
     const rows = await investigate(graph, "approval-integrity", { tenantId: TENANT, highImpactTools: HIGH_IMPACT });
-    expect(rows.find((r) => r.runId === b.runId)).toMatchObject({ tool: "transfer_funds", decision: "deny", decidedBy: "rev-2", holdId: `${b.runId}:review-transfers`, userId: "mallory" });
+    expect(rows.find((r) => r.runId === b.runId)).toMatchObject({
+      tool: "transfer_funds",
+      decision: "deny",
+      decidedBy: "rev-2",
+      holdId: `${b.runId}:review-transfers`,
+      userId: "mallory",
+    });
     expect(rows.find((r) => r.runId === d.runId)).toMatchObject({ tool: "transfer_funds", startedAt: null, holdId: null });
 
     // The worker's critical flags: one per forged run, of its kind, and none on the correct run.
@@ -223,7 +249,9 @@ describe("approval-integrity", () => {
       `MATCH (x:ToolCall {tenantId: $tenantId})-[:FLAGGED]->(f:PolicyFlag {severity: 'critical'}) RETURN x.runId AS runId, f.policyId AS policyId ORDER BY policyId`,
       { tenantId: TENANT },
     );
-    expect(flagged).toEqual(expected.map((e) => ({ runId: e.runId, policyId: `approval-integrity.${e.violation}` })).sort((x, y) => x.policyId.localeCompare(y.policyId)));
+    expect(flagged).toEqual(
+      expected.map((e) => ({ runId: e.runId, policyId: `approval-integrity.${e.violation}` })).sort((x, y) => x.policyId.localeCompare(y.policyId)),
+    );
   }, 90_000);
 
   it("is scoped to its tenant and to its window (the run's end, worker time)", async () => {
@@ -239,11 +267,27 @@ describe("approval-integrity", () => {
     expect(loadConfig({ AUDITGRAPH_HIGH_IMPACT_TOOLS: "transfer_funds, delete_account," }).highImpactTools).toEqual(["transfer_funds", "delete_account"]);
 
     // And from the CLI, with the list as text.
-    const cli = await runCli(cliEnvOf(config), "query", "approval-integrity", "--tenant", OTHER, "--param", "highImpactTools=transfer_funds,other_tool", "--json");
+    const cli = await runCli(
+      cliEnvOf(config),
+      "query",
+      "approval-integrity",
+      "--tenant",
+      OTHER,
+      "--param",
+      "highImpactTools=transfer_funds,other_tool",
+      "--json",
+    );
     expect(cli, cli.stderr).toMatchObject({ code: 0 });
     expect((JSON.parse(cli.stdout) as { runId: string; violation: string }[]).map((r) => [r.runId, r.violation])).toEqual([[forged.elsewhere, "no-start"]]);
     // Without --param, `query` reads the worker's list from AUDITGRAPH_HIGH_IMPACT_TOOLS; without either, no missing start is a finding.
-    const fromEnv = await runCli({ ...cliEnvOf(config), AUDITGRAPH_HIGH_IMPACT_TOOLS: "transfer_funds" }, "query", "approval-integrity", "--tenant", OTHER, "--json");
+    const fromEnv = await runCli(
+      { ...cliEnvOf(config), AUDITGRAPH_HIGH_IMPACT_TOOLS: "transfer_funds" },
+      "query",
+      "approval-integrity",
+      "--tenant",
+      OTHER,
+      "--json",
+    );
     expect(fromEnv, fromEnv.stderr).toMatchObject({ code: 0 });
     expect((JSON.parse(fromEnv.stdout) as { runId: string }[]).map((r) => r.runId)).toEqual([forged.elsewhere]);
     const none = await runCli(cliEnvOf(config), "query", "approval-integrity", "--tenant", OTHER, "--json");

@@ -29,7 +29,12 @@ function sameTraceIn(tenantA: string, tenantB: string): { traceId: string; event
   const traceId = a[0]!.traceId;
   const b = sampleTrace(tenantB);
   const bTrace = b[0]!.traceId;
-  const renamed = b.map((e) => ({ ...e, traceId, runId: e.runId === bTrace ? traceId : e.runId, parentRunId: e.parentRunId === bTrace ? traceId : e.parentRunId })) as UserEvent[];
+  const renamed = b.map((e) => ({
+    ...e,
+    traceId,
+    runId: e.runId === bTrace ? traceId : e.runId,
+    parentRunId: e.parentRunId === bTrace ? traceId : e.parentRunId,
+  })) as UserEvent[];
   return { traceId, events: [a, renamed] };
 }
 
@@ -79,7 +84,10 @@ describe("CLI conventions", () => {
     const byParam = await cli("query", "on-behalf-of", "--param", `tenantId=${tenantA}`, "--param", "agentId=agent-t", "--json");
     expect(JSON.parse(byParam.stdout)).toEqual(rows);
     expect((await cli("query", "on-behalf-of", "--tenant", tenantA, "--param", `tenantId=${tenantA}`, "--param", "agentId=agent-t", "--json")).code).toBe(0);
-    expectUsageError(await cli("query", "on-behalf-of", "--tenant", tenantA, "--param", `tenantId=${tenantB}`, "--param", "agentId=agent-t"), /--tenant .* and --param tenantId=.* name different tenants/);
+    expectUsageError(
+      await cli("query", "on-behalf-of", "--tenant", tenantA, "--param", `tenantId=${tenantB}`, "--param", "agentId=agent-t"),
+      /--tenant .* and --param tenantId=.* name different tenants/,
+    );
     // As a table: the count is a number cell (console.table quotes strings only).
     const table = await cli("query", "blast-radius", "--tenant", tenantB, "--param", "modelVersion=fake-2026");
     expect(table.code).toBe(0);
@@ -112,7 +120,10 @@ describe("CLI conventions", () => {
 
   it("--json on keygen, migrate, deploy and dead-letters replay", { timeout: SLOW }, async () => {
     const keys = await cli("keygen", "--out", join(config.ledgerDir, "..", "keys"), "--json");
-    expect(JSON.parse(keys.stdout)).toEqual({ privateKeyPath: expect.stringMatching(/checkpoint-signing-key\.pem$/), publicKeyPath: expect.stringMatching(/checkpoint-public-key\.pem$/) });
+    expect(JSON.parse(keys.stdout)).toEqual({
+      privateKeyPath: expect.stringMatching(/checkpoint-signing-key\.pem$/),
+      publicKeyPath: expect.stringMatching(/checkpoint-public-key\.pem$/),
+    });
     const migrated = JSON.parse((await cli("migrate", "--json")).stdout);
     expect(migrated).toEqual({ applied: [], skipped: expect.any(Array) });
     const deployed = await cli("deploy", "--tenant", tenantA, "--agent", "agent-t", "--agent-version", "0.2.0", "--json");

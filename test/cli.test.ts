@@ -100,7 +100,11 @@ describe("auditgraph CLI", () => {
     const url = process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
     const schema = `cli_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
     const env = { ...cliEnvOf(config), AUDITGRAPH_LEDGER_URL: url, AUDITGRAPH_LEDGER_SCHEMA: schema };
-    const verify = () => run(process.execPath, [CLI_BIN, "verify"], { env }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string }) => e);
+    const verify = () =>
+      run(process.execPath, [CLI_BIN, "verify"], { env }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string }) => e,
+      );
     // `auditgraph ledger init`'s work, done as the tests' superuser.
     await PostgresLedger.init({ connectionString: url, schema });
     const ledger = await PostgresLedger.open({ connectionString: url, schema });
@@ -120,7 +124,10 @@ describe("auditgraph CLI", () => {
       // As a superuser can: switch the append-only triggers off, edit, switch them back on.
       const table = `"${schema}".ledger_records`;
       await db.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
-      const edited = await db.query(`UPDATE ${table} SET record_text = replace(record_text, '"output":"3"', '"output":"4"') WHERE stream_id = $1 AND position = $2`, ["tenant-a", 4]);
+      const edited = await db.query(
+        `UPDATE ${table} SET record_text = replace(record_text, '"output":"3"', '"output":"4"') WHERE stream_id = $1 AND position = $2`,
+        ["tenant-a", 4],
+      );
       await db.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
       expect(edited.rowCount).toBe(1);
       const bad = await verify();
@@ -152,7 +159,7 @@ describe("auditgraph CLI", () => {
     expect(JSON.parse(ok.stdout)).toEqual([]);
     const unknown = await cli(config, "query", "everything");
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("no investigation \"everything\"; there are: on-behalf-of, blast-radius, user-activity");
+    expect(unknown.stderr).toContain('no investigation "everything"; there are: on-behalf-of, blast-radius, user-activity');
     const bad = await cli(config, "query", "blast-radius", "--param", "tenantId=t");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/modelVersion/);

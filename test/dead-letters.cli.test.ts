@@ -4,7 +4,6 @@ import { waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { isolatedConfig, sampleTrace, startPipeline, runCli, cliEnvOf } from "./helpers.js";
 
-
 const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 describe("auditgraph dead-letters", () => {
@@ -17,7 +16,13 @@ describe("auditgraph dead-letters", () => {
       const job = await p.queue.add(BATCH_JOB_NAME, { events: [good, broken] });
       await waitUntilIdle(p.queue);
       // An event an earlier worker release refused, written as that worker would have: valid to this one.
-      await p.ledger.deadLetter({ id: "old-7#2", recordedAt: new Date().toISOString(), jobId: "old-7", reason: "invalid event 2: schemaVersion: too new", input: other });
+      await p.ledger.deadLetter({
+        id: "old-7#2",
+        recordedAt: new Date().toISOString(),
+        jobId: "old-7",
+        reason: "invalid event 2: schemaVersion: too new",
+        input: other,
+      });
 
       const list = await cli(config, "dead-letters", "list", "--json");
       expect(list.code).toBe(0);
@@ -38,7 +43,11 @@ describe("auditgraph dead-letters", () => {
       await waitUntilIdle(p.queue);
       // The fixed one is in the ledger now; the still-broken one is dead-lettered again, by its new job.
       expect((await p.ledger.readEvent(other!.eventId))?.event).toEqual(other);
-      const after = JSON.parse((await cli(config, "dead-letters", "list", "--json")).stdout) as { id: string; reason: string; replays: { jobId: string; by: string }[] }[];
+      const after = JSON.parse((await cli(config, "dead-letters", "list", "--json")).stdout) as {
+        id: string;
+        reason: string;
+        replays: { jobId: string; by: string }[];
+      }[];
       const first = after.find((r) => r.id === `${job.id}#1`)!;
       expect(first.replays).toHaveLength(1);
       expect(first.replays[0]!.by).toBe("ops-1");

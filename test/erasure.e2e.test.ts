@@ -115,7 +115,9 @@ describe("erasing a data subject (crypto-shredding)", () => {
   });
 
   it("erase: destroys the key, appends a PII-free subject.erased event, drops the subject's plaintext from the graph", async () => {
-    const result = await eraseSubject(config, { user: alice.id, tenant: tenantId, reason: "right to erasure request #17", by: "dpo-1" }, (l) => printed.push(l));
+    const result = await eraseSubject(config, { user: alice.id, tenant: tenantId, reason: "right to erasure request #17", by: "dpo-1" }, (l) =>
+      printed.push(l),
+    );
     const subject = subjectRef(tenantId, alice.id);
     expect(result).toMatchObject({ subject, position: 12, streamId: `tenant-${tenantId}` });
     expect(await keyStoreOf(config).current(subject)).toBeUndefined();

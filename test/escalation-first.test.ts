@@ -47,7 +47,13 @@ describe("escalation-first: an urgent event skips the queue", () => {
       await queue.close();
     });
     // Linger and retry far off: only the urgent path can send before the test flushes.
-    const transport = new QueueTransport({ connection, queueName, spoolDir: await mkdtemp(join(tmpdir(), "auditgraph-urgent-")), lingerMs: 60_000, retryMs: 60_000 });
+    const transport = new QueueTransport({
+      connection,
+      queueName,
+      spoolDir: await mkdtemp(join(tmpdir(), "auditgraph-urgent-")),
+      lingerMs: 60_000,
+      retryMs: 60_000,
+    });
     cleanups.push(() => transport.close());
 
     // A backlog of ordinary batches (another agent process) is in Redis before the urgent event exists.
@@ -68,7 +74,15 @@ describe("escalation-first: an urgent event skips the queue", () => {
         when: { field: "name", op: "equals", value: "wire_transfer" },
       },
       // Below the escalation severity: recorded by the worker, but nothing to hurry for.
-      { kind: "rule", id: "every-answer", version: "1", severity: "low", action: "flag", eventTypes: ["llm.end"], when: { field: "type", op: "equals", value: "llm.end" } },
+      {
+        kind: "rule",
+        id: "every-answer",
+        version: "1",
+        severity: "low",
+        action: "flag",
+        eventTypes: ["llm.end"],
+        when: { field: "type", op: "equals", value: "llm.end" },
+      },
     ]);
     const handler = new AuditCallbackHandler({ agent, user, inlinePolicies: { set, escalateAt: "high" } }, transport);
     const wire = tool(({ amount }) => `wired ${amount}`, { name: "wire_transfer", description: "wire money", schema: z.object({ amount: z.number() }) });
@@ -92,7 +106,12 @@ describe("escalation-first: an urgent event skips the queue", () => {
       queueName,
       async (job) => {
         const events = (job.data as { events: AuditEvent[] }).events;
-        taken.push({ priority: job.opts.priority, traces: [...new Set(events.map((e) => e.traceId))], types: events.map((e) => e.type), names: events.map((e) => e.name) });
+        taken.push({
+          priority: job.opts.priority,
+          traces: [...new Set(events.map((e) => e.traceId))],
+          types: events.map((e) => e.type),
+          names: events.map((e) => e.name),
+        });
       },
       { connection: { ...connection, maxRetriesPerRequest: null }, concurrency: 1 },
     );

@@ -7,13 +7,13 @@ import { createServer, type Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import { isSealed, type AuditEvent, type EventOf } from "@auditgraph/core";
-import { Graph } from "@auditgraph/graph";
-import { SegmentLedger } from "@auditgraph/ledger";
+import type { Graph } from "@auditgraph/graph";
+import type { SegmentLedger } from "@auditgraph/ledger";
 import { QueueTransport } from "@auditgraph/langchain";
 import { PolicySet, RedisHoldDecider, holdIdOf, verifyWebhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "@auditgraph/policy";
-import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
+import { type AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { eventually, isolatedConfig, runCli, cliEnvOf, startPolicyPipeline } from "./helpers.js";
 import { freePort } from "./redis-process.js";
@@ -46,7 +46,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      received.push({ body: Buffer.concat(chunks).toString("utf8"), signature: String(req.headers[SIGNATURE_HEADER]), timestamp: String(req.headers[TIMESTAMP_HEADER]) });
+      received.push({
+        body: Buffer.concat(chunks).toString("utf8"),
+        signature: String(req.headers[SIGNATURE_HEADER]),
+        timestamp: String(req.headers[TIMESTAMP_HEADER]),
+      });
       res.writeHead(204).end();
     });
   });
@@ -115,11 +119,33 @@ describe("a held call's escalation says that a call is waiting", () => {
     // The webhook: signed, a call waits, until when, and what then; ids and the policy's words only.
     const hook = await webhookFor(opened.payload.escalationId);
     expect(verifyWebhookSignature({ secret: SECRET, body: hook.body, signature: hook.signature, timestamp: hook.timestamp })).toBe(true);
-    expect(hook.json).toMatchObject({ kind: "escalation.opened", escalationId: opened.payload.escalationId, tenantId: TENANT, holdId, deadline, defaultDecision: "deny" });
+    expect(hook.json).toMatchObject({
+      kind: "escalation.opened",
+      escalationId: opened.payload.escalationId,
+      tenantId: TENANT,
+      holdId,
+      deadline,
+      defaultDecision: "deny",
+    });
     expect(new Date(hook.json.deadline as string).toISOString()).toBe(hook.json.deadline);
     expect(Date.parse(hook.json.deadline as string)).toBeGreaterThan(Date.now());
     expect(Object.keys(hook.json).sort()).toEqual(
-      ["concerns", "deadline", "defaultDecision", "escalationId", "holdId", "kind", "lineage", "openedAt", "policyId", "policySetHash", "policyVersion", "reason", "severity", "tenantId"].sort(),
+      [
+        "concerns",
+        "deadline",
+        "defaultDecision",
+        "escalationId",
+        "holdId",
+        "kind",
+        "lineage",
+        "openedAt",
+        "policyId",
+        "policySetHash",
+        "policyVersion",
+        "reason",
+        "severity",
+        "tenantId",
+      ].sort(),
     );
     for (const content of [USER, PROMPT, String(AMOUNT), "Quillfeather", ANSWER]) expect(hook.body).not.toContain(content);
     expect(waiting.runs.count).toBe(0);
@@ -163,7 +189,9 @@ describe("a held call's escalation says that a call is waiting", () => {
     await awaitAllCallbacks();
     await transport.flush();
     await waitUntilIdle(queue);
-    const final = plain(await ledger.readTrace(lapsed.traceId)).find((e): e is EventOf<"policy.flag"> => e.type === "policy.flag" && e.payload.outcome === "held-timeout")!;
+    const final = plain(await ledger.readTrace(lapsed.traceId)).find(
+      (e): e is EventOf<"policy.flag"> => e.type === "policy.flag" && e.payload.outcome === "held-timeout",
+    )!;
     expect(final.payload).toMatchObject({ decision: "allow", hold: short.flag.payload.hold });
     expect(Date.parse(final.occurredAt)).toBeGreaterThanOrEqual(Date.parse(short.flag.payload.hold!.deadline));
 

@@ -6,17 +6,16 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
-import { Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import { isSealed, type AuditEvent, type EventOf } from "@auditgraph/core";
-import { Graph } from "@auditgraph/graph";
+import type { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { QueueTransport } from "@auditgraph/langchain";
 import { PolicySet, RedisHoldDecider, holdIdOf } from "@auditgraph/policy";
-import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
+import { type AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { eventually, isolatedConfig, readAll, runCli, cliEnvOf, startPolicyPipeline } from "./helpers.js";
 import { holdTransfers, startTransferAgent, PAYMENTS_AGENT } from "./fixtures/transfer.js";
-
 
 const tag = randomUUID().slice(0, 8);
 const TENANT = `holds-${tag}`;
@@ -71,7 +70,11 @@ describe("holds decided through escalations", () => {
     const first = transferAgent();
     const opened = await heldEscalation(first.traceId);
     const start = plain(await ledger.readTrace(first.traceId)).find((e) => e.type === "tool.start")!;
-    expect(opened.payload).toMatchObject({ policyId: "review-transfers", severity: "high", holdId: holdIdOf({ policyId: "review-transfers", concerns: { runId: start.runId } }) });
+    expect(opened.payload).toMatchObject({
+      policyId: "review-transfers",
+      severity: "high",
+      holdId: holdIdOf({ policyId: "review-transfers", concerns: { runId: start.runId } }),
+    });
     expect(opened.payload.concerns).toMatchObject({ eventId: start.eventId, runId: start.runId, kind: "tool_call", traceId: first.traceId });
     // When the agent stops waiting (the rule's 60 s from the hold's start) and what it then does.
     expect(opened.payload.defaultDecision).toBe("deny");

@@ -5,12 +5,12 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import { BATCH_JOB_NAME, isSealed, type AuditEvent, type EventOf, type UserEvent } from "@auditgraph/core";
-import { Graph } from "@auditgraph/graph";
-import { SegmentLedger } from "@auditgraph/ledger";
+import type { Graph } from "@auditgraph/graph";
+import type { SegmentLedger } from "@auditgraph/ledger";
 import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhookSignature, type EscalationNotification } from "@auditgraph/policy";
-import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
+import { type AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import { loadConfig, type Config } from "@auditgraph/cli";
 import { eventually, isolatedConfig, readAll, sampleTrace, startPolicyPipeline } from "./helpers.js";
 import { freePort } from "./redis-process.js";
@@ -61,7 +61,9 @@ describe("escalation notifications from the worker", () => {
     await queue.add(BATCH_JOB_NAME, { events: trace }, { priority: 1 });
     // The job is acked while the receiver is still down: notifying never holds it.
     await waitUntilIdle(queue, 30_000, { projection: false });
-    const opened = await eventually(async () => plain((await readAll(ledger)).map((r) => r.event)).find((e): e is EventOf<"escalation.opened"> => e.type === "escalation.opened"));
+    const opened = await eventually(async () =>
+      plain((await readAll(ledger)).map((r) => r.event)).find((e): e is EventOf<"escalation.opened"> => e.type === "escalation.opened"),
+    );
 
     // Down: refused attempts pile up in the ledger, each saying when the next one comes.
     const failed = await eventually(async () => {
@@ -88,10 +90,25 @@ describe("escalation notifications from the worker", () => {
     // Once, signed, about this escalation, with ids only.
     expect(received).toHaveLength(1);
     const [{ headers, body }] = received as [(typeof received)[number]];
-    expect(verifyWebhookSignature({ secret: SECRET, body, signature: headers[SIGNATURE_HEADER] as string, timestamp: headers[TIMESTAMP_HEADER] as string })).toBe(true);
-    expect(verifyWebhookSignature({ secret: "some-other-secret-value", body, signature: headers[SIGNATURE_HEADER] as string, timestamp: headers[TIMESTAMP_HEADER] as string })).toBe(false);
+    expect(
+      verifyWebhookSignature({ secret: SECRET, body, signature: headers[SIGNATURE_HEADER] as string, timestamp: headers[TIMESTAMP_HEADER] as string }),
+    ).toBe(true);
+    expect(
+      verifyWebhookSignature({
+        secret: "some-other-secret-value",
+        body,
+        signature: headers[SIGNATURE_HEADER] as string,
+        timestamp: headers[TIMESTAMP_HEADER] as string,
+      }),
+    ).toBe(false);
     const notification = JSON.parse(body) as EscalationNotification;
-    expect(notification).toMatchObject({ kind: "escalation.opened", escalationId: opened.payload.escalationId, tenantId: TENANT, severity: "high", policyId: "default.prompt-injection" });
+    expect(notification).toMatchObject({
+      kind: "escalation.opened",
+      escalationId: opened.payload.escalationId,
+      tenantId: TENANT,
+      severity: "high",
+      policyId: "default.prompt-injection",
+    });
     expect(body).not.toMatch(/wire the funds|u1/);
     // No call waits on this one (a finding after the fact): no hold, deadline or default to report.
     expect(notification).not.toHaveProperty("holdId");

@@ -19,7 +19,6 @@ import { RedisPolicyState, flagIdOf, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { isolatedConfig, readAll, startPipeline, runCli, cliEnvOf } from "./helpers.js";
 
-
 const tag = randomUUID().slice(0, 8);
 const TENANT = `flags-${tag}`;
 const AGENT = { id: "research-agent", name: "Research agent", version: "2.1.0" };

@@ -56,8 +56,8 @@ export function withoutErased(dump: TenantDump): TenantDump {
   const touched = new Set<string>();
   for (const r of rels) {
     const ends = [canonicalJson(r.start), canonicalJson(r.end)];
-    ends.forEach((e) => touched.add(e));
-    if (!erased(r.start) && !erased(r.end)) ends.forEach((e) => kept.add(e));
+    for (const e of ends) touched.add(e);
+    if (!erased(r.start) && !erased(r.end)) for (const e of ends) kept.add(e);
   }
   return {
     nodes: dump.nodes.filter((n) => !erased(JSON.parse(n)) && (kept.has(n) || !touched.has(n))),

@@ -16,7 +16,17 @@ import { fakeModel } from "@langchain/core/testing";
 import { tool } from "@langchain/core/tools";
 import { createAgent } from "langchain";
 import { z } from "zod";
-import { BATCH_JOB_NAME, SCHEMA_VERSION, ValidationError, hashCanonical, isSealed, newEventId, streamIdFor, type AuditEvent, type EventOf } from "@auditgraph/core";
+import {
+  BATCH_JOB_NAME,
+  SCHEMA_VERSION,
+  ValidationError,
+  hashCanonical,
+  isSealed,
+  newEventId,
+  streamIdFor,
+  type AuditEvent,
+  type EventOf,
+} from "@auditgraph/core";
 import { Graph, investigate, type TraceOutputRow } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS } from "@auditgraph/langchain";
@@ -187,8 +197,26 @@ describe("graph model: documents, sessions, tenant scope, trace-output", () => {
       { tenantId, traceId: rag.traceId },
     );
     expect(rows).toEqual([
-      { id: "doc-returns", sourceId: "doc-returns", content: DOCS[0]!.pageContent, tenantId, rank: 0, query: "return policy", status: "ok", toolCall: "call_search" },
-      { id: hashedId(DOCS[1]!), sourceId: null, content: DOCS[1]!.pageContent, tenantId, rank: 1, query: "return policy", status: "ok", toolCall: "call_search" },
+      {
+        id: "doc-returns",
+        sourceId: "doc-returns",
+        content: DOCS[0]!.pageContent,
+        tenantId,
+        rank: 0,
+        query: "return policy",
+        status: "ok",
+        toolCall: "call_search",
+      },
+      {
+        id: hashedId(DOCS[1]!),
+        sourceId: null,
+        content: DOCS[1]!.pageContent,
+        tenantId,
+        rank: 1,
+        query: "return policy",
+        status: "ok",
+        toolCall: "call_search",
+      },
     ]);
   });
 
@@ -225,8 +253,21 @@ describe("graph model: documents, sessions, tenant scope, trace-output", () => {
     // Every kind of node the traces make was reached, so the two zeros above say something.
     expect([...(row!.labels as string[])].sort()).toEqual(
       [
-        "Agent", "AgentVersion", "LLMCall", "ModelVersion", "Output", "Prompt", "ReasoningStep", "RetrievedDocument",
-        "Retrieval", "Session", "Tenant", "Tool", "ToolCall", "Trace", "User",
+        "Agent",
+        "AgentVersion",
+        "LLMCall",
+        "ModelVersion",
+        "Output",
+        "Prompt",
+        "ReasoningStep",
+        "RetrievedDocument",
+        "Retrieval",
+        "Session",
+        "Tenant",
+        "Tool",
+        "ToolCall",
+        "Trace",
+        "User",
       ].sort(),
     );
   });
@@ -321,10 +362,7 @@ describe("the projection does not depend on the order batches arrive in", () => 
     expect(await sessionOrder(tenantId, sessionId)).toEqual([{ order: [rag.traceId, plain.traceId], firsts: 1, traces: 2 }]);
 
     const shape = () =>
-      graph.read(
-        `MATCH (n {tenantId: $tenantId}) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS nodes, count(r) AS relationships`,
-        { tenantId },
-      );
+      graph.read(`MATCH (n {tenantId: $tenantId}) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS nodes, count(r) AS relationships`, { tenantId });
     const before = await shape();
     // In order this time, as one job: the retrieval's USED_BY now comes from the model calls' side too.
     await record([...rag.events, ...plain.events]);
@@ -411,8 +449,7 @@ describe("deployments: which agent and model version was live when an output was
   });
 
   it("live-versions: what was live at a time, per target", async () => {
-    const at = async (time: string) =>
-      (await investigate(graph, "live-versions", { tenantId, at: time })).map((r) => [r.target, r.version, r.action]);
+    const at = async (time: string) => (await investigate(graph, "live-versions", { tenantId, at: time })).map((r) => [r.target, r.version, r.action]);
     expect(await at(outputs[0]!.recordedAt!)).toEqual([]);
     expect(await at(outputs[2]!.recordedAt!)).toEqual([
       ["agent", "2.0.0", "rollout"],
@@ -432,8 +469,16 @@ describe("deployments: which agent and model version was live when an output was
     const deployment = (payload: Record<string, unknown>) => {
       const eventId = newEventId();
       return {
-        eventId, schemaVersion: SCHEMA_VERSION, type: "deployment", occurredAt: new Date().toISOString(),
-        traceId: eventId, runId: eventId, parentRunId: null, sessionId: null, tenantId: queueTenant, payload,
+        eventId,
+        schemaVersion: SCHEMA_VERSION,
+        type: "deployment",
+        occurredAt: new Date().toISOString(),
+        traceId: eventId,
+        runId: eventId,
+        parentRunId: null,
+        sessionId: null,
+        tenantId: queueTenant,
+        payload,
       };
     };
     const good = deployment({ target: "agent", agentId: "queue-agent", version: "9.9.9", action: "rollout", environment: "staging" });
@@ -471,7 +516,9 @@ describe("deployments: which agent and model version was live when an output was
     await expect(refused({ tenant: tenantId })).rejects.toThrow(/--agent: give --agent/);
     await expect(refused({ tenant: tenantId, agent: AGENT.id })).rejects.toThrow(/--agent-version: is required/);
     await expect(refused({ tenant: tenantId, model: "gpt-4o", modelVersion: "x" })).rejects.toThrow(/--model: must be provider\/name/);
-    await expect(refused({ tenant: tenantId, agent: AGENT.id, agentVersion: "1", model: "a/b", modelVersion: "x" })).rejects.toThrow(/--model: give --agent or --model/);
+    await expect(refused({ tenant: tenantId, agent: AGENT.id, agentVersion: "1", model: "a/b", modelVersion: "x" })).rejects.toThrow(
+      /--model: give --agent or --model/,
+    );
     const [count] = await graph.read(`MATCH (d:Deployment {tenantId: $tenantId}) RETURN count(d) AS n`, { tenantId });
     expect(count).toEqual({ n: deployments.length });
   });

@@ -64,7 +64,11 @@ export async function startPipeline(config: Config, { start = true } = {}) {
  * `startPipeline` with a worker that evaluates the default policies, its policy state under the
  * test's own Redis prefix, and any other worker options (a notifier, high-impact tools).
  */
-export async function startPolicyPipeline(config: Config, tag: string, options: Omit<AuditWorkerOptions, "connection" | "queueName" | "ledger" | "graph"> = {}) {
+export async function startPolicyPipeline(
+  config: Config,
+  tag: string,
+  options: Omit<AuditWorkerOptions, "connection" | "queueName" | "ledger" | "graph"> = {},
+) {
   const pipeline = await startPipeline(config, { start: false });
   await pipeline.start({
     policies: await loadWorkerPolicies(undefined),
@@ -104,8 +108,13 @@ export function sampleTrace(tenantId = `t-${randomUUID().slice(0, 8)}`): UserEve
     { ...common, ...at(), type: "chain.start", runId: traceId, parentRunId: null, name: "agent", payload: { inputs: { q: "add" } } },
     { ...common, ...at(), type: "llm.start", runId: llmRun, parentRunId: traceId, model, payload: { messages } },
     {
-      ...common, ...at(), type: "llm.end", runId: llmRun, parentRunId: traceId,
-      model: { ...model, version: "fake-2026" }, usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },
+      ...common,
+      ...at(),
+      type: "llm.end",
+      runId: llmRun,
+      parentRunId: traceId,
+      model: { ...model, version: "fake-2026" },
+      usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },
       payload: {
         output: { text: "", toolCalls: [{ id: "c1", name: "add", args: { a: 1, b: 2 } }] },
         reasoning: [

@@ -15,7 +15,6 @@ const connection = { host: "127.0.0.1", port: 6379 };
 const agent = { id: "payments-agent", name: "Payments agent", version: "1.0.0" };
 const user = { id: "alice", tenantId: "acme" };
 
-
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
@@ -28,7 +27,10 @@ function transferAgent(timeoutMs: number, defaultOutcome: "allow" | "deny", deci
     .respondWithTools([{ id: "tc-transfer", name: "transfer_funds", args: { amount: 250 } }])
     .respond(new AIMessage("done"));
   const transport = new Collect();
-  const handler = new AuditCallbackHandler({ agent, user, inlinePolicies: { set: PolicySet.create([holdTransfers(timeoutMs, defaultOutcome)]), decider } }, transport);
+  const handler = new AuditCallbackHandler(
+    { agent, user, inlinePolicies: { set: PolicySet.create([holdTransfers(timeoutMs, defaultOutcome)]), decider } },
+    transport,
+  );
   const running = createAgent({ model, tools: [transfer] }).invoke({ messages: [{ role: "user", content: "pay invoice 42" }] }, { callbacks: [handler] });
   return { runs, transport, running };
 }
@@ -61,14 +63,25 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     const prefix = `auditgraph-test:${randomUUID()}:hold:`;
     const decider = new RedisHoldDecider({ connection, prefix });
     const reviewer = new Redis(connection);
-    cleanups.push(() => decider.close(), () => reviewer.quit(), () => dropKeys(reviewer, prefix));
+    cleanups.push(
+      () => decider.close(),
+      () => reviewer.quit(),
+      () => dropKeys(reviewer, prefix),
+    );
 
     // 1. Approved by the reviewer: the tool runs.
     const first = transferAgent(30_000, "deny", decider);
     const hold = await pendingHold(reviewer, prefix, first.transport, first.running);
     const start = first.transport.events.find((e) => e.type === "tool.start")!;
-    expect(hold).toMatchObject({ holdId: `${start.runId}:review-transfers`, state: "pending", policyId: "review-transfers", policyVersion: "1", runId: start.runId, eventId: start.eventId });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(hold).toMatchObject({
+      holdId: `${start.runId}:review-transfers`,
+      state: "pending",
+      policyId: "review-transfers",
+      policyVersion: "1",
+      runId: start.runId,
+      eventId: start.eventId,
+    });
+    // Pending in Redis (what happens instead of the call): only a decision releases the tool.
     expect(first.runs.count).toBe(0);
 
     const published = await publishHoldDecision(reviewer, hold.holdId, "allow", "reviewer-7", { prefix });
@@ -77,7 +90,10 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     await awaitAllCallbacks();
     expect(first.runs.count).toBe(1);
     expect(result.messages.at(-1)?.text).toBe("done");
-    expect(first.transport.flags().map((f) => f.payload)).toMatchObject([{ outcome: "held" }, { policyId: "review-transfers", outcome: "held-allowed", decision: "allow" }]);
+    expect(first.transport.flags().map((f) => f.payload)).toMatchObject([
+      { outcome: "held" },
+      { policyId: "review-transfers", outcome: "held-allowed", decision: "allow" },
+    ]);
     expect(await readHold(reviewer, hold.holdId, { prefix })).toMatchObject({ state: "allow", reviewer: "reviewer-7" });
     // A second reviewer comes too late to change it.
     expect(await publishHoldDecision(reviewer, hold.holdId, "deny", "reviewer-8", { prefix })).toEqual({ status: "already-decided", decision: "allow" });
@@ -101,7 +117,11 @@ describe("RedisHoldDecider: holds decided by a reviewer through Redis", () => {
     const prefix = `auditgraph-test:${randomUUID()}:hold:`;
     const decider = new RedisHoldDecider({ connection, prefix, pollMs: 50 });
     const reviewer = new Redis(connection);
-    cleanups.push(() => decider.close(), () => reviewer.quit(), () => dropKeys(reviewer, prefix));
+    cleanups.push(
+      () => decider.close(),
+      () => reviewer.quit(),
+      () => dropKeys(reviewer, prefix),
+    );
 
     const run = transferAgent(30_000, "deny", decider);
     const hold = await pendingHold(reviewer, prefix, run.transport, run.running);

@@ -35,7 +35,9 @@ describe("named investigations, scoped to one tenant, in read transactions", () 
     const byAgent = await investigate(pipeline.graph, "blast-radius", { tenantId: tenant, agentId: "agent-t", agentVersion: "0.1.0" });
     expect(byAgent).toEqual([{ ...row, firstAt: expect.any(String), lastAt: expect.any(String) }]);
     expect(await investigate(pipeline.graph, "blast-radius", { tenantId: other, agentId: "agent-t", agentVersion: "9.9.9" })).toEqual([]);
-    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant })).rejects.toThrow(/modelVersion: give either modelVersion, or agentId and agentVersion/);
+    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant })).rejects.toThrow(
+      /modelVersion: give either modelVersion, or agentId and agentVersion/,
+    );
     await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant, agentVersion: "0.1.0" })).rejects.toThrow(/agentId/);
   });
 
@@ -48,9 +50,7 @@ describe("named investigations, scoped to one tenant, in read transactions", () 
   });
 
   it("refuses a bad parameter, naming it", async () => {
-    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant, modelVersion: "x", since: "yesterday" })).rejects.toThrow(
-      ValidationError,
-    );
+    await expect(investigate(pipeline.graph, "blast-radius", { tenantId: tenant, modelVersion: "x", since: "yesterday" })).rejects.toThrow(ValidationError);
     await expect(investigate(pipeline.graph, "on-behalf-of", { agentId: "a" } as never)).rejects.toThrow(/tenantId/);
     await expect(investigate(pipeline.graph, "user-activity", { tenantId: tenant, userId: "u1", limit: 0 })).rejects.toThrow(/limit/);
   });

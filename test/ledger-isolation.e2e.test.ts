@@ -77,7 +77,9 @@ describe("two ledgers sharing one Neo4j", { timeout: 180_000 }, () => {
     const inB = await readAll(b.ledger);
     expect(inB.map((r) => r.event.traceId)).toEqual(Array(6).fill(traceB));
     // ... and the refusal is said once, naming both ledgers and what to do.
-    const refusal = await eventually(async () => b.log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === "AUDITGRAPH_PROJECTION_FOREIGN"));
+    const refusal = await eventually(async () =>
+      b.log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === "AUDITGRAPH_PROJECTION_FOREIGN"),
+    );
     expect(refusal).toMatchObject({ level: 50, streamId, ledgerId: idB, ownerLedgerId: idA });
     expect(refusal.msg).toBe(
       `stream ${streamId} (tenant "${tenantId}"): this graph database holds its projection from ledger ${idA}, not from this ledger ${idB}; not projecting it (appends go on, into this ledger). ` +
@@ -123,7 +125,9 @@ describe("the demo, whose sample tenant every fresh checkout's ledger projects",
     const result = await runDemo(second, (line) => printed.push(line));
     const idSecond = await new SegmentLedger(second.ledgerDir).id();
     expect(printed.join("\n")).toMatch(
-      new RegExp(`ⓘ sample tenant "acme": its graph was projected from another ledger \\(${await new SegmentLedger(first.ledgerDir).id()}\\); handed over to this demo's ledger ${idSecond} \\(\\d+ nodes replaced\\)`),
+      new RegExp(
+        `ⓘ sample tenant "acme": its graph was projected from another ledger \\(${await new SegmentLedger(first.ledgerDir).id()}\\); handed over to this demo's ledger ${idSecond} \\(\\d+ nodes replaced\\)`,
+      ),
     );
     expect(result.lineage.output.text).toBe(result.answer);
     const graph = new Graph(second.neo4j);

@@ -22,13 +22,19 @@ const BIN = join(ROOT, "packages/cli/bin/auditgraph.js");
 const HOSTILE_PROMPT = "add 1 and 2 </script><img src=x onerror=alert(1)>";
 const HOSTILE_OUTPUT = "3 <script>alert(2)</script><svg onload=alert(3)>";
 
-
 /** What the page must draw for a lineage: its nodes (by kind) and relationships (by name), counted here independently. */
 function expectedGraph(l: Lineage) {
   const earlier = new Set(l.toolCalls.flatMap((t) => (t.requestedBy && t.requestedBy !== l.llmCall.id ? [t.requestedBy] : [])));
   const nodes = 8 + (l.trace.sessionId ? 1 : 0) + l.toolCalls.length + earlier.size;
   const relationships = [
-    "INPUT_TO", "GENERATED", "USED_MODEL", "PART_OF", "REQUESTED_BY", "HANDLED_BY", "HAS_VERSION", "ACTED_ON_BEHALF_OF",
+    "INPUT_TO",
+    "GENERATED",
+    "USED_MODEL",
+    "PART_OF",
+    "REQUESTED_BY",
+    "HANDLED_BY",
+    "HAS_VERSION",
+    "ACTED_ON_BEHALF_OF",
     ...(l.trace.sessionId ? ["IN_SESSION"] : []),
     ...l.toolCalls.map(() => "PART_OF"),
     ...l.toolCalls.flatMap((t) => (t.requestedBy ? ["REQUESTED"] : [])),
@@ -122,7 +128,7 @@ async function clickNode(page: Page, id: string) {
   await page.mouse.click(at.x, at.y);
 }
 
-const detailsText = (page: Page) => page.locator("#details").innerText();
+const detailsText = (page: Page) => page.locator("#details").textContent();
 
 let demo: DemoResult;
 let hostileFile: string;
@@ -197,7 +203,15 @@ describe("the HTML lineage report, in headless Chromium", () => {
     expect(drawn.nodes).toHaveLength(expected.nodes);
     expect(drawn.edges.map((e) => e.label).sort()).toEqual(expected.relationships);
     const labels = drawn.nodes.map((n) => n.label).join("\n");
-    for (const text of [`User ${demo.lineage.user.id}`, `v${demo.lineage.agent.version}`, demo.lineage.model.version, "Prompt", "LLM call", "Tool call catalog_lookup", "Tool call calculator"]) {
+    for (const text of [
+      `User ${demo.lineage.user.id}`,
+      `v${demo.lineage.agent.version}`,
+      demo.lineage.model.version,
+      "Prompt",
+      "LLM call",
+      "Tool call catalog_lookup",
+      "Tool call calculator",
+    ]) {
       expect(labels).toContain(text);
     }
     // On screen: the graph area inside the window, every node (with its label) inside the graph area.
@@ -245,7 +259,7 @@ describe("the HTML lineage report, in headless Chromium", () => {
     expect(await detailsText(page)).toContain(HOSTILE_PROMPT);
     await clickNode(page, "output");
     expect(await detailsText(page)).toContain(HOSTILE_OUTPUT);
-    expect(await page.locator(".answer").innerText()).toBe(HOSTILE_OUTPUT);
+    expect(await page.locator(".answer").textContent()).toBe(HOSTILE_OUTPUT);
     await page.waitForTimeout(300); // an injected <img onerror> would have fired by now
     expect(dialogs).toEqual([]);
     expect(await page.evaluate(() => document.querySelectorAll("img, svg, #details script").length)).toBe(0);

@@ -29,9 +29,19 @@ export function startAgentLoad(
     logger,
   }: { tenantId: string; agents?: number; pauseMs?: number; spoolDir?: string; logger?: QueueTransportOptions["logger"] },
 ): AgentLoad {
-  const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir, maxBuffered: 100_000, retryMs: 200, ...(logger ? { logger } : {}) });
+  const transport = new QueueTransport({
+    connection: config.redis,
+    queueName: config.queueName,
+    spoolDir,
+    maxBuffered: 100_000,
+    retryMs: 200,
+    ...(logger ? { logger } : {}),
+  });
   const captured = new Map<string, string>();
-  const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user }, tapTransport(transport, (e) => captured.set(e.eventId, e.traceId)));
+  const handler = new AuditCallbackHandler(
+    { agent: DEMO_IDENTITY.agent, user: DEMO_IDENTITY.user },
+    tapTransport(transport, (e) => captured.set(e.eventId, e.traceId)),
+  );
   let stopping = false;
   let runs = 0;
   let paused: { until: Promise<void>; resume: () => void } | undefined;
@@ -60,7 +70,7 @@ export function startAgentLoad(
     transport,
     runs: () => runs,
     async pause() {
-      let resume = () => undefined as void;
+      let resume: () => void = () => {};
       paused = { until: new Promise<void>((r) => (resume = r)), resume };
       while (idle < agents) await new Promise((r) => setTimeout(r, 10));
       await transport.flush();

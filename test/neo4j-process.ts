@@ -178,7 +178,10 @@ export class Neo4jProcess {
     const started = Date.now();
     for (;;) {
       if (spawnError) throw new Error(`could not run java (a JDK 17+ must be on PATH): ${spawnError.message}`);
-      if (!this.running) throw new Error(`neo4j (port ${this.port}, store ${this.dataDir}) exited during startup (${child.exitCode ?? child.signalCode}); last output:\n${this.tail}`);
+      if (!this.running)
+        throw new Error(
+          `neo4j (port ${this.port}, store ${this.dataDir}) exited during startup (${child.exitCode ?? child.signalCode}); last output:\n${this.tail}`,
+        );
       if (ready && (await portOpen(this.port))) return;
       if (Date.now() - started > this.startTimeoutMs) {
         await this.stop();

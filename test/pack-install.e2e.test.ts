@@ -17,7 +17,7 @@ import { loadConfig } from "@auditgraph/cli";
  */
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PACKAGES = ["core", "policy", "ledger", "graph", "langchain", "worker", "replay", "console", "cli"] as const;
+const PACKAGES = ["core", "redaction", "policy", "ledger", "graph", "langchain", "worker", "replay", "console", "cli"] as const;
 const LONG = 360_000;
 
 interface Run {
@@ -104,6 +104,7 @@ async function typecheck(): Promise<Run> {
     `import type { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import { AuditCallbackHandler, QueueTransport } from "@auditgraph/langchain";
 import { EventSchema, canonicalJson, sha256Hex, type AuditEvent } from "@auditgraph/core";
+import { Redactor, type RedactionCounts } from "@auditgraph/redaction";
 import { loadPolicyFile, type Finding } from "@auditgraph/policy";
 import { SegmentLedger, PostgresLedger, type VerifyReport } from "@auditgraph/ledger";
 import { Graph, investigate, type Lineage } from "@auditgraph/graph";
@@ -118,6 +119,8 @@ const handler: BaseCallbackHandler = new AuditCallbackHandler(
 );
 const event: AuditEvent = EventSchema.parse({});
 const digest: string = sha256Hex(canonicalJson(event));
+const redacted: AuditEvent = new Redactor({ pii: true }).redactEvent(event);
+const counts: RedactionCounts | undefined = redacted.redactions;
 const ledger = new SegmentLedger("ledger");
 const report: Promise<VerifyReport> = ledger.verify();
 const pg: typeof PostgresLedger = PostgresLedger;
@@ -128,7 +131,7 @@ const options: AuditWorkerOptions = { connection: { host: "127.0.0.1", port: 637
 const worker: typeof AuditWorker = AuditWorker;
 const findings: Promise<Finding[]> = loadPolicyFile("p.yaml").then((set) => set.evaluate(event));
 const config: Config = loadConfig({});
-export { handler, digest, report, pg, rows, lineage, options, worker, findings, config, replaySnapshot, createSnapshot };
+export { handler, digest, redacted, counts, report, pg, rows, lineage, options, worker, findings, config, replaySnapshot, createSnapshot };
 `,
   );
   return run(join(app, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], { cwd: app, timeoutMs: LONG });
@@ -165,6 +168,7 @@ afterAll(async () => {
 });
 
 const installed = (pkg: string) => join(app, "node_modules", "@auditgraph", pkg);
+// biome-ignore lint/suspicious/noExplicitAny: a package.json, read field by field.
 const manifest = async (pkg: string) => JSON.parse(await readFile(join(installed(pkg), "package.json"), "utf8")) as Record<string, any>;
 
 describe("every package, packed and installed into an app outside the repository", () => {
@@ -202,8 +206,14 @@ describe("every package, packed and installed into an app outside the repository
   it("ships only what runs: no build info, every source map with its sources, the graph schema inside @auditgraph/graph", async () => {
     for (const p of PACKAGES) {
       const files = await filesUnder(installed(p));
-      expect(files.filter((f) => f.includes("tsbuildinfo")), p).toEqual([]);
-      expect(files.filter((f) => /(^|\/)(test|node_modules)\//.test(f)), p).toEqual([]);
+      expect(
+        files.filter((f) => f.includes("tsbuildinfo")),
+        p,
+      ).toEqual([]);
+      expect(
+        files.filter((f) => /(^|\/)(test|node_modules)\//.test(f)),
+        p,
+      ).toEqual([]);
       const maps = files.filter((f) => f.endsWith(".map"));
       expect(maps.length, p).toBeGreaterThan(0);
       for (const map of maps) {
@@ -234,39 +244,44 @@ describe("every package, packed and installed into an app outside the repository
     }
   });
 
-  it("records an agent run there: worker, trace, query and verify from the app's folders", async () => {
-    const redisUrl = new URL(process.env.AUDITGRAPH_REDIS_URL ?? "redis://127.0.0.1:6379");
-    const queue = `pack-install-${suffix}`;
-    const keys = join(app, "keys");
-    const t = Date.now();
-    await ok("npx", ["auditgraph", "keygen", "--out", keys], { cwd: app });
-    const pems = await Promise.all((await readdir(keys)).map(async (f) => ({ path: join(keys, f), text: await readFile(join(keys, f), "utf8") })));
-    const signingKey = pems.find((k) => k.text.includes("PRIVATE KEY"))!.path;
-    const publicKey = pems.find((k) => k.text.includes("PUBLIC KEY"))!.path;
-    const env = cleanEnv({
-      AUDITGRAPH_QUEUE: queue,
-      AUDITGRAPH_LEDGER_DIR: join(app, ".auditgraph", "ledger"),
-      AUDITGRAPH_SPOOL_DIR: join(app, ".auditgraph", "spool"),
-      AUDITGRAPH_SIGNING_KEY: signingKey,
-      AUDITGRAPH_PUBLIC_KEY: publicKey,
-      AUDITGRAPH_REDIS_URL: redisUrl.href,
-    });
+  it(
+    "records an agent run there: worker, trace, query and verify from the app's folders",
+    async () => {
+      const redisUrl = new URL(process.env.AUDITGRAPH_REDIS_URL ?? "redis://127.0.0.1:6379");
+      const queue = `pack-install-${suffix}`;
+      const keys = join(app, "keys");
+      const t = Date.now();
+      await ok("npx", ["auditgraph", "keygen", "--out", keys], { cwd: app });
+      const pems = await Promise.all((await readdir(keys)).map(async (f) => ({ path: join(keys, f), text: await readFile(join(keys, f), "utf8") })));
+      const signingKey = pems.find((k) => k.text.includes("PRIVATE KEY"))!.path;
+      const publicKey = pems.find((k) => k.text.includes("PUBLIC KEY"))!.path;
+      const env = cleanEnv({
+        AUDITGRAPH_QUEUE: queue,
+        AUDITGRAPH_LEDGER_DIR: join(app, ".auditgraph", "ledger"),
+        AUDITGRAPH_SPOOL_DIR: join(app, ".auditgraph", "spool"),
+        AUDITGRAPH_SIGNING_KEY: signingKey,
+        AUDITGRAPH_PUBLIC_KEY: publicKey,
+        AUDITGRAPH_REDIS_URL: redisUrl.href,
+      });
 
-    // The graph schema is found from the installed package, from any folder of the app.
-    const nested = join(app, "src", "jobs");
-    await mkdir(nested, { recursive: true });
-    const migrations = (await readdir(join(installed("graph"), "graph-schema", "migrations"))).filter((f) => f.endsWith(".cypher"));
-    const migrated = JSON.parse((await ok("npx", ["auditgraph", "migrate", "--json"], { cwd: nested, env })).stdout) as { applied: string[]; skipped: string[] };
-    expect([...migrated.applied, ...migrated.skipped].length).toBe(migrations.length);
+      // The graph schema is found from the installed package, from any folder of the app.
+      const nested = join(app, "src", "jobs");
+      await mkdir(nested, { recursive: true });
+      const migrations = (await readdir(join(installed("graph"), "graph-schema", "migrations"))).filter((f) => f.endsWith(".cypher"));
+      const migrated = JSON.parse((await ok("npx", ["auditgraph", "migrate", "--json"], { cwd: nested, env })).stdout) as {
+        applied: string[];
+        skipped: string[];
+      };
+      expect([...migrated.applied, ...migrated.skipped].length).toBe(migrations.length);
 
-    worker = spawn("npx", ["auditgraph", "worker"], { cwd: app, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    worker.stdout!.on("data", (d: Buffer) => (workerLog += d.toString()));
-    worker.stderr!.on("data", (d: Buffer) => (workerLog += d.toString()));
-    const exited = new Promise<number | null>((done) => worker!.on("close", (code) => done(code)));
+      worker = spawn("npx", ["auditgraph", "worker"], { cwd: app, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      worker.stdout!.on("data", (d: Buffer) => (workerLog += d.toString()));
+      worker.stderr!.on("data", (d: Buffer) => (workerLog += d.toString()));
+      const exited = new Promise<number | null>((done) => worker!.on("close", (code) => done(code)));
 
-    await writeFile(
-      join(app, "agent.mjs"),
-      `import { randomUUID } from "node:crypto";
+      await writeFile(
+        join(app, "agent.mjs"),
+        `import { randomUUID } from "node:crypto";
 import { createAgent } from "langchain";
 import { AIMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
@@ -294,99 +309,109 @@ const result = await agent.invoke(
 await handler.close();
 console.log(JSON.stringify({ traceId, answer: result.messages.at(-1).text }));
 `,
-    );
-    const agentRun = await ok("node", ["agent.mjs"], { cwd: app, env });
-    const { traceId, answer: printed } = JSON.parse(agentRun.stdout.trim().split("\n").at(-1)!) as { traceId: string; answer: string };
-    expect(printed).toBe(answer);
+      );
+      const agentRun = await ok("node", ["agent.mjs"], { cwd: app, env });
+      const { traceId, answer: printed } = JSON.parse(agentRun.stdout.trim().split("\n").at(-1)!) as { traceId: string; answer: string };
+      expect(printed).toBe(answer);
 
-    // The worker records and projects in the background: wait (asking Neo4j from here, which costs
-    // no process start) until the whole trace is in the graph, then read it as the user would.
-    const graph = new Graph(loadConfig().neo4j);
-    try {
-      for (const deadline = Date.now() + 120_000; ; ) {
-        const lineage = await graph.lineage(traceId, { tenantId });
-        if (lineage?.output.text === answer && lineage.toolCalls.length === 1) break;
-        if (worker.exitCode !== null) throw new Error(`the worker exited ${worker.exitCode}:\n${workerLog}`);
-        if (Date.now() > deadline) throw new Error(`trace ${traceId} not in the graph after 120 s; worker:\n${workerLog}`);
-        await new Promise((r) => setTimeout(r, 500));
+      // The worker records and projects in the background: wait (asking Neo4j from here, which costs
+      // no process start) until the whole trace is in the graph, then read it as the user would.
+      const graph = new Graph(loadConfig().neo4j);
+      try {
+        for (const deadline = Date.now() + 120_000; ; ) {
+          const lineage = await graph.lineage(traceId, { tenantId });
+          if (lineage?.output.text === answer && lineage.toolCalls.length === 1) break;
+          if (worker.exitCode !== null) throw new Error(`the worker exited ${worker.exitCode}:\n${workerLog}`);
+          if (Date.now() > deadline) throw new Error(`trace ${traceId} not in the graph after 120 s; worker:\n${workerLog}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        await graph.close();
       }
-    } finally {
-      await graph.close();
-    }
-    const trace = await run("npx", ["auditgraph", "trace", traceId, "--tenant", tenantId], { cwd: nested, env });
-    expect(trace.code, `${trace.stderr}\nworker:\n${workerLog}`).toBe(0);
-    expect(trace.stdout).toContain(answer);
-    expect(trace.stdout).toContain("order_lookup");
+      const trace = await run("npx", ["auditgraph", "trace", traceId, "--tenant", tenantId], { cwd: nested, env });
+      expect(trace.code, `${trace.stderr}\nworker:\n${workerLog}`).toBe(0);
+      expect(trace.stdout).toContain(answer);
+      expect(trace.stdout).toContain("order_lookup");
 
-    const query = await ok("npx", ["auditgraph", "query", "user-activity", "--param", `tenantId=${tenantId}`, "--param", `userId=${userId}`, "--json"], {
-      cwd: nested,
-      env,
-    });
-    expect(query.stdout).toContain(traceId);
-
-    const verify = await run("npx", ["auditgraph", "verify"], { cwd: nested, env });
-    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-
-    // SIGTERM to the worker's process group (npx and the worker it runs): it finishes and exits.
-    process.kill(-worker.pid!, "SIGTERM");
-    const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 30_000))]);
-    expect(code, workerLog).not.toBe("hung");
-    lap("agent-worker-cli", t);
-  }, LONG);
-
-  it("serves the review console from the installed package: its pages, scripts and styles, no CDN", async () => {
-    const t = Date.now();
-    const email = `admin-${suffix}@pack-install.test`;
-    const env = cleanEnv({
-      AUDITGRAPH_CONSOLE_DATABASE_URL: process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
-      AUDITGRAPH_CONSOLE_SESSION_SECRET: `pack-install-session-secret-${suffix}-0123456789`,
-      AUDITGRAPH_CONSOLE_ADMIN_PASSWORD: `pack-install-${suffix}-password`,
-      AUDITGRAPH_LEDGER_DIR: join(app, ".auditgraph", "console-ledger"),
-      AUDITGRAPH_QUEUE: `pack-install-console-${suffix}`,
-    });
-    await ok("npx", ["auditgraph", "console", "create-admin", "--email", email, "--name", "Pack Admin", "--tenant", `pack-${suffix}`], { cwd: app, env });
-    const token = (await ok("npx", ["auditgraph", "console", "token", "--email", email, "--name", "pack-install"], { cwd: app, env })).stdout.trim();
-    const server = spawn("npx", ["auditgraph", "console", "--port", "0"], { cwd: app, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    server.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the console printed no URL in 60 s:\n${out}`)), 60_000);
-        server.stdout!.on("data", (d: Buffer) => {
-          out += d.toString();
-          const m = /auditgraph console: (http:\/\/\S+)/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]!);
-          }
-        });
-        server.on("close", (code) => reject(new Error(`the console exited ${code}:\n${out}`)));
+      const query = await ok("npx", ["auditgraph", "query", "user-activity", "--param", `tenantId=${tenantId}`, "--param", `userId=${userId}`, "--json"], {
+        cwd: nested,
+        env,
       });
-      const login = await fetch(`${url}/login`);
-      expect(login.status).toBe(200);
-      expect(login.headers.get("content-security-policy")).toContain("script-src 'self'");
-      const html = await login.text();
-      // Every script and style the page loads is the console's own, served from the installed package.
-      const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-      expect(assets.length).toBeGreaterThanOrEqual(3);
-      expect(html).not.toMatch(/(?:src|href)="https?:/);
-      for (const asset of assets) {
-        const r = await fetch(`${url}${asset}`);
-        expect(r.status, asset).toBe(200);
-        expect((await r.arrayBuffer()).byteLength, asset).toBeGreaterThan(100);
-      }
-      const inbox = await fetch(`${url}/`, { headers: { authorization: `Bearer ${token}`, accept: "text/html" } });
-      expect(inbox.status, out).toBe(200);
-      expect(await inbox.text()).toContain("Escalation inbox");
-    } finally {
-      process.kill(-server.pid!, "SIGTERM");
-    }
-    lap("console", t);
-  }, LONG);
+      expect(query.stdout).toContain(traceId);
 
-  it("type-checks for a strict TypeScript user without skipLibCheck", async () => {
-    const r = await typechecked;
-    expect(r.stdout + r.stderr).toBe("");
-    expect(r.code).toBe(0);
-  }, LONG);
+      const verify = await run("npx", ["auditgraph", "verify"], { cwd: nested, env });
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+
+      // SIGTERM to the worker's process group (npx and the worker it runs): it finishes and exits.
+      process.kill(-worker.pid!, "SIGTERM");
+      const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 30_000))]);
+      expect(code, workerLog).not.toBe("hung");
+      lap("agent-worker-cli", t);
+    },
+    LONG,
+  );
+
+  it(
+    "serves the review console from the installed package: its pages, scripts and styles, no CDN",
+    async () => {
+      const t = Date.now();
+      const email = `admin-${suffix}@pack-install.test`;
+      const env = cleanEnv({
+        AUDITGRAPH_CONSOLE_DATABASE_URL: process.env.AUDITGRAPH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+        AUDITGRAPH_CONSOLE_SESSION_SECRET: `pack-install-session-secret-${suffix}-0123456789`,
+        AUDITGRAPH_CONSOLE_ADMIN_PASSWORD: `pack-install-${suffix}-password`,
+        AUDITGRAPH_LEDGER_DIR: join(app, ".auditgraph", "console-ledger"),
+        AUDITGRAPH_QUEUE: `pack-install-console-${suffix}`,
+      });
+      await ok("npx", ["auditgraph", "console", "create-admin", "--email", email, "--name", "Pack Admin", "--tenant", `pack-${suffix}`], { cwd: app, env });
+      const token = (await ok("npx", ["auditgraph", "console", "token", "--email", email, "--name", "pack-install"], { cwd: app, env })).stdout.trim();
+      const server = spawn("npx", ["auditgraph", "console", "--port", "0"], { cwd: app, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      server.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`the console printed no URL in 60 s:\n${out}`)), 60_000);
+          server.stdout!.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /auditgraph console: (http:\/\/\S+)/.exec(out);
+            if (m) {
+              clearTimeout(timer);
+              resolve(m[1]!);
+            }
+          });
+          server.on("close", (code) => reject(new Error(`the console exited ${code}:\n${out}`)));
+        });
+        const login = await fetch(`${url}/login`);
+        expect(login.status).toBe(200);
+        expect(login.headers.get("content-security-policy")).toContain("script-src 'self'");
+        const html = await login.text();
+        // Every script and style the page loads is the console's own, served from the installed package.
+        const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+        expect(assets.length).toBeGreaterThanOrEqual(3);
+        expect(html).not.toMatch(/(?:src|href)="https?:/);
+        for (const asset of assets) {
+          const r = await fetch(`${url}${asset}`);
+          expect(r.status, asset).toBe(200);
+          expect((await r.arrayBuffer()).byteLength, asset).toBeGreaterThan(100);
+        }
+        const inbox = await fetch(`${url}/`, { headers: { authorization: `Bearer ${token}`, accept: "text/html" } });
+        expect(inbox.status, out).toBe(200);
+        expect(await inbox.text()).toContain("Escalation inbox");
+      } finally {
+        process.kill(-server.pid!, "SIGTERM");
+      }
+      lap("console", t);
+    },
+    LONG,
+  );
+
+  it(
+    "type-checks for a strict TypeScript user without skipLibCheck",
+    async () => {
+      const r = await typechecked;
+      expect(r.stdout + r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    },
+    LONG,
+  );
 });

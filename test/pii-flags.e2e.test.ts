@@ -28,7 +28,10 @@ const EMAIL = "jane.doe@example.com";
 async function recordRun(tenantId: string, config: Awaited<ReturnType<typeof isolatedConfig>>) {
   const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
   cleanups.push(() => transport.close());
-  const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId }, redactor: new Redactor({ pii: true }) }, transport);
+  const handler = new AuditCallbackHandler(
+    { agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId }, redactor: new Redactor({ pii: true }) },
+    transport,
+  );
   const crm = tool(() => `Customer record: ${EMAIL}, invoice 2026-000123, client version 10.2.3.4`, {
     name: "crm_lookup",
     description: "customer record",

@@ -102,7 +102,14 @@ describe("worker: ledger append, then projection", () => {
     // Acknowledged on the ledger alone: the graph being down holds up neither appends nor acks.
     await waitUntilIdle(queue, 30_000, { projection: false });
     // Acknowledged: nothing left in the queue, nothing failed (completed jobs leave Redis at once).
-    expect(await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed")).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0 });
+    expect(await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed")).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      prioritized: 0,
+      failed: 0,
+      completed: 0,
+    });
     expect(await readAll(ledger)).toHaveLength(12);
     // The projection keeps retrying in the background, and says how far behind it is.
     await eventually(async () => ((down.projectionLag()[0]?.failures ?? 0) >= 2 ? true : undefined));
@@ -117,7 +124,9 @@ describe("worker: ledger append, then projection", () => {
     for (const events of traces)
       expect(await countNodes(up.graph, events[0]!.traceId)).toEqual([{ traces: 1, parts: 2, prompts: 1, outputs: 1, actedFor: 1, users: 1 }]);
     const records = await readAll(ledger);
-    expect(await up.graph.cursors(streamIdFor(tenantId))).toEqual([{ ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 11, hash: records.at(-1)!.hash }]);
+    expect(await up.graph.cursors(streamIdFor(tenantId))).toEqual([
+      { ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 11, hash: records.at(-1)!.hash },
+    ]);
     expect(await projectionLag(ledger, up.graph).then((lags) => lags.find((l) => l.streamId === streamIdFor(tenantId)))).toEqual({
       streamId: streamIdFor(tenantId),
       cursor: 11,

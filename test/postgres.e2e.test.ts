@@ -53,7 +53,9 @@ describe("the PostgreSQL ledger as the README sets it up: `auditgraph ledger ini
   it("is refused before `ledger init`, naming the command", async () => {
     const error = await PostgresLedger.open({ connectionString: ownerUrl }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LedgerNotInitialisedError);
-    expect((error as Error).message).toMatch(/schema "auditgraph" does not exist.*run `auditgraph ledger init` once with an owner's URL \(AUDITGRAPH_LEDGER_OWNER_URL or --owner-url\)/);
+    expect((error as Error).message).toMatch(
+      /schema "auditgraph" does not exist.*run `auditgraph ledger init` once with an owner's URL \(AUDITGRAPH_LEDGER_OWNER_URL or --owner-url\)/,
+    );
   });
 
   it("`ledger init` makes the schema, the ledger id and a LOGIN writer, never printing the owner's password; run again, it changes nothing", async () => {
@@ -69,7 +71,14 @@ describe("the PostgreSQL ledger as the README sets it up: `auditgraph ledger ini
 
     const again = await cli({}, "--owner-url", ownerUrl, "--json");
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ ledgerId, created: false, roleCreated: false, passwordSet: false, schema: "auditgraph", workerUrl: writerUrl });
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      ledgerId,
+      created: false,
+      roleCreated: false,
+      passwordSet: false,
+      schema: "auditgraph",
+      workerUrl: writerUrl,
+    });
     for (const out of [first, again]) expect(out.stdout + out.stderr).not.toContain(OWNER_PASSWORD);
     const role = await admin.query("SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'auditgraph_writer'");
     expect(role.rows).toEqual([{ rolcanlogin: true, rolsuper: false, rolcreaterole: false, rolcreatedb: false }]);
@@ -99,7 +108,10 @@ describe("the PostgreSQL ledger as the README sets it up: `auditgraph ledger ini
       const rows = await writer.query(`SELECT count(*)::int AS n FROM auditgraph.ledger_records WHERE trace_id = $1`, [result.traceId]);
       expect(rows.rows[0].n).toBeGreaterThan(10);
       // In the month partitions of the worker's clock, made through ledger_partition by the writer itself.
-      const parts = await writer.query(`SELECT DISTINCT c.relname FROM auditgraph.ledger_records r JOIN pg_class c ON c.oid = r.tableoid WHERE r.trace_id = $1`, [result.traceId]);
+      const parts = await writer.query(
+        `SELECT DISTINCT c.relname FROM auditgraph.ledger_records r JOIN pg_class c ON c.oid = r.tableoid WHERE r.trace_id = $1`,
+        [result.traceId],
+      );
       expect(parts.rows.length).toBeGreaterThan(0);
       for (const row of parts.rows) expect(row.relname).toMatch(/^ledger_records_y\d{4}m\d{2}$/);
       const cps = await writer.query(`SELECT count(*)::int AS n FROM auditgraph.ledger_checkpoints WHERE stream_id = 'tenant-acme'`);
@@ -121,7 +133,10 @@ describe("the PostgreSQL ledger as the README sets it up: `auditgraph ledger ini
         expect((error as { code?: string }).code, sql).toBe("42501");
       };
       for (const table of ["ledger_records", "ledger_index", "ledger_checkpoints", "ledger_dead_letters", "ledger_dead_letter_replays", "ledger_info"]) {
-        await refused(`UPDATE auditgraph.${table} SET ${table === "ledger_info" ? "created_at = now()" : table.startsWith("ledger_dead") ? "entry = entry" : "stream_id = stream_id"}`, /permission denied/);
+        await refused(
+          `UPDATE auditgraph.${table} SET ${table === "ledger_info" ? "created_at = now()" : table.startsWith("ledger_dead") ? "entry = entry" : "stream_id = stream_id"}`,
+          /permission denied/,
+        );
         await refused(`DELETE FROM auditgraph.${table}`, /permission denied/);
         await refused(`TRUNCATE auditgraph.${table}`, /permission denied/);
       }
@@ -132,7 +147,10 @@ describe("the PostgreSQL ledger as the README sets it up: `auditgraph ledger ini
       await refused(`CREATE SCHEMA mine`, /permission denied for database/);
       await refused(`DROP TABLE auditgraph.ledger_records`, /must be owner/);
       await refused(`ALTER TABLE auditgraph.ledger_records DISABLE TRIGGER USER`, /must be owner/);
-      await refused(`CREATE OR REPLACE FUNCTION auditgraph.refuse_change() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'`, /must be owner|permission denied/);
+      await refused(
+        `CREATE OR REPLACE FUNCTION auditgraph.refuse_change() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'`,
+        /must be owner|permission denied/,
+      );
     });
   });
 

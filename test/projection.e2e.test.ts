@@ -56,7 +56,8 @@ describe("the projection cursor: a range is projected only where it extends the 
 
   it("refuses a gap, moves over a range that extends it, reports a repeat, another chain, and a cursor further on", async () => {
     await graph.migrate();
-    const range = (from: number, prevHash: string, hashes: string[], restart = false) => graph.projectRange({ ledgerId, streamId, from, prevHash, hashes, restart }, []);
+    const range = (from: number, prevHash: string, hashes: string[], restart = false) =>
+      graph.projectRange({ ledgerId, streamId, from, prevHash, hashes, restart }, []);
     expect(await range(1, h("0"), [h("1")])).toEqual({ status: "gap", position: -1, hash: GENESIS_HASH });
     expect(await range(0, GENESIS_HASH, [h("0"), h("1")])).toEqual({ status: "projected", position: 1, hash: h("1"), projected: 0 });
     expect(await range(0, GENESIS_HASH, [h("0"), h("1")])).toEqual({ status: "behind", position: 1, hash: h("1") });
@@ -82,13 +83,26 @@ describe("the projection cursor: a range is projected only where it extends the 
       position: 0,
     });
     expect(await graph.cursors(streamId)).toEqual([{ ledgerId: other, streamId, position: 0, hash: h("y0") }]);
-    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toEqual({ status: "foreign", position: 0, hash: h("y0"), ledgerId: other });
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toEqual({
+      status: "foreign",
+      position: 0,
+      hash: h("y0"),
+      ledgerId: other,
+    });
 
     // A cursor as 0006 made them, with no ledger id: another chain is refused, the cursor's own chain claims it.
     await graph.driver.executeQuery("MATCH (c:ProjectionCursor {streamId: $streamId}) REMOVE c.ledgerId", { streamId });
     expect(await graph.cursors(streamId)).toEqual([{ streamId, position: 0, hash: h("y0") }]);
-    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("z0"), hashes: [h("z1")] }, [])).toEqual({ status: "foreign", position: 0, hash: h("y0"), ledgerId: null });
-    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toMatchObject({ status: "projected", position: 1 });
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("z0"), hashes: [h("z1")] }, [])).toEqual({
+      status: "foreign",
+      position: 0,
+      hash: h("y0"),
+      ledgerId: null,
+    });
+    expect(await graph.projectRange({ ledgerId, streamId, from: 1, prevHash: h("y0"), hashes: [h("y1")] }, [])).toMatchObject({
+      status: "projected",
+      position: 1,
+    });
     expect(await graph.cursors(streamId)).toEqual([{ ledgerId, streamId, position: 1, hash: h("y1") }]);
   });
 });
@@ -142,7 +156,14 @@ describe("the graph down and back, for one running worker", () => {
     for (const events of traces) await queue.add(BATCH_JOB_NAME, { events });
     await waitUntilIdle(queue, 30_000, { projection: false });
     // Acknowledged: nothing left in the queue, nothing failed (completed jobs leave Redis at once).
-    expect(await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed")).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0 });
+    expect(await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed")).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      prioritized: 0,
+      failed: 0,
+      completed: 0,
+    });
     expect(await readAll(ledger)).toHaveLength(18);
     await eventually(async () => ((worker.projectionLag()[0]?.failures ?? 0) >= 3 ? true : undefined));
     expect(await dumpTenant(graph, tenantId)).toEqual({ nodes: [], relationships: [] });
@@ -151,8 +172,12 @@ describe("the graph down and back, for one running worker", () => {
     const tried = attempts;
     await worker.projected(30_000);
     const last = (await readAll(ledger)).at(-1)!;
-    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 17, hash: last.hash }]);
-    const traceIds = await graph.read(`MATCH (t:Trace {tenantId: $tenantId})<-[:PART_OF]-(:LLMCall)-[:GENERATED]->(:Output) RETURN t.id AS id ORDER BY id`, { tenantId });
+    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([
+      { ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 17, hash: last.hash },
+    ]);
+    const traceIds = await graph.read(`MATCH (t:Trace {tenantId: $tenantId})<-[:PART_OF]-(:LLMCall)-[:GENERATED]->(:Output) RETURN t.id AS id ORDER BY id`, {
+      tenantId,
+    });
     expect(traceIds.map((r) => r.id)).toEqual(traces.map((t) => t[0]!.traceId).sort());
     // Batches of 4 after the outage: the backlog was read back from the ledger, in ranges.
     expect(attempts - tried).toBeGreaterThanOrEqual(Math.ceil(18 / 4));
@@ -171,7 +196,9 @@ describe("several workers projecting one stream", () => {
     await waitUntilIdle(queue);
     const records = await readAll(ledger);
     expect(records).toHaveLength(72);
-    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([{ ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 71, hash: records.at(-1)!.hash }]);
+    expect(await graph.cursors(streamIdFor(tenantId))).toEqual([
+      { ledgerId: await ledger.id(), streamId: streamIdFor(tenantId), position: 71, hash: records.at(-1)!.hash },
+    ]);
     const [counts] = await graph.read(
       `MATCH (t:Trace {tenantId: $tenantId}) OPTIONAL MATCH (o:Output {tenantId: $tenantId}) OPTIONAL MATCH (x:ToolCall {tenantId: $tenantId})
        RETURN count(DISTINCT t) AS traces, count(DISTINCT o) AS outputs, count(DISTINCT x) AS toolCalls`,

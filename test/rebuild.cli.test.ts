@@ -8,14 +8,15 @@ import { keyStoreOf, type Config } from "@auditgraph/cli";
 import { dumpTenant } from "./graph-dump.js";
 import { isolatedConfig, sampleTrace, runCli, cliEnvOf } from "./helpers.js";
 
-
 const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
 
 let graph: Graph | undefined;
 afterAll(() => graph?.close());
 
 describe("auditgraph rebuild-graph", () => {
-  it("refuses a non-empty graph or tenant without --replace; with it, rebuilds the tenant from the ledger with a progress bar", { timeout: 180_000 }, async () => {
+  it("refuses a non-empty graph or tenant without --replace; with it, rebuilds the tenant from the ledger with a progress bar", {
+    timeout: 180_000,
+  }, async () => {
     const config = await isolatedConfig();
     graph = new Graph(config.neo4j);
     await graph.migrate();
@@ -29,7 +30,9 @@ describe("auditgraph rebuild-graph", () => {
 
     const whole = await cli(config, "rebuild-graph");
     expect(whole.code).toBe(1);
-    expect(whole.stderr).toMatch(/auditgraph: the graph is not empty: it holds \d+ nodes besides its migrations; .*pass --replace to delete the whole projection first/);
+    expect(whole.stderr).toMatch(
+      /auditgraph: the graph is not empty: it holds \d+ nodes besides its migrations; .*pass --replace to delete the whole projection first/,
+    );
 
     const tenant = await cli(config, "rebuild-graph", "--tenant", tenantId);
     expect(tenant.code).toBe(1);
@@ -40,8 +43,14 @@ describe("auditgraph rebuild-graph", () => {
     const replaced = await cli(config, "rebuild-graph", "--tenant", tenantId, "--replace", "--batch", "5");
     expect(replaced.stderr).toContain(`rebuild-graph: ${events.length} events in 1 stream of the ledger`);
     expect(replaced.stderr).toMatch(/--replace: deleted \d+ of \d+ nodes/);
-    expect(replaced.stderr).toMatch(new RegExp(`rebuild-graph \\[[█░]+\\] 100% \\| ${events.length}/${events.length} events \\| \\d+ events/s \\| ETA \\S+ \\| ${streamIdFor(tenantId)}`));
-    expect(replaced.stdout).toMatch(new RegExp(`rebuilt the projection of tenant "${tenantId}" from ${events.length} events in 1 stream: ${events.length} projected, 0 of erased subjects left out, \\d+ nodes replaced; [\\d.]+ s, \\d+ events/s`));
+    expect(replaced.stderr).toMatch(
+      new RegExp(`rebuild-graph \\[[█░]+\\] 100% \\| ${events.length}/${events.length} events \\| \\d+ events/s \\| ETA \\S+ \\| ${streamIdFor(tenantId)}`),
+    );
+    expect(replaced.stdout).toMatch(
+      new RegExp(
+        `rebuilt the projection of tenant "${tenantId}" from ${events.length} events in 1 stream: ${events.length} projected, 0 of erased subjects left out, \\d+ nodes replaced; [\\d.]+ s, \\d+ events/s`,
+      ),
+    );
     expect(replaced.code).toBe(0);
     expect(await dumpTenant(graph, tenantId)).toEqual(live);
 

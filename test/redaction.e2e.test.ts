@@ -30,7 +30,10 @@ describe("redaction in the agent process", () => {
     cleanups.push(() => pipeline.stop());
     const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
     cleanups.push(() => transport.close());
-    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` } }, transport);
+    const handler = new AuditCallbackHandler(
+      { agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` } },
+      transport,
+    );
     const secrets = {
       apiKey: SECRETS.apiKey,
       bearer: "mF_9.B5f-4.1JqMzz81",
@@ -68,7 +71,10 @@ describe("redaction in the agent process", () => {
     const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
     cleanups.push(() => transport.close());
     const redactor = new Redactor({ pii: true, hashKey: "test-hmac-key-0123456789", detectors: { email: { operator: "hash" } } });
-    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` }, redactor }, transport);
+    const handler = new AuditCallbackHandler(
+      { agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` }, redactor },
+      transport,
+    );
 
     const crm = tool(() => `customer ${SECRETS.email}, card ${SECRETS.card}, key ${SECRETS.apiKey}`, {
       name: "crm_lookup",

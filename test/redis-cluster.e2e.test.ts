@@ -17,12 +17,40 @@ async function startCluster(): Promise<{ ports: number[]; stop: () => void }> {
   const dir = await mkdtemp(join(tmpdir(), "auditgraph-cluster-"));
   const ports = [await freePort(), await freePort(), await freePort()];
   const children: ChildProcess[] = ports.map((port) =>
-    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" }),
+    spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        join(dir, `nodes-${port}.conf`),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+      ],
+      { stdio: "ignore" },
+    ),
   );
-  const stop = () => children.forEach((c) => c.kill("SIGKILL"));
+  const stop = () => {
+    for (const c of children) c.kill("SIGKILL");
+  };
   try {
     await eventually(async () => {
-      const pongs = await Promise.all(ports.map((p) => run("redis-cli", ["-p", String(p), "ping"]).then((r) => r.stdout.trim(), () => "")));
+      const pongs = await Promise.all(
+        ports.map((p) =>
+          run("redis-cli", ["-p", String(p), "ping"]).then(
+            (r) => r.stdout.trim(),
+            () => "",
+          ),
+        ),
+      );
       return pongs.every((p) => p === "PONG") ? true : undefined;
     }, 10_000);
     await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"]);
@@ -42,10 +70,24 @@ afterAll(() => cluster?.stop());
 
 describe("Redis Cluster, by configuration only", () => {
   it("reads the seed nodes from AUDITGRAPH_REDIS_CLUSTER_NODES, and names the variable when they are malformed", () => {
-    const config = loadConfig({ AUDITGRAPH_REDIS_URL: "rediss://ops:s3cret@ignored:1", AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000,redis-b.internal:7001", AUDITGRAPH_QUEUE: "{audit}" });
-    expect(config.redis).toMatchObject({ clusterNodes: [{ host: "10.0.0.1", port: 7000 }, { host: "redis-b.internal", port: 7001 }], username: "ops", password: "s3cret", tls: {} });
+    const config = loadConfig({
+      AUDITGRAPH_REDIS_URL: "rediss://ops:s3cret@ignored:1",
+      AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000,redis-b.internal:7001",
+      AUDITGRAPH_QUEUE: "{audit}",
+    });
+    expect(config.redis).toMatchObject({
+      clusterNodes: [
+        { host: "10.0.0.1", port: 7000 },
+        { host: "redis-b.internal", port: 7001 },
+      ],
+      username: "ops",
+      password: "s3cret",
+      tls: {},
+    });
     expect(loadConfig({}).redis.clusterNodes).toBeUndefined();
-    expect(() => loadConfig({ AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1", AUDITGRAPH_QUEUE: "{audit}" })).toThrow(/AUDITGRAPH_REDIS_CLUSTER_NODES: must be host:port seed nodes/);
+    expect(() => loadConfig({ AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1", AUDITGRAPH_QUEUE: "{audit}" })).toThrow(
+      /AUDITGRAPH_REDIS_CLUSTER_NODES: must be host:port seed nodes/,
+    );
   });
 
   it("runs the demo end to end through a sharded cluster, and refuses a queue name that is not a hash tag", async () => {

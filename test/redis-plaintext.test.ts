@@ -29,13 +29,19 @@ async function keysHolding(redis: Redis, queueName: string, needle: string): Pro
     for (const key of keys) {
       const type = await redis.type(key);
       const value =
-        type === "hash" ? await redis.hgetall(key)
-        : type === "string" ? await redis.get(key)
-        : type === "list" ? await redis.lrange(key, 0, -1)
-        : type === "set" ? await redis.smembers(key)
-        : type === "zset" ? await redis.zrange(key, 0, -1)
-        : type === "stream" ? await redis.xrange(key, "-", "+")
-        : null;
+        type === "hash"
+          ? await redis.hgetall(key)
+          : type === "string"
+            ? await redis.get(key)
+            : type === "list"
+              ? await redis.lrange(key, 0, -1)
+              : type === "set"
+                ? await redis.smembers(key)
+                : type === "zset"
+                  ? await redis.zrange(key, 0, -1)
+                  : type === "stream"
+                    ? await redis.xrange(key, "-", "+")
+                    : null;
       if (JSON.stringify(value).includes(needle)) found.push(key);
     }
   }
@@ -61,7 +67,13 @@ describe("plaintext leaves Redis once recorded", () => {
     cleanups.push(() => pipeline.stop());
     const redis = new Redis(config.redis);
     cleanups.push(async () => redis.quit());
-    const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, logger: capturedLogger().logger, confirmMs: 200 });
+    const transport = new QueueTransport({
+      connection: config.redis,
+      queueName: config.queueName,
+      spoolDir: config.spoolDir,
+      logger: capturedLogger().logger,
+      confirmMs: 200,
+    });
     cleanups.push(() => transport.close());
 
     const secret = `secret-${randomUUID()}`;
@@ -101,7 +113,14 @@ describe("plaintext leaves Redis once recorded", () => {
     cleanups.push(async () => redis.quit());
     const queue = new Queue(config.queueName, { connection: config.redis });
     cleanups.push(async () => (await queue.obliterate({ force: true }), await queue.close()));
-    const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, attempts: 2, logger: capturedLogger().logger, confirmMs: 200 });
+    const transport = new QueueTransport({
+      connection: config.redis,
+      queueName: config.queueName,
+      spoolDir: config.spoolDir,
+      attempts: 2,
+      logger: capturedLogger().logger,
+      confirmMs: 200,
+    });
     cleanups.push(() => transport.close());
 
     const secret = `secret-${randomUUID()}`;

@@ -16,7 +16,14 @@ export async function freePort(): Promise<number> {
 export async function untilRedisAnswers(port: number, password?: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const client = new Redis({ port, host: "127.0.0.1", ...(password ? { password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      ...(password ? { password } : {}),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on("error", () => undefined);
     try {
       await client.connect();

@@ -70,7 +70,14 @@ describe("auditgraph snapshot / replay / review", () => {
       const rows = JSON.parse(q.stdout || "[]") as Record<string, unknown>[];
       return rows.length ? rows : undefined;
     });
-    expect(reviews[0]).toMatchObject({ candidateVersion: "0.2.0", baselineVersions: ["0.1.0"], traces: 2, outputMatchRate: 1, divergences: 0, gatePassed: true });
+    expect(reviews[0]).toMatchObject({
+      candidateVersion: "0.2.0",
+      baselineVersions: ["0.1.0"],
+      traces: 2,
+      outputMatchRate: 1,
+      divergences: 0,
+      gatePassed: true,
+    });
     await pipeline.stop();
     const again = await cli(config, "replay", "--snapshot", file, "--agent", AGENT, "--out", out);
     expect(again.stdout).toContain("2 traces were already done");

@@ -62,7 +62,14 @@ describe("migration 0012_replays_apart", () => {
               COLLECT { MATCH (rv:Review {tenantId: $tenantId}) RETURN rv.operator }[0] AS reviewOperator`,
       { tenantId },
     );
-    expect(row).toEqual({ order: ["t1", "t2"], apartInOrder: expect.anything(), kinds: expect.any(Array), operatorUsers: expect.anything(), traceOperator: "op", reviewOperator: "op" });
+    expect(row).toEqual({
+      order: ["t1", "t2"],
+      apartInOrder: expect.anything(),
+      kinds: expect.any(Array),
+      operatorUsers: expect.anything(),
+      traceOperator: "op",
+      reviewOperator: "op",
+    });
     expect(Number(row!.apartInOrder)).toBe(0);
     expect((row!.kinds as string[]).sort()).toEqual(["r1:replay", "rv:review"]);
     expect(Number(row!.operatorUsers)).toBe(0);

@@ -33,7 +33,7 @@ let ledger: SegmentLedger;
 let env: NodeJS.ProcessEnv;
 let dir: string;
 /** Ana's real traces, in the order she made them. */
-let real: string[] = [];
+const real: string[] = [];
 let unfinishedTraceId: string;
 
 const cli = (...args: string[]) => runCli(env, ...args);

@@ -47,7 +47,11 @@ describe("auditgraph hold / expire / prove-consistency", () => {
     // Three 90-day-old segments, the middle one with carol's records, then a fresh one.
     for (const [b, user] of ["dave", "carol", "dave", "dave"].entries()) {
       const recordedAt = new Date(Date.now() - (b < 3 ? 90 : 1) * DAY).toISOString();
-      await ledger.append(stream, [0, 1].map((i) => event(tenant, user, b * 2 + i)), recordedAt);
+      await ledger.append(
+        stream,
+        [0, 1].map((i) => event(tenant, user, b * 2 + i)),
+        recordedAt,
+      );
     }
     await ledger.close();
 
@@ -62,7 +66,9 @@ describe("auditgraph hold / expire / prove-consistency", () => {
     expect(hold.stdout).not.toContain("carol");
 
     const dry = await cli(env, "expire", "--dry-run");
-    expect(dry.stdout).toMatch(new RegExp(`${stream}: would expire positions 0..1 \\(1 segments\\); kept from there: segment 1: position 2 is under legal hold ${holdId}`));
+    expect(dry.stdout).toMatch(
+      new RegExp(`${stream}: would expire positions 0..1 \\(1 segments\\); kept from there: segment 1: position 2 is under legal hold ${holdId}`),
+    );
     const held = await cli(env, "expire", "--json");
     expect(JSON.parse(held.stdout)[0].expired).toHaveLength(1);
 

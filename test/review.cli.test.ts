@@ -6,13 +6,21 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Queue } from "bullmq";
 import { streamIdFor } from "@auditgraph/core";
 import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
-import { type Config } from "@auditgraph/cli";
+import type { Config } from "@auditgraph/cli";
 import { readSnapshot, snapshotIdOf, type Review } from "@auditgraph/replay";
 import { isolatedConfig, sampleTrace, runCli, cliEnvOf } from "./helpers.js";
 
 const AGENT = fileURLToPath(new URL("./fixtures/replay-agent.mjs", import.meta.url));
 const cli = (config: Config, ...args: string[]) => runCli(cliEnvOf(config), ...args);
-const NO_THRESHOLDS = { minOutputMatchRate: null, minTrajectoryMatchRate: null, maxDivergences: null, maxErrors: null, maxTokenIncrease: null, maxCostIncrease: null, minScores: {} };
+const NO_THRESHOLDS = {
+  minOutputMatchRate: null,
+  minTrajectoryMatchRate: null,
+  maxDivergences: null,
+  maxErrors: null,
+  maxTokenIncrease: null,
+  maxCostIncrease: null,
+  minScores: {},
+};
 
 let config: Config | undefined;
 afterAll(async () => {
@@ -30,13 +38,21 @@ describe("a review says what it compared (auditgraph replay / review DIR)", () =
     const keys = generateSigningKey();
     const tenantId = `review-cli-${randomUUID()}`;
     const ledger = new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(keys.privateKeyPem) });
-    await ledger.append(streamIdFor(tenantId), [...sampleTrace(tenantId), ...sampleTrace(tenantId), ...sampleTrace(tenantId)] as never).finally(() => ledger.close());
+    await ledger
+      .append(streamIdFor(tenantId), [...sampleTrace(tenantId), ...sampleTrace(tenantId), ...sampleTrace(tenantId)] as never)
+      .finally(() => ledger.close());
 
     const file = join(root, "snap.json");
     expect((await cli(config, "snapshot", "create", "--out", file, "--tenant", tenantId)).stdout).toMatch(/3 traces/);
     const snapshot = await readSnapshot(file);
     const order = snapshot.traces.map((t) => t.traceId);
-    const ref = { file, id: snapshotIdOf(snapshot), sha256: createHash("sha256").update(await readFile(file)).digest("hex") };
+    const ref = {
+      file,
+      id: snapshotIdOf(snapshot),
+      sha256: createHash("sha256")
+        .update(await readFile(file))
+        .digest("hex"),
+    };
 
     const out = join(root, "replay-out");
     const replayed = await cli(config, "replay", "--snapshot", file, "--agent", AGENT, "--out", out, "--min-output-match", "1", "--operator", "op-replay");
@@ -61,7 +77,10 @@ describe("a review says what it compared (auditgraph replay / review DIR)", () =
 
     // Results are appended as traces finish: here, the last recorded finished first and the first last.
     const rank = (line: string) => order.indexOf((JSON.parse(line) as { originalTraceId: string }).originalTraceId);
-    const lines = (await readFile(join(out, "results.jsonl"), "utf8")).trim().split("\n").sort((a, b) => rank(b) - rank(a));
+    const lines = (await readFile(join(out, "results.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .sort((a, b) => rank(b) - rank(a));
     await writeFile(join(out, "results.jsonl"), `${lines.join("\n")}\n`);
     const names = ["review.json", "review.md", "review.html"];
     const before = await Promise.all(names.map((n) => readFile(join(out, n))));
@@ -71,7 +90,13 @@ describe("a review says what it compared (auditgraph replay / review DIR)", () =
     expect(first.stdout).toContain(join(out, "review-1.json"));
     const r1 = JSON.parse(await readFile(join(out, "review-1.json"), "utf8")) as Review;
     expect(r1.traces.map((t) => t.originalTraceId)).toEqual(order);
-    expect(r1).toMatchObject({ snapshot: ref, baselineVersions: own.baselineVersions, candidateVersion: "0.2.0", thresholds: NO_THRESHOLDS, operator: "op-later" });
+    expect(r1).toMatchObject({
+      snapshot: ref,
+      baselineVersions: own.baselineVersions,
+      candidateVersion: "0.2.0",
+      thresholds: NO_THRESHOLDS,
+      operator: "op-later",
+    });
     expect(await readFile(join(out, "review-1.md"), "utf8")).toContain("op-later");
     expect(await readFile(join(out, "review-1.html"), "utf8")).toContain(ref.sha256);
 

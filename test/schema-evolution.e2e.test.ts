@@ -74,9 +74,9 @@ describe("schema evolution: an agent rolled back to a schema-1 release", () => {
     const current = records.map((r) => upcastEvent(r.event));
     expect(current.every((e) => e.schemaVersion === SCHEMA_VERSION)).toBe(true);
     const llmEnds = current.filter((e): e is EventOf<"llm.end"> => e.type === "llm.end");
-    expect(
-      llmEnds.map((e) => ({ eventId: e.eventId, cost: e.cost, usage: e.usage, payloadHasCost: "cost" in e.payload })),
-    ).toEqual(v1LlmEnds.map((e) => ({ eventId: e.eventId, cost: e.payload.cost, usage: e.usage, payloadHasCost: false })));
+    expect(llmEnds.map((e) => ({ eventId: e.eventId, cost: e.cost, usage: e.usage, payloadHasCost: "cost" in e.payload }))).toEqual(
+      v1LlmEnds.map((e) => ({ eventId: e.eventId, cost: e.payload.cost, usage: e.usage, payloadHasCost: false })),
+    );
 
     // The graph was handed the upcast events, never the stored version-1 ones.
     expect(graph.projected.map((r) => r.event)).toEqual(current);
@@ -116,10 +116,7 @@ describe("schema evolution: an agent rolled back to a schema-1 release", () => {
       agent: { id: "order-assistant", version: "1.3.0" },
       trace: { status: "ok" },
     });
-    expect(lineage!.toolCalls.filter((x) => x.status === "ok").map((x) => x.name)).toEqual([
-      "catalog_lookup",
-      "calculator",
-    ]);
+    expect(lineage!.toolCalls.filter((x) => x.status === "ok").map((x) => x.name)).toEqual(["catalog_lookup", "calculator"]);
 
     // Delivered again (a retried job): nothing is appended twice, and it still verifies.
     const again = await processBatch(ledger, graph, "v1-job", { events });

@@ -29,7 +29,9 @@ describe("Session.lastActivityAt", () => {
     await graph.project(of(tenants[0]!));
     for (const record of of(tenants[1]!)) await graph.project([record]);
 
-    const rows = await graph.read(`MATCH (s:Session {id: "s1"}) WHERE s.tenantId IN $tenants RETURN s.tenantId AS tenantId, toString(s.lastActivityAt) AS at`, { tenants });
+    const rows = await graph.read(`MATCH (s:Session {id: "s1"}) WHERE s.tenantId IN $tenants RETURN s.tenantId AS tenantId, toString(s.lastActivityAt) AS at`, {
+      tenants,
+    });
     expect(rows.map((r) => r.tenantId).sort()).toEqual([...tenants].sort());
     for (const row of rows) expect(new Date(row.at as string).toISOString()).toBe(late);
   });

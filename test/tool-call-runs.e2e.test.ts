@@ -37,8 +37,12 @@ const lastToolText = (messages: BaseMessage[]) => [...messages].reverse().find((
  */
 const currencyModel = () =>
   fakeModel()
-    .respond(() => new AIMessage({ content: "", tool_calls: [{ id: "call_1", name: "convert_usd", args: { amount: 100, currency: "XXX" }, type: "tool_call" }] }))
-    .respond(() => new AIMessage({ content: "", tool_calls: [{ id: "call_1", name: "convert_usd", args: { amount: 100, currency: "EUR" }, type: "tool_call" }] }))
+    .respond(
+      () => new AIMessage({ content: "", tool_calls: [{ id: "call_1", name: "convert_usd", args: { amount: 100, currency: "XXX" }, type: "tool_call" }] }),
+    )
+    .respond(
+      () => new AIMessage({ content: "", tool_calls: [{ id: "call_1", name: "convert_usd", args: { amount: 100, currency: "EUR" }, type: "tool_call" }] }),
+    )
     .respond((messages) => new AIMessage(`100 USD are ${lastToolText(messages)} EUR.`));
 
 const TOOL_RUNS = `
@@ -91,7 +95,12 @@ describe("a tool-call id reused across turns: every tool run is a ToolCall of it
       expect(runs[0]!.runId).not.toBe(runs[1]!.runId);
 
       const [row] = await investigate(graph, "trace-output", { tenantId, outputId: answer! });
-      const toolCalls = row!.toolCalls.map((t) => ({ callId: t.callId, status: t.status, requestedBy: t.requestedBy, error: t.error ? JSON.stringify(t.error) : null }));
+      const toolCalls = row!.toolCalls.map((t) => ({
+        callId: t.callId,
+        status: t.status,
+        requestedBy: t.requestedBy,
+        error: t.error ? JSON.stringify(t.error) : null,
+      }));
       const llmCalls = await graph.read(`MATCH (c:LLMCall)-[:GENERATED]->(o:Output {tenantId: $tenantId}) RETURN c.id AS id ORDER BY o.id`, { tenantId });
       expect(toolCalls).toEqual([
         { callId: "call_1", status: "error", requestedBy: llmCalls[0]!.id, error: expect.stringContaining("unknown currency XXX") },
@@ -118,8 +127,17 @@ describe("a tool-call id reused across turns: every tool run is a ToolCall of it
     const firstAskEnd = records.findIndex((r) => !isSealed(r.event) && r.event.type === "llm.end");
     await graph.project(inClear(records.slice(0, firstAskEnd + 1)));
     expect(await graph.read(TOOL_RUNS, { tenantId })).toEqual([
-      { callId: "call_1", runId: null, status: "requested", input: null, output: null, error: null,
-        requestedArgs: JSON.stringify({ amount: 100, currency: "XXX" }), startEventId: null, askedBy: [firstAsk] },
+      {
+        callId: "call_1",
+        runId: null,
+        status: "requested",
+        input: null,
+        output: null,
+        error: null,
+        requestedArgs: JSON.stringify({ amount: 100, currency: "XXX" }),
+        startEventId: null,
+        askedBy: [firstAsk],
+      },
     ]);
     for (const r of inClear(records).reverse()) await graph.project([r]);
     await check();

@@ -18,7 +18,11 @@ afterEach(async () => {
 /** A redis-server of the test's own that asks for a password. */
 async function redisWithPassword(password: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], { stdio: "ignore" });
+  const child: ChildProcess = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password],
+    { stdio: "ignore" },
+  );
   const stop = async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -49,7 +53,9 @@ describe("one configuration on both sides", () => {
 
     // The agent's side: no argument at all (this test file runs in a process of its own).
     Object.assign(process.env, env);
-    cleanups.push(async () => Object.keys(env).forEach((k) => delete process.env[k]));
+    cleanups.push(async () => {
+      for (const k of Object.keys(env)) delete process.env[k];
+    });
     const log = capturedLogger();
     const transport = new QueueTransport({ logger: log.logger });
     cleanups.push(() => transport.close());

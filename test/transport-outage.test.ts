@@ -72,7 +72,13 @@ describe("the agent never waits on a dead Redis", () => {
     const tenantId = `outage-${randomUUID().slice(0, 8)}`;
     const log = capturedLogger();
     // The defaults that matter here: sendTimeoutMs 2 s, closeTimeoutMs 5 s.
-    const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, batchSize: 10, logger: log.logger });
+    const transport = new QueueTransport({
+      connection: config.redis,
+      queueName: config.queueName,
+      spoolDir: config.spoolDir,
+      batchSize: 10,
+      logger: log.logger,
+    });
     const sendTimeoutMs = 2_000;
     const closeTimeoutMs = 5_000;
     const captured: string[] = [];
@@ -95,8 +101,10 @@ describe("the agent never waits on a dead Redis", () => {
 
     // A fail-closed tool starts once its event is in the spool: the agent is not held up.
     let wired = 0;
-    const wire = tool(() => (wired += 1, "sent"), { name: "wire_money", description: "moves money", schema: z.object({ amount: z.number() }) });
-    const model = fakeModel().respondWithTools([{ id: "w1", name: "wire_money", args: { amount: 10 } }]).respond(new AIMessage("wired"));
+    const wire = tool(() => ((wired += 1), "sent"), { name: "wire_money", description: "moves money", schema: z.object({ amount: z.number() }) });
+    const model = fakeModel()
+      .respondWithTools([{ id: "w1", name: "wire_money", args: { amount: 10 } }])
+      .respond(new AIMessage("wired"));
     let out: { messages: { text: string }[] } | undefined;
     const agentMs = await timed(async () => {
       out = await createAgent({ model, tools: [wire] }).invoke({ messages: [{ role: "user", content: "wire 10" }] }, { callbacks: [handler] });
@@ -134,14 +142,21 @@ describe("the agent never waits on a dead Redis", () => {
     const config = { ...(await isolatedConfig()), redis: { host: "127.0.0.1", port: redis.port } };
     const tenantId = `outage-${randomUUID().slice(0, 8)}`;
     const log = capturedLogger();
-    const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, batchSize: 10, retryMs: 200, logger: log.logger });
+    const transport = new QueueTransport({
+      connection: config.redis,
+      queueName: config.queueName,
+      spoolDir: config.spoolDir,
+      batchSize: 10,
+      retryMs: 200,
+      logger: log.logger,
+    });
     cleanups.push(() => transport.close());
     await transport.flush();
     await redis.stop();
 
     const sent: string[] = [];
     for (let round = 0; round < 5; round++) {
-      for (const e of sampleTrace(tenantId)) (transport.send(e), sent.push(e.eventId));
+      for (const e of sampleTrace(tenantId)) transport.send(e), sent.push(e.eventId);
       await transport.flush();
     }
     expect(transport.offline).toBe(true);

@@ -27,9 +27,18 @@ describe("transport: Redis away", () => {
     const config = { ...(await isolatedConfig()), redis: { host: "127.0.0.1", port: redis.port } };
     const pipeline = await startPipeline(config);
     cleanups.push(() => pipeline.stop());
-    const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, retryMs: 200, sendTimeoutMs: 500 });
+    const transport = new QueueTransport({
+      connection: config.redis,
+      queueName: config.queueName,
+      spoolDir: config.spoolDir,
+      retryMs: 200,
+      sendTimeoutMs: 500,
+    });
     cleanups.push(() => transport.close());
-    const handler = new AuditCallbackHandler({ agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` } }, transport);
+    const handler = new AuditCallbackHandler(
+      { agent: DEMO_IDENTITY.agent, user: { ...DEMO_IDENTITY.user, tenantId: `acme-${randomUUID().slice(0, 8)}` } },
+      transport,
+    );
 
     // The first tool call is recorded and processed, then Redis goes away in the middle of the run.
     const outage = tool(
@@ -122,7 +131,16 @@ describe("transport: bounded memory", () => {
     const logger = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
 
     const dropConfig = await isolatedConfig();
-    const dropping = new QueueTransport({ connection: redis, queueName: dropConfig.queueName, spoolDir: dropConfig.spoolDir, maxBuffered: 20, batchSize: 1000, lingerMs: 60_000, overflow: "drop", logger });
+    const dropping = new QueueTransport({
+      connection: redis,
+      queueName: dropConfig.queueName,
+      spoolDir: dropConfig.spoolDir,
+      maxBuffered: 20,
+      batchSize: 1000,
+      lingerMs: 60_000,
+      overflow: "drop",
+      logger,
+    });
     cleanups.push(() => dropping.close());
     for (const e of events) dropping.send(e);
     expect(dropping.metrics).toMatchObject({ accepted: events.length, dropped: events.length - 20, spooled: 0 });
@@ -131,7 +149,15 @@ describe("transport: bounded memory", () => {
     expect(lines.join("")).not.toContain(events[0]!.eventId);
 
     const spoolConfig = await isolatedConfig();
-    const spilling = new QueueTransport({ connection: redis, queueName: spoolConfig.queueName, spoolDir: spoolConfig.spoolDir, maxBuffered: 20, batchSize: 1000, lingerMs: 60_000, sendTimeoutMs: 200 });
+    const spilling = new QueueTransport({
+      connection: redis,
+      queueName: spoolConfig.queueName,
+      spoolDir: spoolConfig.spoolDir,
+      maxBuffered: 20,
+      batchSize: 1000,
+      lingerMs: 60_000,
+      sendTimeoutMs: 200,
+    });
     cleanups.push(() => spilling.close());
     await spilling.flush(); // the spool is open
     for (const e of events) spilling.send(e);

@@ -42,7 +42,14 @@ async function signedLedger() {
   await ledger.append(streamIdFor(tenantId), sampleTrace(tenantId));
   const segment = ledger.segmentPath(streamIdFor(tenantId));
   await ledger.close();
-  return { ...paths, tenantId, streamId: streamIdFor(tenantId), segment, checkpoints: join(paths.ledgerDir, "streams", streamIdFor(tenantId), "checkpoints.jsonl"), firstCount: first.length };
+  return {
+    ...paths,
+    tenantId,
+    streamId: streamIdFor(tenantId),
+    segment,
+    checkpoints: join(paths.ledgerDir, "streams", streamIdFor(tenantId), "checkpoints.jsonl"),
+    firstCount: first.length,
+  };
 }
 
 describe("auditgraph verify: exit 0 verified, 1 an integrity failure, 2 could not verify", () => {

@@ -88,7 +88,8 @@ describe("worker HTTP: health, readiness and metrics", () => {
     expect(sample(after.text, "auditgraph_append_seconds_count")).toBe(1);
     expect(sample(after.text, "auditgraph_projection_seconds_count")).toBeGreaterThanOrEqual(1);
     expect(sample(after.text, "auditgraph_projection_lag_events")).toBe(0);
-    for (const state of ["waiting", "active", "delayed", "prioritized", "failed"]) expect(sample(after.text, "auditgraph_queue_jobs", `{state="${state}"}`)).toBe(0);
+    for (const state of ["waiting", "active", "delayed", "prioritized", "failed"])
+      expect(sample(after.text, "auditgraph_queue_jobs", `{state="${state}"}`)).toBe(0);
     expect(sample(after.text, "auditgraph_redis_up")).toBe(1);
     expect(sample(after.text, "process_resident_memory_bytes")).toBeGreaterThan(0);
 

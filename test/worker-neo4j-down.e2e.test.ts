@@ -24,6 +24,7 @@ afterAll(async () => {
 
 const json = async (url: string) => {
   const response = await fetch(url);
+  // biome-ignore lint/suspicious/noExplicitAny: a health document, read field by field.
   return { status: response.status, body: JSON.parse(await response.text()) as Record<string, any> };
 };
 
@@ -103,7 +104,10 @@ describe("auditgraph worker with Neo4j down", () => {
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    const lines = out.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; level: number });
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; level: number });
     expect(lines.filter((l) => l.msg.startsWith("graph migrations could not be applied"))).toHaveLength(1);
     expect(lines.some((l) => l.msg.startsWith("graph migrations applied"))).toBe(true);
     expect(lines.at(-1)!.msg).toBe("auditgraph worker: stopped");

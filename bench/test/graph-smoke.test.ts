@@ -66,10 +66,10 @@ describe("bench/graph (smoke)", () => {
 
     const graph = new Graph(neo4j);
     try {
-      const left = await graph.read(
-        "MATCH (n) WHERE n.tenantId = $tenantId OR (n:ProjectionCursor AND n.streamId = $streamId) RETURN count(n) AS n",
-        { tenantId: result.tenantId, streamId: streamIdFor(result.tenantId) },
-      );
+      const left = await graph.read("MATCH (n) WHERE n.tenantId = $tenantId OR (n:ProjectionCursor AND n.streamId = $streamId) RETURN count(n) AS n", {
+        tenantId: result.tenantId,
+        streamId: streamIdFor(result.tenantId),
+      });
       expect(left[0]?.n).toBe(0);
     } finally {
       await graph.close();

@@ -41,7 +41,8 @@ describe("bench/ledger (smoke)", () => {
     const v = result.verify;
     expect(v?.modes).toHaveLength(3);
     figures.push(["verify records", v?.records], ["verify checkpoints", v?.checkpoints], ["verify bytes", v?.bytes], ["verify build", v?.buildSeconds]);
-    for (const m of v?.modes ?? []) figures.push([`verify ${m.name} s`, m.seconds], [`verify ${m.name} events/s`, m.eventsPerSec], [`verify ${m.name} cpu`, m.cpuOverWall]);
+    for (const m of v?.modes ?? [])
+      figures.push([`verify ${m.name} s`, m.seconds], [`verify ${m.name} events/s`, m.eventsPerSec], [`verify ${m.name} cpu`, m.cpuOverWall]);
     figures.push(["signature ms", v?.signatureMsPerCheckpoint]);
     const s = result.signedLong;
     figures.push(["signed long events/s", s?.eventsPerSec], ["signed long p50", s?.batchMs.p50]);

@@ -8,7 +8,16 @@ const finite = (v: number | undefined) => typeof v === "number" && Number.isFini
 // about timings.
 describe("bench/pipeline (smoke)", () => {
   it("yields finite rates, lag and RSS for one worker process, and the raw limits", async () => {
-    const result = await runPipelineBenchmark({ workers: [1], agents: 2, tenants: 2, seconds: 2, sampleEvery: 5, rawEvents: 300, drainTimeoutMs: 20_000, log: () => {} });
+    const result = await runPipelineBenchmark({
+      workers: [1],
+      agents: 2,
+      tenants: 2,
+      seconds: 2,
+      sampleEvery: 5,
+      rawEvents: 300,
+      drainTimeoutMs: 20_000,
+      log: () => {},
+    });
     expect(result.phases).toHaveLength(1);
     const p = result.phases[0]!;
     expect(p.captured).toBeGreaterThan(0);

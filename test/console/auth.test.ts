@@ -3,7 +3,7 @@
 // and the `auditgraph console` command's settings.
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisClient } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import pg from "pg";
 import { AccountStore, SESSION_COOKIE, SESSION_KEY_PREFIX } from "@auditgraph/console";
 import { CLI_BIN, cliEnvOf, inClear, readAll, runCli } from "../helpers.js";
@@ -15,7 +15,10 @@ const PASSWORD = "correct horse battery staple";
 /** A browser-like HTTP client: keeps its cookies, follows nothing, reads the page's CSRF token. */
 class Client {
   cookies = new Map<string, string>();
-  constructor(readonly base: string, readonly headers: Record<string, string> = {}) {}
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   async request(method: string, path: string, body?: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
     const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");

@@ -3,7 +3,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { pino } from "pino";
 import type { Page } from "playwright-core";
-import { redisClient, type SubjectKeyStore } from "@auditgraph/core";
+import type { SubjectKeyStore } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger, type Ledger } from "@auditgraph/ledger";
 import type { Config } from "@auditgraph/cli";
@@ -61,7 +62,12 @@ export async function startTestConsole(opts: TestConsoleOptions = {}) {
     config,
     app: running.app,
     async createAccount(input: { email: string; name?: string; password: string; roles: Record<string, Role> }): Promise<{ accountId: string }> {
-      const account = await accounts.create({ email: input.email, name: input.name ?? input.email.split("@")[0]!, password: input.password, roles: input.roles });
+      const account = await accounts.create({
+        email: input.email,
+        name: input.name ?? input.email.split("@")[0]!,
+        password: input.password,
+        roles: input.roles,
+      });
       return { accountId: account.id };
     },
     async createToken(accountId: string): Promise<string> {

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { pino } from "pino";
-import { redisClient } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { EscalationFeed } from "@auditgraph/console";
 import { ESCALATION_CHANGES_CHANNEL } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";

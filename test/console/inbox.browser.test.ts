@@ -13,14 +13,14 @@ import { tool } from "@langchain/core/tools";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
 import { createAgent } from "langchain";
-import { Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import type { Cluster, Redis } from "ioredis";
-import { BATCH_JOB_NAME, SCHEMA_VERSION, isSealed, newEventId, redisClient, streamIdFor, type AuditEvent, type EventOf, type UserEvent } from "@auditgraph/core";
-import { Graph } from "@auditgraph/graph";
+import { BATCH_JOB_NAME, SCHEMA_VERSION, isSealed, newEventId, streamIdFor, type AuditEvent, type EventOf, type UserEvent } from "@auditgraph/core";
+import type { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
-import { PolicySet, RedisHoldDecider } from "@auditgraph/policy";
-import { AuditWorker, ESCALATION_CHANGES_CHANNEL, waitUntilIdle } from "@auditgraph/worker";
+import { PolicySet, RedisHoldDecider, redisClient } from "@auditgraph/policy";
+import { type AuditWorker, ESCALATION_CHANGES_CHANNEL, waitUntilIdle } from "@auditgraph/worker";
 import type { Config } from "@auditgraph/cli";
 import { eventually, isolatedConfig, readAll, sampleTrace, startPolicyPipeline } from "../helpers.js";
 import { PAYMENTS_AGENT, holdTransfers, startTransferAgent } from "../fixtures/transfer.js";
@@ -48,7 +48,10 @@ let consoleClosed = false;
 const notices: { tenantId: string; escalationId: string }[] = [];
 const accounts = {} as Record<"reviewer" | "viewer" | "reviewerB" | "reviewerC", { email: string; accountId: string }>;
 
-const handlerOptions = () => ({ agent: PAYMENTS_AGENT, inlinePolicies: { set: PolicySet.create([holdTransfers(120_000, "deny")]), decider, escalateAt: "high" as const } });
+const handlerOptions = () => ({
+  agent: PAYMENTS_AGENT,
+  inlinePolicies: { set: PolicySet.create([holdTransfers(120_000, "deny")]), decider, escalateAt: "high" as const },
+});
 
 /**
  * Like `startTransferAgent`, but the transfer carries a memo the model wrote (here, hostile markup):
@@ -69,13 +72,18 @@ function startMemoTransfer(memo: string) {
   const traceId = randomUUID();
   const running = createAgent({ model, tools: [transfer] }).invoke(
     { messages: [{ role: "user", content: `pay this ${memo}` }] },
-    { runId: traceId, callbacks: [new AuditCallbackHandler(handlerOptions(), transport)], metadata: { [METADATA_KEYS.userId]: "bob", [METADATA_KEYS.tenantId]: TENANT_A } },
+    {
+      runId: traceId,
+      callbacks: [new AuditCallbackHandler(handlerOptions(), transport)],
+      metadata: { [METADATA_KEYS.userId]: "bob", [METADATA_KEYS.tenantId]: TENANT_A },
+    },
   );
   running.catch(() => undefined);
   return { runs, running, traceId };
 }
 
-const plain = async () => (await readAll(new SegmentLedger(config.ledgerDir))).filter((r) => !isSealed(r.event)) as { position: number; streamId: string; event: AuditEvent }[];
+const plain = async () =>
+  (await readAll(new SegmentLedger(config.ledgerDir))).filter((r) => !isSealed(r.event)) as { position: number; streamId: string; event: AuditEvent }[];
 const ledgerCount = async () => (await readAll(new SegmentLedger(config.ledgerDir))).length;
 
 async function signedIn(who: keyof typeof accounts): Promise<Page> {
@@ -97,7 +105,11 @@ async function liveRow(page: Page, traceId: string) {
 const post = (page: Page, path: string, body: Record<string, string>, csrf?: string) =>
   page.evaluate(
     async ({ path, body, csrf }) => {
-      const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json", ...(csrf ? { "csrf-token": csrf } : {}) }, body: JSON.stringify(body) });
+      const res = await fetch(path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(csrf ? { "csrf-token": csrf } : {}) },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: await res.text() };
     },
     { path, body, csrf },
@@ -153,7 +165,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
 
   it("a held call appears live; a reviewer approves it with a reason; the tool runs once; decision and reads are in the ledger", async () => {
     const page = await signedIn("reviewer");
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     await page.locator("#inbox-list").waitFor();
     // Set on this document: still there afterwards means the row came without a reload.
     await page.evaluate(() => ((globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true));
@@ -183,13 +195,28 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     await expect.poll(() => page.locator(`tbody[data-escalation-id="${escalationId}"]`).count()).toBe(0);
 
     const events = await plain();
-    const transitions = events.filter((r): r is typeof r & { event: EventOf<"escalation.transition"> } => r.event.type === "escalation.transition" && (r.event as EventOf<"escalation.transition">).payload.escalationId === escalationId);
+    const transitions = events.filter(
+      (r): r is typeof r & { event: EventOf<"escalation.transition"> } =>
+        r.event.type === "escalation.transition" && (r.event as EventOf<"escalation.transition">).payload.escalationId === escalationId,
+    );
     expect(transitions.map((t) => t.event.payload)).toEqual([
-      { escalationId, from: "open", to: "resolved", reviewer: { id: accounts.reviewer.accountId, name: `reviewer ${tag}` }, reason: "invoice 42 checked", holdDecision: "allow" },
+      {
+        escalationId,
+        from: "open",
+        to: "resolved",
+        reviewer: { id: accounts.reviewer.accountId, name: `reviewer ${tag}` },
+        reason: "invoice 42 checked",
+        holdDecision: "allow",
+      },
     ]);
-    const access = events.filter((r): r is typeof r & { event: EventOf<"access"> } => r.event.type === "access" && (r.event as EventOf<"access">).payload.subject.escalationId === escalationId);
+    const access = events.filter(
+      (r): r is typeof r & { event: EventOf<"access"> } =>
+        r.event.type === "access" && (r.event as EventOf<"access">).payload.subject.escalationId === escalationId,
+    );
     const decide = access.filter((a) => a.event.payload.action === "escalation.decide");
-    expect(decide.map((a) => [a.event.tenantId, a.event.payload.actor.id, a.event.payload.subject.traceId])).toEqual([[TENANT_A, accounts.reviewer.accountId, agent.traceId]]);
+    expect(decide.map((a) => [a.event.tenantId, a.event.payload.actor.id, a.event.payload.subject.traceId])).toEqual([
+      [TENANT_A, accounts.reviewer.accountId, agent.traceId],
+    ]);
     // Appended before the decision, in the same stream.
     expect(decide[0]!.streamId).toBe(transitions[0]!.streamId);
     expect(decide[0]!.position).toBeLessThan(transitions[0]!.position);
@@ -202,7 +229,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
 
   it("deny refuses another held call (the tool never runs); hostile recorded text renders as text in the inbox and the escalation page", async () => {
     const page = await signedIn("reviewer");
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     const agent = startMemoTransfer(`invoice 43 ${HOSTILE}`);
     const { row, escalationId } = await liveRow(page, agent.traceId);
     await expect.poll(() => row.locator("pre.args").textContent()).toContain(HOSTILE);
@@ -217,7 +244,12 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     expect(await detail.locator("dd.state").textContent()).toBe("open");
     await detail.screenshot({ path: `${DOCS}escalation.png`, fullPage: true });
     await detail.close();
-    const views = (await plain()).filter((r) => r.event.type === "access" && (r.event as EventOf<"access">).payload.action === "escalation.view" && (r.event as EventOf<"access">).payload.subject.escalationId === escalationId);
+    const views = (await plain()).filter(
+      (r) =>
+        r.event.type === "access" &&
+        (r.event as EventOf<"access">).payload.action === "escalation.view" &&
+        (r.event as EventOf<"access">).payload.subject.escalationId === escalationId,
+    );
     expect(views.length).toBeGreaterThanOrEqual(2); // the inbox's and the escalation page's
 
     // Rendered by the page itself this time (above, by the live stream's swap): text there too.
@@ -231,21 +263,23 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     const refused = await agent.running;
     expect(agent.runs.count).toBe(0);
     expect(refused.messages.find((m) => ToolMessage.isInstance(m))?.text).toMatch(/the reviewer denied it/);
-    const transition = (await plain()).find((r) => r.event.type === "escalation.transition" && (r.event as EventOf<"escalation.transition">).payload.escalationId === escalationId);
-    expect((transition?.event as EventOf<"escalation.transition">).payload).toMatchObject({ to: "dismissed", holdDecision: "deny", reason: "unknown payee" });
+    const transition = (await plain()).find(
+      (r) => r.event.type === "escalation.transition" && (r.event as EventOf<"escalation.transition">).payload.escalationId === escalationId,
+    );
+    expect((transition!.event as EventOf<"escalation.transition">).payload).toMatchObject({ to: "dismissed", holdDecision: "deny", reason: "unknown payee" });
     await page.context().close();
   }, 120_000);
 
   it("a viewer sees no decision buttons, and a forged decision gets 403 with nothing appended", async () => {
     const agent = startTransferAgent(handlerOptions(), transport, { tenantId: TENANT_A, amount: 75 });
     const page = await signedIn("viewer");
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     const { row, escalationId } = await liveRow(page, agent.traceId);
     await expect.poll(() => row.locator("pre.args").count()).toBe(1);
     expect(await page.locator("form.decide, button.verb-approve, button.verb-deny").count()).toBe(0);
     await page.goto(`${consoleApp.url}/escalations/${TENANT_A}/${escalationId}`);
     expect(await page.locator("form.decide").count()).toBe(0);
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
 
     // The live stream is for signed-in viewers only.
     expect((await fetch(`${consoleApp.url}/inbox/events`)).status).toBe(401);
@@ -264,7 +298,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
 
     // Tenant B's reviewer: A's escalation does not exist for them, whichever tenant the URL names.
     const other = await signedIn("reviewerB");
-    await other.goto(consoleApp.url + "/");
+    await other.goto(`${consoleApp.url}/`);
     const token = await csrfOf(other);
     for (const path of [`/escalations/${TENANT_A}/${escalationId}`, `/escalations/${TENANT_B}/${escalationId}`, `/escalations/${TENANT_B}/${approvedId}`]) {
       const res = await other.goto(consoleApp.url + path);
@@ -273,14 +307,14 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
       expect((await post(other, `${path}/deny`, { reason: "not mine" }, token)).status, `POST ${path}/deny`).toBe(404);
     }
     expect(await other.locator("tbody.escalation").count()).toBe(0);
-    await other.goto(consoleApp.url + "/");
+    await other.goto(`${consoleApp.url}/`);
     expect(await other.locator("tbody.escalation").count()).toBe(0);
     expect(await ledgerCount()).toBe(before);
     await other.context().close();
 
     // Released, so the agent does not wait out its hold: a reviewer dismisses it through the API.
     const reviewer = await signedIn("reviewer");
-    await reviewer.goto(consoleApp.url + "/");
+    await reviewer.goto(`${consoleApp.url}/`);
     // Showing the held call's arguments to the reviewer (after sign-in, and now) were reads, appended.
     const shownToReviewer = await ledgerCount();
     expect(shownToReviewer).toBe(before + 2);
@@ -300,16 +334,40 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
   it("filters (tenant, severity, state, policy, agent), most severe then oldest first; ack, resolve and reopen each need a reason", async () => {
     // Two traces of tenant C by two agents, through the worker; three escalations on them, opened in this order.
     const first = sampleTrace(TENANT_C);
-    const second = sampleTrace(TENANT_C).map((e) => ({ ...e, identity: { ...e.identity, agent: { id: "agent-other", name: "Other agent", version: "2.0.0" } } })) as UserEvent[];
+    const second = sampleTrace(TENANT_C).map((e) => ({
+      ...e,
+      identity: { ...e.identity, agent: { id: "agent-other", name: "Other agent", version: "2.0.0" } },
+    })) as UserEvent[];
     await queue.add(BATCH_JOB_NAME, { events: [...first, ...second] });
     await waitUntilIdle(queue);
     const opened: Record<string, string> = {};
-    for (const [policyId, severity, trace] of [["p-low", "low", first], ["p-crit", "critical", second], ["p-med", "medium", first], ["p-low2", "low", second]] as const) {
+    for (const [policyId, severity, trace] of [
+      ["p-low", "low", first],
+      ["p-crit", "critical", second],
+      ["p-med", "medium", first],
+      ["p-low2", "low", second],
+    ] as const) {
       const traceId = trace[0]!.traceId;
       const event = {
-        eventId: newEventId(), schemaVersion: SCHEMA_VERSION, type: "escalation.opened", occurredAt: new Date().toISOString(),
-        traceId, runId: traceId, parentRunId: null, sessionId: null, tenantId: TENANT_C,
-        payload: { escalationId: "", severity, policyId, policyVersion: "1", policySetHash: "0".repeat(64), flagEventIds: [newEventId()], concerns: { runId: traceId, kind: "output", traceId }, reason: `${policyId} needs a look` },
+        eventId: newEventId(),
+        schemaVersion: SCHEMA_VERSION,
+        type: "escalation.opened",
+        occurredAt: new Date().toISOString(),
+        traceId,
+        runId: traceId,
+        parentRunId: null,
+        sessionId: null,
+        tenantId: TENANT_C,
+        payload: {
+          escalationId: "",
+          severity,
+          policyId,
+          policyVersion: "1",
+          policySetHash: "0".repeat(64),
+          flagEventIds: [newEventId()],
+          concerns: { runId: traceId, kind: "output", traceId },
+          reason: `${policyId} needs a look`,
+        },
       } as unknown as EventOf<"escalation.opened">;
       event.payload.escalationId = event.eventId;
       const { records } = await ledger.append(streamIdFor(TENANT_C), [event]);
@@ -317,7 +375,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
       opened[policyId] = event.eventId;
     }
     const page = await signedIn("reviewerC");
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     const shown = () => page.locator("tbody.escalation").evaluateAll((rows) => rows.map((r) => r.querySelector("code")!.textContent));
     expect(await shown()).toEqual(["p-crit", "p-med", "p-low", "p-low2"]);
     expect(await page.locator("tbody.escalation").first().locator("td").nth(3).textContent()).toContain("agent-other@2.0.0");
@@ -340,7 +398,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     expect((await page.goto(`${consoleApp.url}/?colour=red`))?.status()).toBe(400);
 
     // No reason, no move (400, nothing appended); an unknown id is 404.
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     const token = await csrfOf(page);
     const before = await ledgerCount();
     expect((await post(page, `/escalations/${TENANT_C}/${opened["p-low"]}/ack`, { reason: "  " }, token)).status).toBe(400);
@@ -362,7 +420,7 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     await low.locator('input[name="reason"]').fill("it came back");
     await Promise.all([page.waitForURL(`${consoleApp.url}/?state=resolved`), low.locator("button.verb-reopen").click()]);
     await expect.poll(() => low.count()).toBe(0);
-    await page.goto(consoleApp.url + "/");
+    await page.goto(`${consoleApp.url}/`);
     expect(await shown()).toEqual(["p-crit", "p-med", "p-low", "p-low2"]);
 
     // A script with an API token decides through the same route (no CSRF: no cookie to ride on).
@@ -375,14 +433,18 @@ describe("escalation inbox (browser)", { timeout: 180_000 }, () => {
     expect(scripted.status).toBe(200);
     expect(await scripted.json()).toMatchObject({ escalationId: opened["p-med"], state: "acknowledged", projected: true });
 
-    const moves = (await plain()).filter((r) => r.event.type === "escalation.transition" && r.event.tenantId === TENANT_C).map((r) => (r.event as EventOf<"escalation.transition">).payload);
+    const moves = (await plain())
+      .filter((r) => r.event.type === "escalation.transition" && r.event.tenantId === TENANT_C)
+      .map((r) => (r.event as EventOf<"escalation.transition">).payload);
     expect(moves.map((m) => [m.escalationId, m.from, m.to, m.reason, m.reviewer.id])).toEqual([
       [opened["p-low"], "open", "acknowledged", "looking into it", accounts.reviewerC.accountId],
       [opened["p-low"], "acknowledged", "resolved", "false positive", accounts.reviewerC.accountId],
       [opened["p-low"], "resolved", "open", "it came back", accounts.reviewerC.accountId],
       [opened["p-med"], "open", "acknowledged", "via script", accounts.reviewerC.accountId],
     ]);
-    const decided = (await plain()).filter((r) => r.event.type === "access" && r.event.tenantId === TENANT_C && (r.event as EventOf<"access">).payload.action === "escalation.decide");
+    const decided = (await plain()).filter(
+      (r) => r.event.type === "access" && r.event.tenantId === TENANT_C && (r.event as EventOf<"access">).payload.action === "escalation.decide",
+    );
     expect(decided.map((d) => (d.event as EventOf<"access">).payload.actor.via)).toEqual(["password", "password", "password", "token"]);
     await page.context().close();
   }, 120_000);

@@ -43,7 +43,11 @@ const call = (who: keyof typeof tokens, path: string, init: RequestInit = {}) =>
 const html = async (who: keyof typeof tokens, path: string) => (await call(who, path, { headers: { accept: "text/html" } })).text();
 const records = async () => readAll(new SegmentLedger(ledgerDir));
 const accessOf = async (action: string) =>
-  (await records()).filter((r) => !isSealed(r.event) && r.event.type === "access" && (r.event as EventOf<"access">).payload.action === action) as { streamId: string; position: number; event: EventOf<"access"> }[];
+  (await records()).filter((r) => !isSealed(r.event) && r.event.type === "access" && (r.event as EventOf<"access">).payload.action === action) as {
+    streamId: string;
+    position: number;
+    event: EventOf<"access">;
+  }[];
 
 /** Reads a server-sent event stream to its end (the server ends it after `done`). */
 async function sseEvents(res: Response, onEvent: (e: { event: string; data: Record<string, unknown> }) => void): Promise<void> {
@@ -169,7 +173,10 @@ describe("console: the ledger page, verify, proofs, public key", () => {
     const downloads = await accessOf("proof.download");
     expect(downloads.length).toBe(before + 1);
     expect(downloads.at(-1)!.streamId).toBe(streamIdFor(A));
-    expect(downloads.at(-1)!.event.payload).toMatchObject({ actor: { id: tokens.viewerA.accountId, via: "token" }, subject: { eventId: eventOfA, userId: "u1" } });
+    expect(downloads.at(-1)!.event.payload).toMatchObject({
+      actor: { id: tokens.viewerA.accountId, via: "token" },
+      subject: { eventId: eventOfA, userId: "u1" },
+    });
     // The id held by both tenants: each tenant's viewer gets its own tenant's record.
     const ofB = verifyInclusionBundle(await (await call("viewerB", `/ledger/${B}/events/${shared}/proof`)).json(), publicKeyPem);
     expect(ofB.record.streamId).toBe(streamIdFor(B));
@@ -178,7 +185,12 @@ describe("console: the ledger page, verify, proofs, public key", () => {
 
   it("another tenant's event, an unknown or malformed id: 404, nothing appended", async () => {
     const count = (await records()).length;
-    for (const path of [`/ledger/${B}/events/${eventOfB}/proof`, `/ledger/${A}/events/${eventOfB}/proof`, `/ledger/${A}/events/${newEventId()}/proof`, `/ledger/${A}/events/not-an-id/proof`]) {
+    for (const path of [
+      `/ledger/${B}/events/${eventOfB}/proof`,
+      `/ledger/${A}/events/${eventOfB}/proof`,
+      `/ledger/${A}/events/${newEventId()}/proof`,
+      `/ledger/${A}/events/not-an-id/proof`,
+    ]) {
       const res = await call("viewerA", path);
       expect(res.status, path).toBe(404);
       expect(await res.text()).not.toContain('"record"');
@@ -192,6 +204,6 @@ describe("console: the ledger page, verify, proofs, public key", () => {
     expect(await res.text()).toBe(publicKeyPem);
     expect(await readFile(join(dirname(ledgerDir), "public.pem"), "utf8")).toBe(publicKeyPem);
     // Signed in or not at all.
-    expect((await fetch(app.url + "/ledger/public-key")).status).toBe(401);
+    expect((await fetch(`${app.url}/ledger/public-key`)).status).toBe(401);
   });
 });

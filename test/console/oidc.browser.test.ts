@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import Provider from "oidc-provider";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisClient } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { SESSION_COOKIE, SESSION_KEY_PREFIX } from "@auditgraph/console";
 import { launchBrowser, startTestConsole, testEmail, type TestConsole } from "./harness.js";
 

@@ -53,7 +53,11 @@ async function runAgent(tenantId: string, userId: string, version: string, quest
   const handler = new AuditCallbackHandler({ agent: { ...AGENT, version } }, transport);
   await demoAgent().invoke(
     { messages: [{ role: "user", content: question }] },
-    { runId: traceId, callbacks: [handler], metadata: { [METADATA_KEYS.userId]: userId, [METADATA_KEYS.tenantId]: tenantId, [METADATA_KEYS.sessionId]: `s-${tag}` } },
+    {
+      runId: traceId,
+      callbacks: [handler],
+      metadata: { [METADATA_KEYS.userId]: userId, [METADATA_KEYS.tenantId]: tenantId, [METADATA_KEYS.sessionId]: `s-${tag}` },
+    },
   );
   await handler.flush();
   return traceId;
@@ -112,7 +116,10 @@ beforeAll(async () => {
   const recorded: string[] = [];
   for (const q of ["What does KB-ERGO-2 cost?", "And MS-VERT-1?"]) {
     const runId = randomUUID();
-    await orderAgent("1.0.0").invoke({ messages: [{ role: "user", content: q }] }, { runId, callbacks: [handler], metadata: { auditgraph_user_id: ALICE, auditgraph_tenant_id: TENANT_A } });
+    await orderAgent("1.0.0").invoke(
+      { messages: [{ role: "user", content: q }] },
+      { runId, callbacks: [handler], metadata: { auditgraph_user_id: ALICE, auditgraph_tenant_id: TENANT_A } },
+    );
     recorded.push(runId);
   }
   await handler.close();
@@ -121,20 +128,42 @@ beforeAll(async () => {
   const snap = join(dir, "snap.json");
   const created = await runCli(env, "snapshot", "create", "--out", snap, "--tenant", TENANT_A, ...recorded.flatMap((id) => ["--trace", id]));
   expect(created.code, created.stderr).toBe(0);
-  const replayed = await runCli(env, "replay", "--snapshot", snap, "--agent", fixture("replays-apart-v2.mjs"), "--out", join(dir, "replay"), "--operator", `op-${tag}`);
+  const replayed = await runCli(
+    env,
+    "replay",
+    "--snapshot",
+    snap,
+    "--agent",
+    fixture("replays-apart-v2.mjs"),
+    "--out",
+    join(dir, "replay"),
+    "--operator",
+    `op-${tag}`,
+  );
   expect(replayed.code, replayed.stderr).toBe(0);
   await waitUntilIdle(queue);
   await eventually(async () => {
-    const [row] = await graph.read("RETURN COUNT { MATCH (:Review {tenantId: $t}) } AS reviews, COUNT { MATCH (:Trace {tenantId: $t, kind: 'replay'}) } AS replays", { t: TENANT_A });
+    const [row] = await graph.read(
+      "RETURN COUNT { MATCH (:Review {tenantId: $t}) } AS reviews, COUNT { MATCH (:Trace {tenantId: $t, kind: 'replay'}) } AS replays",
+      { t: TENANT_A },
+    );
     return Number(row!.reviews) === 1 && Number(row!.replays) === 2 ? true : undefined;
   });
 
   consoleKeys = new FileKeyStore(join(dirname(config.ledgerDir), "console-keys"));
   app = await startTestConsole({ config, ledger, graph, keyStore: consoleKeys, options: { publicKeyPath } });
   const email = testEmail("viewer");
-  viewer = { email, name: `viewer ${tag}`, ...(await app.createAccount({ email, name: `viewer ${tag}`, password: PASSWORD, roles: { [TENANT_A]: "viewer" } })) };
+  viewer = {
+    email,
+    name: `viewer ${tag}`,
+    ...(await app.createAccount({ email, name: `viewer ${tag}`, password: PASSWORD, roles: { [TENANT_A]: "viewer" } })),
+  };
   const reviewerEmail = testEmail("reviewer");
-  reviewer = { email: reviewerEmail, name: `reviewer ${tag}`, ...(await app.createAccount({ email: reviewerEmail, name: `reviewer ${tag}`, password: PASSWORD, roles: { [TENANT_A]: "reviewer" } })) };
+  reviewer = {
+    email: reviewerEmail,
+    name: `reviewer ${tag}`,
+    ...(await app.createAccount({ email: reviewerEmail, name: `reviewer ${tag}`, password: PASSWORD, roles: { [TENANT_A]: "reviewer" } })),
+  };
   browser = await launchBrowser();
   await mkdir(DOCS, { recursive: true });
 }, 300_000);
@@ -218,9 +247,9 @@ describe("trace explorer and trace page (browser)", { timeout: 120_000 }, () => 
     const response = await page.goto(`${app.url}/traces/${TENANT_A}/${traces.alice}`);
     expect(response!.status()).toBe(200);
     const views = (await accessEvents()).filter((a) => a.event.payload.action === "trace.view" && a.event.payload.subject.traceId === traces.alice);
-    expect(views.map((a) => [a.streamId.endsWith(TENANT_A), a.event.tenantId, a.event.payload.actor.id, a.event.payload.actor.via, a.event.payload.subject.userId])).toEqual([
-      [true, TENANT_A, viewer.accountId, "password", ALICE],
-    ]);
+    expect(
+      views.map((a) => [a.streamId.endsWith(TENANT_A), a.event.tenantId, a.event.payload.actor.id, a.event.payload.actor.via, a.event.payload.subject.userId]),
+    ).toEqual([[true, TENANT_A, viewer.accountId, "password", ALICE]]);
 
     const tools = page.locator("tr.tool-call");
     expect(await tools.count()).toBe(2);

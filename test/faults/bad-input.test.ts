@@ -18,7 +18,7 @@ let redis: Redis;
 const canary = sampleTrace(`canary-${randomUUID().slice(0, 8)}`);
 const canaryTenant = canary[0]!.identity.user.tenantId;
 
-const countTenant = async (tenantId: string) => ((await p.graph.read(`MATCH (n {tenantId: $tenantId}) RETURN count(n) AS n`, { tenantId }))[0]!.n as number);
+const countTenant = async (tenantId: string) => (await p.graph.read(`MATCH (n {tenantId: $tenantId}) RETURN count(n) AS n`, { tenantId }))[0]!.n as number;
 let canaryNodes = 0;
 
 beforeAll(async () => {
@@ -69,13 +69,35 @@ describe("malformed jobs", () => {
 
 /** Leaves of a valid event that the schema constrains, and values of the wrong type for them. */
 const MUTABLE: string[][] = [
-  ["eventId"], ["schemaVersion"], ["occurredAt"], ["traceId"], ["runId"], ["type"], ["identity"], ["identity", "user"],
-  ["identity", "user", "id"], ["identity", "user", "tenantId"], ["identity", "agent", "version"], ["payload"], ["model", "provider"],
-  ["usage", "inputTokens"], ["payload", "output", "text"], ["payload", "output", "toolCalls"], ["payload", "messages"],
+  ["eventId"],
+  ["schemaVersion"],
+  ["occurredAt"],
+  ["traceId"],
+  ["runId"],
+  ["type"],
+  ["identity"],
+  ["identity", "user"],
+  ["identity", "user", "id"],
+  ["identity", "user", "tenantId"],
+  ["identity", "agent", "version"],
+  ["payload"],
+  ["model", "provider"],
+  ["usage", "inputTokens"],
+  ["payload", "output", "text"],
+  ["payload", "output", "toolCalls"],
+  ["payload", "messages"],
 ];
 const wrongValue = fc.oneof(
-  fc.constant(undefined), fc.constant(null), fc.integer(), fc.double(), fc.boolean(), fc.constant(""), fc.array(fc.integer(), { maxLength: 2 }),
-  fc.dictionary(fc.string(), fc.integer(), { maxKeys: 2 }), fc.constant("not-a-uuid"), fc.constant(-1),
+  fc.constant(undefined),
+  fc.constant(null),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(""),
+  fc.array(fc.integer(), { maxLength: 2 }),
+  fc.dictionary(fc.string(), fc.integer(), { maxKeys: 2 }),
+  fc.constant("not-a-uuid"),
+  fc.constant(-1),
 );
 
 function mutate(event: UserEvent, path: string[], value: unknown): Record<string, unknown> {
@@ -102,7 +124,10 @@ describe("the event schema, fuzzed", () => {
         if (result.success) return; // e.g. a value that happens to fit, or a field this type lacks
         const paths = result.error.issues.map((i) => i.path.map(String).join("."));
         // `type` picks the union member: a bad one is reported at `type`.
-        expect(paths.some((q) => related(q, path.join(".")) || q === "type"), `${path.join(".")} -> ${paths.join(", ")}`).toBe(true);
+        expect(
+          paths.some((q) => related(q, path.join(".")) || q === "type"),
+          `${path.join(".")} -> ${paths.join(", ")}`,
+        ).toBe(true);
       }),
       { numRuns: 500 },
     );
@@ -207,10 +232,7 @@ describe("bad events through the worker", () => {
     // written into Redis directly, as a hostile or broken producer might.
     await p.worker!.worker.pause();
     const job = await p.queue.add(BATCH_JOB_NAME, { events: [] }, { delay: 60_000 });
-    const text = JSON.stringify({ events: [{ ...b!, payload: { inputs: "@DEEP@" } }] }).replace(
-      '"@DEEP@"',
-      `${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}`,
-    );
+    const text = JSON.stringify({ events: [{ ...b!, payload: { inputs: "@DEEP@" } }] }).replace('"@DEEP@"', `${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}`);
     await redis.hset(`bull:${config.queueName}:${job.id}`, "data", text);
     await job.promote();
     p.worker!.worker.resume();

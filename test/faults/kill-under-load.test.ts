@@ -7,7 +7,8 @@ import { HumanMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { QueueEvents, type ConnectionOptions } from "bullmq";
-import { bullConnection, type AuditEvent } from "@auditgraph/core";
+import type { AuditEvent } from "@auditgraph/core";
+import { bullConnection } from "@auditgraph/policy";
 import type { SegmentLedger } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport, tapTransport } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent, keyStoreOf } from "@auditgraph/cli";
@@ -106,7 +107,11 @@ type Recorder = ReturnType<typeof recordingTransport>;
 async function ledgerBytes(ledger: SegmentLedger): Promise<number> {
   let total = 0;
   for (const stream of await ledger.streams())
-    for (const path of await ledger.segments(stream)) total += await stat(path).then((s) => s.size, () => 0);
+    for (const path of await ledger.segments(stream))
+      total += await stat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
   return total;
 }
 
@@ -270,7 +275,11 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
       for (const r of recorders) {
         const m = r.inner.metrics;
         // Everything captured reached Redis (directly or through the spool): none is left behind on the agent side.
-        expect({ accepted: m.accepted, inRedis: m.queued + m.forwarded, dropped: m.dropped }).toEqual({ accepted: r.captured.length, inRedis: r.captured.length, dropped: 0 });
+        expect({ accepted: m.accepted, inRedis: m.queued + m.forwarded, dropped: m.dropped }).toEqual({
+          accepted: r.captured.length,
+          inRedis: r.captured.length,
+          dropped: 0,
+        });
       }
       expect(kills.length).toBeGreaterThanOrEqual(KILLS);
       // The kills happened while work was being done, and mostly with a job in the killed worker's hands.
@@ -289,13 +298,21 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
         `kill-under-load: ${stalled.size} jobs taken back; taken back from a killed worker once: ${stalls.filter((n) => n === 1).length}, ` +
           `twice or more: ${stalls.filter((n) => n >= 2).length} (at most ${Math.max(0, ...stalls)} times)`,
       );
-      expect(stalls.some((n) => n > 0), `seed ${seed}: no job was ever taken back from a killed worker`).toBe(true);
+      expect(
+        stalls.some((n) => n > 0),
+        `seed ${seed}: no job was ever taken back from a killed worker`,
+      ).toBe(true);
       const failed = await pipeline.queue.getJobs(["failed"]);
       const inFailedJobs = new Set(failed.flatMap((j) => ((j.data as { events?: { eventId: string }[] }).events ?? []).map((e) => e.eventId)));
-      expect.soft(
-        failed.map((j) => `job ${j.id} (${(j.data as { events?: unknown[] }).events?.length} events, ${j.attemptsMade} attempts, stalled ${j.stalledCounter}): ${j.failedReason}`),
-        `seed ${seed}: jobs failed for good (BullMQ never runs them again: their events are lost unless a killed worker appended them first)`,
-      ).toEqual([]);
+      expect
+        .soft(
+          failed.map(
+            (j) =>
+              `job ${j.id} (${(j.data as { events?: unknown[] }).events?.length} events, ${j.attemptsMade} attempts, stalled ${j.stalledCounter}): ${j.failedReason}`,
+          ),
+          `seed ${seed}: jobs failed for good (BullMQ never runs them again: their events are lost unless a killed worker appended them first)`,
+        )
+        .toEqual([]);
 
       // --- the ledger: exactly the captured events, each once; the chain verifies
       const capturedIds = captured.map((c) => c.eventId).sort();
@@ -311,11 +328,15 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
           `kill-under-load: ${missing.length} captured events not in the ledger, ${missing.filter((id) => inFailedJobs.has(id)).length} of them in failed jobs; ` +
             `${inFailedJobs.size} events in failed jobs, ${[...inFailedJobs].filter((id) => inLedger.has(id)).length} of those in the ledger anyway (appended before a kill)`,
         );
-      expect.soft({ missing: missing.length, extraOrRepeated: extra.length }, `seed ${seed}: missing ${missing.slice(0, 5)}; extra ${extra.slice(0, 5)}`).toEqual({
-        missing: 0,
-        extraOrRepeated: 0,
-      });
-      expect.soft(ledgerIds.length === capturedIds.length && ledgerIds.every((id, i) => id === capturedIds[i]), `seed ${seed}: ledger ids = captured ids`).toBe(true);
+      expect
+        .soft({ missing: missing.length, extraOrRepeated: extra.length }, `seed ${seed}: missing ${missing.slice(0, 5)}; extra ${extra.slice(0, 5)}`)
+        .toEqual({
+          missing: 0,
+          extraOrRepeated: 0,
+        });
+      expect
+        .soft(ledgerIds.length === capturedIds.length && ledgerIds.every((id, i) => id === capturedIds[i]), `seed ${seed}: ledger ids = captured ids`)
+        .toBe(true);
       expect.soft(await pipeline.ledger.verify(), `seed ${seed}`).toMatchObject({ ok: true, count: ledgerIds.length });
       const position = new Map(records.map((r) => [r.event.eventId, { streamId: r.streamId, position: r.position }]));
 
@@ -334,7 +355,21 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
       const traces = new Map<string, Expected>();
       for (const c of captured) {
         let t = traces.get(c.traceId);
-        if (!t) traces.set(c.traceId, (t = { traceId: c.traceId, tenantId: c.tenantId, llmCalls: new Set(), prompts: [], outputs: [], toolCalls: new Set(), steps: 0, rooted: false, ended: false }));
+        if (!t)
+          traces.set(
+            c.traceId,
+            (t = {
+              traceId: c.traceId,
+              tenantId: c.tenantId,
+              llmCalls: new Set(),
+              prompts: [],
+              outputs: [],
+              toolCalls: new Set(),
+              steps: 0,
+              rooted: false,
+              ended: false,
+            }),
+          );
         if (c.type.startsWith("llm.")) t.llmCalls.add(c.runId);
         if (c.type === "llm.start") t.prompts.push(c.eventId);
         if (c.type === "llm.end") {
@@ -444,7 +479,13 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
         const sum = (f: (t: Expected) => number) => mine.reduce((n, t) => n + f(t), 0);
         const row = totals.find((r) => r.tenantId === tenantId);
         const n = mine.length;
-        const [llm, prompts, outputs, tools, steps] = [sum((t) => t.llmCalls.size), sum((t) => t.prompts.length), sum((t) => t.outputs.length), sum((t) => t.toolCalls.size), sum((t) => t.steps)];
+        const [llm, prompts, outputs, tools, steps] = [
+          sum((t) => t.llmCalls.size),
+          sum((t) => t.prompts.length),
+          sum((t) => t.outputs.length),
+          sum((t) => t.toolCalls.size),
+          sum((t) => t.steps),
+        ];
         expect.soft(row, `seed ${seed}: tenant ${tenantId}`).toEqual({
           tenantId,
           traces: n,
@@ -465,7 +506,9 @@ describe("workers SIGKILLed again and again under a sustained load of real agent
       // Each stream's projection cursor stands on the ledger's last record.
       for (const streamId of await pipeline.ledger.streams()) {
         const last = records.filter((r) => r.streamId === streamId).reduce((a, b) => (b.position > a.position ? b : a));
-        expect.soft(await pipeline.graph.cursors(streamId), `seed ${seed}`).toEqual([{ ledgerId: await pipeline.ledger.id(), streamId, position: last.position, hash: last.hash }]);
+        expect
+          .soft(await pipeline.graph.cursors(streamId), `seed ${seed}`)
+          .toEqual([{ ledgerId: await pipeline.ledger.id(), streamId, position: last.position, hash: last.hash }]);
       }
       console.log(`kill-under-load: ${expected.length} traces, ${captured.length} events checked in ledger and graph; done at ${elapsed()}`);
     } finally {

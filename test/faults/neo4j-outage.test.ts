@@ -219,18 +219,25 @@ describe("a Neo4j outage under load", () => {
         const streamId = streamIdFor(tenantId);
         const pipeline = await startPipeline(config, { start: false });
         // The ledger of a run (tens of MB) goes once everything passed; kept, and named above, when something failed.
-        cleanups.unshift(() => pipeline.stop(), () => pipeline.ledger.close(), async () => passed && rm(dirname(config.ledgerDir), { recursive: true, force: true }));
+        cleanups.unshift(
+          () => pipeline.stop(),
+          () => pipeline.ledger.close(),
+          async () => passed && rm(dirname(config.ledgerDir), { recursive: true, force: true }),
+        );
 
         // The worker's own log, kept to count what it reported (failed batches, projection retries).
         const logLines: { level: number; msg: string }[] = [];
-        const logger = pino({ name: "outage-worker", level: "info" }, {
-          write: (line: string) => {
-            const { level, msg } = JSON.parse(line) as { level: number; msg: string };
-            logLines.push({ level, msg });
-            // Warnings and errors (projection retries, failed batches) are shown, once in a while.
-            if (level >= 40 && logLines.filter((l) => l.msg === msg).length <= 3) process.stderr.write(`[neo4j-outage] worker: ${line}`);
+        const logger = pino(
+          { name: "outage-worker", level: "info" },
+          {
+            write: (line: string) => {
+              const { level, msg } = JSON.parse(line) as { level: number; msg: string };
+              logLines.push({ level, msg });
+              // Warnings and errors (projection retries, failed batches) are shown, once in a while.
+              if (level >= 40 && logLines.filter((l) => l.msg === msg).length <= 3) process.stderr.write(`[neo4j-outage] worker: ${line}`);
+            },
           },
-        });
+        );
         // As the CLI worker does: events sealed with the config's key store (the rebuild opens them with it).
         const worker = new AuditWorker({
           connection: config.redis,
@@ -245,7 +252,14 @@ describe("a Neo4j outage under load", () => {
         cleanups.unshift(async () => workerClosed || worker.close());
         await worker.waitUntilReady();
 
-        const load = new AgentLoad({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir, tenantId, agents: AGENTS, pauseMs: PAUSE_MS });
+        const load = new AgentLoad({
+          connection: config.redis,
+          queueName: config.queueName,
+          spoolDir: config.spoolDir,
+          tenantId,
+          agents: AGENTS,
+          pauseMs: PAUSE_MS,
+        });
         let loadStopped = false;
         cleanups.unshift(async () => loadStopped || load.kill());
 
@@ -270,7 +284,9 @@ describe("a Neo4j outage under load", () => {
           };
           samples.push(sample);
           if (samples.length % 10 === 1)
-            log(`  t=${sample.t.toFixed(1)}s ${sample.phase}: captured ${sample.captured}, ledger ${sample.ledger}, queue ${sample.backlog}+${sample.active} active, failed ${sample.failed}, projected ${sample.projected ?? "-"} (${sample.failures} failures)`);
+            log(
+              `  t=${sample.t.toFixed(1)}s ${sample.phase}: captured ${sample.captured}, ledger ${sample.ledger}, queue ${sample.backlog}+${sample.active} active, failed ${sample.failed}, projected ${sample.projected ?? "-"} (${sample.failures} failures)`,
+            );
           return sample;
         };
         const sampler = (async () => {
@@ -287,14 +303,18 @@ describe("a Neo4j outage under load", () => {
           const s = await sampleOnce();
           return s.ledger > 0 && (s.projected ?? -1) >= 0 ? s : undefined;
         }, 120_000);
-        log(`before: ${beforeOutage.captured} events captured, ${beforeOutage.ledger} in the ledger, projected through ${beforeOutage.projected}, ${load.runs} agent runs in ${secs()} s`);
+        log(
+          `before: ${beforeOutage.captured} events captured, ${beforeOutage.ledger} in the ledger, projected through ${beforeOutage.projected}, ${load.runs} agent runs in ${secs()} s`,
+        );
 
         // Phase 2: Neo4j down.
         started = performance.now();
         const stopped = await neo.stop();
         phase = "outage";
         const outageStart = await sampleOnce();
-        log(`Neo4j stopped (${stopped.signal ?? stopped.code}${stopped.killed ? ", SIGKILL after timeout" : ""}) in ${secs(started)} s; down for ${OUTAGE_MS / 1000} s`);
+        log(
+          `Neo4j stopped (${stopped.signal ?? stopped.code}${stopped.killed ? ", SIGKILL after timeout" : ""}) in ${secs(started)} s; down for ${OUTAGE_MS / 1000} s`,
+        );
         expect(neo.running).toBe(false);
         await sleep(OUTAGE_MS);
         const outageEnd = await sampleOnce();
@@ -341,7 +361,8 @@ describe("a Neo4j outage under load", () => {
           const from = performance.now();
           for (;;) {
             const lag = worker.projectionLag().find((l) => l.streamId === streamId);
-            if (Number.isNaN(firstProgressSeconds) && (lag?.projected ?? -1) > (restarted.projected ?? -1)) firstProgressSeconds = (performance.now() - from) / 1000;
+            if (Number.isNaN(firstProgressSeconds) && (lag?.projected ?? -1) > (restarted.projected ?? -1))
+              firstProgressSeconds = (performance.now() - from) / 1000;
             if ((lag?.projected ?? -1) >= backlogThrough) return (performance.now() - from) / 1000;
             if (performance.now() - from > 300_000) return NaN;
             await sleep(100);
@@ -379,13 +400,21 @@ describe("a Neo4j outage under load", () => {
         expect([...seen.keys()].sort()).toEqual([...new Set(ids)].sort());
         expect(ids.length).toBe(seen.size);
         expect(await pipeline.ledger.verify()).toMatchObject({ ok: true, count: ids.length });
-        expect(await pipeline.queue.getJobCounts("failed", "waiting", "prioritized", "delayed", "active")).toEqual({ failed: 0, waiting: 0, prioritized: 0, delayed: 0, active: 0 });
+        expect(await pipeline.queue.getJobCounts("failed", "waiting", "prioritized", "delayed", "active")).toEqual({
+          failed: 0,
+          waiting: 0,
+          prioritized: 0,
+          delayed: 0,
+          active: 0,
+        });
         expect(logLines.filter((l) => l.msg.startsWith("batch failed"))).toEqual([]);
 
         // The projection is complete: the worker's and the graph's cursor at the ledger's last record.
         const last = records.at(-1)!;
         expect(worker.projectionLag().find((l) => l.streamId === streamId)).toMatchObject({ projected: last.position, target: last.position, failures: 0 });
-        expect(await projectionLag(pipeline.ledger, pipeline.graph)).toEqual([{ streamId, cursor: last.position, last: last.position, behind: 0, setAside: 0 }]);
+        expect(await projectionLag(pipeline.ledger, pipeline.graph)).toEqual([
+          { streamId, cursor: last.position, last: last.position, behind: 0, setAside: 0 },
+        ]);
         expect(await pipeline.graph.cursors(streamId)).toEqual([{ ledgerId: await pipeline.ledger.id(), streamId, position: last.position, hash: last.hash }]);
         await worker.close();
         workerClosed = true;

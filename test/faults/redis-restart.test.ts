@@ -46,7 +46,7 @@ describe("Redis killed and started again under load", () => {
       await eventually(async () => ((await t.count()) > 200 ? true : undefined));
       await t.redis.stop();
       // The load goes on meanwhile: its batches go to the spool.
-      await new Promise((r) => setTimeout(r, 2_000));
+      await eventually(async () => (t.load.transport.spooling && t.load.transport.metrics.spooled > 0 ? true : undefined));
       await t.redis.start();
       await eventually(async () => (t.load.transport.spooling ? undefined : true));
       const grown = (await t.count()) + 200;

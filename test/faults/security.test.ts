@@ -61,7 +61,10 @@ describe("tenant scoping cannot be escaped by parameters", () => {
     expect(await investigate(p.graph, "user-activity", { tenantId: victimTenant, userId: "u1" })).not.toHaveLength(0);
     const victimIdsAll = new Set(victim.flatMap((e) => [e.eventId, e.traceId, e.runId]));
     for (const name of Object.keys(INVESTIGATIONS) as InvestigationName[]) {
-      const variants = [victimIds[name], ...hostileText.map((h) => Object.fromEntries(Object.entries(victimIds[name]).map(([k, x]) => [k, k === "by" ? x : h])))];
+      const variants = [
+        victimIds[name],
+        ...hostileText.map((h) => Object.fromEntries(Object.entries(victimIds[name]).map(([k, x]) => [k, k === "by" ? x : h]))),
+      ];
       for (const tenantId of [myTenant, ...hostileText])
         for (const params of variants) {
           const rows = await investigate(p.graph, name, { tenantId, ...params } as never).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { SEVERITIES, SharedEnvSchema, parseWith, redisConnectionOf, withSharedEnvRules, type LogLevel, type RedisConnection, type Severity } from "@auditgraph/core";
+import { SEVERITIES, SharedEnvSchema, parseWith, withSharedEnvRules, type LogLevel, type Severity } from "@auditgraph/core";
+import { redisConnectionOf, type RedisConnection } from "@auditgraph/policy";
 
 /**
  * Settings come from the environment; each field is named by its variable, so errors name it too.
@@ -9,8 +10,14 @@ import { SEVERITIES, SharedEnvSchema, parseWith, redisConnectionOf, withSharedEn
 export const EnvSchema = SharedEnvSchema.extend({
   AUDITGRAPH_LEDGER_DIR: z.string().min(1).default(".auditgraph/ledger"),
   /** A postgres:// URL puts the ledger in PostgreSQL instead of segment files under AUDITGRAPH_LEDGER_DIR. */
-  AUDITGRAPH_LEDGER_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
-  AUDITGRAPH_LEDGER_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("auditgraph"),
+  AUDITGRAPH_LEDGER_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+    .optional(),
+  AUDITGRAPH_LEDGER_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier")
+    .default("auditgraph"),
   /** The data keys of data subjects (one file each); unset, `keystore` beside the ledger directory. */
   AUDITGRAPH_KEYSTORE_DIR: z.string().min(1).optional(),
   /** Ed25519 private key (PEM file) that signs ledger checkpoints; `auditgraph keygen` makes one. */
@@ -31,13 +38,21 @@ export const EnvSchema = SharedEnvSchema.extend({
    */
   AUDITGRAPH_HIGH_IMPACT_TOOLS: z
     .string()
-    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .optional(),
   /** The worker POSTs each escalation it opens here, signed with AUDITGRAPH_ESCALATION_WEBHOOK_SECRET (see docs/policies.md). */
   AUDITGRAPH_ESCALATION_WEBHOOK: z.url({ protocol: /^https?$/ }).optional(),
   /** The webhook's HMAC key. Never logged, never echoed in an error. */
   AUDITGRAPH_ESCALATION_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
-  NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI").default("bolt://127.0.0.1:7687"),
+  NEO4J_URI: z
+    .string()
+    .regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, "must be a bolt:// or neo4j:// URI")
+    .default("bolt://127.0.0.1:7687"),
   NEO4J_USER: z.string().min(1).default("neo4j"),
   // The password of the local development server that scripts/neo4j-start.sh runs.
   NEO4J_PASSWORD: z.string().min(1).default("auditgraph-dev"),

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { pino } from "pino";
 import { z } from "zod";
-import { ValidationError, parseWith, redisClient } from "@auditgraph/core";
+import { ValidationError, parseWith } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { Graph } from "@auditgraph/graph";
 import { AccountStore, startConsole } from "@auditgraph/console";
 import { loadConfig, type Config } from "./config.js";
@@ -28,8 +29,15 @@ export const ConsoleEnvSchema = z
       .string(required("the PostgreSQL database the console's accounts live in, a postgres:// URL"))
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
     AUDITGRAPH_CONSOLE_SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
-    AUDITGRAPH_CONSOLE_SESSION_TTL_SECONDS: z.string().regex(/^[1-9]\d{0,7}$/, "must be a whole number of seconds").transform(Number).optional(),
-    AUDITGRAPH_CONSOLE_TRUST_PROXY: z.enum(["true", "false", "1", "0"], { error: "must be true or false" }).transform((v) => v === "true" || v === "1").default(false),
+    AUDITGRAPH_CONSOLE_SESSION_TTL_SECONDS: z
+      .string()
+      .regex(/^[1-9]\d{0,7}$/, "must be a whole number of seconds")
+      .transform(Number)
+      .optional(),
+    AUDITGRAPH_CONSOLE_TRUST_PROXY: z
+      .enum(["true", "false", "1", "0"], { error: "must be true or false" })
+      .transform((v) => v === "true" || v === "1")
+      .default(false),
     AUDITGRAPH_CONSOLE_OIDC_ISSUER: z.url({ protocol: /^https?$/, error: "must be the provider's issuer URL" }).optional(),
     AUDITGRAPH_CONSOLE_OIDC_CLIENT_ID: z.string().min(1).optional(),
     AUDITGRAPH_CONSOLE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
@@ -47,7 +55,11 @@ export const ConsoleEnvSchema = z
     const set = oidc.filter((k) => e[k] !== undefined);
     if (set.length > 0 && set.length < oidc.length)
       for (const k of oidc.filter((x) => e[x] === undefined))
-        ctx.addIssue({ code: "custom", path: [k], message: `is required when ${set.join(" and ")} ${set.length > 1 ? "are" : "is"} set (OIDC needs the issuer, client id and secret)` });
+        ctx.addIssue({
+          code: "custom",
+          path: [k],
+          message: `is required when ${set.join(" and ")} ${set.length > 1 ? "are" : "is"} set (OIDC needs the issuer, client id and secret)`,
+        });
   });
 export type ConsoleEnv = z.output<typeof ConsoleEnvSchema>;
 
@@ -57,7 +69,10 @@ const KNOWN = new Set(Object.keys(ConsoleEnvSchema.shape));
 export function loadConsoleEnv(env: Record<string, string | undefined> = process.env): ConsoleEnv {
   const unknown = Object.keys(env).filter((k) => k.startsWith("AUDITGRAPH_CONSOLE_") && !KNOWN.has(k));
   if (unknown.length > 0)
-    throw new ValidationError("configuration", unknown.map((path) => ({ path, message: `unknown setting; the console reads ${[...KNOWN].join(", ")}` })));
+    throw new ValidationError(
+      "configuration",
+      unknown.map((path) => ({ path, message: `unknown setting; the console reads ${[...KNOWN].join(", ")}` })),
+    );
   return parseWith(ConsoleEnvSchema, env, "configuration");
 }
 
@@ -79,7 +94,9 @@ export function registerConsole(program: Command): void {
 
   command
     .command("create-admin")
-    .description("create an account that is admin of a tenant (how the first admin is made); the password is read from stdin, or AUDITGRAPH_CONSOLE_ADMIN_PASSWORD. An existing account is made admin of the tenant, its password unchanged")
+    .description(
+      "create an account that is admin of a tenant (how the first admin is made); the password is read from stdin, or AUDITGRAPH_CONSOLE_ADMIN_PASSWORD. An existing account is made admin of the tenant, its password unchanged",
+    )
     .requiredOption("--email <email>", "the account's email (its sign-in name)")
     .requiredOption("--name <name>", "the name shown in the console and in access events")
     .requiredOption("--tenant <id>", "the tenant it administers")
@@ -139,7 +156,9 @@ async function passwordFromStdin(): Promise<string> {
 /** The `console` command: one line with the URL on stdout; logs (pino JSON) on stderr. */
 export async function runConsole(config: Config, env: ConsoleEnv, opts: { port?: number }): Promise<void> {
   if (env.AUDITGRAPH_CONSOLE_SESSION_SECRET === undefined)
-    throw new ValidationError("configuration", [{ path: "AUDITGRAPH_CONSOLE_SESSION_SECRET", message: "is required (signs the session cookie; at least 32 random characters)" }]);
+    throw new ValidationError("configuration", [
+      { path: "AUDITGRAPH_CONSOLE_SESSION_SECRET", message: "is required (signs the session cookie; at least 32 random characters)" },
+    ]);
   const log = pino({ name: "auditgraph-console", level: config.logLevel ?? "info" }, pino.destination({ dest: 2, sync: true }));
   const oidc = env.AUDITGRAPH_CONSOLE_OIDC_ISSUER
     ? {

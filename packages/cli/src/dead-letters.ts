@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from "bullmq";
-import { BATCH_JOB_NAME, batchJobOptions, bullConnection } from "@auditgraph/core";
+import { AuditgraphError, BATCH_JOB_NAME, batchJobOptions } from "@auditgraph/core";
+import { bullConnection } from "@auditgraph/policy";
 import type { DeadLetter, DeadLetterReplay } from "@auditgraph/ledger";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
@@ -28,7 +29,14 @@ export const kindOf = (letter: Pick<DeadLetter, "kind">): "job" | "projection" =
 
 export async function listDeadLetters(config: Config, opts: { json?: boolean }): Promise<DeadLetterView[]> {
   const letters = await deadLetters(config);
-  if (opts.json) console.log(JSON.stringify(letters.map(({ input: _input, ...rest }) => ({ ...rest, kind: kindOf(rest) })), null, 2));
+  if (opts.json)
+    console.log(
+      JSON.stringify(
+        letters.map(({ input: _input, ...rest }) => ({ ...rest, kind: kindOf(rest) })),
+        null,
+        2,
+      ),
+    );
   else if (letters.length === 0) console.log("(no dead letters)");
   // Reasons and ids only: the input may hold personal data, and `show` prints it on request.
   else
@@ -46,7 +54,7 @@ export async function listDeadLetters(config: Config, opts: { json?: boolean }):
 
 export async function showDeadLetter(config: Config, id: string, opts: { json?: boolean }): Promise<void> {
   const letter = (await deadLetters(config)).find((l) => l.id === id);
-  if (!letter) throw new Error(`no dead letter with id ${JSON.stringify(id)} (see \`auditgraph dead-letters list\`)`);
+  if (!letter) throw new AuditgraphError("AUDITGRAPH_E_NO_DEAD_LETTER", `no dead letter with id ${JSON.stringify(id)} (see \`auditgraph dead-letters list\`)`);
   if (opts.json) return console.log(JSON.stringify({ ...letter, kind: kindOf(letter) }, null, 2));
   if (kindOf(letter) === "projection") {
     const p = letter.projection;
@@ -76,10 +84,15 @@ export async function replayDeadLetters(
   // A projection dead letter is no job: its record is in the ledger already, and a rebuild of its tenant projects it again.
   const chosen = opts.all ? letters.filter((l) => l.replays.length === 0 && kindOf(l) === "job") : ids.map((id) => letters.find((l) => l.id === id) ?? id);
   const missing = chosen.filter((l): l is string => typeof l === "string");
-  if (missing.length > 0) throw new Error(`no dead letter with id ${missing.map((m) => JSON.stringify(m)).join(", ")} (see \`auditgraph dead-letters list\`)`);
+  if (missing.length > 0)
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_NO_DEAD_LETTER",
+      `no dead letter with id ${missing.map((m) => JSON.stringify(m)).join(", ")} (see \`auditgraph dead-letters list\`)`,
+    );
   const records = (chosen as DeadLetterView[]).filter((l) => kindOf(l) === "projection");
   if (records.length > 0)
-    throw new Error(
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_DEAD_LETTER_NOT_A_JOB",
       `${records.map((l) => l.id).join(", ")}: a projection dead letter is a ledger record, not a job: once the graph can take it, \`auditgraph rebuild-graph --tenant <tenant> --replace\` projects it`,
     );
   const redis = bullConnection(config.redis);
@@ -90,7 +103,13 @@ export async function replayDeadLetters(
     for (const letter of chosen as DeadLetterView[]) {
       // The transport's job options: retries, priority, and out of Redis once recorded.
       const job = await queue.add(BATCH_JOB_NAME, jobDataOf(letter), batchJobOptions());
-      const replay: DeadLetterReplay = { deadLetterId: letter.id, replayedAt: new Date().toISOString(), queue: config.queueName, jobId: job.id!, ...(opts.by ? { by: opts.by } : {}) };
+      const replay: DeadLetterReplay = {
+        deadLetterId: letter.id,
+        replayedAt: new Date().toISOString(),
+        queue: config.queueName,
+        jobId: job.id!,
+        ...(opts.by ? { by: opts.by } : {}),
+      };
       await ledger.recordDeadLetterReplay(replay);
       done.push(replay);
       print(`replayed ${letter.id} as job ${replay.jobId} on queue ${replay.queue}`);

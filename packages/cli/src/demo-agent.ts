@@ -20,6 +20,8 @@ export const DEMO_QUESTION = "What do 3 ergonomic keyboards (KB-ERGO-2) cost in 
 /** The served model version the fake model reports, as a provider's response metadata would. */
 export const DEMO_MODEL_VERSION = "demo-chat-2026-01-15";
 
+// The demo agent's tools and model throw plain Errors on purpose: they stand for a user's agent,
+// whose failures its trace records as that agent threw them; they are no auditgraph errors.
 export const catalogLookup = tool(
   ({ sku }) => {
     const item = CATALOG[sku as keyof typeof CATALOG];
@@ -76,9 +78,7 @@ export function demoModel() {
     .respond((messages) => reply(messages, "", [{ id: "call_lookup", name: "catalog_lookup", args: { sku: "KB-ERGO-2" }, type: "tool_call" }]))
     .respond((messages) => {
       const item = JSON.parse(lastToolResult(messages)) as { priceEur: number };
-      return reply(messages, "", [
-        { id: "call_multiply", name: "calculator", args: { operation: "multiply", a: 3, b: item.priceEur }, type: "tool_call" },
-      ]);
+      return reply(messages, "", [{ id: "call_multiply", name: "calculator", args: { operation: "multiply", a: 3, b: item.priceEur }, type: "tool_call" }]);
     })
     .respond((messages) => reply(messages, `3 × KB-ERGO-2 (Ergonomic keyboard, split layout) cost ${lastToolResult(messages)} EUR in total.`));
 }

@@ -26,7 +26,13 @@ export async function claimDemoTenant(ledger: Ledger, graph: Graph, tenantId: st
  * a demo of another ledger sharing this graph (tests run several side by side) may have taken the
  * sample tenant since `claimDemoTenant`, and the demo reads its own answer's lineage back next.
  */
-export async function projectDemoTenant(ledger: Ledger, graph: Graph, tenantId: string, keyStore: Pick<SubjectKeyStore, "byId">, print: (line: string) => void): Promise<void> {
+export async function projectDemoTenant(
+  ledger: Ledger,
+  graph: Graph,
+  tenantId: string,
+  keyStore: Pick<SubjectKeyStore, "byId">,
+  print: (line: string) => void,
+): Promise<void> {
   const streamId = streamIdFor(tenantId);
   const ledgerId = await ledger.id();
   const [cursor] = await graph.cursors(streamId);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { AuditgraphError } from "@auditgraph/core";
 import { Graph, formatLineage, renderLineageHtml, type Lineage } from "@auditgraph/graph";
 import type { VerifyReport } from "@auditgraph/ledger";
 import { AuditCallbackHandler, METADATA_KEYS, QueueTransport } from "@auditgraph/langchain";
@@ -68,7 +69,7 @@ export async function runDemo(given: Config, print: (line: string) => void = con
     print(`✔ recorded: ledger ${config.ledgerDir} (payloads sealed per data subject, keys in ${keyStore.dir}), graph ${config.neo4j.uri}`);
 
     const lineage = await graph.lineage(traceId);
-    if (!lineage) throw new Error(`the lineage of trace ${traceId} is not in the graph`);
+    if (!lineage) throw new AuditgraphError("AUDITGRAPH_E_DEMO_NO_LINEAGE", `the lineage of trace ${traceId} is not in the graph`);
     print("\nLineage of the final answer (read back from Neo4j):");
     print(formatLineage(lineage));
     const reportPath = join(dirname(config.ledgerDir), `lineage-${traceId}.html`);
@@ -78,7 +79,7 @@ export async function runDemo(given: Config, print: (line: string) => void = con
 
     const verify = await ledger.verify(await publicKeyOf(config));
     print(`\n$ auditgraph verify\n${formatVerify(verify)}`);
-    if (!verify.ok) throw new Error("ledger verification failed");
+    if (!verify.ok) throw new AuditgraphError("AUDITGRAPH_E_DEMO_VERIFY_FAILED", "ledger verification failed");
     return { traceId, answer, lineage, verify, reportPath };
   } finally {
     await transport?.close();

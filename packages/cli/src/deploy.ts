@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_ENVIRONMENT, EventSchema, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, type EventOf } from "@auditgraph/core";
+import { AuditgraphError, DEFAULT_ENVIRONMENT, EventSchema, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, type EventOf } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
@@ -127,7 +127,8 @@ export async function recordDeployment(config: Config, given: DeployOptions, pri
     await graph.migrate();
     await graph.project([{ ...record, event }]);
   } catch (error) {
-    throw new Error(
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_DEPLOYMENT_NOT_PROJECTED",
       `the deployment is recorded (event ${eventId}, stream ${streamId}) but could not be projected into the graph: ${(error as Error).message}. It is in the ledger, which the graph is projected from (the worker's catch-up, or a rebuild, brings it in); do not deploy again, that would record a second deployment`,
     );
   } finally {

@@ -1,14 +1,5 @@
 import { z } from "zod";
-import {
-  EventSchema,
-  FileKeyStore,
-  SCHEMA_VERSION,
-  newEventId,
-  parseWith,
-  streamIdFor,
-  subjectRef,
-  type EventOf,
-} from "@auditgraph/core";
+import { AuditgraphError, EventSchema, FileKeyStore, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, subjectRef, type EventOf } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { StreamProjector } from "@auditgraph/worker";
 import { keyStoreDirOf, type Config } from "./config.js";
@@ -46,18 +37,15 @@ export async function eraseSubject(
   given: { user?: string; tenant?: string; reason?: string; by?: string },
   print: (line: string) => void = console.log,
 ): Promise<EraseResult> {
-  const args = parseWith(
-    EraseArgsSchema,
-    { "--user": given.user, "--tenant": given.tenant, "--reason": given.reason, "--by": given.by },
-    "erase arguments",
-  );
+  const args = parseWith(EraseArgsSchema, { "--user": given.user, "--tenant": given.tenant, "--reason": given.reason, "--by": given.by }, "erase arguments");
   const user = args["--user"];
   const tenantId = args["--tenant"];
   const store = keyStoreOf(config);
   const subject = subjectRef(tenantId, user);
   const key = await store.current(subject);
   if (!key)
-    throw new Error(
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_NO_DATA_KEY",
       `--user ${JSON.stringify(user)} of --tenant ${JSON.stringify(tenantId)} has no data key in ${store.dir}: nothing to erase (none of its events were sealed, or it was erased already)`,
     );
 
@@ -90,7 +78,7 @@ export async function eraseSubject(
   const streamId = streamIdFor(tenantId);
   const ledger = await openLedger(config);
   const graph = new Graph(config.neo4j);
-  let record;
+  let record: Awaited<ReturnType<typeof ledger.append>>["records"][number];
   try {
     record = await ledger.append(streamId, [event]).then((result) => result.records[0]!);
     try {
@@ -100,7 +88,8 @@ export async function eraseSubject(
       // the plaintext it holds of the subject cannot come back after the erasure.
       await new StreamProjector({ ledger, graph, keyStore: store }).catchUp(streamId, record.position);
     } catch (error) {
-      throw new Error(
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_ERASURE_NOT_PROJECTED",
         `the erasure is recorded (event ${eventId}, stream ${streamId}) but the graph could not drop the subject's plaintext: ${(error as Error).message}. The key was NOT destroyed: run the same command again once Neo4j is reachable`,
       );
     }

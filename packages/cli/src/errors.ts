@@ -8,6 +8,14 @@ import { ValidationError } from "@auditgraph/core";
  */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/**
+ * Codes of the errors the CLI exits 2 for, older than the `AUDITGRAPH_E_` convention and kept
+ * as they are (scripts and tests match on them):
+ * - `AUDITGRAPH_USAGE`: a flag or argument is missing, unknown or malformed.
+ * - `AUDITGRAPH_CONFIG`: a setting (an AUDITGRAPH_* variable or a configuration file) is invalid.
+ * - `AUDITGRAPH_CANNOT_VERIFY`: a verifying command found nothing it could verify.
+ * The CLI's other deliberate errors are `AuditgraphError`s (`AUDITGRAPH_E_...`) and exit 1.
+ */
 export type CliErrorCode = "AUDITGRAPH_USAGE" | "AUDITGRAPH_CONFIG" | "AUDITGRAPH_CANNOT_VERIFY";
 
 /** An error the CLI exits 2 for; its message names the flag, argument or variable to fix. */

@@ -1,12 +1,24 @@
 import { z } from "zod";
-import { ESCALATION_STATES, parseWith, redisClient, type EscalationState, type EscalationView } from "@auditgraph/core";
+import { ESCALATION_STATES, parseWith, type EscalationState, type EscalationView } from "@auditgraph/core";
+import { redisClient } from "@auditgraph/policy";
 import { Graph } from "@auditgraph/graph";
-import { formatDuration, listEscalations, readEscalation, timeLeftOf, transitionEscalation, type EscalationListing, type TransitionResult } from "@auditgraph/worker";
+import {
+  formatDuration,
+  listEscalations,
+  readEscalation,
+  timeLeftOf,
+  transitionEscalation,
+  type EscalationListing,
+  type TransitionResult,
+} from "@auditgraph/worker";
 import type { Config } from "./config.js";
 import { openLedger } from "./ledger.js";
 
 /** The lifecycle's verbs, as the CLI names them, and the state each moves to. */
-export const ESCALATION_VERBS = { ack: "acknowledged", resolve: "resolved", dismiss: "dismissed", reopen: "open" } as const satisfies Record<string, EscalationState>;
+export const ESCALATION_VERBS = { ack: "acknowledged", resolve: "resolved", dismiss: "dismissed", reopen: "open" } as const satisfies Record<
+  string,
+  EscalationState
+>;
 export type EscalationVerb = keyof typeof ESCALATION_VERBS;
 
 const text = (what: string) => z.string().trim().min(1, `must be a non-empty ${what}`);
@@ -53,16 +65,22 @@ export async function transitionCommand(
   const redis = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: 2 });
   try {
     await graph.migrate();
-    const result = await transitionEscalation(ledger, graph, {
-      escalationId: args["<id>"],
-      to: ESCALATION_VERBS[verb],
-      reviewer: { id: args["--by"], ...(args["--name"] ? { name: args["--name"] } : {}) },
-      reason: args["--reason"],
-      ...(args["--tenant"] ? { tenantId: args["--tenant"] } : {}),
-      ...(args["--decision"] ? { holdDecision: args["--decision"] } : {}),
-    }, { redis });
+    const result = await transitionEscalation(
+      ledger,
+      graph,
+      {
+        escalationId: args["<id>"],
+        to: ESCALATION_VERBS[verb],
+        reviewer: { id: args["--by"], ...(args["--name"] ? { name: args["--name"] } : {}) },
+        reason: args["--reason"],
+        ...(args["--tenant"] ? { tenantId: args["--tenant"] } : {}),
+        ...(args["--decision"] ? { holdDecision: args["--decision"] } : {}),
+      },
+      { redis },
+    );
     const p = result.event.payload;
-    if (given.json) print(JSON.stringify({ event: result.event, position: result.record.position, state: result.view.state, projected: result.projected }, null, 2));
+    if (given.json)
+      print(JSON.stringify({ event: result.event, position: result.record.position, state: result.view.state, projected: result.projected }, null, 2));
     else {
       print(`escalation ${p.escalationId}: ${p.from} -> ${p.to} by ${p.reviewer.id}`);
       print(`  escalation.transition event ${result.event.eventId} appended to stream ${result.record.streamId} at position ${result.record.position}`);
@@ -89,7 +107,6 @@ export async function transitionCommand(
     await ledger.close?.();
   }
 }
-
 
 /** What a held call's line says about its wait: `time left 4m 10s (then deny)`, `expired (deny taken)`, or nothing. */
 export function timeLeftText(timeLeftMs: number | null, defaultDecision: string | null | undefined): string {
@@ -151,10 +168,14 @@ export async function showCommand(
       const o = view.opened.payload;
       print(`escalation ${view.escalationId} (tenant ${view.tenantId}): ${view.state}`);
       print(`  ${o.severity} · policy ${o.policyId}@${o.policyVersion} · ${o.reason}`);
-      print(`  concerns ${o.concerns.kind} ${o.concerns.eventId ?? `run ${o.concerns.runId}`} in trace ${o.concerns.traceId}; flags ${o.flagEventIds.join(", ")}`);
+      print(
+        `  concerns ${o.concerns.kind} ${o.concerns.eventId ?? `run ${o.concerns.runId}`} in trace ${o.concerns.traceId}; flags ${o.flagEventIds.join(", ")}`,
+      );
       print(`  opened ${view.opened.occurredAt}${o.holdId ? `; holds call ${o.holdId} (resolve allows it, dismiss denies it)` : ""}`);
       if (deadline)
-        print(`  deadline ${deadline}, default ${o.defaultDecision ?? "?"}${view.timeLeftMs !== null ? `: ${timeLeftText(view.timeLeftMs, o.defaultDecision)}` : ""}`);
+        print(
+          `  deadline ${deadline}, default ${o.defaultDecision ?? "?"}${view.timeLeftMs !== null ? `: ${timeLeftText(view.timeLeftMs, o.defaultDecision)}` : ""}`,
+        );
       for (const { event, applied } of view.transitions) {
         const p = event.payload;
         print(`  ${event.occurredAt}  ${p.from} -> ${p.to} by ${p.reviewer.id}${applied ? "" : " (not applied: stale)"}: ${p.reason}`);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { AuditgraphError, parseWith } from "@auditgraph/core";
 import { PostgresLedger, type PostgresLedgerInitResult } from "@auditgraph/ledger";
 
 const Identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier");
@@ -70,21 +70,31 @@ export async function ledgerInitCommand(
     ...(password ? { writerPassword: password } : {}),
   }).catch((error: unknown) => {
     // The driver's messages name the user and host at most, never the password; said again here without the URL.
-    throw new Error(`ledger init as ${owner.user} on ${owner.where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_LEDGER_INIT",
+      `ledger init as ${owner.user} on ${owner.where}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   });
   const workerUrl = writerUrl(ownerUrl, result.writerRole, result.passwordSet);
   if (opts.json) {
     print(JSON.stringify({ ...result, database: owner.where, workerUrl }, null, 2));
     return result;
   }
-  print(`ledger init: schema "${result.schema}" on ${owner.where} (as ${owner.user}): ${result.created ? "created" : "already there, brought up to date"}; ledger id ${result.ledgerId}`);
+  print(
+    `ledger init: schema "${result.schema}" on ${owner.where} (as ${owner.user}): ${result.created ? "created" : "already there, brought up to date"}; ledger id ${result.ledgerId}`,
+  );
   const passwordLine = result.passwordSet
     ? "password set from AUDITGRAPH_LEDGER_WRITER_PASSWORD"
     : result.roleCreated
       ? "no password (AUDITGRAPH_LEDGER_WRITER_PASSWORD unset): it logs in only where pg_hba.conf trusts it"
       : "password unchanged (AUDITGRAPH_LEDGER_WRITER_PASSWORD unset)";
-  print(`ledger init: writer role ${result.writerRole} ${result.roleCreated ? "created" : "updated"} (LOGIN; SELECT and INSERT only, no UPDATE, DELETE, TRUNCATE or DDL); ${passwordLine}`);
-  print(`ledger init: start the workers with AUDITGRAPH_LEDGER_URL=${workerUrl}${result.schema === "auditgraph" ? "" : ` AUDITGRAPH_LEDGER_SCHEMA=${result.schema}`}`);
+  print(
+    `ledger init: writer role ${result.writerRole} ${result.roleCreated ? "created" : "updated"} (LOGIN; SELECT and INSERT only, no UPDATE, DELETE, TRUNCATE or DDL); ${passwordLine}`,
+  );
+  print(
+    `ledger init: start the workers with AUDITGRAPH_LEDGER_URL=${workerUrl}${result.schema === "auditgraph" ? "" : ` AUDITGRAPH_LEDGER_SCHEMA=${result.schema}`}`,
+  );
   return result;
 }
 
@@ -95,9 +105,16 @@ export function registerLedgerInit(program: Command): void {
     .description(
       "one-time setup of the PostgreSQL ledger, with an owner's URL: the schema, its append-only tables, triggers and partition function, the ledger's id, and a LOGIN writer role that may only INSERT and SELECT; idempotent (run it again after an upgrade)",
     )
-    .option("--owner-url <url>", "a postgres:// URL of a role that may create the schema and the writer role (default: AUDITGRAPH_LEDGER_OWNER_URL, which keeps its password out of the process list)")
+    .option(
+      "--owner-url <url>",
+      "a postgres:// URL of a role that may create the schema and the writer role (default: AUDITGRAPH_LEDGER_OWNER_URL, which keeps its password out of the process list)",
+    )
     .option("--schema <name>", "the ledger's schema (default: AUDITGRAPH_LEDGER_SCHEMA, else auditgraph)")
-    .option("--writer-role <name>", "the LOGIN role the workers connect as; its password comes from AUDITGRAPH_LEDGER_WRITER_PASSWORD when set", "auditgraph_writer")
+    .option(
+      "--writer-role <name>",
+      "the LOGIN role the workers connect as; its password comes from AUDITGRAPH_LEDGER_WRITER_PASSWORD when set",
+      "auditgraph_writer",
+    )
     .option("--json", "print the outcome as JSON")
     .action(async (opts: LedgerInitOptions) => {
       await ledgerInitCommand(process.env, opts);

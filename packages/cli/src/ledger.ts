@@ -81,7 +81,10 @@ export async function demoKeys(config: Config): Promise<Config> {
   if (config.signingKeyPath) return config;
   const dir = join(dirname(config.ledgerDir), "keys");
   const privateKeyPath = join(dir, "checkpoint-signing-key.pem");
-  const exists = await readFile(privateKeyPath).then(() => true, () => false);
+  const exists = await readFile(privateKeyPath).then(
+    () => true,
+    () => false,
+  );
   if (!exists) await writeKeyPair(dir);
   return { ...config, signingKeyPath: privateKeyPath, publicKeyPath: join(dir, "checkpoint-public-key.pem") };
 }

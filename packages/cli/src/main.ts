@@ -57,7 +57,9 @@ program
         throw error instanceof AmbiguousLineageIdError ? usageError(`trace: ${error.message}`) : error;
       });
       if (!lineage) {
-        console.error(`no output or trace with id ${JSON.stringify(id)} in the graph${opts.tenant === undefined ? "" : ` for tenant ${JSON.stringify(opts.tenant)}`}`);
+        console.error(
+          `no output or trace with id ${JSON.stringify(id)} in the graph${opts.tenant === undefined ? "" : ` for tenant ${JSON.stringify(opts.tenant)}`}`,
+        );
         process.exitCode = 1;
         return;
       }
@@ -211,7 +213,9 @@ program
 
 const escalations = program
   .command("escalations")
-  .description("the escalation lifecycle: list the queue, show one, and ack / resolve / dismiss / reopen (each an appended event with the reviewer and a reason)");
+  .description(
+    "the escalation lifecycle: list the queue, show one, and ack / resolve / dismiss / reopen (each an appended event with the reviewer and a reason)",
+  );
 
 escalations
   .command("list")
@@ -308,4 +312,3 @@ program.parseAsync().catch((error: unknown) => {
   if (!(error instanceof CommanderError)) console.error(`auditgraph: ${oneLine(error instanceof Error ? error.message : String(error))}`);
   process.exit(code);
 });
-

@@ -1,6 +1,6 @@
 import cliProgress from "cli-progress";
 import { z } from "zod";
-import { parseWith, streamIdFor } from "@auditgraph/core";
+import { AuditgraphError, parseWith, streamIdFor } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { ProjectionNotEmptyError, rebuildGraph, type RebuildProgress, type RebuildResult } from "@auditgraph/worker";
 import type { Config } from "./config.js";
@@ -31,11 +31,7 @@ export async function rebuildGraphCommand(
   given: { batch?: number; tenant?: string; replace?: boolean },
   output: RebuildOutput = { print: console.log, progress: process.stderr },
 ): Promise<RebuildResult> {
-  const args = parseWith(
-    RebuildArgsSchema,
-    { "--batch": given.batch, "--tenant": given.tenant, "--replace": given.replace },
-    "rebuild-graph arguments",
-  );
+  const args = parseWith(RebuildArgsSchema, { "--batch": given.batch, "--tenant": given.tenant, "--replace": given.replace }, "rebuild-graph arguments");
   const tenantId = args["--tenant"];
   const ledger = await openLedger({ ...config, signingKeyPath: undefined });
   const graph = new Graph(config.neo4j);
@@ -70,7 +66,10 @@ export async function rebuildGraphCommand(
   };
   try {
     if (tenantId !== undefined && !(await ledger.streams()).includes(streamIdFor(tenantId)))
-      throw new Error(`--tenant ${JSON.stringify(tenantId)}: the ledger (${config.ledgerUrl ? "PostgreSQL" : config.ledgerDir}) has no stream ${streamIdFor(tenantId)} for it`);
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_NO_STREAM",
+        `--tenant ${JSON.stringify(tenantId)}: the ledger (${config.ledgerUrl ? "PostgreSQL" : config.ledgerDir}) has no stream ${streamIdFor(tenantId)} for it`,
+      );
     line(`rebuild-graph: counting the ledger's events${tenantId === undefined ? "" : ` of tenant ${JSON.stringify(tenantId)}`}`);
     const result = await rebuildGraph(ledger, graph, {
       batchSize: args["--batch"],
@@ -80,7 +79,10 @@ export async function rebuildGraphCommand(
       ...(tenantId === undefined ? {} : { tenantId }),
     }).catch((error: unknown) => {
       if (error instanceof ProjectionNotEmptyError)
-        throw new Error(`${error.message}: pass --replace to delete ${tenantId === undefined ? "the whole projection" : "that tenant's nodes"} first`);
+        throw new AuditgraphError(
+          "AUDITGRAPH_E_PROJECTION_NOT_EMPTY",
+          `${error.message}: pass --replace to delete ${tenantId === undefined ? "the whole projection" : "that tenant's nodes"} first`,
+        );
       throw error;
     });
     if (barStarted) bar.update(result.records, { rate: rate(result.records) });

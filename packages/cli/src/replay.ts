@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { AgentIdentitySchema, parseWith } from "@auditgraph/core";
+import { AgentIdentitySchema, AuditgraphError, parseWith } from "@auditgraph/core";
 import { QueueTransport } from "@auditgraph/langchain";
 import {
   ThresholdsSchema,
@@ -105,7 +105,10 @@ async function writeReview(
 
 const thresholdOptions = (command: Command) =>
   command
-    .option("--thresholds <file>", "review thresholds as JSON (minOutputMatchRate, minTrajectoryMatchRate, maxDivergences, maxErrors, maxTokenIncrease, maxCostIncrease, minScores)")
+    .option(
+      "--thresholds <file>",
+      "review thresholds as JSON (minOutputMatchRate, minTrajectoryMatchRate, maxDivergences, maxErrors, maxTokenIncrease, maxCostIncrease, minScores)",
+    )
     .option("--min-output-match <rate>", "gate: least share of traces whose output matches (normalised)")
     .option("--min-trajectory-match <rate>", "gate: least share of traces whose tool trajectory matches strictly")
     .option("--max-divergences <n>", "gate: most tool-call divergences")
@@ -152,7 +155,9 @@ export function registerReplay(program: Command): void {
         });
         await writeSnapshot(opts.out, snap);
         if (opts.json) return console.log(JSON.stringify({ file: opts.out, manifest: snap.manifest }, null, 2));
-        console.log(`snapshot ${opts.out}: ${snap.manifest.traceCount} traces, ${snap.manifest.recordCount} records, proven against ${snap.manifest.checkpoints.length} signed checkpoint(s)`);
+        console.log(
+          `snapshot ${opts.out}: ${snap.manifest.traceCount} traces, ${snap.manifest.recordCount} records, proven against ${snap.manifest.checkpoints.length} signed checkpoint(s)`,
+        );
       } finally {
         await ledger.close();
       }
@@ -185,7 +190,10 @@ export function registerReplay(program: Command): void {
       .command("replay")
       .description("run a candidate agent over a snapshot's traces (audited, linked to the originals), then review the difference")
       .requiredOption("--snapshot <file>", "the snapshot file")
-      .requiredOption("--agent <module>", "a module whose default export is the candidate factory ((context) => runnable) and whose `agent` export is its identity {id, name, version}")
+      .requiredOption(
+        "--agent <module>",
+        "a module whose default export is the candidate factory ((context) => runnable) and whose `agent` export is its identity {id, name, version}",
+      )
       .option("--live-tools", "run the candidate's real tools instead of serving the recorded results")
       .option("--on-mismatch <what>", "a tool call with no recorded result: fail the trace (fail) or call the live tool (live)", "fail")
       .option("--control", "replay the original agent with the recorded model outputs: it must reproduce every trace")
@@ -208,14 +216,17 @@ export function registerReplay(program: Command): void {
       maxDivergences?: string;
       json?: boolean;
     }) => {
-      if (opts.onMismatch !== "fail" && opts.onMismatch !== "live") throw usageError(`--on-mismatch must be fail or live, got ${JSON.stringify(opts.onMismatch)}`);
+      if (opts.onMismatch !== "fail" && opts.onMismatch !== "live")
+        throw usageError(`--on-mismatch must be fail or live, got ${JSON.stringify(opts.onMismatch)}`);
       const concurrency = Number(opts.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError(`--concurrency must be a positive integer, got ${JSON.stringify(opts.concurrency)}`);
+      if (!Number.isInteger(concurrency) || concurrency < 1)
+        throw usageError(`--concurrency must be a positive integer, got ${JSON.stringify(opts.concurrency)}`);
       // The review names its operator: refused now rather than after the whole replay has run.
       if (!opts.operator.trim()) throw usageError("--operator must not be empty");
       const thresholds = await thresholdsOf(opts);
       const mod = (await import(pathToFileURL(resolve(opts.agent)).href)) as { default?: unknown; agent?: unknown };
-      if (typeof mod.default !== "function") throw new Error(`--agent ${opts.agent}: its default export must be the candidate factory, a function`);
+      if (typeof mod.default !== "function")
+        throw new AuditgraphError("AUDITGRAPH_E_AGENT_MODULE", `--agent ${opts.agent}: its default export must be the candidate factory, a function`);
       const agent = parseWith(AgentIdentitySchema, mod.agent, `--agent ${opts.agent}: export \`agent\` (the candidate's identity)`);
       const config = loadConfig();
       const { snapshot: snap, ref } = await readSnapshotFile(opts.snapshot);
@@ -230,7 +241,13 @@ export function registerReplay(program: Command): void {
       await writeReplaySubject(opts.out, subject);
       const transport = new QueueTransport({ connection: config.redis, queueName: config.queueName, spoolDir: config.spoolDir });
       const bar = new cliProgress.SingleBar(
-        { format: "replay [{bar}] {value}/{total} traces | ETA {eta_formatted}", stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1_000, hideCursor: true },
+        {
+          format: "replay [{bar}] {value}/{total} traces | ETA {eta_formatted}",
+          stream: process.stderr,
+          noTTYOutput: true,
+          notTTYSchedule: 1_000,
+          hideCursor: true,
+        },
         cliProgress.Presets.shades_classic,
       );
       bar.start(snap.traces.length, 0);
@@ -276,12 +293,17 @@ export function registerReplay(program: Command): void {
       .description("review a replay's results again (e.g. with other thresholds) into DIR/review-<n>.{json,md,html}; exits 2 when the gate fails")
       .argument("<dir>", "the replay's --out directory")
       .option("--operator <id>", "who ran the review, recorded in it", process.env.USER ?? "replay"),
-  ).action(async (dir: string, opts: { thresholds?: string; minOutputMatch?: string; minTrajectoryMatch?: string; maxDivergences?: string; json?: boolean; operator: string }) => {
-    if (!opts.operator.trim()) throw usageError("--operator must not be empty");
-    const thresholds = await thresholdsOf(opts);
-    const results = await readResults(dir);
-    if (results.length === 0) throw new Error(`${dir}: no replay results (results.jsonl) found`);
-    const subject = await readReplaySubject(dir);
-    await writeReview(dir, results, { thresholds, subject, operator: opts.operator, json: opts.json, numbered: true });
-  });
+  ).action(
+    async (
+      dir: string,
+      opts: { thresholds?: string; minOutputMatch?: string; minTrajectoryMatch?: string; maxDivergences?: string; json?: boolean; operator: string },
+    ) => {
+      if (!opts.operator.trim()) throw usageError("--operator must not be empty");
+      const thresholds = await thresholdsOf(opts);
+      const results = await readResults(dir);
+      if (results.length === 0) throw new AuditgraphError("AUDITGRAPH_E_NO_REPLAY_RESULTS", `${dir}: no replay results (results.jsonl) found`);
+      const subject = await readReplaySubject(dir);
+      await writeReview(dir, results, { thresholds, subject, operator: opts.operator, json: opts.json, numbered: true });
+    },
+  );
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { parseWith } from "@auditgraph/core";
-import { RetentionPolicySchema, SegmentLedger, readCheckpointFile, type ExpiryReport, type Ledger } from "@auditgraph/ledger";
+import { RetentionPolicySchema, readCheckpointFile, type ExpiryReport, type Ledger, type Retention } from "@auditgraph/ledger";
 import { loadConfig } from "./config.js";
 import { openLedger } from "./ledger.js";
 import { configError } from "./errors.js";
@@ -21,12 +21,14 @@ const RetentionEnvSchema = z.object({
     .pipe(RetentionPolicySchema),
 });
 
-/** Retention and legal holds are kept by the segment-file ledger. */
-async function segmentLedger(): Promise<SegmentLedger> {
+/** The configured ledger's retention, where it keeps one (the segment-file ledger does). */
+async function ledgerRetention(): Promise<{ ledger: Ledger; retention: Retention }> {
   const ledger: Ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
-  if (ledger instanceof SegmentLedger) return ledger;
+  if (ledger.retention) return { ledger, retention: ledger.retention };
   await ledger.close();
-  throw configError("AUDITGRAPH_LEDGER_URL: retention and legal holds are kept by the segment-file ledger (AUDITGRAPH_LEDGER_DIR); unset AUDITGRAPH_LEDGER_URL");
+  throw configError(
+    "AUDITGRAPH_LEDGER_URL: retention and legal holds are kept by the segment-file ledger (AUDITGRAPH_LEDGER_DIR); unset AUDITGRAPH_LEDGER_URL",
+  );
 }
 
 export function formatExpiry(reports: ExpiryReport[], dryRun: boolean): string {
@@ -51,10 +53,12 @@ export function registerRetention(program: Command): void {
     .option("--by <operator>", "who places it")
     .option("--json", "print the hold as JSON")
     .action(async (opts: { tenant: string; user?: string; trace?: string; reason: string; by?: string; json?: boolean }) => {
-      const ledger = await segmentLedger();
-      const hold = await ledger.placeHold({ tenantId: opts.tenant, userId: opts.user, traceId: opts.trace, reason: opts.reason, placedBy: opts.by });
+      const { retention } = await ledgerRetention();
+      const hold = await retention.placeHold({ tenantId: opts.tenant, userId: opts.user, traceId: opts.trace, reason: opts.reason, placedBy: opts.by });
       if (opts.json) return console.log(JSON.stringify(hold, null, 2));
-      console.log(`legal hold ${hold.id} placed on stream ${hold.streamId}${hold.subject ? ` (subject ${hold.subject})` : ""}${hold.traceId ? ` (trace ${hold.traceId})` : ""}`);
+      console.log(
+        `legal hold ${hold.id} placed on stream ${hold.streamId}${hold.subject ? ` (subject ${hold.subject})` : ""}${hold.traceId ? ` (trace ${hold.traceId})` : ""}`,
+      );
     });
 
   program
@@ -64,7 +68,7 @@ export function registerRetention(program: Command): void {
     .option("--by <operator>", "who releases it")
     .option("--json", "print the released hold as JSON")
     .action(async (id: string, opts: { by?: string; json?: boolean }) => {
-      const hold = await (await segmentLedger()).releaseHold(id, opts.by);
+      const hold = await (await ledgerRetention()).retention.releaseHold(id, opts.by);
       if (opts.json) return console.log(JSON.stringify(hold, null, 2));
       console.log(`legal hold ${hold.id} released at ${hold.releasedAt}`);
     });
@@ -74,7 +78,7 @@ export function registerRetention(program: Command): void {
     .description("list legal holds, released ones too")
     .option("--json", "print them as JSON")
     .action(async (opts: { json?: boolean }) => {
-      const holds = await (await segmentLedger()).holds();
+      const holds = await (await ledgerRetention()).retention.holds();
       if (opts.json) return console.log(JSON.stringify(holds, null, 2));
       if (holds.length === 0) return console.log("no legal holds");
       for (const h of holds) {
@@ -85,15 +89,17 @@ export function registerRetention(program: Command): void {
 
   program
     .command("expire")
-    .description("remove whole segments past retention (AUDITGRAPH_RETENTION) that no hold keeps and whose checkpoint was exported (AUDITGRAPH_CHECKPOINT_FILE)")
+    .description(
+      "remove whole segments past retention (AUDITGRAPH_RETENTION) that no hold keeps and whose checkpoint was exported (AUDITGRAPH_CHECKPOINT_FILE)",
+    )
     .option("--dry-run", "say what would be removed, remove nothing")
     .option("--json", "print the report as JSON")
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
       const policy = parseWith(RetentionEnvSchema, process.env, "configuration").AUDITGRAPH_RETENTION;
       const file = loadConfig().checkpointExport.file;
       if (!file) throw configError("AUDITGRAPH_CHECKPOINT_FILE: required by expire: only checkpoints kept outside the ledger let a segment go");
-      const ledger = await segmentLedger();
-      const reports = await ledger.expire({ policy, exported: await readCheckpointFile(file), dryRun: opts.dryRun ?? false }).finally(() => ledger.close());
+      const { ledger, retention } = await ledgerRetention();
+      const reports = await retention.expire({ policy, exported: await readCheckpointFile(file), dryRun: opts.dryRun ?? false }).finally(() => ledger.close());
       console.log(opts.json ? JSON.stringify(reports, null, 2) : formatExpiry(reports, opts.dryRun ?? false));
     });
 }

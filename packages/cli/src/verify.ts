@@ -31,7 +31,10 @@ export function formatVerify(report: VerifyReport, signatures: SignatureCheck = 
           : s.signaturesVerified === s.checkpoints
             ? `${s.checkpoints} signed checkpoints verified`
             : `${s.checkpoints} checkpoint roots match, signatures NOT checked`;
-      return `  ${s.streamId}: ${s.count} events, root ${s.root}, ${checkpoints}` + (s.expired ? `; positions ${s.expired.from}..${s.expired.to - 1} expired by retention` : "");
+      return (
+        `  ${s.streamId}: ${s.count} events, root ${s.root}, ${checkpoints}` +
+        (s.expired ? `; positions ${s.expired.from}..${s.expired.to - 1} expired by retention` : "")
+      );
     });
     const lines = [`OK: ${report.count} events in ${report.streams.length} streams`, ...streams];
     if (signatures === "not-checked") lines.push(`WARNING: ${NOT_CHECKED}`);
@@ -62,11 +65,15 @@ export async function verifyLedger(config: Config, opts: { checkpoints?: string;
   if (!config.ledgerUrl) {
     const dir = await stat(config.ledgerDir).catch(() => undefined);
     if (!dir?.isDirectory())
-      throw cannotVerify(`AUDITGRAPH_LEDGER_DIR: no ledger at ${config.ledgerDir} (${dir ? "not a directory" : "it does not exist"}); point AUDITGRAPH_LEDGER_DIR at the worker's ledger directory`);
+      throw cannotVerify(
+        `AUDITGRAPH_LEDGER_DIR: no ledger at ${config.ledgerDir} (${dir ? "not a directory" : "it does not exist"}); point AUDITGRAPH_LEDGER_DIR at the worker's ledger directory`,
+      );
   }
   const files = [
     ...(opts.checkpoints ? [{ path: opts.checkpoints, name: "--checkpoints" }] : []),
-    ...(config.checkpointExport.file && config.checkpointExport.file !== opts.checkpoints ? [{ path: config.checkpointExport.file, name: "AUDITGRAPH_CHECKPOINT_FILE" }] : []),
+    ...(config.checkpointExport.file && config.checkpointExport.file !== opts.checkpoints
+      ? [{ path: config.checkpointExport.file, name: "AUDITGRAPH_CHECKPOINT_FILE" }]
+      : []),
   ];
   const kept = await keptCheckpoints(files);
   const publicKey = opts.skipSignatures ? undefined : await publicKeyOf(config);
@@ -116,22 +123,33 @@ export async function verifyingKey(flag: string | undefined): Promise<string> {
 export function registerVerify(program: Command): void {
   program
     .command("verify")
-    .description("recompute every ledger stream's hash chain and check its signed checkpoints; exit 0 verified, 1 an integrity failure found, 2 could not verify")
+    .description(
+      "recompute every ledger stream's hash chain and check its signed checkpoints; exit 0 verified, 1 an integrity failure found, 2 could not verify",
+    )
     .option("--json", "print the report as JSON")
-    .option("--checkpoints <file>", "also check against checkpoints kept outside the ledger (an exported file; AUDITGRAPH_CHECKPOINT_FILE, when set, is checked without this flag)")
+    .option(
+      "--checkpoints <file>",
+      "also check against checkpoints kept outside the ledger (an exported file; AUDITGRAPH_CHECKPOINT_FILE, when set, is checked without this flag)",
+    )
     .option("--skip-signatures", "verify without a public key: records, chains and checkpoint roots are checked, who signed the checkpoints is not")
     .action(async (opts: { json?: boolean; checkpoints?: string; skipSignatures?: boolean }) => {
       const outcome = await verifyLedger(loadConfig(), opts).catch((error: unknown) => {
         throw couldNot(error);
       });
       const { report, ...rest } = outcome;
-      console.log(opts.json ? JSON.stringify({ ...report, ...rest, ...(rest.signatures === "not-checked" ? { warning: NOT_CHECKED } : {}) }, null, 2) : formatVerify(report, rest.signatures));
+      console.log(
+        opts.json
+          ? JSON.stringify({ ...report, ...rest, ...(rest.signatures === "not-checked" ? { warning: NOT_CHECKED } : {}) }, null, 2)
+          : formatVerify(report, rest.signatures),
+      );
       if (!report.ok) process.exitCode = 1;
     });
 
   program
     .command("verify-proof")
-    .description("check a `prove` or `prove-consistency` file with nothing but the public key (see docs/verifying-proofs.md); exit 0 it holds, 1 it does not, 2 could not check")
+    .description(
+      "check a `prove` or `prove-consistency` file with nothing but the public key (see docs/verifying-proofs.md); exit 0 it holds, 1 it does not, 2 could not check",
+    )
     .argument("<file>", "the JSON printed by `auditgraph prove` or `auditgraph prove-consistency`")
     .option("--public-key <pem>", "the checkpoint signer's public key (PEM file; default: AUDITGRAPH_PUBLIC_KEY)")
     .option("--json", "print the outcome as JSON")
@@ -139,7 +157,14 @@ export function registerVerify(program: Command): void {
       const [input, publicKey] = await Promise.all([readJsonFile(file, "<file>"), verifyingKey(opts.publicKey)]).catch((error: unknown) => {
         throw couldNot(error);
       });
-      const kind = typeof input === "object" && input !== null ? ("record" in input ? "inclusion" : "from" in input && "to" in input ? "consistency" : undefined) : undefined;
+      const kind =
+        typeof input === "object" && input !== null
+          ? "record" in input
+            ? "inclusion"
+            : "from" in input && "to" in input
+              ? "consistency"
+              : undefined
+          : undefined;
       if (!kind) throw cannotVerify(`<file>: ${file} is neither what \`auditgraph prove\` nor what \`auditgraph prove-consistency\` prints`);
       let text: string;
       let result: Record<string, unknown>;

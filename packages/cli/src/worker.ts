@@ -17,7 +17,8 @@ export interface WorkerCommandOptions {
 function whole(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    if (!/^\d+$/.test(value) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -30,7 +31,11 @@ export function registerWorker(program: Command): void {
     )
     .option("--concurrency <n>", "jobs processed at once", whole(1, 10_000), 1)
     .option("--lock-ms <n>", "after how long a batch held by a dead worker is taken over", whole(1, 2 ** 31 - 1), 30_000)
-    .option("--http-port <port>", "serve /healthz, /readyz and /metrics on this port (default: AUDITGRAPH_WORKER_HTTP_PORT; unset: no server)", whole(0, 65_535))
+    .option(
+      "--http-port <port>",
+      "serve /healthz, /readyz and /metrics on this port (default: AUDITGRAPH_WORKER_HTTP_PORT; unset: no server)",
+      whole(0, 65_535),
+    )
     .option("--http-host <address>", "the address the HTTP server listens on", "0.0.0.0")
     .action(async (opts: WorkerCommandOptions) => {
       await runWorker(loadConfig(), opts);
@@ -46,7 +51,12 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
   if (!config.signingKeyPath) log.warn("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
   const policies = await loadWorkerPolicies(config.policiesPath);
   log.info(
-    { policies: config.policiesPath ?? "(built-in defaults)", policySet: policies.hash.slice(0, 12), count: policies.policies.length, escalating: config.escalationSeverity ?? "high" },
+    {
+      policies: config.policiesPath ?? "(built-in defaults)",
+      policySet: policies.hash.slice(0, 12),
+      count: policies.policies.length,
+      escalating: config.escalationSeverity ?? "high",
+    },
     "auditgraph worker: policies loaded",
   );
   const worker = new AuditWorker({
@@ -64,7 +74,8 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
     ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),
   });
   // The webhook's host only: its path or query may carry a token, and the secret is never printed.
-  if (config.escalationWebhook) log.info({ webhookHost: new URL(config.escalationWebhook.url).host }, "auditgraph worker: notifying escalations to a signed webhook");
+  if (config.escalationWebhook)
+    log.info({ webhookHost: new URL(config.escalationWebhook.url).host }, "auditgraph worker: notifying escalations to a signed webhook");
   let http: WorkerHttp | undefined;
   const stopped = new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));

@@ -252,7 +252,13 @@ export class AccountStore {
    * The account of an OIDC identity: by (issuer, subject); else the account with the same email
    * when the provider says it is verified (the identity is linked to it); else a new account with no roles.
    */
-  async accountOfOidc(identity: { issuer: string; subject: string; email?: string | undefined; emailVerified: boolean; name?: string | undefined }): Promise<Account> {
+  async accountOfOidc(identity: {
+    issuer: string;
+    subject: string;
+    email?: string | undefined;
+    emailVerified: boolean;
+    name?: string | undefined;
+  }): Promise<Account> {
     const { issuer, subject } = identity;
     const found = await this.pool.query<AccountRow>(`SELECT * FROM ${this.s}.accounts WHERE oidc_issuer = $1 AND oidc_subject = $2`, [issuer, subject]);
     if (found.rows[0]) return toAccount(found.rows[0]);
@@ -265,7 +271,8 @@ export class AccountStore {
       if (linked.rows[0]) return toAccount(linked.rows[0]);
       if (await this.byEmail(email)) throw new ConsoleError("AUDITGRAPH_E_CONSOLE_CONFLICT", "this email belongs to an account linked to another identity");
     }
-    if (!email || !identity.emailVerified) throw new ConsoleError("AUDITGRAPH_E_CONSOLE_FORBIDDEN", "the identity provider gave no verified email for this identity");
+    if (!email || !identity.emailVerified)
+      throw new ConsoleError("AUDITGRAPH_E_CONSOLE_FORBIDDEN", "the identity provider gave no verified email for this identity");
     const { rows } = await this.pool.query<AccountRow>(
       `INSERT INTO ${this.s}.accounts (id, email, name, oidc_issuer, oidc_subject) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
       [randomUUID(), email, (identity.name?.trim() || email).slice(0, 200), issuer, subject],
@@ -301,13 +308,22 @@ export class AccountStore {
       `SELECT id, name, created_at, last_used_at, revoked_at FROM ${this.s}.api_tokens WHERE account_id = $1 ORDER BY created_at`,
       [accountId],
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at.toISOString(), lastUsedAt: r.last_used_at?.toISOString() ?? null, revokedAt: r.revoked_at?.toISOString() ?? null }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      createdAt: r.created_at.toISOString(),
+      lastUsedAt: r.last_used_at?.toISOString() ?? null,
+      revokedAt: r.revoked_at?.toISOString() ?? null,
+    }));
   }
 
   /** Revokes one of the account's tokens; false when it has no such live token. */
   async revokeToken(accountId: string, tokenId: string): Promise<boolean> {
     if (!z.uuid().safeParse(tokenId).success) return false;
-    const { rowCount } = await this.pool.query(`UPDATE ${this.s}.api_tokens SET revoked_at = now() WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, [tokenId, accountId]);
+    const { rowCount } = await this.pool.query(`UPDATE ${this.s}.api_tokens SET revoked_at = now() WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, [
+      tokenId,
+      accountId,
+    ]);
     return rowCount === 1;
   }
 }

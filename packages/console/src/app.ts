@@ -28,7 +28,10 @@ const ASSETS: Record<string, { type: string; body: Buffer }> = {
   "inbox.js": { type: "text/javascript", body: readFileSync(publicFile("inbox.js")) },
   // The trace page's lineage view: Cytoscape.js and its dagre layout (which bundles dagre), source-map comments cut.
   "cytoscape.min.js": { type: "text/javascript", body: withoutSourceMap(require.resolve("cytoscape/dist/cytoscape.min.js")) },
-  "cytoscape-dagre.min.js": { type: "text/javascript", body: withoutSourceMap(join(dirname(require.resolve("cytoscape-dagre/package.json")), "dist/cytoscape-dagre.min.js")) },
+  "cytoscape-dagre.min.js": {
+    type: "text/javascript",
+    body: withoutSourceMap(join(dirname(require.resolve("cytoscape-dagre/package.json")), "dist/cytoscape-dagre.min.js")),
+  },
   "lineage.js": { type: "text/javascript", body: readFileSync(publicFile("lineage.js")) },
   "ledger.js": { type: "text/javascript", body: readFileSync(publicFile("ledger.js")) },
 };
@@ -63,13 +66,21 @@ export async function buildConsoleApp(ctx: ConsoleContext): Promise<FastifyInsta
   });
   app.setErrorHandler((error: FastifyError | ConsoleError, request, reply) => {
     const status = error instanceof ConsoleError ? error.statusCode : error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
-    const code = error instanceof ConsoleError ? error.code : status === 403 && /csrf/i.test(error.message) ? "AUDITGRAPH_E_CONSOLE_FORBIDDEN" : (error.code ?? "AUDITGRAPH_E_CONSOLE_INTERNAL");
+    const code =
+      error instanceof ConsoleError
+        ? error.code
+        : status === 403 && /csrf/i.test(error.message)
+          ? "AUDITGRAPH_E_CONSOLE_FORBIDDEN"
+          : (error.code ?? "AUDITGRAPH_E_CONSOLE_INTERNAL");
     const message = status >= 500 ? "internal error" : error.message;
     if (status >= 500) ctx.log.error({ err: { message: error.message, code: error.code }, url: request.routeOptions.url }, "console request failed");
     if (status === 401 && request.method === "GET" && wantsHtml(request.headers.accept))
       return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`);
     if (wantsHtml(request.headers.accept))
-      return reply.code(status).type("text/html").send(page({ title: `${status}`, viewer: null }, html`<p class="error">${code}: ${message}</p>`).toString());
+      return reply
+        .code(status)
+        .type("text/html")
+        .send(page({ title: `${status}`, viewer: null }, html`<p class="error">${code}: ${message}</p>`).toString());
     return reply.code(status).send({ code, message });
   });
   await authRoutes(app, ctx);

@@ -110,13 +110,21 @@ export async function authRoutes(app: FastifyInstance, ctx: ConsoleContext): Pro
     if (attempts === 1) await ctx.redis.expire(limitKey, LOGIN_WINDOW_SECONDS);
     if (attempts > LOGIN_LIMIT) {
       const message = "too many sign-in attempts; try again later";
-      if (wantsHtml(request)) return reply.code(429).type("text/html").send(loginPage(ctx, csrfTokenOf(reply), next, message).toString());
+      if (wantsHtml(request))
+        return reply
+          .code(429)
+          .type("text/html")
+          .send(loginPage(ctx, csrfTokenOf(reply), next, message).toString());
       return reply.code(429).send({ code: "AUDITGRAPH_E_CONSOLE_RATE_LIMITED", message });
     }
     const account = await ctx.accounts.authenticate(email, password);
     if (!account) {
       ctx.log.info({ event: "console.login.failed", ip: request.ip }, "console sign-in refused");
-      if (wantsHtml(request)) return reply.code(401).type("text/html").send(loginPage(ctx, csrfTokenOf(reply), next, BAD_LOGIN).toString());
+      if (wantsHtml(request))
+        return reply
+          .code(401)
+          .type("text/html")
+          .send(loginPage(ctx, csrfTokenOf(reply), next, BAD_LOGIN).toString());
       throw unauthenticated(BAD_LOGIN);
     }
     await ctx.redis.del(limitKey);

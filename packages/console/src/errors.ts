@@ -1,3 +1,5 @@
+import { AuditgraphError } from "@auditgraph/core";
+
 /** Coded console errors: the code is stable (tests and clients match on it), the message is for people. */
 export const CONSOLE_ERROR_CODES = {
   AUDITGRAPH_E_CONSOLE_NOT_FOUND: 404,
@@ -8,11 +10,12 @@ export const CONSOLE_ERROR_CODES = {
 } as const satisfies Record<string, number>;
 export type ConsoleErrorCode = keyof typeof CONSOLE_ERROR_CODES;
 
-export class ConsoleError extends Error {
+export class ConsoleError extends AuditgraphError {
   override readonly name = "ConsoleError";
+  declare readonly code: ConsoleErrorCode;
   readonly statusCode: number;
-  constructor(readonly code: ConsoleErrorCode, message: string) {
-    super(message);
+  constructor(code: ConsoleErrorCode, message: string) {
+    super(code, message);
     this.statusCode = CONSOLE_ERROR_CODES[code];
   }
 }

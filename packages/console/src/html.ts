@@ -31,4 +31,5 @@ export function html(strings: TemplateStringsArray, ...parts: Part[]): Html {
 export const raw = (markup: string): Html => new Html(markup);
 
 /** JSON for a `<script type="application/json">` block: `<` is escaped so no content can close the tag. */
-export const jsonForScript = (value: unknown): Html => new Html(JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026"));
+export const jsonForScript = (value: unknown): Html =>
+  new Html(JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026"));

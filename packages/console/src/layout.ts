@@ -41,10 +41,12 @@ ${options.csrfToken ? html`<meta name="csrf-token" content="${options.csrfToken}
 <body>
 <header class="top">
   <a class="brand" href="/">auditgraph</a>
-  ${viewer
-    ? html`<nav>${NAV.map(([key, href, label]) => html`<a href="${href}"${key === options.section ? html` aria-current="page"` : ""}>${label}</a>`)}${isAdmin ? html`<a href="/admin/accounts"${options.section === "admin" ? html` aria-current="page"` : ""}>Accounts</a>` : ""}</nav>
+  ${
+    viewer
+      ? html`<nav>${NAV.map(([key, href, label]) => html`<a href="${href}"${key === options.section ? html` aria-current="page"` : ""}>${label}</a>`)}${isAdmin ? html`<a href="/admin/accounts"${options.section === "admin" ? html` aria-current="page"` : ""}>Accounts</a>` : ""}</nav>
   <form class="logout" method="post" action="/logout"><input type="hidden" name="_csrf" value="${options.csrfToken ?? ""}"><span class="who">${viewer.name}</span> <button type="submit">Log out</button></form>`
-    : ""}
+      : ""
+  }
 </header>
 <main>
 <h1>${options.title}</h1>

@@ -16,7 +16,10 @@ type OidcOptions = NonNullable<ConsoleOptions["oidc"]>;
 function refuse(request: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string) {
   if (!(request.headers.accept ?? "").includes("text/html")) return reply.code(status).send({ code, message });
   const body = html`<p class="error" role="alert" data-code="${code}">${message}</p><p><a href="/login">Back to sign-in</a></p>`;
-  return reply.code(status).type("text/html").send(page({ title: "Sign in", viewer: null }, body).toString());
+  return reply
+    .code(status)
+    .type("text/html")
+    .send(page({ title: "Sign in", viewer: null }, body).toString());
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);

@@ -9,7 +9,10 @@ export const ConsoleOptionsSchema = z.strictObject({
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Signs the session cookie. Never logged. */
   sessionSecret: z.string().min(32, "must be at least 32 characters"),
-  sessionTtlSeconds: z.int().positive().default(8 * 3600),
+  sessionTtlSeconds: z
+    .int()
+    .positive()
+    .default(8 * 3600),
   /** Trust X-Forwarded-* from a reverse proxy (the client's address in access events, https). */
   trustProxy: z.boolean().default(false),
   oidc: z

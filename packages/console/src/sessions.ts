@@ -87,4 +87,3 @@ export async function signIn(request: FastifyRequest, accountId: string, via: "p
   request.session.accountId = accountId;
   request.session.via = via;
 }
-

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { RedisConnection } from "./redis.js";
 import { parseWith } from "./validation.js";
 import { DEFAULT_QUEUE_NAME } from "./transport.js";
 
@@ -11,7 +10,8 @@ export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_{}-]+$/;
 /** A queue name all of whose keys land in one Redis Cluster slot (BullMQ's scripts touch several at once). */
 export const isHashTag = (queueName: string): boolean => /^\{[^{}]+\}$/.test(queueName);
 
-export const HASH_TAG_MESSAGE = "must be a hash tag such as {auditgraph} when AUDITGRAPH_REDIS_CLUSTER_NODES is set (a queue's keys must share one cluster slot)";
+export const HASH_TAG_MESSAGE =
+  "must be a hash tag such as {auditgraph} when AUDITGRAPH_REDIS_CLUSTER_NODES is set (a queue's keys must share one cluster slot)";
 
 /** pino's levels, for AUDITGRAPH_LOG_LEVEL. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -56,30 +56,4 @@ export function withSharedEnvRules<S extends z.ZodType<Pick<SharedEnv, "AUDITGRA
     message: HASH_TAG_MESSAGE,
     path: ["AUDITGRAPH_QUEUE"],
   });
-}
-
-/** How to reach Redis, from AUDITGRAPH_REDIS_URL (credentials, db and TLS included) and the cluster's seed nodes. */
-export function redisConnectionOf(redisUrl: string, clusterNodes?: { host: string; port: number }[]): RedisConnection {
-  const url = new URL(redisUrl);
-  return {
-    host: url.hostname,
-    port: Number(url.port || 6379),
-    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
-    ...(url.protocol === "rediss:" ? { tls: {} } : {}),
-    ...(clusterNodes?.length ? { clusterNodes } : {}),
-  };
-}
-
-/**
- * Where a connection points, for a log line: host:port (or the cluster's seed nodes), the db
- * and whether TLS is on. Never a username, password or URL.
- */
-export function describeRedis(connection: RedisConnection): { nodes: string[]; cluster: boolean; tls: boolean; db?: number } {
-  const cluster = Boolean(connection.clusterNodes?.length);
-  const nodes = cluster
-    ? connection.clusterNodes!.map((n) => `${n.host}:${n.port}`)
-    : [connection.path ?? `${connection.host ?? "127.0.0.1"}:${connection.port ?? 6379}`];
-  return { nodes, cluster, tls: Boolean(connection.tls), ...(connection.db ? { db: connection.db } : {}) };
 }

@@ -1,3 +1,4 @@
+import { AuditgraphError } from "./errors.js";
 import type { EscalationState, EventOf } from "./schema.js";
 
 /** Where each state may go: a reviewer acknowledges, resolves or dismisses; a closed escalation can only be reopened. */
@@ -8,8 +9,8 @@ export const ESCALATION_TRANSITIONS: Readonly<Record<EscalationState, readonly E
   dismissed: ["open"],
 };
 
-/** A transition the lifecycle does not allow. The message names the states, never the reason text. */
-export class EscalationTransitionError extends Error {
+/** A transition the lifecycle does not allow (`AUDITGRAPH_E_ESCALATION_TRANSITION`). The message names the states, never the reason text. */
+export class EscalationTransitionError extends AuditgraphError {
   override readonly name = "EscalationTransitionError";
   constructor(
     readonly escalationId: string,
@@ -18,6 +19,7 @@ export class EscalationTransitionError extends Error {
   ) {
     const allowed = ESCALATION_TRANSITIONS[from];
     super(
+      "AUDITGRAPH_E_ESCALATION_TRANSITION",
       `cannot move escalation ${escalationId} to ${to}: it is ${from}, and a ${from} escalation can only go to ${allowed.join(" or ")}` +
         (to === from ? ` (it is ${from} already)` : ""),
     );
@@ -42,10 +44,7 @@ export interface EscalationView {
  * the lifecycle does not allow stays on record but changes nothing: the ledger is never edited,
  * and every reader folds the same events to the same state.
  */
-export function foldEscalation(
-  opened: EventOf<"escalation.opened">,
-  transitions: readonly EventOf<"escalation.transition">[],
-): EscalationView {
+export function foldEscalation(opened: EventOf<"escalation.opened">, transitions: readonly EventOf<"escalation.transition">[]): EscalationView {
   let state: EscalationState = "open";
   const out: EscalationView["transitions"] = [];
   for (const event of transitions) {

@@ -79,26 +79,41 @@ export {
   type OpenedEvent,
   type OpenedRecord,
 } from "./subjects/index.js";
-export { DEFAULT_QUEUE_NAME, BATCH_JOB_NAME, BatchJobSchema, epochKey, readEpoch, batchJobOptions, BATCH_PRIORITY, URGENT_BATCH_PRIORITY, BATCH_ATTEMPTS, type BatchJob, type ScriptClient } from "./transport.js";
-export { SharedEnvSchema, withSharedEnvRules, redisConnectionOf, describeRedis, logLevelOf, LOG_LEVELS, type LogLevel, isHashTag, HASH_TAG_MESSAGE, QUEUE_NAME_PATTERN, DEFAULT_REDIS_URL, DEFAULT_SPOOL_DIR, type SharedEnv } from "./env.js";
 export {
-  Redactor,
-  RedactionConfigSchema,
-  RedactionOperatorSchema,
-  CustomDetectorSchema,
-  FieldRuleSchema,
-  BUILTIN_DETECTORS,
-  PII_DETECTORS,
-  type RedactionConfig,
-  type ResolvedRedactionConfig,
-  type RedactionOperator,
-  type RedactionCounts,
-  type BuiltinDetector,
-  type CustomDetector,
-  type DetectorFunction,
-  type FieldRule,
-  type TextSpan,
-} from "./redaction/index.js";
+  DEFAULT_QUEUE_NAME,
+  BATCH_JOB_NAME,
+  BatchJobSchema,
+  epochKey,
+  batchJobOptions,
+  BATCH_PRIORITY,
+  URGENT_BATCH_PRIORITY,
+  BATCH_ATTEMPTS,
+  type BatchJob,
+} from "./transport.js";
+export {
+  SharedEnvSchema,
+  withSharedEnvRules,
+  logLevelOf,
+  LOG_LEVELS,
+  type LogLevel,
+  isHashTag,
+  HASH_TAG_MESSAGE,
+  QUEUE_NAME_PATTERN,
+  DEFAULT_REDIS_URL,
+  DEFAULT_SPOOL_DIR,
+  type SharedEnv,
+} from "./env.js";
+// Where redaction may go in each event type, declared beside the schemas (events/<family>.ts);
+// the engine that walks them is @auditgraph/redaction, so agents that redact pay for its detectors.
+export { PAYLOAD_REDACTION } from "./schema.js";
+export { ENVELOPE_REDACTION } from "./events/common.js";
+export {
+  JSON_SHAPE as REDACTION_JSON_SHAPE,
+  object as redactionObject,
+  required as redactionRequired,
+  type Shape as RedactionShape,
+  type Field as RedactionField,
+} from "./events/hints.js";
 export { lockDir, type DirLockOptions } from "./lock.js";
 export { appendSynced } from "./files.js";
 export {
@@ -108,4 +123,5 @@ export {
   foldEscalation,
   type EscalationView,
 } from "./escalation.js";
-export { redisClient, bullConnection, type RedisConnection } from "./redis.js";
+export { AuditgraphError, isAuditgraphError, LEGACY_ERROR_CODES, type ErrorCode, type LegacyErrorCode } from "./errors.js";
+export { backoffMs, type BackoffOptions } from "./backoff.js";

@@ -1,6 +1,9 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
+import { backoffMs } from "./backoff.js";
+import { AuditgraphError } from "./errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const alive = (pid: number): boolean => {
   try {
@@ -50,9 +53,10 @@ export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: 
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new Error(`${dir} is locked by another writer (pid ${holder || "unknown"})`, { cause: error });
+        throw new AuditgraphError("AUDITGRAPH_E_DIR_LOCKED", `${dir} is locked by another writer (pid ${holder || "unknown"})`, { cause: error });
       }
-      await new Promise((r) => setTimeout(r, Math.min(5 * 2 ** Math.min(attempt, 4), 50)));
+      // 5, 10, 20, 40, then 50 ms: a holder on this machine lets go within milliseconds.
+      await sleep(backoffMs(attempt + 1, { minMs: 5, maxMs: 50 }));
     }
   }
 }

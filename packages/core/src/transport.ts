@@ -17,23 +17,6 @@ export const BatchJobSchema = z.object({
 export const epochKey = (queueName: string, prefix = "bull") => `${prefix}:${queueName}:auditgraph-epoch`;
 export type BatchJob = z.infer<typeof BatchJobSchema>;
 
-/** What `readEpoch` needs of a Redis client: BullMQ's own (`queue.getBackend().client`) has it. */
-export interface ScriptClient {
-  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
-  runCommand(name: string, args: unknown[]): Promise<unknown>;
-}
-
-const defined = new WeakSet<ScriptClient>();
-
-/** The epoch at `key`, set to `fresh` first if there is none: one atomic step, so racing readers agree. */
-export async function readEpoch(client: ScriptClient, key: string, fresh: string): Promise<string> {
-  if (!defined.has(client)) {
-    client.defineCommand("auditgraphEpoch", { numberOfKeys: 1, lua: "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])" });
-    defined.add(client);
-  }
-  return String(await client.runCommand("auditgraphEpoch", [key, fresh]));
-}
-
 /** BullMQ takes lower priorities first; see `batchJobOptions`. */
 export const BATCH_PRIORITY = 1_000;
 export const URGENT_BATCH_PRIORITY = 1;
@@ -49,7 +32,15 @@ export const BATCH_ATTEMPTS = 20;
  * - `priority`: ordinary batches carry one too, or urgent ones could never overtake them
  *   (BullMQ takes jobs without a priority before all prioritized ones).
  */
-export function batchJobOptions({ jobId, priority = BATCH_PRIORITY, attempts = BATCH_ATTEMPTS }: { jobId?: string; priority?: number; attempts?: number } = {}) {
+export function batchJobOptions({
+  jobId,
+  priority = BATCH_PRIORITY,
+  attempts = BATCH_ATTEMPTS,
+}: {
+  jobId?: string;
+  priority?: number;
+  attempts?: number;
+} = {}) {
   return {
     ...(jobId ? { jobId } : {}),
     priority,

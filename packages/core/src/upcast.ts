@@ -1,43 +1,33 @@
 import { z } from "zod";
-import { CostSchema, EventSchema, SCHEMA_VERSION, type AuditEvent } from "./schema.js";
+import { VersionedSchema, type ParseResult, type Upcaster, type Versioned } from "./events/common.js";
+import { RUN_UPCASTERS } from "./events/runs.js";
+import { EventSchema, SCHEMA_VERSION, type AuditEvent, type EventType } from "./schema.js";
 import { MAX_EVENT_DEPTH, ValidationError, issuesOf, nestedTooDeep } from "./validation.js";
 
-/**
- * All that upcasting needs to know of an event of any version: it is an object with a version.
- * Its other members pass through untouched, including ones the current schema does not know.
- */
-const VersionedSchema = z.looseObject({ schemaVersion: z.int().positive() });
-type Versioned = z.infer<typeof VersionedSchema>;
-
 /** Like zod's `safeParse` result, so a caller handles it the same way (`issuesOf(result.error)`). */
-export type EventParseResult<T = AuditEvent> = { success: true; data: T } | { success: false; error: z.ZodError };
+export type EventParseResult<T = AuditEvent> = ParseResult<T>;
 
 /**
- * One step from version n to n + 1. It returns a new object (never mutates its input: the ledger
- * keeps the event as received), and refuses an event it cannot read with the offending field
- * named as its producer sent it, not where the step would have moved it.
+ * Each step from version n to n + 1, keyed by the version it starts from: what it changes in
+ * each event type, from the families' upcasters (`events/<family>.ts`). A type a step does not
+ * name only has its version raised. An event is taken through each in turn up to SCHEMA_VERSION.
  */
-type Upcaster = (event: Versioned) => EventParseResult<Versioned>;
-
-/**
- * Version 1, kept only as far as the step to 2 reads it: any object with schemaVersion 1, whose
- * `llm.end` carried its cost in the payload. The rest of version 1 is unchanged in version 2 and
- * is checked by the current schema. The cost itself is shaped alike in both; should CostSchema
- * change, version 1's shape is to be frozen here, not followed.
- */
-const V1LlmEndSchema = z.looseObject({ payload: z.looseObject({ cost: CostSchema.optional() }) });
-
-const v1ToV2: Upcaster = (event) => {
-  if (event.type !== "llm.end") return { success: true, data: { ...event, schemaVersion: 2 } };
-  const v1 = V1LlmEndSchema.safeParse(event);
-  if (!v1.success) return { success: false, error: v1.error };
-  // The received values are moved, not zod's copies of them: members the schema does not know stay.
-  const { cost, ...payload } = event.payload as Record<string, unknown>;
-  return { success: true, data: { ...event, schemaVersion: 2, payload, ...(cost === undefined ? {} : { cost }) } };
+const UPCASTERS: Readonly<Record<number, Partial<Record<EventType, Upcaster>>>> = {
+  1: { ...RUN_UPCASTERS[1] },
 };
 
-/** Keyed by the version a step starts from; an event is taken through each in turn up to SCHEMA_VERSION. */
-const UPCASTERS: Readonly<Record<number, Upcaster>> = { 1: v1ToV2 };
+/** One step from `version` to the next, or undefined when this release has none from it. */
+function stepFrom(version: number): ((event: Versioned) => ParseResult<Versioned>) | undefined {
+  const byType = UPCASTERS[version];
+  if (!byType) return undefined;
+  return (event) => {
+    // Own members only: `type` is unchecked input here, and may well be "toString".
+    const type = event.type;
+    const step = typeof type === "string" && Object.hasOwn(byType, type) ? byType[type as EventType] : undefined;
+    const moved = step ? step(event) : { success: true as const, data: event };
+    return moved.success ? { success: true, data: { ...moved.data, schemaVersion: version + 1 } } : moved;
+  };
+}
 
 const versionError = (version: number, message: string): EventParseResult<never> => ({
   success: false,
@@ -51,7 +41,7 @@ function upcast(event: Versioned): EventParseResult<Versioned> {
     return versionError(from, `version ${from} is newer than this release of auditgraph knows (${SCHEMA_VERSION}): upgrade the worker before the agents`);
   let current = event;
   for (let version = from; version < SCHEMA_VERSION; version++) {
-    const step = UPCASTERS[version];
+    const step = stepFrom(version);
     if (!step) return versionError(from, `version ${from} cannot be read: there is no upcaster from version ${version}`);
     const next = step(current);
     if (!next.success) return next;
@@ -71,7 +61,14 @@ export function parseEvent(input: unknown): EventParseResult {
     // The field it starts under is named; the full path would be hundreds of segments long.
     return {
       success: false,
-      error: new z.ZodError([{ code: "custom", path: deep.slice(0, 3), message: `nested deeper than ${MAX_EVENT_DEPTH} levels (from here); refused before validation`, input: undefined }]),
+      error: new z.ZodError([
+        {
+          code: "custom",
+          path: deep.slice(0, 3),
+          message: `nested deeper than ${MAX_EVENT_DEPTH} levels (from here); refused before validation`,
+          input: undefined,
+        },
+      ]),
     };
   // Without a readable version there is nothing to upcast: the current schema names every bad
   // field, schemaVersion among them.

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { AuditgraphError } from "./errors.js";
 
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `identity.user.id` (empty for the value itself). */
@@ -6,14 +7,14 @@ export interface FieldIssue {
   message: string;
 }
 
-/** A value that failed a schema; the message names every offending field. */
-export class ValidationError extends Error {
+/** A value that failed a schema; the message names every offending field. Code `AUDITGRAPH_E_VALIDATION`. */
+export class ValidationError extends AuditgraphError {
   override readonly name = "ValidationError";
   constructor(
     readonly subject: string,
     readonly issues: FieldIssue[],
   ) {
-    super(`invalid ${subject}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+    super("AUDITGRAPH_E_VALIDATION", `invalid ${subject}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
   }
 }
 

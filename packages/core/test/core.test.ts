@@ -20,9 +20,7 @@ import { sampleEvent } from "./fixtures.js";
 describe("canonical JSON (RFC 8785)", () => {
   it("sorts keys by UTF-16 code units and prints numbers the ECMAScript way", () => {
     // From RFC 8785 section 3.2.2/3.2.3: key order and number forms.
-    expect(canonicalJson({ b: 1, a: [1e21, 1e-7, -0, 56.0], "\u20ac": "x", "\r": "y" })).toBe(
-      '{"\\r":"y","a":[1e+21,1e-7,0,56],"b":1,"€":"x"}',
-    );
+    expect(canonicalJson({ b: 1, a: [1e21, 1e-7, -0, 56.0], "\u20ac": "x", "\r": "y" })).toBe('{"\\r":"y","a":[1e+21,1e-7,0,56],"b":1,"€":"x"}');
   });
 
   it("gives equal hashes to equal values whatever their key order", () => {
@@ -108,7 +106,13 @@ describe("event ids", () => {
 
 describe("sealed record text", () => {
   it("is the record's canonical JSON, and is sealed exactly when its text is unchanged", () => {
-    const unsealed = { position: 7, streamId: "s", recordedAt: "2026-01-01T00:00:00.000Z", prevHash: GENESIS_HASH, event: sampleEvent({ payload: { messages: [{ role: "user", content: ',"position":9,"hash":"x"' }] } }) };
+    const unsealed = {
+      position: 7,
+      streamId: "s",
+      recordedAt: "2026-01-01T00:00:00.000Z",
+      prevHash: GENESIS_HASH,
+      event: sampleEvent({ payload: { messages: [{ role: "user", content: ',"position":9,"hash":"x"' }] } }),
+    };
     const { record, json } = sealRecordText(unsealed);
     expect(record).toEqual(sealRecord(unsealed));
     expect(json).toBe(canonicalJson(record));

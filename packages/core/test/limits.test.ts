@@ -20,19 +20,42 @@ const flagPayload = {
   outcome: "flagged",
 };
 const BASES = {
-  "llm.start": () => sampleEvent({ parentRunId: "parent-1", sessionId: "s1", model: { provider: "fake", name: "m", version: "v", params: {} }, payload: { messages: [{ role: "tool", content: "3", toolCallId: "call_1" }], tools: [{ name: "add" }] } }),
-  "llm.end": () => sampleEvent({ type: "llm.end", payload: { output: { text: "", toolCalls: [toolCall] }, reasoning: [{ index: 0, kind: "tool_call", toolCall }] } }),
+  "llm.start": () =>
+    sampleEvent({
+      parentRunId: "parent-1",
+      sessionId: "s1",
+      model: { provider: "fake", name: "m", version: "v", params: {} },
+      payload: { messages: [{ role: "tool", content: "3", toolCallId: "call_1" }], tools: [{ name: "add" }] },
+    }),
+  "llm.end": () =>
+    sampleEvent({ type: "llm.end", payload: { output: { text: "", toolCalls: [toolCall] }, reasoning: [{ index: 0, kind: "tool_call", toolCall }] } }),
   "tool.start": () => sampleEvent({ type: "tool.start", name: "add", model: undefined, payload: { toolCallId: "call_1", input: "{}" } }),
   "tool.end": () => sampleEvent({ type: "tool.end", name: "add", model: undefined, payload: { toolCallId: "call_1", output: "3" } }),
   "tool.error": () => sampleEvent({ type: "tool.error", name: "add", model: undefined, payload: { toolCallId: "call_1", error: { name: "E", message: "m" } } }),
   "retriever.end": () => sampleEvent({ type: "retriever.end", model: undefined, payload: { documents: [{ id: "doc-1", pageContent: "x", metadata: {} }] } }),
   "policy.flag": () => sampleEvent({ type: "policy.flag", model: undefined, payload: flagPayload }),
   deployment: () => {
-    const { identity: _identity, model: _model, ...rest } = sampleEvent({ type: "deployment", tenantId: "t1", payload: { target: "agent", agentId: "a1", version: "1", action: "rollout", environment: "production" } }) as unknown as Record<string, unknown>;
+    const {
+      identity: _identity,
+      model: _model,
+      ...rest
+    } = sampleEvent({
+      type: "deployment",
+      tenantId: "t1",
+      payload: { target: "agent", agentId: "a1", version: "1", action: "rollout", environment: "production" },
+    }) as unknown as Record<string, unknown>;
     return rest;
   },
   "model deployment": () => {
-    const { identity: _identity, model: _model, ...rest } = sampleEvent({ type: "deployment", tenantId: "t1", payload: { target: "model", provider: "fake", name: "m", version: "1", action: "rollout" } }) as unknown as Record<string, unknown>;
+    const {
+      identity: _identity,
+      model: _model,
+      ...rest
+    } = sampleEvent({
+      type: "deployment",
+      tenantId: "t1",
+      payload: { target: "model", provider: "fake", name: "m", version: "1", action: "rollout" },
+    }) as unknown as Record<string, unknown>;
     return rest;
   },
 } satisfies Record<string, () => unknown>;

@@ -229,7 +229,8 @@ describe("sealing events per data subject", () => {
       { ...sealed, traceId: "another-trace" },
       { ...sealed, type: "llm.end" },
     ];
-    for (const t of tampered) await expect(openEvent(t, store)).rejects.toThrow(new RegExp(`event ${sealed.eventId}: sealed\\.ciphertext does not authenticate`));
+    for (const t of tampered)
+      await expect(openEvent(t, store)).rejects.toThrow(new RegExp(`event ${sealed.eventId}: sealed\\.ciphertext does not authenticate`));
     const { tag: _tag, ...noTag } = sealed.sealed;
     await expect(openEvent({ ...sealed, sealed: noTag } as never, store)).rejects.toThrow(/sealed\.tag/);
   });

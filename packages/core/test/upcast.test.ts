@@ -84,9 +84,7 @@ describe("parseEvent", () => {
 
   it("names the field of a bad v1 event as its producer sent it", () => {
     // A bad cost is named where v1 had it, not where the upcaster would have moved it.
-    expect(issues(parseEvent(v1LlmEnd({ ...cost, currency: "dollars" })))).toEqual([
-      { path: "payload.cost.currency", message: expect.any(String) },
-    ]);
+    expect(issues(parseEvent(v1LlmEnd({ ...cost, currency: "dollars" })))).toEqual([{ path: "payload.cost.currency", message: expect.any(String) }]);
     // Fields v1 and v2 share are checked by the current schema, under the same names.
     const broken = v1LlmEnd();
     delete (broken.identity as { user: Record<string, unknown> }).user.id;
@@ -119,9 +117,7 @@ describe("upcastEvent", () => {
 });
 
 describe("the recorded v1 batch (test/fixtures/v1)", () => {
-  const batch = JSON.parse(
-    readFileSync(new URL("../../../test/fixtures/v1/order-assistant-batch.json", import.meta.url), "utf8"),
-  ) as Record<string, unknown>[];
+  const batch = JSON.parse(readFileSync(new URL("../../../test/fixtures/v1/order-assistant-batch.json", import.meta.url), "utf8")) as Record<string, unknown>[];
 
   it("is all version 1, which the current schema alone refuses", () => {
     expect(batch.length).toBeGreaterThan(0);
@@ -131,7 +127,17 @@ describe("the recorded v1 batch (test/fixtures/v1)", () => {
 
   it("parses whole, every llm.end's cost moved from the payload to beside its usage", () => {
     const parsed = batch.map((e) => parseEvent(e));
-    expect(parsed.flatMap((r, i) => (r.success ? [] : [`${i}: ${issuesOf(r.error).map((x) => x.path).join(", ")}`]))).toEqual([]);
+    expect(
+      parsed.flatMap((r, i) =>
+        r.success
+          ? []
+          : [
+              `${i}: ${issuesOf(r.error)
+                .map((x) => x.path)
+                .join(", ")}`,
+            ],
+      ),
+    ).toEqual([]);
     const llmEnds = batch.flatMap((e, i) => (e.type === "llm.end" ? [{ v1: e, v2: data(parsed[i]!) as AuditEvent & { type: "llm.end" } }] : []));
     expect(llmEnds.length).toBeGreaterThan(0);
     for (const { v1, v2 } of llmEnds) {

@@ -1,6 +1,6 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
 import { z } from "zod";
-import { GENESIS_HASH, isErasure, parseWith, streamIdFor, type PlainRecord } from "@auditgraph/core";
+import { AuditgraphError, GENESIS_HASH, isErasure, parseWith, streamIdFor, type PlainRecord } from "@auditgraph/core";
 import { StatementPipeline, queueProjection } from "./project.js";
 
 const Hash = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits (a record hash)");
@@ -74,8 +74,9 @@ const tenantOf = (streamId: string) => {
  * A stream whose graph another ledger projects: this ledger's worker leaves it alone (its appends
  * and acks go on) rather than project over the other's graph, and says what to do.
  */
-export class ForeignProjectionError extends Error {
-  readonly code = "AUDITGRAPH_PROJECTION_FOREIGN";
+export class ForeignProjectionError extends AuditgraphError {
+  override readonly name = "ForeignProjectionError";
+  declare readonly code: "AUDITGRAPH_PROJECTION_FOREIGN";
   constructor(
     readonly streamId: string,
     readonly ledgerId: string,
@@ -84,6 +85,7 @@ export class ForeignProjectionError extends Error {
     const tenant = tenantOf(streamId);
     const owner = ownerLedgerId === null ? "a ledger from before ledger ids (its chain is not this ledger's)" : `ledger ${ownerLedgerId}`;
     super(
+      "AUDITGRAPH_PROJECTION_FOREIGN",
       `stream ${streamId}${tenant === undefined ? "" : ` (tenant ${JSON.stringify(tenant)})`}: this graph database holds its projection from ${owner}, not from this ledger ${ledgerId}; ` +
         `not projecting it (appends go on, into this ledger). Give this ledger its own graph database (NEO4J_DATABASE), or hand the tenant's graph over to this ledger with ` +
         `\`auditgraph rebuild-graph --tenant ${tenant ?? "<tenant>"} --replace\``,
@@ -145,7 +147,10 @@ export async function projectRangeTx(tx: ManagedTransaction, given: ProjectionRa
   const through = from + hashes.length - 1;
   for (const r of records) {
     if (r.streamId !== streamId || r.position < from || r.position > through)
-      throw new RangeError(`projection range: record ${r.streamId}#${r.position} is not in ${streamId} positions ${from}..${through}`);
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_PROJECTION_RANGE",
+        `projection range: record ${r.streamId}#${r.position} is not in ${streamId} positions ${from}..${through}`,
+      );
   }
   // The read is sent right behind the lock (one round trip): the server still runs it after the lock is taken.
   const statements = new StatementPipeline(tx);
@@ -164,7 +169,8 @@ export async function projectRangeTx(tx: ManagedTransaction, given: ProjectionRa
     if (cursor.position < from - 1) return { status: "gap", ...cursor };
     if (cursor.position > through) return { status: "ahead", ...cursor };
     // A cursor of -1 holds the genesis hash: a stream's first record (prevHash genesis) extends it.
-    if (at(cursor.position) !== cursor.hash) return owner === null && cursor.position >= 0 ? { status: "foreign", ...cursor, ledgerId: null } : { status: "mismatch", ...cursor };
+    if (at(cursor.position) !== cursor.hash)
+      return owner === null && cursor.position >= 0 ? { status: "foreign", ...cursor, ledgerId: null } : { status: "mismatch", ...cursor };
     if (cursor.position === through) return { status: "behind", ...cursor };
   } else after = -1;
   const fresh = records.filter((r) => r.position > after).sort((a, b) => a.position - b.position);

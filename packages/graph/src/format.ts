@@ -18,8 +18,7 @@ type PromptMessage = { role: string; content: unknown; toolCalls?: { name: strin
 export const messageText = (m: PromptMessage): string =>
   [contentText(m.content), ...(m.toolCalls ?? []).map((t) => `→ ${t.name}(${JSON.stringify(t.args)})`)].filter(Boolean).join(" ");
 
-export const promptMessages = (l: Lineage): PromptMessage[] =>
-  Array.isArray(l.prompt.messages) ? (l.prompt.messages as PromptMessage[]) : [];
+export const promptMessages = (l: Lineage): PromptMessage[] => (Array.isArray(l.prompt.messages) ? (l.prompt.messages as PromptMessage[]) : []);
 
 /** A human reading of one lineage, as a tree. */
 export function formatLineage(l: Lineage): string {

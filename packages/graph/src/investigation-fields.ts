@@ -15,9 +15,7 @@ export const limit = z.coerce.number().int().positive().max(10_000).default(100)
  * investigation leaves them out unless asked (`includeReplays: true`, or the text `true` as the
  * CLI's --param gives it; anything but a boolean or true/false is refused).
  */
-export const includeReplays = z
-  .preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean())
-  .default(false);
+export const includeReplays = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false);
 /** Every investigation is scoped to the tenant the caller names, and bounded. */
 export const scoped = { tenantId: id, limit, includeReplays };
 export const window = { since: time.nullable().default(null), until: time.nullable().default(null) };

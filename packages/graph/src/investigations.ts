@@ -69,9 +69,7 @@ export const TraceOutputRowSchema = z.object({
   prompt: z.object({ id: z.string(), hash: optionalText, templateHash: optionalText, messages: jsonText }).nullable(),
   model: z.object({ provider: z.string(), name: z.string(), version: z.string() }).nullable(),
   /** The trace's reasoning, up to this output, in the order it was produced. */
-  reasoningSteps: z.array(
-    z.object({ llmCallId: z.string(), index: count, kind: z.string(), text: optionalText, toolCall: jsonText }),
-  ),
+  reasoningSteps: z.array(z.object({ llmCallId: z.string(), index: count, kind: z.string(), text: optionalText, toolCall: jsonText })),
   /** The trace's tool calls up to this output (those it asked for included), in the order they were made. */
   toolCalls: z.array(
     z.object({
@@ -117,11 +115,13 @@ export const TraceOutputRowSchema = z.object({
   /** Likewise for the output's model (provider and requested name). */
   liveModelVersion: LiveVersionSchema,
   /** Policy flags on the lineage's nodes, in the order they were recorded. */
-  flags: z.array(FlagSchema.extend({
-    /** The label and id of the node the flag is on (an Output, LLMCall, Prompt, ToolCall, ...). */
-    onLabel: z.string(),
-    onId: optionalText,
-  })),
+  flags: z.array(
+    FlagSchema.extend({
+      /** The label and id of the node the flag is on (an Output, LLMCall, Prompt, ToolCall, ...). */
+      onLabel: z.string(),
+      onId: optionalText,
+    }),
+  ),
   /** The escalations of those flags, their state the fold of their transitions. */
   escalations: z.array(
     z.object({
@@ -250,7 +250,8 @@ export const INVESTIGATIONS = {
     }),
   },
   "escalation-queue": {
-    description: "escalations waiting for a reviewer, most severe and oldest first, with their lineage (output or tool call, model call, prompt, model version, user, agent version)",
+    description:
+      "escalations waiting for a reviewer, most severe and oldest first, with their lineage (output or tool call, model call, prompt, model version, user, agent version)",
     params: z.strictObject({
       ...scoped,
       // A list, or comma-separated text as the CLI's --param gives it.
@@ -292,7 +293,16 @@ export const INVESTIGATIONS = {
       ...window,
       // A list, or comma-separated text as the CLI's --param gives it: the handlers' highImpactTools.
       highImpactTools: z
-        .preprocess((v) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v), z.array(id))
+        .preprocess(
+          (v) =>
+            typeof v === "string"
+              ? v
+                  .split(",")
+                  .map((x) => x.trim())
+                  .filter(Boolean)
+              : v,
+          z.array(id),
+        )
         .default([]),
     }),
     row: z.object({
@@ -342,4 +352,3 @@ export async function investigate<N extends InvestigationName>(
   const rows = await graph.read(cypher, bound);
   return rows.map((row, i) => parseWith(spec.row, row, `row ${i} of ${name}`) as InvestigationRow<N>);
 }
-

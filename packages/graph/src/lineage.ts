@@ -1,12 +1,19 @@
 import { z } from "zod";
+import { AuditgraphError } from "@auditgraph/core";
 import type { Driver } from "neo4j-driver";
 
 /** Parsed from the JSON text the projection stores in properties. */
-const jsonText = z.string().nullable().transform((s) => (s === null ? null : (JSON.parse(s) as unknown)));
+const jsonText = z
+  .string()
+  .nullable()
+  .transform((s) => (s === null ? null : (JSON.parse(s) as unknown)));
 
 /** How text the graph dropped for an erased data subject reads (see graph-schema/README.md, Erasure). */
 export const ERASED_TEXT = "[erased]";
-const erasable = z.string().nullable().transform((s) => s ?? ERASED_TEXT);
+const erasable = z
+  .string()
+  .nullable()
+  .transform((s) => s ?? ERASED_TEXT);
 
 export const LineageSchema = z.object({
   output: z.object({ id: z.string(), text: erasable, recordedAt: z.string(), position: z.number() }),
@@ -70,14 +77,14 @@ RETURN DISTINCT o.tenantId AS tenantId ORDER BY tenantId`;
  * cannot be told, and answering with any of them could show one tenant's data for another's id.
  * The message gives the number of tenants, not their names (the caller may belong to one of them).
  */
-export class AmbiguousLineageIdError extends Error {
+export class AmbiguousLineageIdError extends AuditgraphError {
   override readonly name = "AmbiguousLineageIdError";
-  readonly code = "AUDITGRAPH_AMBIGUOUS_ID";
+  declare readonly code: "AUDITGRAPH_AMBIGUOUS_ID";
   constructor(
     readonly id: string,
     readonly tenantCount: number,
   ) {
-    super(`id ${JSON.stringify(id)} names outputs or traces of ${tenantCount} tenants; give the tenant (--tenant)`);
+    super("AUDITGRAPH_AMBIGUOUS_ID", `id ${JSON.stringify(id)} names outputs or traces of ${tenantCount} tenants; give the tenant (--tenant)`);
   }
 }
 

@@ -22,7 +22,10 @@ const TENANT = `n.tenantId = $tenantId OR (n:Tenant AND n.id = $tenantId) OR (n:
 
 const paramsOf = (scope: ProjectionScope) => {
   const { tenantId } = parseWith(ProjectionScopeSchema, scope, "projection scope");
-  return { where: tenantId === undefined ? ALL : TENANT, params: { tenantId: tenantId ?? null, streamId: tenantId === undefined ? null : streamIdFor(tenantId) } };
+  return {
+    where: tenantId === undefined ? ALL : TENANT,
+    params: { tenantId: tenantId ?? null, streamId: tenantId === undefined ? null : streamIdFor(tenantId) },
+  };
 };
 
 /** How many nodes the scope holds. */

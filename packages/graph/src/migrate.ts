@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256Hex } from "@auditgraph/core";
+import { AuditgraphError, sha256Hex } from "@auditgraph/core";
 import type { Driver } from "neo4j-driver";
 import { withMigrationLock, type MigrationLockOptions } from "./migration-lock.js";
 
@@ -56,7 +56,10 @@ async function applyMigrations(driver: Driver, database: string, dir: string): P
       continue;
     }
     if (recorded !== undefined) {
-      throw new Error(`migration ${file} was changed after it was applied (checksum ${recorded.slice(0, 12)}…); add a new migration instead`);
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_MIGRATION_CHANGED",
+        `migration ${file} was changed after it was applied (checksum ${recorded.slice(0, 12)}…); add a new migration instead`,
+      );
     }
     // Schema statements cannot share a transaction with writes: one auto-commit each.
     for (const statement of splitStatements(text)) await driver.executeQuery(statement, {}, { database });

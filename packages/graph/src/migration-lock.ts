@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { AuditgraphError, parseWith } from "@auditgraph/core";
 import type { Driver } from "neo4j-driver";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * One migrator at a time per database: worker replicas, `auditgraph migrate` and the demo may all
@@ -19,10 +20,14 @@ export const MigrationLockOptionsSchema = z.strictObject({
 });
 export type MigrationLockOptions = z.input<typeof MigrationLockOptionsSchema>;
 
-export class MigrationLockedError extends Error {
-  readonly code = "AUDITGRAPH_MIGRATION_LOCKED";
+export class MigrationLockedError extends AuditgraphError {
+  override readonly name = "MigrationLockedError";
+  declare readonly code: "AUDITGRAPH_MIGRATION_LOCKED";
   constructor(holder: string, waitedMs: number) {
-    super(`another migrator (${holder}) still holds the graph migration lock after ${Math.round(waitedMs / 1000)} s; it frees itself when its holder stops`);
+    super(
+      "AUDITGRAPH_MIGRATION_LOCKED",
+      `another migrator (${holder}) still holds the graph migration lock after ${Math.round(waitedMs / 1000)} s; it frees itself when its holder stops`,
+    );
   }
 }
 
@@ -71,13 +76,16 @@ export async function withMigrationLock<T>(
     if (now - started >= waitMs) throw new MigrationLockedError(holder, now - started);
     if (!told) onWait?.(holder);
     told = true;
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await sleep(pause);
   }
-  const renewal = setInterval(() => {
-    driver.executeQuery(RENEW, { id: LOCK_ID, owner, expiresAt: Date.now() + leaseMs }, { database }).catch(() => {
-      // A missed renewal only shortens the lease; the next one (or the release) tries again.
-    });
-  }, Math.max(1, Math.floor(leaseMs / 3)));
+  const renewal = setInterval(
+    () => {
+      driver.executeQuery(RENEW, { id: LOCK_ID, owner, expiresAt: Date.now() + leaseMs }, { database }).catch(() => {
+        // A missed renewal only shortens the lease; the next one (or the release) tries again.
+      });
+    },
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
   renewal.unref();
   try {
     return await work();

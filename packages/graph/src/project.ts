@@ -3,9 +3,9 @@ import type { PlainRecord } from "@auditgraph/core";
 import { Batch } from "./projection/common.js";
 import { ORDER, STEPS } from "./projection/order.js";
 
-// The projection of ledger records into the graph. Its statements and row builders live in
-// ./projection/, one module per event family; the order they run in is ORDER
-// (./projection/order.ts), and what each event type projects is PROJECTED_BY there.
+// The projection of ledger records into the graph. Its row builders live in ./projection/, one
+// module per event family, and its statements in graph-schema/projection/<family>/; the order
+// they run in is ORDER (./projection/order.ts), and what each event type projects is PROJECTED_BY there.
 
 /**
  * Statements of one transaction sent without waiting for each answer: the server runs them in the

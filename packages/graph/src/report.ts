@@ -5,8 +5,7 @@ import { dirname, join } from "node:path";
 import type { Lineage } from "./lineage.js";
 import { messageText, promptMessages } from "./format.js";
 
-const escape = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
@@ -115,15 +114,22 @@ function lineageGraph(l: Lineage): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const requesters = new Map<string, string>([[l.llmCall.id, llm]]);
   l.toolCalls.forEach((t, i) => {
     const result = t.status === "error" ? t.error : t.output;
-    const id = node(`tool${i}`, t.status === "error" ? "toolError" : "tool", `Tool call ${t.name ?? "?"}`, `${t.status ?? "?"}: ${typeof result === "string" ? result : JSON.stringify(result ?? null)}`, `Tool call ${t.name ?? "?"} (${t.callId})`, {
-      callId: t.callId,
-      name: t.name,
-      status: t.status,
-      input: t.input,
-      output: t.output,
-      error: t.error,
-      requestedBy: t.requestedBy,
-    });
+    const id = node(
+      `tool${i}`,
+      t.status === "error" ? "toolError" : "tool",
+      `Tool call ${t.name ?? "?"}`,
+      `${t.status ?? "?"}: ${typeof result === "string" ? result : JSON.stringify(result ?? null)}`,
+      `Tool call ${t.name ?? "?"} (${t.callId})`,
+      {
+        callId: t.callId,
+        name: t.name,
+        status: t.status,
+        input: t.input,
+        output: t.output,
+        error: t.error,
+        requestedBy: t.requestedBy,
+      },
+    );
     edge(id, trace, "PART_OF");
     if (t.requestedBy) {
       let requester = requesters.get(t.requestedBy);
@@ -256,17 +262,17 @@ export function renderLineageHtml(l: Lineage): string {
   const scripts = [...graphLibraries(), APP];
   const csp = `default-src 'none'; script-src ${scripts.map(sha256).join(" ")}; style-src 'unsafe-inline'; img-src data:`;
   const legend = Object.values(KINDS)
-    .map((k) => `<li><span class="swatch" style="background:${k.fill};border-color:${k.border}"></span>${escape(k.name)}</li>`)
+    .map((k) => `<li><span class="swatch" style="background:${k.fill};border-color:${k.border}"></span>${escapeHtml(k.name)}</li>`)
     .join("");
   const messages = promptMessages(l)
-    .map((m) => `<tr><td>${escape(m.role)}</td><td>${escape(messageText(m))}</td></tr>`)
+    .map((m) => `<tr><td>${escapeHtml(m.role)}</td><td>${escapeHtml(messageText(m))}</td></tr>`)
     .join("");
   const tools = l.toolCalls
     .map(
       (t) =>
-        `<tr><td>${escape(t.name ?? "?")}</td><td><code>${escape(JSON.stringify(t.input))}</code></td><td><code>${escape(
+        `<tr><td>${escapeHtml(t.name ?? "?")}</td><td><code>${escapeHtml(JSON.stringify(t.input))}</code></td><td><code>${escapeHtml(
           JSON.stringify(t.status === "error" ? t.error : t.output),
-        )}</code></td><td>${escape(t.status ?? "")}</td></tr>`,
+        )}</code></td><td>${escapeHtml(t.status ?? "")}</td></tr>`,
     )
     .join("");
   return `<!doctype html>
@@ -274,7 +280,7 @@ export function renderLineageHtml(l: Lineage): string {
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>Lineage of output ${escape(l.output.id)}</title>
+<title>Lineage of output ${escapeHtml(l.output.id)}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330}
 header,section{padding:0 1.5rem} h1{font-size:1.25rem;margin:1rem 0 .3rem} h2{font-size:1.05rem;margin-top:1.6rem}
@@ -297,12 +303,12 @@ table{border-collapse:collapse;width:100%} td,th{border:1px solid #d5d9e2;paddin
 td{white-space:pre-wrap}
 </style></head><body>
 <header>
-<h1>Lineage of output <code>${escape(l.output.id)}</code></h1>
-<p class="ids">trace <code>${escape(l.trace.id)}</code>${l.trace.sessionId ? ` · session <code>${escape(l.trace.sessionId)}</code>` : ""} · recorded ${escape(l.output.recordedAt)}</p>
-<p class="answer">${escape(l.output.text)}</p>
-<p>Produced by model version <b>${escape(`${l.model.provider}/${l.model.name} @ ${l.model.version}`)}</b> for user
-<b>${escape(l.user.id)}</b> of tenant <b>${escape(l.user.tenantId)}</b>; agent <b>${escape(l.agent.name)}</b>
-(${escape(l.agent.id)}) v${escape(l.agent.version)} acted on the user's behalf.</p>
+<h1>Lineage of output <code>${escapeHtml(l.output.id)}</code></h1>
+<p class="ids">trace <code>${escapeHtml(l.trace.id)}</code>${l.trace.sessionId ? ` · session <code>${escapeHtml(l.trace.sessionId)}</code>` : ""} · recorded ${escapeHtml(l.output.recordedAt)}</p>
+<p class="answer">${escapeHtml(l.output.text)}</p>
+<p>Produced by model version <b>${escapeHtml(`${l.model.provider}/${l.model.name} @ ${l.model.version}`)}</b> for user
+<b>${escapeHtml(l.user.id)}</b> of tenant <b>${escapeHtml(l.user.tenantId)}</b>; agent <b>${escapeHtml(l.agent.name)}</b>
+(${escapeHtml(l.agent.id)}) v${escapeHtml(l.agent.version)} acted on the user's behalf.</p>
 <ul class="legend">${legend}</ul>
 </header>
 <div class="view">
@@ -310,12 +316,12 @@ td{white-space:pre-wrap}
 <aside id="details" aria-live="polite"><h2>Details</h2><p class="hint">Click a node or a relationship to see all its properties.</p></aside>
 </div>
 <section>
-<h2>Prompt (${escape(l.prompt.id)})</h2>
+<h2>Prompt (${escapeHtml(l.prompt.id)})</h2>
 <table><tr><th>role</th><th>content</th></tr>${messages}</table>
 <h2>Tool calls</h2>
 <table><tr><th>tool</th><th>input</th><th>result</th><th>status</th></tr>${tools}</table>
 <h2>JSON</h2>
-<details><summary>the lineage as read from Neo4j</summary><pre><code>${escape(JSON.stringify(l, null, 2))}</code></pre></details>
+<details><summary>the lineage as read from Neo4j</summary><pre><code>${escapeHtml(JSON.stringify(l, null, 2))}</code></pre></details>
 </section>
 <script type="application/json" id="lineage-data">${scriptJson(data)}</script>
 ${scripts.map((s) => `<script>${s}</script>`).join("\n")}

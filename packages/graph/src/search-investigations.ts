@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AuditgraphError } from "@auditgraph/core";
 import { count, id, includeReplays, optionalText, time, window } from "./investigation-fields.js";
 
 // The trace explorer's search, spread into INVESTIGATIONS (its own file: investigations.ts is near its size).
@@ -21,9 +22,7 @@ export const SEARCH_INVESTIGATIONS = {
         sessionId: id.nullable().default(null),
         status: z.enum(["ok", "error", "unfinished"]).nullable().default(null),
         /** true: traces with a policy flag; false: traces without one. */
-        flagged: z
-          .preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean().nullable())
-          .default(null),
+        flagged: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean().nullable()).default(null),
         policyId: id.nullable().default(null),
         /** The last row of the previous page (both or neither). */
         beforeStartedAt: time.nullable().default(null),
@@ -62,6 +61,7 @@ export function startingAt(query: string, fragment: string, name: string): strin
   const lines = query.split("\n");
   const at = lines.findIndex((l) => l.startsWith("MATCH "));
   const start = fragment.split("\n").filter((l) => l.trim() !== "" && !l.trimStart().startsWith("//"));
-  if (at < 0 || start.length === 0) throw new Error(`investigation start ${name}: no MATCH line to replace, or an empty fragment`);
+  if (at < 0 || start.length === 0)
+    throw new AuditgraphError("AUDITGRAPH_E_INVESTIGATION_START", `investigation start ${name}: no MATCH line to replace, or an empty fragment`);
   return [...lines.slice(0, at), ...start, ...lines.slice(at + 1)].join("\n");
 }

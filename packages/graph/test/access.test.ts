@@ -21,7 +21,12 @@ describe("accessRows", () => {
       parentRunId: null,
       sessionId: null,
       tenantId: "acme",
-      payload: { actor: { id: "rev-1", via: "token" }, action: "proof.download", subject: { eventId: "019ad3c4-0000-7000-8000-000000000001", userId: "u1" }, from: { ip: "::1" } },
+      payload: {
+        actor: { id: "rev-1", via: "token" },
+        action: "proof.download",
+        subject: { eventId: "019ad3c4-0000-7000-8000-000000000001", userId: "u1" },
+        from: { ip: "::1" },
+      },
     });
     const other = record({ type: "deployment", tenantId: "acme", eventId: "x", payload: {} }, 4);
     const rows = accessRows([access, other]);

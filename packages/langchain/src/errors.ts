@@ -1,3 +1,4 @@
+import { AuditgraphError } from "@auditgraph/core";
 import { PolicyRefusal } from "@auditgraph/policy";
 
 /** Stable codes of the handler's deliberate refusals (`error.code`). */
@@ -14,13 +15,11 @@ export type AuditRefusalCode = (typeof AUDIT_REFUSAL_CODES)[keyof typeof AUDIT_R
  * identity (`AUDITGRAPH_E_IDENTITY_REQUIRED`) or a fail-closed tool whose event could not be made
  * durable (`AUDITGRAPH_E_AUDIT_NOT_DURABLE`).
  */
-export class AuditRefusal extends Error {
+export class AuditRefusal extends AuditgraphError {
   override readonly name = "AuditRefusal";
-  constructor(
-    readonly code: AuditRefusalCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: AuditRefusalCode;
+  constructor(code: AuditRefusalCode, message: string) {
+    super(code, message);
   }
 }
 

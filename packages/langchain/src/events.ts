@@ -34,8 +34,7 @@ export interface EventExtra {
   end?: boolean;
 }
 
-export const errorInfo = (err: unknown) =>
-  err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
+export const errorInfo = (err: unknown) => (err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) });
 
 const round = (n: number) => Math.round(n * 1e9) / 1e9;
 
@@ -135,7 +134,8 @@ export function llmEndOf(
   const fingerprint = str(meta.system_fingerprint);
   const usage = usageOf(message, output.llmOutput);
   const cost = costOf(prices, usage, served, requested?.name);
-  const finishReason = str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
+  const finishReason =
+    str(meta.finish_reason) ?? str(meta.stop_reason) ?? str((generation?.generationInfo as Record<string, unknown> | undefined)?.finish_reason);
   const toolCalls = message ? toolCallsOf(message) : [];
   const reasoning = message ? reasoningOf(message, toolCalls) : [];
   const payload = {

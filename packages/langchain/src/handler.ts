@@ -8,14 +8,16 @@ import type { LLMResult } from "@langchain/core/outputs";
 import type { ChainValues } from "@langchain/core/utils/types";
 import { pino, type Logger } from "pino";
 import type { z } from "zod";
-import { Redactor, logLevelOf, parseWith, type AuditEvent, type EventType, type Message } from "@auditgraph/core";
+import { logLevelOf, parseWith, type AuditEvent, type EventType, type Message } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { HandlerOptionsSchema, type EventRedactor, type HandlerOptions } from "./handler-options.js";
 import { AUDIT_REFUSAL_CODES, AuditRefusal, isRefusal } from "./errors.js";
 import { buildEvent, errorInfo, llmEndOf, llmStartOf, timing, type EventExtra, type RunContext } from "./events.js";
 import { identityRequired, resolveIdentity, str } from "./identity.js";
 import { InlineGate } from "./inline-gate.js";
 import { toJson, toMessage } from "./serialize.js";
-import { QueueTransport, type Transport } from "./transport.js";
+import { QueueTransport } from "./transport.js";
+import type { Transport } from "./transport-contract.js";
 
 export { METADATA_KEYS } from "./identity.js";
 
@@ -92,7 +94,9 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
     this.awaitHandlers = true;
   }
 
-  flush(): Promise<void> {
+  /** Resolves once every event recorded so far is durable, after the inline rules' screening of them (which may expedite some). */
+  async flush(): Promise<void> {
+    await this.gate?.settled();
     return this.transport.flush();
   }
 
@@ -355,9 +359,7 @@ export class AuditCallbackHandler extends BaseCallbackHandler {
   }
 
   override handleAgentEnd(action: AgentFinish, runId: string, _parentRunId?: string, tags?: string[]): void {
-    this.guard("handleAgentEnd", () =>
-      this.emit("agent.finish", runId, { returnValues: toJson(action.returnValues), log: action.log }, { tags }),
-    );
+    this.guard("handleAgentEnd", () => this.emit("agent.finish", runId, { returnValues: toJson(action.returnValues), log: action.log }, { tags }));
   }
 
   override handleText(text: string, runId: string, _parentRunId?: string, tags?: string[]): void {

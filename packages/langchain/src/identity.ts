@@ -23,7 +23,14 @@ const ANONYMOUS: Identity["user"] = { id: "anonymous", tenantId: "default" };
 export const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined);
 
 const rolesOf = (v: unknown): string[] | undefined =>
-  Array.isArray(v) ? v.filter((r): r is string => typeof r === "string" && r.length > 0) : typeof v === "string" && v ? v.split(",").map((r) => r.trim()).filter(Boolean) : undefined;
+  Array.isArray(v)
+    ? v.filter((r): r is string => typeof r === "string" && r.length > 0)
+    : typeof v === "string" && v
+      ? v
+          .split(",")
+          .map((r) => r.trim())
+          .filter(Boolean)
+      : undefined;
 
 /** What a run takes from its parent run, if the handler saw one. */
 export interface ParentIdentity {

@@ -19,4 +19,4 @@ export {
   type DetectorFunction,
   type FieldRule,
   type TextSpan,
-} from "@auditgraph/core";
+} from "@auditgraph/redaction";

@@ -3,7 +3,7 @@ import { InlineEnforcer, PolicyRefusal, flagPayload, type InlineOutcome, type In
 import type { z } from "zod";
 import { errorInfo, type EventExtra, type RunContext } from "./events.js";
 import type { InlinePoliciesSchema } from "./handler-options.js";
-import type { Transport } from "./transport.js";
+import type { Transport } from "./transport-contract.js";
 
 /** What the gate needs of the handler: its way of recording events and of containing its own failures. */
 export interface GateHost {
@@ -35,6 +35,11 @@ export class InlineGate {
     } catch (error) {
       throw new ValidationError("AuditCallbackHandler options", [{ path: "inlinePolicies.decider", message: (error as Error).message }]);
     }
+  }
+
+  /** Resolves once the screening and counting of every event observed so far is done. */
+  settled(): Promise<void> {
+    return this.enforcer.settled();
   }
 
   /**

@@ -1,8 +1,7 @@
 import { mkdirSync, appendFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { open, readFile, writeFile, truncate, stat, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { lockDir, type AuditEvent } from "@auditgraph/core";
-
+import { AuditgraphError, lockDir, type AuditEvent } from "@auditgraph/core";
 
 export interface SpooledBatch {
   jobId: string;
@@ -36,9 +35,15 @@ export class Spool {
     try {
       spool.release = await lockDir(dir, { name: "spool" });
     } catch (error) {
-      throw new Error(`spool directory ${dir} is in use by another process; give each process its own spoolDir (${(error as Error).message})`);
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_SPOOL_IN_USE",
+        `spool directory ${dir} is in use by another process; give each process its own spoolDir (${(error as Error).message})`,
+      );
     }
-    const size = await stat(spool.file).then((s) => s.size, () => 0);
+    const size = await stat(spool.file).then(
+      (s) => s.size,
+      () => 0,
+    );
     spool.backlog = size - (await spool.readOffset());
     return spool;
   }

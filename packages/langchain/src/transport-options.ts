@@ -9,10 +9,9 @@ import {
   ValidationError,
   isHashTag,
   parseWith,
-  redisConnectionOf,
-  type RedisConnection,
   type SharedEnv,
 } from "@auditgraph/core";
+import { redisConnectionOf, type RedisConnection } from "@auditgraph/policy";
 import type { Logger } from "pino";
 
 const SUBJECT = "QueueTransport options";
@@ -96,9 +95,7 @@ export function resolveTransportOptions(options: QueueTransportOptions): Resolve
   if (!connection) wanted.AUDITGRAPH_REDIS_URL = wanted.AUDITGRAPH_REDIS_CLUSTER_NODES = true;
   if (!queueName) wanted.AUDITGRAPH_QUEUE = true;
   if (!spoolDir) wanted.AUDITGRAPH_SPOOL_DIR = true;
-  const fromEnv: Partial<SharedEnv> = Object.keys(wanted).length
-    ? parseWith(SharedEnvSchema.pick(wanted), env, "environment")
-    : {};
+  const fromEnv: Partial<SharedEnv> = Object.keys(wanted).length ? parseWith(SharedEnvSchema.pick(wanted), env, "environment") : {};
   const resolved = {
     ...rest,
     connection: connection ?? redisConnectionOf(fromEnv.AUDITGRAPH_REDIS_URL!, fromEnv.AUDITGRAPH_REDIS_CLUSTER_NODES),
@@ -108,7 +105,9 @@ export function resolveTransportOptions(options: QueueTransportOptions): Resolve
   // On a cluster BullMQ's scripts touch several keys of a queue at once: they must share a slot.
   if (resolved.connection.clusterNodes?.length && !isHashTag(resolved.queueName)) {
     const message = connection ? HASH_TAG_MESSAGE.replace("AUDITGRAPH_REDIS_CLUSTER_NODES is set", "connection.clusterNodes is given") : HASH_TAG_MESSAGE;
-    throw queueName ? new ValidationError(SUBJECT, [{ path: "queueName", message }]) : new ValidationError("environment", [{ path: "AUDITGRAPH_QUEUE", message }]);
+    throw queueName
+      ? new ValidationError(SUBJECT, [{ path: "queueName", message }])
+      : new ValidationError("environment", [{ path: "AUDITGRAPH_QUEUE", message }]);
   }
   return resolved;
 }
@@ -135,3 +134,16 @@ export interface TransportMetrics {
   /** Events no longer held for re-sending (over `maxUnconfirmed`): a Redis that loses them now loses them for good. */
   unguarded: number;
 }
+
+export const newTransportMetrics = (): TransportMetrics => ({
+  accepted: 0,
+  queued: 0,
+  spooled: 0,
+  forwarded: 0,
+  dropped: 0,
+  sendFailures: 0,
+  expedited: 0,
+  confirmed: 0,
+  resent: 0,
+  unguarded: 0,
+});

@@ -1,41 +1,21 @@
 import { Queue, type ConnectionOptions } from "bullmq";
-import { BATCH_JOB_NAME, batchJobOptions, describeRedis, epochKey, logLevelOf, newEventId, readEpoch, redisClient, type AuditEvent } from "@auditgraph/core";
+import { AuditgraphError, BATCH_JOB_NAME, batchJobOptions, epochKey, logLevelOf, newEventId, type AuditEvent } from "@auditgraph/core";
+import { describeRedis, readEpoch, redisClient } from "@auditgraph/policy";
 import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
-import { resolveTransportOptions, type QueueTransportOptions, type ResolvedTransportOptions, type TransportMetrics } from "./transport-options.js";
+import { UnconfirmedBatches } from "./unconfirmed.js";
+import {
+  newTransportMetrics,
+  resolveTransportOptions,
+  type QueueTransportOptions,
+  type ResolvedTransportOptions,
+  type TransportMetrics,
+} from "./transport-options.js";
 import { closing, withTimeout } from "./deadline.js";
+import type { Transport } from "./transport-contract.js";
 
 export { QueueTransportOptionsSchema, type QueueTransportOptions, type TransportMetrics } from "./transport-options.js";
-
-/** Where the handler hands events. `send` must return at once: it runs on the agent's path. */
-export interface Transport {
-  send(event: AuditEvent): void;
-  /**
-   * Escalation-first: `event`, already sent, turned out to need a human (see the handler's
-   * `escalateAt`): send it now, ahead of ordinary events, instead of after the linger. Must
-   * return at once, like `send`. Optional: a transport without it sends the event as usual.
-   */
-  expedite?(event: AuditEvent): void;
-  /** Resolves when every event sent so far is in Redis or in the spool on disk. */
-  flush(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * `inner`, with `onSend` told of each event before it: a way to count, sample or record what a
- * real transport is given (benchmarks and fault tests do), without a second transport.
- */
-export function tapTransport(inner: Transport, onSend: (event: AuditEvent) => void): Transport {
-  return {
-    send(event) {
-      onSend(event);
-      inner.send(event);
-    },
-    expedite: (event) => inner.expedite?.(event),
-    flush: () => inner.flush(),
-    close: () => inner.close(),
-  };
-}
+export { tapTransport, type Transport } from "./transport-contract.js";
 
 /** Batches sent in one round trip at most (a MULTI of that many jobs). */
 const BULK = 20;
@@ -51,7 +31,7 @@ const BULK = 20;
  */
 export class QueueTransport implements Transport {
   readonly queue: Queue;
-  readonly metrics: TransportMetrics = { accepted: 0, queued: 0, spooled: 0, forwarded: 0, dropped: 0, sendFailures: 0, expedited: 0, confirmed: 0, resent: 0, unguarded: 0 };
+  readonly metrics: TransportMetrics = newTransportMetrics();
   private readonly options: ResolvedTransportOptions;
   /** The queue's client, the transport's own: closed (or, if it will not, disconnected) by `close`. */
   private readonly client: ReturnType<typeof redisClient>;
@@ -61,10 +41,7 @@ export class QueueTransport implements Transport {
   private spool: Spool | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Batches in Redis that no worker has recorded yet, oldest first: re-sent if Redis loses them. */
-  private readonly unconfirmed = new Map<string, { batch: SpooledBatch; epoch: string | undefined }>();
-  /** Redis's epoch (see `epochKey`) as last read. */
-  private epoch: string | undefined;
-  private unconfirmedEvents = 0;
+  private readonly unconfirmed: UnconfirmedBatches;
   private confirming = false;
   /** Redis counts as down: batches go straight to the spool until `probe` finds it again. */
   private down = false;
@@ -84,6 +61,7 @@ export class QueueTransport implements Transport {
 
   constructor(options: QueueTransportOptions = {}) {
     this.options = resolveTransportOptions(options);
+    this.unconfirmed = new UnconfirmedBatches(this.options.maxUnconfirmed);
     const { connection, queueName, spoolDir } = this.options;
     this.log = this.options.logger ?? pino({ name: "auditgraph-transport", level: logLevelOf(options.env) }, pino.destination(2));
     // Fail fast while Redis is away instead of queueing commands in ioredis' memory. The client
@@ -116,7 +94,7 @@ export class QueueTransport implements Transport {
   }
 
   send(event: AuditEvent): void {
-    if (this.closed) throw new Error("audit transport is closed: the event was not accepted");
+    if (this.closed) throw new AuditgraphError("AUDITGRAPH_E_TRANSPORT_CLOSED", "audit transport is closed: the event was not accepted");
     this.metrics.accepted += 1;
     if (this.buffer.length >= this.options.maxBuffered) {
       if (this.options.overflow === "drop") {
@@ -182,12 +160,16 @@ export class QueueTransport implements Transport {
   }
 
   private spillBuffer(): void {
-    if (!this.spool) throw new Error(`audit buffer full (${this.buffer.length} events) and the spool is not open: ${this.lastError?.message ?? "still opening"}`);
+    if (!this.spool)
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_BUFFER_FULL",
+        `audit buffer full (${this.buffer.length} events) and the spool is not open: ${this.lastError?.message ?? "still opening"}`,
+      );
     while (this.buffer.length > 0) this.toSpool(this.cutBatch());
   }
 
   private toSpool(batch: SpooledBatch): void {
-    if (!this.spool) throw new Error(`spool unavailable: ${this.lastError?.message ?? "not open"}`);
+    if (!this.spool) throw new AuditgraphError("AUDITGRAPH_E_SPOOL_UNAVAILABLE", `spool unavailable: ${this.lastError?.message ?? "not open"}`);
     this.spool.append(batch);
     this.metrics.spooled += batch.events.length;
   }
@@ -196,11 +178,15 @@ export class QueueTransport implements Transport {
   private async add(batches: SpooledBatch[]): Promise<void> {
     const { sendTimeoutMs, urgentPriority, priority, attempts } = this.options;
     // The epoch a batch is sent in tells, later, whether a vanished job was lost (see `confirm`).
-    if (this.epoch === undefined) await withTimeout(this.readEpoch(), sendTimeoutMs, "reading Redis's epoch", this.cut.signal);
-    const jobs = batches.map((b) => ({ name: BATCH_JOB_NAME, data: { events: b.events }, opts: batchJobOptions({ jobId: b.jobId, priority: b.urgent ? urgentPriority : priority, attempts }) }));
+    if (this.unconfirmed.epoch === undefined) await withTimeout(this.readEpoch(), sendTimeoutMs, "reading Redis's epoch", this.cut.signal);
+    const jobs = batches.map((b) => ({
+      name: BATCH_JOB_NAME,
+      data: { events: b.events },
+      opts: batchJobOptions({ jobId: b.jobId, priority: b.urgent ? urgentPriority : priority, attempts }),
+    }));
     const adding: Promise<unknown> = jobs.length === 1 ? this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts) : this.queue.addBulk(jobs);
     await withTimeout(adding, sendTimeoutMs, "adding batches to the queue", this.cut.signal);
-    for (const batch of batches) this.hold(batch);
+    for (const batch of batches) this.metrics.unguarded += this.unconfirmed.hold(batch);
   }
 
   /** A send failed: Redis counts as down until `probe` finds it again (said once, not per batch). */
@@ -232,28 +218,21 @@ export class QueueTransport implements Transport {
       this.probing = false;
     }
     this.recovering = true;
-    this.chain = this.chain.catch(() => undefined).then(async () => {
-      this.recovering = false;
-      if (!this.down || this.closed) return;
-      const spooled = this.metrics.spooled - this.metrics.forwarded;
-      if (!(await this.forwardSpool(true))) return;
-      this.down = false;
-      this.lastError = undefined;
-      this.log.warn({ redis: describeRedis(this.options.connection), queue: this.options.queueName, forwarded: spooled }, "Redis answers again: the spool is forwarded");
-    });
+    this.chain = this.chain
+      .catch(() => undefined)
+      .then(async () => {
+        this.recovering = false;
+        if (!this.down || this.closed) return;
+        const spooled = this.metrics.spooled - this.metrics.forwarded;
+        if (!(await this.forwardSpool(true))) return;
+        this.down = false;
+        this.lastError = undefined;
+        this.log.warn(
+          { redis: describeRedis(this.options.connection), queue: this.options.queueName, forwarded: spooled },
+          "Redis answers again: the spool is forwarded",
+        );
+      });
     this.chain.catch(() => undefined);
-  }
-
-  private hold(batch: SpooledBatch): void {
-    if (this.unconfirmed.has(batch.jobId)) return;
-    this.unconfirmed.set(batch.jobId, { batch, epoch: this.epoch });
-    this.unconfirmedEvents += batch.events.length;
-    for (const [jobId, { batch: oldest }] of this.unconfirmed) {
-      if (this.unconfirmedEvents <= this.options.maxUnconfirmed) break;
-      this.unconfirmed.delete(jobId);
-      this.unconfirmedEvents -= oldest.events.length;
-      this.metrics.unguarded += oldest.events.length;
-    }
   }
 
   /**
@@ -267,7 +246,7 @@ export class QueueTransport implements Transport {
     if (this.confirming || this.down || this.unconfirmed.size === 0) return;
     this.confirming = true;
     try {
-      const held = [...this.unconfirmed.values()].slice(0, 500);
+      const held = this.unconfirmed.oldest(500);
       // The job's own hash, read in O(1) (`getJobState` searches the waiting list): `name` is
       // there while the job exists, `finishedOn` once it completed or failed for good.
       const client = await withTimeout(this.queue.getBackend().client, this.options.sendTimeoutMs, "connecting", this.cut.signal);
@@ -284,25 +263,29 @@ export class QueueTransport implements Transport {
         if (gone && sentIn !== epoch) lost.push(batch);
         else if (!gone && finishedOn === null) return;
         else this.metrics.confirmed += batch.events.length;
-        this.unconfirmed.delete(batch.jobId);
-        this.unconfirmedEvents -= batch.events.length;
+        this.unconfirmed.release(batch);
       });
       if (lost.length === 0) return;
       const events = lost.reduce((n, b) => n + b.events.length, 0);
-      this.log.error({ batches: lost.length, events }, "Redis lost batches no worker had recorded (restarted without persistence, or flushed): sending them again");
+      this.log.error(
+        { batches: lost.length, events },
+        "Redis lost batches no worker had recorded (restarted without persistence, or flushed): sending them again",
+      );
       this.metrics.resent += events;
       // On the chain, as any send: they keep their place before what is captured next.
-      this.chain = this.chain.catch(() => undefined).then(async () => {
-        for (const batch of lost) {
-          try {
-            if (this.down) throw new Error("Redis counts as down");
-            await this.add([batch]);
-          } catch (error) {
-            this.sendFailed(error);
-            this.toSpool(batch);
+      this.chain = this.chain
+        .catch(() => undefined)
+        .then(async () => {
+          for (const batch of lost) {
+            try {
+              if (this.down) throw new AuditgraphError("AUDITGRAPH_E_REDIS_DOWN", "Redis counts as down");
+              await this.add([batch]);
+            } catch (error) {
+              this.sendFailed(error);
+              this.toSpool(batch);
+            }
           }
-        }
-      });
+        });
       await this.chain.catch(() => undefined);
     } catch {
       // Redis away: the spool covers new batches, and these are looked up again next time.
@@ -314,17 +297,18 @@ export class QueueTransport implements Transport {
   /** Redis's epoch, set now if it has none (a Redis that lost its data, or a new one). */
   private async readEpoch(): Promise<string> {
     const epoch = await readEpoch(await this.queue.getBackend().client, epochKey(this.options.queueName, this.queue.opts.prefix), newEventId());
-    this.epoch ??= epoch;
-    if (epoch !== this.epoch) {
-      this.log.warn({ queue: this.options.queueName }, "Redis lost its data (restarted without persistence, or flushed): looking for batches of this transport it lost");
-      this.epoch = epoch;
+    if (this.unconfirmed.changedEpoch(epoch)) {
+      this.log.warn(
+        { queue: this.options.queueName },
+        "Redis lost its data (restarted without persistence, or flushed): looking for batches of this transport it lost",
+      );
     }
     return epoch;
   }
 
   /** Events sent and not yet known to be recorded by a worker (held for re-sending). */
   get unrecorded(): number {
-    return this.unconfirmedEvents;
+    return this.unconfirmed.events;
   }
 
   /** `urgentOnly`: stop after the urgent events; the rest keep to the linger. */

@@ -40,8 +40,8 @@ async function run(inlinePolicies: HandlerOptions["inlinePolicies"], transport =
   const handler = new AuditCallbackHandler({ agent, user, inlinePolicies }, transport);
   await createAgent({ model, tools: [transfer] }).invoke({ messages: [{ role: "user", content: "pay" }] }, { callbacks: [handler] });
   await awaitAllCallbacks();
-  // The screen runs in the background: let it finish.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // The screen runs in the background: flush waits for it.
+  await handler.flush();
   return transport;
 }
 

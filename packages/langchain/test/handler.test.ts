@@ -10,7 +10,6 @@ import { EventSchema } from "@auditgraph/core";
 import { AuditCallbackHandler, METADATA_KEYS } from "../src/index.js";
 import { Collect } from "./collect.js";
 
-
 const echo = tool(({ text }) => `echo:${text}`, {
   name: "echo",
   description: "echo text",
@@ -39,10 +38,7 @@ async function run(metadata: Record<string, unknown> = {}) {
   const transport = new Collect();
   const handler = new AuditCallbackHandler({ agent, user: { id: "default-user", tenantId: "default-tenant" } }, transport);
   const runId = randomUUID();
-  await createAgent({ model, tools: [echo] }).invoke(
-    { messages: [{ role: "user", content: "say hi" }] },
-    { runId, callbacks: [handler], metadata },
-  );
+  await createAgent({ model, tools: [echo] }).invoke({ messages: [{ role: "user", content: "say hi" }] }, { runId, callbacks: [handler], metadata });
   await awaitAllCallbacks();
   return { events: transport.events, runId };
 }
@@ -118,6 +114,6 @@ describe("AuditCallbackHandler on a real createAgent run", () => {
   });
 
   it("refuses options without an agent, naming the field", () => {
-    expect(() => new AuditCallbackHandler({ agent: { id: "a", name: "" , version: "1" } }, new Collect())).toThrow(/agent\.name/);
+    expect(() => new AuditCallbackHandler({ agent: { id: "a", name: "", version: "1" } }, new Collect())).toThrow(/agent\.name/);
   });
 });

@@ -1,9 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { fakeModel } from "@langchain/core/testing";
 import { createAgent } from "langchain";
-import { EventSchema, Redactor, ValidationError, parseEvent, type EventOf } from "@auditgraph/core";
+import { EventSchema, ValidationError, parseEvent, type EventOf } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { InMemoryHoldDecider, PolicyRefusal, PolicySet, type PolicyDefinitionInput } from "@auditgraph/policy";
 import { AuditCallbackHandler, type HandlerOptions } from "../src/index.js";
 import { Collect } from "./collect.js";
@@ -71,7 +72,10 @@ describe("inline policies in a real agent", () => {
     const error = transport.of("tool.error")[0]!;
     expect(error.payload).toEqual({
       toolCallId: "tc-transfer",
-      error: { name: "PolicyRefusal", message: 'auditgraph policy no-transfers@3 blocked the tool call "transfer_funds": tool "transfer_funds" is on the deny list' },
+      error: {
+        name: "PolicyRefusal",
+        message: 'auditgraph policy no-transfers@3 blocked the tool call "transfer_funds": tool "transfer_funds" is on the deny list',
+      },
     });
     const order = transport.events.map((e) => e.eventId);
     expect(order.indexOf(start.eventId)).toBeLessThan(order.indexOf(flag!.eventId));
@@ -109,8 +113,9 @@ describe("inline policies in a real agent", () => {
         throw new Error("the agent finished without holding the transfer");
       }),
     ]);
-    // Waiting: the attempt and the `held` flag (a reviewer's escalation opens from it) are recorded; the tool has not run.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Waiting: the attempt and the `held` flag (a reviewer's escalation opens from it) are recorded; the tool,
+    // which only an allow releases, has not run.
+    await vi.waitFor(() => expect(flagsOf(transport)).toHaveLength(1));
     expect(runs.count).toBe(0);
     expect(flagsOf(transport).map((f) => f.payload)).toMatchObject([{ policyId: "review-transfers", action: "hold", outcome: "held" }]);
     expect(transport.of("tool.start")).toHaveLength(1);
@@ -156,7 +161,15 @@ describe("inline policies in a real agent", () => {
 
   it("a block rule stops a model call: the model is never called and the agent gets the refusal", async () => {
     const set = PolicySet.create([
-      { kind: "function", id: "approved-models", version: "1", severity: "high", action: "block", function: "model-allow-list", params: { models: ["gpt-4o"] } },
+      {
+        kind: "function",
+        id: "approved-models",
+        version: "1",
+        severity: "high",
+        action: "block",
+        function: "model-allow-list",
+        params: { models: ["gpt-4o"] },
+      },
     ]);
     const model = fakeModel().respond(new AIMessage("hello"));
     const transport = new Collect();
@@ -199,7 +212,15 @@ describe("inline policies in a real agent", () => {
 
   it("with a redactor, a secret in the prompt blocks the model call and appears nowhere in the trail", async () => {
     const set = PolicySet.create([
-      { kind: "function", id: "no-secrets-to-models", version: "1", severity: "critical", action: "block", function: "pii-or-secret", params: { kinds: ["secret"] } },
+      {
+        kind: "function",
+        id: "no-secrets-to-models",
+        version: "1",
+        severity: "critical",
+        action: "block",
+        function: "pii-or-secret",
+        params: { kinds: ["secret"] },
+      },
     ]);
     const secret = "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c";
     const model = fakeModel().respond(new AIMessage("ok"));

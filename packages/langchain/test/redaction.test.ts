@@ -36,7 +36,10 @@ async function run(options: Partial<HandlerOptions> = {}) {
   const login = tool(
     async (args) => {
       received.push(args);
-      await dispatchCustomEvent("login.audit", { request: { headers: { authorization: `Bearer ${SECRETS.bearer}` } }, auth: { client_secret: SECRETS.clientSecret } });
+      await dispatchCustomEvent("login.audit", {
+        request: { headers: { authorization: `Bearer ${SECRETS.bearer}` } },
+        auth: { client_secret: SECRETS.clientSecret },
+      });
       return `session ${SECRETS.jwt} for ${PII.email}; deploy key:\n${PEM}`;
     },
     {

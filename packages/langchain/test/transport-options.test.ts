@@ -35,9 +35,15 @@ describe("QueueTransport options", () => {
     expect(refusal({ env: { AUDITGRAPH_SPOOL_DIR: "" } })).toMatch(/AUDITGRAPH_SPOOL_DIR/);
     expect(refusal({ env: { AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1" } })).toMatch(/AUDITGRAPH_REDIS_CLUSTER_NODES: must be host:port/);
     // A cluster's queue must be a hash tag: named where the queue name came from.
-    expect(refusal({ env: { AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000", AUDITGRAPH_QUEUE: "audit" } })).toMatch(/environment: AUDITGRAPH_QUEUE: must be a hash tag/);
-    expect(refusal({ queueName: "audit", env: { AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000" } })).toMatch(/QueueTransport options: queueName: must be a hash tag/);
-    expect(refusal({ queueName: "audit", connection: { clusterNodes: [{ host: "10.0.0.1", port: 7000 }] } })).toMatch(/queueName: must be a hash tag.*connection\.clusterNodes/);
+    expect(refusal({ env: { AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000", AUDITGRAPH_QUEUE: "audit" } })).toMatch(
+      /environment: AUDITGRAPH_QUEUE: must be a hash tag/,
+    );
+    expect(refusal({ queueName: "audit", env: { AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000" } })).toMatch(
+      /QueueTransport options: queueName: must be a hash tag/,
+    );
+    expect(refusal({ queueName: "audit", connection: { clusterNodes: [{ host: "10.0.0.1", port: 7000 }] } })).toMatch(
+      /queueName: must be a hash tag.*connection\.clusterNodes/,
+    );
   });
 
   it("an option wins over its variable, and a variable an option overrides is not read", async () => {
@@ -65,7 +71,10 @@ describe("QueueTransport options", () => {
     const defaults = new QueueTransport({ env: {}, spoolDir, logger: log.logger });
     await defaults.close();
     expect(defaults.queue.name).toBe("auditgraph-events");
-    const started = log.text().split("\n").filter((l) => l.includes("audit transport started"));
+    const started = log
+      .text()
+      .split("\n")
+      .filter((l) => l.includes("audit transport started"));
     expect(started).toHaveLength(1);
     expect(JSON.parse(started[0]!)).toMatchObject({ redis: { nodes: ["127.0.0.1:6379"], tls: false }, queue: "auditgraph-events", spoolDir });
 
@@ -73,7 +82,11 @@ describe("QueueTransport options", () => {
     const user = `ops-${Math.random().toString(36).slice(2)}`;
     const other = captured();
     const fromEnv = new QueueTransport({
-      env: { AUDITGRAPH_REDIS_URL: `rediss://${user}:${secret}@redis.internal:6380/4`, AUDITGRAPH_QUEUE: "{audit}", AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7001" },
+      env: {
+        AUDITGRAPH_REDIS_URL: `rediss://${user}:${secret}@redis.internal:6380/4`,
+        AUDITGRAPH_QUEUE: "{audit}",
+        AUDITGRAPH_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7001",
+      },
       spoolDir,
       logger: other.logger,
       sendTimeoutMs: 100,
@@ -81,7 +94,12 @@ describe("QueueTransport options", () => {
     });
     await fromEnv.close();
     expect(fromEnv.queue.name).toBe("{audit}");
-    const line = JSON.parse(other.text().split("\n").find((l) => l.includes("audit transport started"))!) as Record<string, unknown>;
+    const line = JSON.parse(
+      other
+        .text()
+        .split("\n")
+        .find((l) => l.includes("audit transport started"))!,
+    ) as Record<string, unknown>;
     expect(line).toMatchObject({ redis: { nodes: ["10.0.0.1:7000", "10.0.0.2:7001"], db: 4, tls: true }, queue: "{audit}" });
     expect(other.text()).not.toContain(secret);
     expect(other.text()).not.toContain(user);

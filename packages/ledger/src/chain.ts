@@ -7,8 +7,14 @@ import type { ExpiredRange } from "./retention.js";
 
 /** The tree as the expired range `range` left it (empty when nothing has expired). */
 const treeAfter = (range: ExpiredRange | undefined): CompactTree =>
-  range ? CompactTree.restore(range.to, range.frontier.map((h) => Buffer.from(h, "hex"))) : new CompactTree();
+  range
+    ? CompactTree.restore(
+        range.to,
+        range.frontier.map((h) => Buffer.from(h, "hex")),
+      )
+    : new CompactTree();
 import type { StreamSummary, VerifyFailure, VerifyOptions } from "./types.js";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 /**
  * The end of one stream as its writer knows it: next position, last hash, the Merkle leaves
@@ -64,11 +70,17 @@ export class StreamTail {
   sign(signer: CheckpointSigner): Checkpoint {
     const previous = this.lastCheckpoint;
     if (previous && (this.tree.size < previous.treeSize || !this.extendsLastCheckpoint)) {
-      throw new Error(
+      throw ledgerError(
+        LedgerErrorCodes.checkpointMismatch,
         `stream ${this.streamId}: the records no longer give the root signed for size ${previous.treeSize} at ${previous.time}; refusing to sign (run \`auditgraph verify\`)`,
       );
     }
-    const checkpoint = signer.sign({ streamId: this.streamId, treeSize: this.tree.size, rootHash: this.tree.root().toString("hex"), time: new Date().toISOString() });
+    const checkpoint = signer.sign({
+      streamId: this.streamId,
+      treeSize: this.tree.size,
+      rootHash: this.tree.root().toString("hex"),
+      time: new Date().toISOString(),
+    });
     this.lastCheckpoint = checkpoint;
     this.extendsLastCheckpoint = true;
     return checkpoint;
@@ -218,7 +230,7 @@ export async function proveInStream(
   }
   if (!found) return undefined;
   if (!latest || latest.treeSize <= found.index) {
-    throw new Error(`event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
+    throw ledgerError(LedgerErrorCodes.notCovered, `event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
   }
   const proof = inclusionProof(subtreesAfter(treeAfter(expired), leaves), found.index, latest.treeSize);
   return { record: found.record, leafIndex: found.index, treeSize: latest.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint: latest };
@@ -239,18 +251,23 @@ export async function proveConsistencyInStream(
   const from = checkpoints.find((c) => c.treeSize === fromSize);
   const to = toSize === undefined ? checkpoints.at(-1) : checkpoints.find((c) => c.treeSize === toSize);
   const sizes = checkpoints.map((c) => c.treeSize).join(", ") || "none";
-  if (!from) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${fromSize} (it has: ${sizes})`);
-  if (!to) throw new RangeError(`stream ${streamId} has no signed checkpoint of size ${String(toSize)} (it has: ${sizes})`);
-  if (to.treeSize < from.treeSize) throw new RangeError(`toSize ${to.treeSize} is smaller than fromSize ${from.treeSize}`);
+  if (!from) throw ledgerError(LedgerErrorCodes.noCheckpoint, `stream ${streamId} has no signed checkpoint of size ${fromSize} (it has: ${sizes})`);
+  if (!to) throw ledgerError(LedgerErrorCodes.noCheckpoint, `stream ${streamId} has no signed checkpoint of size ${String(toSize)} (it has: ${sizes})`);
+  if (to.treeSize < from.treeSize) throw ledgerError(LedgerErrorCodes.noCheckpoint, `toSize ${to.treeSize} is smaller than fromSize ${from.treeSize}`);
   const first = expired?.to ?? 0;
-  if (from.treeSize < first) throw new RangeError(`stream ${streamId}: the records up to position ${first} have expired; prove from a checkpoint of size ${first} or more`);
+  if (from.treeSize < first)
+    throw ledgerError(
+      LedgerErrorCodes.expired,
+      `stream ${streamId}: the records up to position ${first} have expired; prove from a checkpoint of size ${first} or more`,
+    );
   const leaves: Buffer[] = [];
   for await (const text of texts) {
     if (first + leaves.length === to.treeSize || !text.endsWith("\n")) break;
     leaves.push(leafHash(text.slice(0, -1)));
   }
   const held = first + leaves.length;
-  if (held < to.treeSize) throw new Error(`stream ${streamId} holds ${held} records, fewer than its checkpoint of size ${to.treeSize}`);
+  if (held < to.treeSize)
+    throw ledgerError(LedgerErrorCodes.short, `stream ${streamId} holds ${held} records, fewer than its checkpoint of size ${to.treeSize}`);
   const proof = consistencyProof(subtreesAfter(treeAfter(expired), leaves), from.treeSize, to.treeSize);
   return { from, to, proof: proof.map((h) => h.toString("hex")) };
 }

@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { appendSynced, parseWith } from "@auditgraph/core";
+import { appendSynced, backoffMs, parseWith } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export const CheckpointExportSchema = z.object({
   /** A file outside the ledger's reach that collects every checkpoint (JSON lines, fsynced). */
@@ -46,7 +47,8 @@ export function checkpointExporter(options: CheckpointExport): CheckpointExporte
       } catch (error) {
         lastError = (error as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      // 200 ms, doubling: one process retrying its own delivery, so no jitter and no cap.
+      await sleep(backoffMs(attempt + 1, { minMs: 200, maxMs: Infinity }));
     }
     failures.push({ checkpoint, error: lastError });
   };
@@ -76,4 +78,3 @@ export async function readCheckpointFile(path: string): Promise<Checkpoint[]> {
     .filter(Boolean)
     .map((line, i) => parseWith(CheckpointSchema, JSON.parse(line), `checkpoint on line ${i + 1} of ${path}`));
 }
-

@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { canonicalJson } from "@auditgraph/core";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -26,7 +27,10 @@ export const checkpointBody = (c: Omit<Checkpoint, "signature">): Buffer =>
   Buffer.from(canonicalJson({ streamId: c.streamId, treeSize: c.treeSize, rootHash: c.rootHash, time: c.time, keyId: c.keyId }), "utf8");
 
 const keyIdOf = (publicKey: KeyObject): string =>
-  createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex").slice(0, 16);
+  createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest("hex")
+    .slice(0, 16);
 
 export class CheckpointSigner {
   readonly keyId: string;
@@ -35,7 +39,8 @@ export class CheckpointSigner {
 
   constructor(privateKeyPem: string) {
     this.key = createPrivateKey(privateKeyPem);
-    if (this.key.asymmetricKeyType !== "ed25519") throw new Error(`the checkpoint signing key must be Ed25519, not ${this.key.asymmetricKeyType}`);
+    if (this.key.asymmetricKeyType !== "ed25519")
+      throw ledgerError(LedgerErrorCodes.signingKey, `the checkpoint signing key must be Ed25519, not ${this.key.asymmetricKeyType}`);
     const publicKey = createPublicKey(this.key);
     this.keyId = keyIdOf(publicKey);
     this.publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString();

@@ -1,10 +1,14 @@
-export { SegmentLedger, type SegmentLedgerOptions, type ExpiryReport } from "./segment-ledger.js";
+export { SegmentLedger, type SegmentLedgerOptions } from "./segment-ledger.js";
+export { SegmentRetention } from "./segment-retention.js";
 export {
   RetentionPolicySchema,
   HoldRequestSchema,
   LegalHoldSchema,
   ExpiredRangeSchema,
   type RetentionPolicy,
+  type Retention,
+  type ExpireOptions,
+  type ExpiryReport,
   type HoldRequest,
   type LegalHold,
   type ExpiredRange,
@@ -44,6 +48,10 @@ export {
   DeadLetterReplaySchema,
   type DeadLetterReplay,
   type Ledger,
+  type EventStore,
+  type Proofs,
+  type DeadLetters,
+  type LedgerCheckpointOptions,
   type AppendResult,
   type VerifyFailure,
   type VerifyReport,
@@ -53,7 +61,7 @@ export {
   type TornTailRepair,
   type StreamSummary,
 } from "./types.js";
-export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig } from "./postgres-ledger.js";
+export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig, type PostgresLedgerOptions } from "./postgres-ledger.js";
 export {
   initPostgresLedger,
   PostgresLedgerInitSchema,
@@ -64,3 +72,4 @@ export {
 } from "./postgres-schema.js";
 export { LEDGER_FILE, LedgerFileSchema } from "./ledger-id.js";
 export { ledgerUnavailable } from "./unavailable.js";
+export { LedgerErrorCodes, MerkleProofError, MerkleRangeError } from "./errors.js";

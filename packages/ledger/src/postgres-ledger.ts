@@ -4,9 +4,20 @@ import { parseWith, type StoredEvent, type LedgerRecord } from "@auditgraph/core
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import { noEvent, type ConsistencyBundle, type InclusionBundle } from "./proof.js";
-import type { SegmentLedgerOptions } from "./segment-ledger.js";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 import { initPostgresLedger, readLedgerInfo, type PostgresLedgerInit, type PostgresLedgerInitResult } from "./postgres-schema.js";
-import { DeadLetterReplaySchema, type AppendResult, type DeadLetter, type DeadLetterReplay, type Ledger, type StreamSummary, type VerifyFailure, type VerifyOptions, type VerifyReport } from "./types.js";
+import {
+  DeadLetterReplaySchema,
+  type AppendResult,
+  type DeadLetter,
+  type DeadLetterReplay,
+  type Ledger,
+  type LedgerCheckpointOptions,
+  type StreamSummary,
+  type VerifyFailure,
+  type VerifyOptions,
+  type VerifyReport,
+} from "./types.js";
 
 export const PostgresLedgerConfigSchema = z.object({
   connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
@@ -18,6 +29,9 @@ export const PostgresLedgerConfigSchema = z.object({
 });
 export type PostgresLedgerConfig = z.input<typeof PostgresLedgerConfigSchema>;
 
+/** What the PostgreSQL ledger takes besides its config: checkpoint signing, and where checkpoints go. */
+export type PostgresLedgerOptions = LedgerCheckpointOptions;
+
 const PAGE = 5_000;
 
 /** The worker's clock reading for a batch: it also picks the batch's monthly partition. */
@@ -25,7 +39,8 @@ const RecordedAtSchema = z.iso.datetime({ offset: true });
 
 /** A position bound of `readStream`: a record count, so a whole number from 0 up. */
 const bound = (name: string, value: number) => {
-  if (!(Number.isInteger(value) && value >= 0) && value !== Infinity) throw new RangeError(`readStream: ${name} must be a whole number from 0, not ${value}`);
+  if (!(Number.isInteger(value) && value >= 0) && value !== Infinity)
+    throw ledgerError(LedgerErrorCodes.readBound, `readStream: ${name} must be a whole number from 0, not ${value}`);
   return Math.min(value, Number.MAX_SAFE_INTEGER);
 };
 
@@ -62,6 +77,8 @@ const bound = (name: string, value: number) => {
  * the month alone.
  */
 export class PostgresLedger implements Ledger {
+  /** Retention and legal holds are kept by the segment-file ledger only. */
+  readonly retention = undefined;
   private readonly tails = new Map<string, StreamTail>();
   private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; replays: string; partition: string };
 
@@ -69,7 +86,7 @@ export class PostgresLedger implements Ledger {
     private readonly pool: pg.Pool,
     readonly schema: string,
     private readonly ledgerId: string,
-    private readonly options: SegmentLedgerOptions,
+    private readonly options: PostgresLedgerOptions,
   ) {
     const q = (name: string) => `"${schema}".${name}`;
     this.t = {
@@ -87,7 +104,7 @@ export class PostgresLedger implements Ledger {
    * schema that `auditgraph ledger init` has not made (or not brought up to this layout) is
    * refused with a `LedgerNotInitialisedError` that says so.
    */
-  static async open(config: PostgresLedgerConfig, options: Omit<SegmentLedgerOptions, "maxSegmentBytes"> = {}): Promise<PostgresLedger> {
+  static async open(config: PostgresLedgerConfig, options: PostgresLedgerOptions = {}): Promise<PostgresLedger> {
     const { connectionString, schema } = parseWith(PostgresLedgerConfigSchema, config, "PostgreSQL ledger config");
     const pool = new pg.Pool({ connectionString, max: 4 });
     // An idle connection the server closed (a restart, an administrator's terminate) is dropped by
@@ -224,6 +241,11 @@ export class PostgresLedger implements Ledger {
     for await (const text of this.texts(streamId, bound("from", from), bound("to", to))) yield JSON.parse(text) as LedgerRecord;
   }
 
+  async count(streamId: string): Promise<number> {
+    const rows = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.t.records} WHERE stream_id = $1`, [streamId]);
+    return Number(rows.rows[0]?.n ?? 0);
+  }
+
   /** Records found through the index, whose row gives each record's partition. */
   private async indexed(where: string, value: string, limit = "", streamId: string | null = null): Promise<LedgerRecord[]> {
     const rows = await this.pool.query<{ record_text: string }>(
@@ -260,10 +282,9 @@ export class PostgresLedger implements Ledger {
   }
 
   async checkpoints(streamId: string, client: pg.Pool | pg.PoolClient = this.pool): Promise<Checkpoint[]> {
-    const rows = await client.query<{ checkpoint: unknown }>(
-      `SELECT checkpoint FROM ${this.t.checkpoints} WHERE stream_id = $1 ORDER BY tree_size`,
-      [streamId],
-    );
+    const rows = await client.query<{ checkpoint: unknown }>(`SELECT checkpoint FROM ${this.t.checkpoints} WHERE stream_id = $1 ORDER BY tree_size`, [
+      streamId,
+    ]);
     return rows.rows.map((r) => CheckpointSchema.parse(r.checkpoint));
   }
 
@@ -274,19 +295,29 @@ export class PostgresLedger implements Ledger {
       if (options.streamIds && !options.streamIds.includes(streamId)) continue;
       const checkpoints = [...(await this.checkpoints(streamId)), ...kept.filter((c) => c.streamId === streamId)];
       // Read before the records: appends made meanwhile add records, never index rows alone.
-      const last = await this.pool.query<{ position: string }>(
-        `SELECT position FROM ${this.t.index} WHERE stream_id = $1 ORDER BY position DESC LIMIT 1`,
-        [streamId],
+      const last = await this.pool.query<{ position: string }>(`SELECT position FROM ${this.t.index} WHERE stream_id = $1 ORDER BY position DESC LIMIT 1`, [
+        streamId,
+      ]);
+      const outcome = await verifyStream(
+        streamId,
+        asLineBatches(this.texts(streamId)),
+        checkpoints,
+        publicKeyPem,
+        async (position) => {
+          const row = await this.pool.query(`SELECT 1 FROM ${this.t.records} WHERE stream_id = $1 AND position = $2`, [streamId, position]);
+          return row.rows.length > 0;
+        },
+        undefined,
+        options.onProgress,
       );
-      const outcome = await verifyStream(streamId, asLineBatches(this.texts(streamId)), checkpoints, publicKeyPem, async (position) => {
-        const row = await this.pool.query(`SELECT 1 FROM ${this.t.records} WHERE stream_id = $1 AND position = $2`, [streamId, position]);
-        return row.rows.length > 0;
-      }, undefined, options.onProgress);
       if ("reason" in outcome) return { ok: false, failure: outcome, streams };
       // The index outlives records cut from a stream's end behind the triggers' back.
       const indexed = last.rows[0] ? Number(last.rows[0].position) + 1 : 0;
       if (indexed > outcome.count) {
-        const missing = await this.pool.query<{ event_id: string }>(`SELECT event_id FROM ${this.t.index} WHERE stream_id = $1 AND position = $2`, [streamId, outcome.count]);
+        const missing = await this.pool.query<{ event_id: string }>(`SELECT event_id FROM ${this.t.index} WHERE stream_id = $1 AND position = $2`, [
+          streamId,
+          outcome.count,
+        ]);
         const detail = `the index holds ${indexed} records; only ${outcome.count} remain`;
         const failure: VerifyFailure = { streamId, position: outcome.count, eventId: missing.rows[0]?.event_id ?? null, reason: "truncated", detail };
         return { ok: false, failure, streams };

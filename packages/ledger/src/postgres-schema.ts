@@ -1,7 +1,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import pg from "pg";
 import { z } from "zod";
-import { parseWith } from "@auditgraph/core";
+import { AuditgraphError, parseWith } from "@auditgraph/core";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 /** The layout `ledger init` makes; a ledger of another layout is refused at open, naming what to do. */
 export const LEDGER_LAYOUT = 2;
@@ -35,10 +36,12 @@ export interface PostgresLedgerInitResult {
 }
 
 /** The schema has no ledger, or one of another layout: `auditgraph ledger init` is what makes or upgrades it. */
-export class LedgerNotInitialisedError extends Error {
-  readonly code = "AUDITGRAPH_LEDGER_NOT_INITIALISED";
+export class LedgerNotInitialisedError extends AuditgraphError {
+  override name = "LedgerNotInitialisedError";
   constructor(schema: string, why: string, options?: { cause?: unknown }) {
     super(
+      // The code from before the AUDITGRAPH_E_ form: operators match it, so it stays.
+      "AUDITGRAPH_LEDGER_NOT_INITIALISED",
       `the PostgreSQL ledger in schema "${schema}" ${why}: run \`auditgraph ledger init\` once with an owner's URL (AUDITGRAPH_LEDGER_OWNER_URL or --owner-url), then start the worker with the writer's URL`,
       options,
     );
@@ -73,8 +76,13 @@ export async function readLedgerInfo(pool: pg.Pool, schema: string): Promise<str
     throw error;
   }
   if (!row?.ledger_id || row.layout === null) throw new LedgerNotInitialisedError(schema, "has no ledger id");
-  if (row.layout < LEDGER_LAYOUT) throw new LedgerNotInitialisedError(schema, `has layout ${row.layout}, made by an earlier auditgraph (this one needs ${LEDGER_LAYOUT})`);
-  if (row.layout > LEDGER_LAYOUT) throw new Error(`the PostgreSQL ledger in schema "${schema}" has layout ${row.layout}, made by a newer auditgraph (this one knows ${LEDGER_LAYOUT}): upgrade this worker`);
+  if (row.layout < LEDGER_LAYOUT)
+    throw new LedgerNotInitialisedError(schema, `has layout ${row.layout}, made by an earlier auditgraph (this one needs ${LEDGER_LAYOUT})`);
+  if (row.layout > LEDGER_LAYOUT)
+    throw ledgerError(
+      LedgerErrorCodes.layoutNewer,
+      `the PostgreSQL ledger in schema "${schema}" has layout ${row.layout}, made by a newer auditgraph (this one knows ${LEDGER_LAYOUT}): upgrade this worker`,
+    );
   return row.ledger_id;
 }
 

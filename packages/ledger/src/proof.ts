@@ -1,13 +1,13 @@
 import { z } from "zod";
-import { canonicalJson, parseWith } from "@auditgraph/core";
+import { canonicalJson, parseWith, type AuditgraphError } from "@auditgraph/core";
 import { CheckpointSchema, verifyCheckpointSignature, type Checkpoint } from "./checkpoint.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 const hashHex = z.string().regex(/^[0-9a-f]{64}$/);
 
 /** `prove` of an event the ledger (or the stream asked for) does not hold. */
-export const noEvent = (eventId: string): Error & { code: "AUDITGRAPH_E_LEDGER_NO_EVENT" } =>
-  Object.assign(new Error(`no event ${eventId} in the ledger`), { code: "AUDITGRAPH_E_LEDGER_NO_EVENT" as const });
+export const noEvent = (eventId: string): AuditgraphError => ledgerError(LedgerErrorCodes.noEvent, `no event ${eventId} in the ledger`);
 
 /**
  * A record exactly as stored: its leaf is taken over its canonical JSON, so nothing may be added,
@@ -42,7 +42,8 @@ export const ConsistencyBundleSchema = z.object({
 export type ConsistencyBundle = z.infer<typeof ConsistencyBundleSchema>;
 
 const signedBy = (checkpoint: Checkpoint, publicKeyPem: string, label: string) => {
-  if (!verifyCheckpointSignature(checkpoint, publicKeyPem)) throw new Error(`${label}'s signature does not verify with this public key`);
+  if (!verifyCheckpointSignature(checkpoint, publicKeyPem))
+    throw ledgerError(LedgerErrorCodes.badSignature, `${label}'s signature does not verify with this public key`);
 };
 
 /**
@@ -54,9 +55,12 @@ const signedBy = (checkpoint: Checkpoint, publicKeyPem: string, label: string) =
 export function verifyInclusionBundle(input: unknown, publicKeyPem: string): InclusionBundle {
   const bundle = parseWith(InclusionBundleSchema, input, "proof bundle");
   const { record, checkpoint } = bundle;
-  if (record.streamId !== checkpoint.streamId) throw new Error(`the record is in stream ${record.streamId}, the checkpoint is for ${checkpoint.streamId}`);
-  if (bundle.treeSize !== checkpoint.treeSize) throw new Error(`the proof is for size ${bundle.treeSize}, the checkpoint for ${checkpoint.treeSize}`);
-  if (record.position !== bundle.leafIndex) throw new Error(`the record's position ${record.position} is not the leaf index ${bundle.leafIndex}`);
+  if (record.streamId !== checkpoint.streamId)
+    throw ledgerError(LedgerErrorCodes.proofMismatch, `the record is in stream ${record.streamId}, the checkpoint is for ${checkpoint.streamId}`);
+  if (bundle.treeSize !== checkpoint.treeSize)
+    throw ledgerError(LedgerErrorCodes.proofMismatch, `the proof is for size ${bundle.treeSize}, the checkpoint for ${checkpoint.treeSize}`);
+  if (record.position !== bundle.leafIndex)
+    throw ledgerError(LedgerErrorCodes.proofMismatch, `the record's position ${record.position} is not the leaf index ${bundle.leafIndex}`);
   signedBy(checkpoint, publicKeyPem, "the checkpoint");
   verifyInclusion(
     leafHash(canonicalJson(record)),
@@ -75,7 +79,7 @@ export function verifyInclusionBundle(input: unknown, publicKeyPem: string): Inc
 export function verifyConsistencyBundle(input: unknown, publicKeyPem: string): ConsistencyBundle {
   const bundle = parseWith(ConsistencyBundleSchema, input, "consistency bundle");
   const { from, to } = bundle;
-  if (from.streamId !== to.streamId) throw new Error(`the checkpoints are of streams ${from.streamId} and ${to.streamId}`);
+  if (from.streamId !== to.streamId) throw ledgerError(LedgerErrorCodes.proofMismatch, `the checkpoints are of streams ${from.streamId} and ${to.streamId}`);
   signedBy(from, publicKeyPem, "the earlier checkpoint");
   signedBy(to, publicKeyPem, "the later checkpoint");
   verifyConsistency(

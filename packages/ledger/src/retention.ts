@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isSealed, streamIdFor, subjectRef, type LedgerRecord } from "@auditgraph/core";
-import { CheckpointSchema } from "./checkpoint.js";
+import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const iso = z.iso.datetime({ offset: true });
@@ -62,6 +62,35 @@ export const ExpiredRangeSchema = z.object({
   expiredAt: iso,
 });
 export type ExpiredRange = z.infer<typeof ExpiredRangeSchema>;
+
+/** What `expire` did to one stream, and why it stopped where it did. */
+export interface ExpiryReport {
+  streamId: string;
+  expired: ExpiredRange[];
+  keptBecause: string;
+}
+
+/** What `expire` is told: the policy, the checkpoints kept outside the ledger, and the time. */
+export interface ExpireOptions {
+  policy: RetentionPolicy;
+  exported: Checkpoint[];
+  now?: Date;
+  dryRun?: boolean;
+}
+
+/** Retention and legal holds: a ledger capability (the segment files have it). */
+export interface Retention {
+  /** Places a legal hold: no record it covers expires until it is released. */
+  placeHold(request: HoldRequest): Promise<LegalHold>;
+  /** Releases a hold (recorded beside it: nothing is edited). */
+  releaseHold(id: string, releasedBy?: string): Promise<LegalHold>;
+  /** Every hold ever placed, released ones with their release. */
+  holds(): Promise<LegalHold[]>;
+  /** Removes the records past retention that no hold keeps and an exported checkpoint covers. */
+  expire(options: ExpireOptions): Promise<ExpiryReport[]>;
+  /** The runs of records of a stream removed by retention, oldest first. */
+  expiredRanges(streamId: string): Promise<ExpiredRange[]>;
+}
 
 /** The data subject a stored record is about (sealed records name it; plain ones by their user). */
 export function subjectOf(record: LedgerRecord): string | undefined {

@@ -1,5 +1,6 @@
 import { open, stat } from "node:fs/promises";
 import type { LedgerRecord } from "@auditgraph/core";
+import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 /** Where one stream's records are, by trace: [segment, byte offset, byte length] triples, flat. */
 interface StreamIndex {
@@ -32,10 +33,13 @@ export class TraceIndex {
       // Lines it had read were cut since (a writer's short write on a full disk is truncated): read the stream again.
       this.streams.delete(streamId);
       const again = await readTriples(traceId, (await this.caughtUp(streamId, segments, pathOf)).byTrace.get(traceId) ?? [], pathOf);
-      if (!again) throw new Error(`stream ${streamId}: the records of trace ${traceId} moved while they were read; read again`);
+      if (!again) throw ledgerError(LedgerErrorCodes.traceMoved, `stream ${streamId}: the records of trace ${traceId} moved while they were read; read again`);
       return again;
     });
-    this.turns.set(streamId, run.catch(() => undefined));
+    this.turns.set(
+      streamId,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -43,7 +47,12 @@ export class TraceIndex {
     let index = this.streams.get(streamId);
     const first = segments[0] ?? 0;
     // A segment shorter than what was read of it was cut (a short write rolled back): read it all again.
-    const cut = index !== undefined && (await stat(pathOf(index.segment)).then((s) => s.size < index!.offset, () => true));
+    const cut =
+      index !== undefined &&
+      (await stat(pathOf(index.segment)).then(
+        (s) => s.size < index!.offset,
+        () => true,
+      ));
     if (!index || index.firstSegment !== first || cut) {
       index = { firstSegment: first, segment: first, offset: 0, byTrace: new Map() };
       this.streams.set(streamId, index);

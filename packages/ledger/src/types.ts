@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { StoredEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
-import type { Checkpoint } from "./checkpoint.js";
+import type { Checkpoint, CheckpointSigner } from "./checkpoint.js";
+import type { Retention } from "./retention.js";
 import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 
 export interface AppendResult {
@@ -53,9 +54,7 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void;
 }
 
-export type VerifyReport =
-  | { ok: true; count: number; streams: StreamSummary[] }
-  | { ok: false; failure: VerifyFailure; streams: StreamSummary[] };
+export type VerifyReport = { ok: true; count: number; streams: StreamSummary[] } | { ok: false; failure: VerifyFailure; streams: StreamSummary[] };
 
 export const DeadLetterSchema = z.object({
   /** Job id and index of the event in the job: a redelivered job does not add it twice. */
@@ -115,8 +114,16 @@ export interface TornTailRepair {
   file?: string;
 }
 
-/** The append-only event store. Backends (segment files now, PostgreSQL later) implement this. */
-export interface Ledger {
+/** What both backends take: checkpoint signing, and where checkpoints go once stored. */
+export interface LedgerCheckpointOptions {
+  /** Signs a checkpoint (tree head) after every appended batch; without one none is made. */
+  signer?: CheckpointSigner;
+  /** Called with each checkpoint once it is stored, to hand it to an outside party. */
+  onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
+}
+
+/** The append-only event store: records by stream, position, event and trace. */
+export interface EventStore {
   /**
    * This ledger's id, a UUID made once when the ledger is created (segment files: `ledger.json`
    * in its directory; PostgreSQL: the `ledger_info` row `auditgraph ledger init` writes). The
@@ -131,6 +138,14 @@ export interface Ledger {
   /** Every record of one trace, stream by stream, in position order; `streamId`: of that stream only (one tenant's). */
   readTrace(traceId: string, options?: { streamId?: string }): Promise<LedgerRecord[]>;
   streams(): Promise<string[]>;
+  /** How many live records the stream holds (expired ones not counted), cheaper than reading them. */
+  count(streamId: string): Promise<number>;
+  /** Lets go of what the ledger holds (locks, files, connections). */
+  close(): Promise<void>;
+}
+
+/** Proofs over the event store: verification, signed checkpoints, inclusion and consistency. */
+export interface Proofs {
   verify(publicKeyPem?: string, kept?: Checkpoint[], options?: VerifyOptions): Promise<VerifyReport>;
   /** The stream's signed checkpoints, oldest first. */
   checkpoints(streamId: string): Promise<Checkpoint[]>;
@@ -146,12 +161,23 @@ export interface Ledger {
    * one of `fromSize`: both checkpoints and the RFC 9162 consistency proof between them.
    */
   proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle>;
+}
+
+/** Inputs set aside (dead letters) and their replays, kept beside the ledger wherever it is. */
+export interface DeadLetters {
   deadLetter(entry: DeadLetter): Promise<void>;
   readDeadLetters(): Promise<DeadLetter[]>;
   /** Records that a dead letter was submitted again (kept beside the dead letters: with the ledger, wherever it is). */
   recordDeadLetterReplay(replay: DeadLetterReplay): Promise<void>;
   /** Every replay recorded, oldest first. */
   readDeadLetterReplays(): Promise<DeadLetterReplay[]>;
-  /** Lets go of what the ledger holds (locks, files, connections). */
-  close(): Promise<void>;
+}
+
+/**
+ * The ledger callers use: the event store, its proofs and its dead letters, and retention where
+ * the backend keeps it (segment files do; PostgreSQL does not): callers check `retention`, never
+ * the backend's class.
+ */
+export interface Ledger extends EventStore, Proofs, DeadLetters {
+  readonly retention: Retention | undefined;
 }

@@ -28,7 +28,14 @@ beforeEach(async () => {
   ledger = new SegmentLedger(dir, { signer: new CheckpointSigner(keys.privateKeyPem) });
   written = Array.from({ length: 23 }, (_, i) => event(i));
   // Batches of 1, 2, 4, 8 and 8: a checkpoint after each.
-  for (const [from, to] of [[0, 1], [1, 3], [3, 7], [7, 15], [15, 23]] as const) await ledger.append("s1", written.slice(from, to));
+  for (const [from, to] of [
+    [0, 1],
+    [1, 3],
+    [3, 7],
+    [7, 15],
+    [15, 23],
+  ] as const)
+    await ledger.append("s1", written.slice(from, to));
 });
 
 const lines = async () => (await readFile(ledger.segmentPath("s1"), "utf8")).split("\n").filter(Boolean);
@@ -43,7 +50,7 @@ describe("signed checkpoints", () => {
   });
 
   it("deleting the tail after a checkpoint is reported as truncation", async () => {
-    await writeFile(ledger.segmentPath("s1"), (await lines()).slice(0, 20).join("\n") + "\n");
+    await writeFile(ledger.segmentPath("s1"), `${(await lines()).slice(0, 20).join("\n")}\n`);
     const report = await new SegmentLedger(dir).verify(keys.publicKeyPem);
     expect(!report.ok && report.failure).toMatchObject({ streamId: "s1", position: 20, reason: "truncated" });
   });
@@ -57,7 +64,7 @@ describe("signed checkpoints", () => {
       const event = r.position === 5 ? { ...r.event, payload: { text: "forged" } } : r.event;
       forged.push(sealRecord({ position: r.position, streamId: r.streamId, recordedAt: r.recordedAt, prevHash, event: event as AuditEvent }));
     }
-    await writeFile(ledger.segmentPath("s1"), forged.map((r) => canonicalJson(r)).join("\n") + "\n");
+    await writeFile(ledger.segmentPath("s1"), `${forged.map((r) => canonicalJson(r)).join("\n")}\n`);
     const report = await new SegmentLedger(dir).verify(keys.publicKeyPem);
     expect(!report.ok && report.failure).toMatchObject({ reason: "checkpoint-mismatch", position: 6 });
     // A writer never signs a head inconsistent with the last one it signed.
@@ -72,9 +79,12 @@ describe("signed checkpoints", () => {
     expect(!report.ok && report.failure).toMatchObject({ reason: "bad-signature" });
 
     const path = join(dir, "streams", "s1", "checkpoints.jsonl");
-    const cps = (await readFile(path, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const cps = (await readFile(path, "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     cps[2].time = "2020-01-01T00:00:00.000Z";
-    await writeFile(path, cps.map((c: unknown) => JSON.stringify(c)).join("\n") + "\n");
+    await writeFile(path, `${cps.map((c: unknown) => JSON.stringify(c)).join("\n")}\n`);
     const altered = await new SegmentLedger(dir).verify(keys.publicKeyPem);
     expect(!altered.ok && altered.failure).toMatchObject({ reason: "bad-signature", position: 6 });
   });
@@ -147,9 +157,15 @@ describe("checkpoint export", () => {
       // Cut the last two batches, and the local checkpoints that covered them.
       const path = exporting.segmentPath("s1");
       const kept = (await readFile(path, "utf8")).split("\n").filter(Boolean).slice(0, 6);
-      await writeFile(path, kept.join("\n") + "\n");
+      await writeFile(path, `${kept.join("\n")}\n`);
       const cps = join(exporting.dir, "streams", "s1", "checkpoints.jsonl");
-      await writeFile(cps, local.slice(0, 3).map((c) => JSON.stringify(c)).join("\n") + "\n");
+      await writeFile(
+        cps,
+        `${local
+          .slice(0, 3)
+          .map((c) => JSON.stringify(c))
+          .join("\n")}\n`,
+      );
       const fresh = new SegmentLedger(exporting.dir);
       expect(await fresh.verify(keys.publicKeyPem)).toMatchObject({ ok: true, count: 6 });
       const caught = await fresh.verify(keys.publicKeyPem, await readCheckpointFile(file));

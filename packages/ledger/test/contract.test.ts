@@ -117,9 +117,7 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
   it("two writers at once keep one chain per stream, streams apart", async () => {
     const open = await backend();
     const [a, b] = [await open(), await open()];
-    await Promise.all(
-      Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).append(i % 4 < 2 ? "s1" : "s2", [event(i * 2), event(i * 2 + 1)])),
-    );
+    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).append(i % 4 < 2 ? "s1" : "s2", [event(i * 2), event(i * 2 + 1)])));
     const report = await (await open()).verify();
     expect(report).toMatchObject({ ok: true, count: 32 });
     expect(report.streams.map((s) => [s.streamId, s.count])).toEqual([
@@ -132,7 +130,12 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
     const open = await backend({ signer: new CheckpointSigner(keys.privateKeyPem) });
     const ledger = await open();
     const events = Array.from({ length: 11 }, (_, i) => event(i));
-    for (const [from, to] of [[0, 1], [1, 4], [4, 11]] as const) await ledger.append("s1", events.slice(from, to));
+    for (const [from, to] of [
+      [0, 1],
+      [1, 4],
+      [4, 11],
+    ] as const)
+      await ledger.append("s1", events.slice(from, to));
     expect((await ledger.checkpoints("s1")).map((c) => c.treeSize)).toEqual([1, 4, 11]);
     const report = await (await open()).verify(keys.publicKeyPem);
     expect(report).toMatchObject({ ok: true, count: 11, streams: [{ checkpoints: 3 }] });
@@ -171,7 +174,12 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
     expect(await ledger.latestCheckpoint("s1")).toBeUndefined();
     await expect(ledger.proveConsistency("s1", 1)).rejects.toThrow("stream s1 has no signed checkpoint of size 1 (it has: none)");
     const events = Array.from({ length: 11 }, (_, i) => event(i));
-    for (const [from, to] of [[0, 1], [1, 4], [4, 11]] as const) await ledger.append("s1", events.slice(from, to));
+    for (const [from, to] of [
+      [0, 1],
+      [1, 4],
+      [4, 11],
+    ] as const)
+      await ledger.append("s1", events.slice(from, to));
     await ledger.append("s2", [event(11)]);
     const checkpoints = await ledger.checkpoints("s1");
     expect(checkpoints.map((c) => c.treeSize)).toEqual([1, 4, 11]);

@@ -43,17 +43,13 @@ function refMTH(d: readonly Buffer[]): Buffer {
 function refPATH(m: number, d: readonly Buffer[]): Buffer[] {
   if (d.length === 1) return [];
   const k = refK(d.length);
-  return m < k
-    ? [...refPATH(m, d.slice(0, k)), refMTH(d.slice(k))]
-    : [...refPATH(m - k, d.slice(k)), refMTH(d.slice(0, k))];
+  return m < k ? [...refPATH(m, d.slice(0, k)), refMTH(d.slice(k))] : [...refPATH(m - k, d.slice(k)), refMTH(d.slice(0, k))];
 }
 
 function refSUBPROOF(m: number, d: readonly Buffer[], b: boolean): Buffer[] {
   if (m === d.length) return b ? [] : [refMTH(d)];
   const k = refK(d.length);
-  return m <= k
-    ? [...refSUBPROOF(m, d.slice(0, k), b), refMTH(d.slice(k))]
-    : [...refSUBPROOF(m - k, d.slice(k), false), refMTH(d.slice(0, k))];
+  return m <= k ? [...refSUBPROOF(m, d.slice(0, k), b), refMTH(d.slice(k))] : [...refSUBPROOF(m - k, d.slice(k), false), refMTH(d.slice(0, k))];
 }
 const refPROOF = (m: number, d: readonly Buffer[]): Buffer[] => refSUBPROOF(m, d, true);
 
@@ -111,8 +107,7 @@ const accepts = (f: () => void): boolean => {
 
 // Distinct leaves per (salt, i): equal sibling hashes would let a swapped
 // left/right order hash to the same root and blur the tampering properties.
-const leavesFor = (salt: number, n: number): Buffer[] =>
-  Array.from({ length: n }, (_, i) => refLeaf(Buffer.from(`leaf ${salt} ${i}`)));
+const leavesFor = (salt: number, n: number): Buffer[] => Array.from({ length: n }, (_, i) => refLeaf(Buffer.from(`leaf ${salt} ${i}`)));
 
 // ---------------------------------------------------------------------------
 // Known answers: transparency-dev/merkle testonly/constants.go and
@@ -148,9 +143,7 @@ describe("merkle known answers", () => {
     expect(hex(leafHash(""))).toBe("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
     expect(hex(leafHash("L123456"))).toBe("395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56");
     expect(leafHash("L123456")).toEqual(leafHash(Buffer.from("L123456")));
-    expect(hex(nodeHash(Buffer.from("N123"), Buffer.from("N456")))).toBe(
-      "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb",
-    );
+    expect(hex(nodeHash(Buffer.from("N123"), Buffer.from("N456")))).toBe("aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb");
   });
 
   it("gives the empty tree the hash of the empty string, and one leaf its own hash", () => {
@@ -213,9 +206,7 @@ describe("merkle edge cases", () => {
     expect(() => verifyInclusion(leaves[2]!, 2, 5, proof.slice(1), root(5))).toThrow(/wrong length 2, want 3/);
     expect(() => verifyInclusion(leaves[2]!, 2, 5, proof, root(4))).toThrow(/root mismatch/);
     expect(() => verifyInclusion(leaves[2]!.subarray(1), 2, 5, proof, root(5))).toThrow(/leaf hash must be 32 bytes/);
-    expect(() => verifyInclusion(leaves[2]!, 2, 5, [proof[0]!, proof[1]!, Buffer.alloc(31)], root(5))).toThrow(
-      /element 2 must be 32 bytes/,
-    );
+    expect(() => verifyInclusion(leaves[2]!, 2, 5, [proof[0]!, proof[1]!, Buffer.alloc(31)], root(5))).toThrow(/element 2 must be 32 bytes/);
     expect(() => verifyInclusion(leaves[2]!, -1, 5, proof, root(5))).toThrow(/non-negative safe integers/);
     expect(() => verifyInclusion(leaves[2]!, 2, 2 ** 64, proof, root(5))).toThrow(/non-negative safe integers/);
     expect(hex(rootFromInclusionProof(leaves[2]!, 2, 5, proof))).toBe(hex(root(5)));

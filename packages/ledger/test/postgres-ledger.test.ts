@@ -98,7 +98,14 @@ describe("PostgreSQL ledger: monthly partitions", () => {
     await expect(db.query(`TRUNCATE ${index} CASCADE`)).rejects.toThrow(`TRUNCATE on ${schema}.ledger_index refused`);
 
     const report = await ledger.verify(keys.publicKeyPem);
-    expect(report).toMatchObject({ ok: true, count: 4, streams: [{ streamId: "s1", count: 3, checkpoints: 2 }, { streamId: "s2", count: 1 }] });
+    expect(report).toMatchObject({
+      ok: true,
+      count: 4,
+      streams: [
+        { streamId: "s1", count: 3, checkpoints: 2 },
+        { streamId: "s2", count: 1 },
+      ],
+    });
     expect(await readAll(ledger, "s1")).toEqual([...jan.records, ...feb.records]);
     expect(await ledger.readEvent(feb.records[0]!.event.eventId)).toEqual(feb.records[0]);
   });
@@ -206,7 +213,10 @@ describe("PostgreSQL ledger: an install of the unpartitioned table", () => {
     await db.query(`INSERT INTO "${legacy}".ledger_dead_letters VALUES ('job#0', '{"id":"job#0","reason":"kept"}')`);
 
     const [first, second] = await Promise.all([open(legacy, signer), open(legacy, signer)]);
-    const kind = await db.query("SELECT relname, relkind FROM pg_class WHERE relnamespace = $1::regnamespace AND relname LIKE 'ledger_records%' AND relkind IN ('r', 'p') ORDER BY 1", [legacy]);
+    const kind = await db.query(
+      "SELECT relname, relkind FROM pg_class WHERE relnamespace = $1::regnamespace AND relname LIKE 'ledger_records%' AND relkind IN ('r', 'p') ORDER BY 1",
+      [legacy],
+    );
     expect(kind.rows).toEqual([
       { relname: "ledger_records", relkind: "p" },
       { relname: "ledger_records_y2025m12", relkind: "r" },

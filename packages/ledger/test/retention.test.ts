@@ -51,7 +51,7 @@ beforeEach(async () => {
 
 describe("retention", () => {
   it("removes whole old segments, never the one being written; verify reports them as expired and the rest still verifies", async () => {
-    const reports = await ledger.expire({ policy, exported });
+    const reports = await ledger.retention.expire({ policy, exported });
     expect(reports).toHaveLength(1);
     expect(reports[0]!.expired.map((r) => [r.segment, r.from, r.to])).toEqual([
       [0, 0, 4],
@@ -71,7 +71,7 @@ describe("retention", () => {
   });
 
   it("keeps proving what is left, and appends go on from the expired range", async () => {
-    await ledger.expire({ policy, exported });
+    await ledger.retention.expire({ policy, exported });
     const reopened = open();
     const bundle = await reopened.prove(batches[3]![1]!.eventId);
     expect(bundle.leafIndex).toBe(13);
@@ -86,62 +86,64 @@ describe("retention", () => {
   });
 
   it("a legal hold on one user stops expiry at the first segment holding their records, until it is released", async () => {
-    const hold = await ledger.placeHold({ tenantId: TENANT, userId: "bob", reason: "litigation 2026-17" });
+    const hold = await ledger.retention.placeHold({ tenantId: TENANT, userId: "bob", reason: "litigation 2026-17" });
     expect(JSON.stringify(await readFile(join(dir, "holds.jsonl"), "utf8"))).not.toContain("bob");
-    const held = await ledger.expire({ policy, exported });
+    const held = await ledger.retention.expire({ policy, exported });
     expect(held[0]!.expired.map((r) => r.to)).toEqual([4]);
     expect(held[0]!.keptBecause).toMatch(new RegExp(`segment 1: position 6 is under legal hold ${hold.id}`));
 
-    await ledger.releaseHold(hold.id, "legal");
-    await expect(ledger.releaseHold(hold.id)).rejects.toThrow(/already released/);
-    const released = await ledger.expire({ policy, exported });
+    await ledger.retention.releaseHold(hold.id, "legal");
+    await expect(ledger.retention.releaseHold(hold.id)).rejects.toThrow(/already released/);
+    const released = await ledger.retention.expire({ policy, exported });
     expect(released[0]!.expired.map((r) => r.to)).toEqual([8, 12]);
   });
 
   it("a hold on a trace, or on the whole tenant, keeps its segments too", async () => {
-    await ledger.placeHold({ tenantId: TENANT, traceId: batches[0]![3]!.traceId, reason: "incident 42" });
-    expect((await ledger.expire({ policy, exported }))[0]!.expired).toEqual([]);
+    await ledger.retention.placeHold({ tenantId: TENANT, traceId: batches[0]![3]!.traceId, reason: "incident 42" });
+    expect((await ledger.retention.expire({ policy, exported }))[0]!.expired).toEqual([]);
     const other = open();
-    await other.placeHold({ tenantId: "another-tenant", reason: "not this one" });
-    expect((await other.holds()).filter((h) => !h.releasedAt)).toHaveLength(2);
+    await other.retention.placeHold({ tenantId: "another-tenant", reason: "not this one" });
+    expect((await other.retention.holds()).filter((h) => !h.releasedAt)).toHaveLength(2);
   });
 
   it("keeps segments whose checkpoint was not exported, or whose records' type or tenant keeps them longer", async () => {
-    const notExported = await ledger.expire({ policy, exported: exported.filter((c) => c.treeSize !== 8) });
+    const notExported = await ledger.retention.expire({ policy, exported: exported.filter((c) => c.treeSize !== 8) });
     expect(notExported[0]!.expired.map((r) => r.to)).toEqual([4]);
     expect(notExported[0]!.keptBecause).toMatch(/segment 1: its checkpoint \(size 8\) has not been exported/);
 
     const fresh = open();
-    expect((await fresh.expire({ policy: { days: 365, eventTypes: { text: 1000 } }, exported }))[0]!.keptBecause).toMatch(/position 4 \(text\) is kept until/);
-    expect((await fresh.expire({ policy: { days: 365, tenants: { [TENANT]: 500 } }, exported }))[0]!.expired).toEqual([]);
-    expect((await fresh.expire({ policy: {}, exported }))[0]!.keptBecause).toMatch(/kept until forever/);
-    await expect(fresh.expire({ policy: { days: -1 }, exported })).rejects.toThrow(/days/);
+    expect((await fresh.retention.expire({ policy: { days: 365, eventTypes: { text: 1000 } }, exported }))[0]!.keptBecause).toMatch(
+      /position 4 \(text\) is kept until/,
+    );
+    expect((await fresh.retention.expire({ policy: { days: 365, tenants: { [TENANT]: 500 } }, exported }))[0]!.expired).toEqual([]);
+    expect((await fresh.retention.expire({ policy: {}, exported }))[0]!.keptBecause).toMatch(/kept until forever/);
+    await expect(fresh.retention.expire({ policy: { days: -1 }, exported })).rejects.toThrow(/days/);
   });
 
   it("a dry run says what would go and removes nothing", async () => {
-    const dry = await ledger.expire({ policy, exported, dryRun: true });
+    const dry = await ledger.retention.expire({ policy, exported, dryRun: true });
     expect(dry[0]!.expired.map((r) => r.to)).toEqual([4, 8, 12]);
     expect(await open().verify(keys.publicKeyPem)).toMatchObject({ ok: true, count: 16 });
   });
 
   it("tampering after expiry is still caught: a forged expired range, an edited or a missing live record", async () => {
-    await ledger.expire({ policy, exported });
+    await ledger.retention.expire({ policy, exported });
     const rangesPath = join(dir, "streams", STREAM, "expired.jsonl");
     const ranges = (await readFile(rangesPath, "utf8")).split("\n").filter(Boolean);
     const forged = JSON.parse(ranges.at(-1)!) as { frontier: string[] };
     forged.frontier[0] = "0".repeat(64);
-    await writeFile(rangesPath, [...ranges.slice(0, -1), JSON.stringify(forged)].join("\n") + "\n");
+    await writeFile(rangesPath, `${[...ranges.slice(0, -1), JSON.stringify(forged)].join("\n")}\n`);
     const forgedReport = await open().verify(keys.publicKeyPem, exported);
     expect(!forgedReport.ok && forgedReport.failure).toMatchObject({ position: 11, reason: "checkpoint-mismatch" });
-    await writeFile(rangesPath, ranges.join("\n") + "\n");
+    await writeFile(rangesPath, `${ranges.join("\n")}\n`);
 
     const segment = join(dir, "streams", STREAM, "segment-000003.jsonl");
     const live = (await readFile(segment, "utf8")).split("\n").filter(Boolean);
-    await writeFile(segment, [live[0], live[1]!.replace("record 13", "record 99"), ...live.slice(2)].join("\n") + "\n");
+    await writeFile(segment, `${[live[0], live[1]!.replace("record 13", "record 99"), ...live.slice(2)].join("\n")}\n`);
     const edited = await open().verify(keys.publicKeyPem, exported);
     expect(!edited.ok && edited.failure).toMatchObject({ position: 13, reason: "edited", eventId: batches[3]![1]!.eventId });
 
-    await writeFile(segment, live.slice(1).join("\n") + "\n");
+    await writeFile(segment, `${live.slice(1).join("\n")}\n`);
     const missing = await open().verify(keys.publicKeyPem, exported);
     expect(!missing.ok && missing.failure).toMatchObject({ position: 12, reason: "gap" });
   });

@@ -82,9 +82,7 @@ describe("SegmentLedger", () => {
   it("keeps one chain when two instances (two workers) append at once", async () => {
     const a = new SegmentLedger(dir);
     const b = new SegmentLedger(dir);
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append("s1", [event(i * 2), event(i * 2 + 1)])),
-    );
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append("s1", [event(i * 2), event(i * 2 + 1)])));
     const report = await new SegmentLedger(dir).verify();
     expect(report).toMatchObject({ ok: true, count: 40 });
   });
@@ -109,15 +107,15 @@ describe("SegmentLedger", () => {
     const path = ledger.segmentPath("s1");
     const lines = (await readFile(path, "utf8")).split("\n").filter(Boolean);
 
-    await writeFile(path, [lines[0], lines[2]].join("\n") + "\n");
+    await writeFile(path, `${[lines[0], lines[2]].join("\n")}\n`);
     let report = await new SegmentLedger(dir).verify();
     expect(!report.ok && report.failure).toMatchObject({ position: 1, reason: "gap", eventId: records[2]!.event.eventId });
 
-    await writeFile(path, [lines[1], lines[0], lines[2]].join("\n") + "\n");
+    await writeFile(path, `${[lines[1], lines[0], lines[2]].join("\n")}\n`);
     report = await new SegmentLedger(dir).verify();
     expect(!report.ok && report.failure).toMatchObject({ position: 0, reason: "reorder" });
 
-    await writeFile(path, lines.join("\n") + "\n" + lines[0]!.slice(0, 40));
+    await writeFile(path, `${lines.join("\n")}\n${lines[0]!.slice(0, 40)}`);
     report = await new SegmentLedger(dir).verify();
     expect(!report.ok && report.failure).toMatchObject({ position: 3, reason: "torn" });
   });

@@ -59,7 +59,10 @@ export const CONDITION_BRANCHES = 4;
 /** How long a held call waits for a decision, and what it does when none comes. */
 export const HoldSchema = z.strictObject({
   // setTimeout's own ceiling (about 24.8 days).
-  timeoutMs: z.int().positive().max(2 ** 31 - 1),
+  timeoutMs: z
+    .int()
+    .positive()
+    .max(2 ** 31 - 1),
   defaultOutcome: z.enum(["allow", "deny"]),
 });
 export type Hold = z.infer<typeof HoldSchema>;

@@ -74,7 +74,7 @@ export class InMemoryHoldDecider implements HoldDecider {
       const hold: PendingHold = { finding, allow: () => settle("allow"), deny: () => settle("deny") };
       this.waiting.add(hold);
       signal.addEventListener("abort", () => this.waiting.delete(hold), { once: true });
-      this.listeners.splice(0).forEach((listener) => listener(hold));
+      for (const listener of this.listeners.splice(0)) listener(hold);
     });
   }
 

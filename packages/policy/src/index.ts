@@ -20,7 +20,7 @@ export { FieldPathSchema, resolvePath } from "./paths.js";
 export { NamedPatternSchema, type NamedPattern } from "./regex.js";
 export { FindingSchema, concernKindOf, type Finding } from "./finding.js";
 export { definePolicyFunction, type PolicyFunction, type PolicyCheck, type PolicyContext, type PolicyHit } from "./function.js";
-export { InMemoryPolicyState, type PolicyState } from "./state.js";
+export { InMemoryPolicyState, InvalidAmountError, type PolicyState } from "./state.js";
 export { PolicySet, PolicySetOptionsSchema, PolicyEvaluationError, type PolicyInfo, type PolicySetOptions, type EvaluationContext } from "./policy-set.js";
 export {
   parsePolicyText,
@@ -80,6 +80,8 @@ export {
   type PublishHoldDecisionResult,
   type RedisHoldDeciderOptions,
 } from "./redis-hold.js";
+// Redis connection helpers of the components that use Redis (moved here from @auditgraph/core).
+export { redisClient, bullConnection, redisConnectionOf, describeRedis, readEpoch, type RedisConnection, type ScriptClient } from "./redis.js";
 export {
   BUILTIN_POLICY_FUNCTIONS,
   INJECTION_MARKERS,

@@ -1,5 +1,15 @@
 import { z } from "zod";
-import { SEVERITIES, SeveritySchema, parseWith, type AuditEvent, type EventOf, type EventType, type HeldCall, type PolicyAction } from "@auditgraph/core";
+import {
+  AuditgraphError,
+  SEVERITIES,
+  SeveritySchema,
+  parseWith,
+  type AuditEvent,
+  type EventOf,
+  type EventType,
+  type HeldCall,
+  type PolicyAction,
+} from "@auditgraph/core";
 import type { Finding } from "./finding.js";
 import { awaitHold, type HoldDecider, type HoldDecision } from "./hold.js";
 import { holdIdOf } from "./redis-hold.js";
@@ -26,15 +36,15 @@ export interface InlineOutcome {
 }
 
 /** A call refused by an inline policy. Its message is the policy's reason: no event content. */
-export class PolicyRefusal extends Error {
+export class PolicyRefusal extends AuditgraphError {
   override readonly name = "PolicyRefusal";
   /** Stable code for every inline refusal: a `block` rule, a denied or timed-out `hold`, or rules that could not be evaluated. */
-  readonly code = "AUDITGRAPH_E_POLICY_REFUSED";
+  override readonly code = "AUDITGRAPH_E_POLICY_REFUSED";
   constructor(
     message: string,
     readonly outcomes: readonly InlineOutcome[],
   ) {
-    super(message);
+    super("AUDITGRAPH_E_POLICY_REFUSED", message);
   }
 }
 
@@ -116,8 +126,7 @@ export class InlineEnforcer {
       options.set.policies.filter((p) => ESCALATION_ACTIONS.includes(p.action) && SEVERITIES.indexOf(p.severity) >= min).flatMap((p) => [...p.eventTypes]),
     );
     const holds = options.set.policies.filter((p) => p.action === "hold").map((p) => p.id);
-    if (holds.length > 0 && !options.decider)
-      throw new TypeError(`inline policies: the set has hold rules (${holds.join(", ")}) but no decider to ask`);
+    if (holds.length > 0 && !options.decider) throw new TypeError(`inline policies: the set has hold rules (${holds.join(", ")}) but no decider to ask`);
   }
 
   /** Whether `check` has anything to do for events of `type`. */
@@ -137,6 +146,12 @@ export class InlineEnforcer {
     this.inLine(() => this.set.evaluate(event, { state: this.state, actions: INLINE_ACTIONS })).catch(() => {
       this.observeFailures += 1;
     });
+  }
+
+  /** Resolves once every evaluation started so far (observed, screened or checked) has finished and reported. */
+  settled(): Promise<void> {
+    // One more turn than the tail: a screen's report to onUrgent is chained after the tail's own step.
+    return this.tail.then(() => undefined);
   }
 
   /** Whether `screen` has anything to do for events of `type`. Allocation-free: it runs on every event. */

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import { ConcernKindSchema, SeveritySchema, parseWith } from "@auditgraph/core";
+import { ConcernKindSchema, SeveritySchema, backoffMs, parseWith } from "@auditgraph/core";
 import type { Logger } from "pino";
 
 const id = z.string().min(1).max(256);
@@ -19,7 +19,10 @@ export const EscalationNotificationSchema = z
     severity: SeveritySchema,
     policyId: id,
     policyVersion: id,
-    policySetHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    policySetHash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     concerns: z.object({ eventId: z.uuidv7().optional(), runId: id, traceId: id.optional(), kind: ConcernKindSchema }).strict(),
     /** Built by the policy from its settings and counts, never from event content (see findings). */
     reason: z.string().min(1).max(2_000),
@@ -100,7 +103,10 @@ export const EscalationNotifierOptionsSchema = z
     logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && "warn" in v).optional(),
   })
   .refine((o) => o.webhook !== undefined || o.callback !== undefined, { message: "needs a webhook, a callback or both", path: ["webhook"] })
-  .refine((o) => !o.webhook || o.webhook.baseDelayMs <= o.webhook.maxDelayMs, { message: "must not exceed webhook.maxDelayMs", path: ["webhook", "baseDelayMs"] });
+  .refine((o) => !o.webhook || o.webhook.baseDelayMs <= o.webhook.maxDelayMs, {
+    message: "must not exceed webhook.maxDelayMs",
+    path: ["webhook", "baseDelayMs"],
+  });
 export type EscalationNotifierOptions = z.input<typeof EscalationNotifierOptionsSchema>;
 
 export interface NotifierMetrics {
@@ -195,7 +201,10 @@ export class EscalationNotifier {
     const notification = parseWith(EscalationNotificationSchema, input, "escalation notification");
     if (this.closed || this.pending >= this.options.maxQueued) {
       this.metrics.dropped += 1;
-      this.options.logger?.warn({ escalationId: notification.escalationId, pending: this.pending, closed: this.closed }, "escalation notification refused: notifier full or closed");
+      this.options.logger?.warn(
+        { escalationId: notification.escalationId, pending: this.pending, closed: this.closed },
+        "escalation notification refused: notifier full or closed",
+      );
       return false;
     }
     this.metrics.accepted += 1;
@@ -210,7 +219,7 @@ export class EscalationNotifier {
       this.running += 1;
       void this.deliver(job).finally(() => {
         this.running -= 1;
-        if (this.pending === 0) this.idle.splice(0).forEach((resolve) => resolve());
+        if (this.pending === 0) for (const resolve of this.idle.splice(0)) resolve();
         else this.pump();
       });
     }
@@ -309,9 +318,13 @@ export class EscalationNotifier {
     }
   }
 
-  /** Exponential, capped, with "equal jitter": between half and all of the step, so receivers coming back are not hit by every sender at once. */
+  /**
+   * The core's step (exponential, capped), with "equal jitter": between half and all of the step,
+   * so receivers coming back are not hit by every sender at once, yet no retry comes at once
+   * (the core's "full" jitter may wait nothing).
+   */
   private backoff(attempt: number, webhook: z.output<typeof WebhookOptionsSchema>): number {
-    const step = Math.min(webhook.maxDelayMs, webhook.baseDelayMs * 2 ** (attempt - 1));
+    const step = backoffMs(attempt, { minMs: webhook.baseDelayMs, maxMs: webhook.maxDelayMs });
     return Math.round(step / 2 + Math.random() * (step / 2));
   }
 

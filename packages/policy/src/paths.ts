@@ -44,8 +44,9 @@ export function resolvePath(root: unknown, segments: readonly string[]): Located
     const segment = segments[index]!;
     const current = openJsonText(value);
     if (Array.isArray(current)) {
-      if (segment === "*") current.forEach((item: unknown, i) => walk(item, index + 1, join(path, i)));
-      else if (/^\d+$/.test(segment) && Number(segment) < current.length) walk(current[Number(segment)], index + 1, join(path, segment));
+      if (segment === "*") {
+        for (const [i, item] of (current as unknown[]).entries()) walk(item, index + 1, join(path, i));
+      } else if (/^\d+$/.test(segment) && Number(segment) < current.length) walk(current[Number(segment)], index + 1, join(path, segment));
       return;
     }
     if (typeof current !== "object" || current === null) return;
@@ -68,7 +69,7 @@ export function forEachString(value: unknown, path: string, visit: (text: string
   // Events are parsed JSON, so no cycles; the bound only keeps a hostile nesting off the stack.
   if (typeof value !== "object" || value === null || depth >= MAX_DEPTH) return;
   if (Array.isArray(value)) {
-    value.forEach((item: unknown, i) => forEachString(item, join(path, i), visit, depth + 1));
+    for (const [i, item] of (value as unknown[]).entries()) forEachString(item, join(path, i), visit, depth + 1);
     return;
   }
   for (const [key, item] of Object.entries(value)) forEachString(item, join(path, key), visit, depth + 1);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  AuditgraphError,
   SEVERITIES,
   ValidationError,
   canonicalJson,
@@ -63,13 +64,13 @@ export interface EvaluationContext {
 }
 
 /** Some policies failed on an event. The others' findings are kept; the error names policies, never event content. */
-export class PolicyEvaluationError extends Error {
+export class PolicyEvaluationError extends AuditgraphError {
   override readonly name = "PolicyEvaluationError";
   constructor(
     readonly failures: ReadonlyArray<{ policyId: string; error: string }>,
     readonly findings: Finding[],
   ) {
-    super(`policy evaluation failed: ${failures.map((f) => `${f.policyId} (${f.error})`).join(", ")}`);
+    super("AUDITGRAPH_E_POLICY_EVALUATION", `policy evaluation failed: ${failures.map((f) => `${f.policyId} (${f.error})`).join(", ")}`);
   }
 }
 
@@ -161,7 +162,10 @@ export class PolicySet {
       }
       const fn = registry.get(definition.function);
       if (!fn) {
-        issues.push({ path: `policies.${i}.function`, message: `no policy function named ${definition.function} (registered: ${[...registry.keys()].sort().join(", ")})` });
+        issues.push({
+          path: `policies.${i}.function`,
+          message: `no policy function named ${definition.function} (registered: ${[...registry.keys()].sort().join(", ")})`,
+        });
         return;
       }
       const params = fn.params.safeParse(definition.params);

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
-import { parseWith, redisClient, type RedisConnection } from "@auditgraph/core";
+import { AuditgraphError, parseWith } from "@auditgraph/core";
+import { redisClient, type RedisConnection } from "./redis.js";
 import type { Finding } from "./finding.js";
 import type { HoldDecider, HoldDecision } from "./hold.js";
 
@@ -94,11 +95,22 @@ export async function publishHoldDecision(
   reviewer: string,
   { prefix = DEFAULT_HOLD_PREFIX, ttlMs = 86_400_000 }: PublishHoldDecisionOptions = {},
 ): Promise<PublishHoldDecisionResult> {
-  parseWith(z.object({ holdId: z.string().min(1), decision: z.enum(["allow", "deny"]), reviewer: ReviewerSchema }), { holdId, decision, reviewer }, "hold decision");
-  const [status, state] = (await redis.eval(DECIDE, 1, keyOf(prefix, holdId), decision, reviewer, new Date().toISOString(), ttlMs, channelOf(prefix), holdId)) as [
-    PublishHoldDecisionResult["status"],
-    string,
-  ];
+  parseWith(
+    z.object({ holdId: z.string().min(1), decision: z.enum(["allow", "deny"]), reviewer: ReviewerSchema }),
+    { holdId, decision, reviewer },
+    "hold decision",
+  );
+  const [status, state] = (await redis.eval(
+    DECIDE,
+    1,
+    keyOf(prefix, holdId),
+    decision,
+    reviewer,
+    new Date().toISOString(),
+    ttlMs,
+    channelOf(prefix),
+    holdId,
+  )) as [PublishHoldDecisionResult["status"], string];
   return status === "too-late" ? { status } : { status, decision: state as HoldDecision };
 }
 
@@ -167,7 +179,7 @@ export class RedisHoldDecider implements HoldDecider {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off("ready", onReady);
-        reject(new Error(`Redis for hold decisions not reachable within ${this.options.connectTimeoutMs} ms`));
+        reject(new AuditgraphError("AUDITGRAPH_E_HOLD_REDIS_UNREACHABLE", `Redis for hold decisions not reachable within ${this.options.connectTimeoutMs} ms`));
       }, this.options.connectTimeoutMs);
       const onReady = () => {
         clearTimeout(timer);
@@ -194,13 +206,19 @@ export class RedisHoldDecider implements HoldDecider {
     await Promise.all([this.subscribe(), this.ready(this.redis)]);
     if (signal.aborted) throw signal.reason;
     const fields = [
-      "holdId", holdId,
-      "policyId", finding.policyId,
-      "policyVersion", finding.policyVersion,
-      "runId", finding.concerns.runId,
-      "traceId", finding.concerns.traceId,
+      "holdId",
+      holdId,
+      "policyId",
+      finding.policyId,
+      "policyVersion",
+      finding.policyVersion,
+      "runId",
+      finding.concerns.runId,
+      "traceId",
+      finding.concerns.traceId,
       ...(finding.concerns.eventId ? ["eventId", finding.concerns.eventId] : []),
-      "registeredAt", new Date().toISOString(),
+      "registeredAt",
+      new Date().toISOString(),
     ];
     const early = (await this.redis.eval(REGISTER, 1, key, this.options.ttlMs, ...fields)) as HoldDecision | null;
     if (early) return early;

@@ -1,7 +1,10 @@
 import { z } from "zod";
 
 /** `g` and `y` are refused: they make `test` stateful (lastIndex), so one match would hide the next. */
-export const RegexFlagsSchema = z.string().regex(/^[imsu]*$/, "only the flags i, m, s and u").optional();
+export const RegexFlagsSchema = z
+  .string()
+  .regex(/^[imsu]*$/, "only the flags i, m, s and u")
+  .optional();
 
 /** Refuses a pattern that does not compile, on its `pattern` field. */
 export function checkRegex(value: { pattern?: string | undefined; flags?: string | undefined }, ctx: z.RefinementCtx): void {

@@ -31,6 +31,17 @@ interface Counter {
  * (a finished trace's, mostly), and each remembers only its last `maxSeen` event ids, enough to
  * recognise a redelivery, which comes soon after the first delivery.
  */
+/**
+ * A counter was given an amount that is not a finite number. A RangeError still (callers and tests
+ * branch on that), with the stable code every auditgraph error carries.
+ */
+export class InvalidAmountError extends RangeError {
+  readonly code = "AUDITGRAPH_E_POLICY_STATE_AMOUNT";
+  constructor(readonly key: string) {
+    super(`policy state: amount for ${key} must be a finite number`);
+  }
+}
+
 export class InMemoryPolicyState implements PolicyState {
   private readonly counters = new Map<string, Counter>();
   private readonly claims = new Map<string, string>();
@@ -53,7 +64,7 @@ export class InMemoryPolicyState implements PolicyState {
   }
 
   add(key: string, eventId: string, amount: number): Promise<number> {
-    if (!Number.isFinite(amount)) return Promise.reject(new RangeError(`policy state: amount for ${key} must be a finite number`));
+    if (!Number.isFinite(amount)) return Promise.reject(new InvalidAmountError(key));
     const counter = this.touch(key);
     if (!counter.seen.has(eventId)) {
       counter.seen.add(eventId);

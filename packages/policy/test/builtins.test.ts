@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Redactor, type AuditEvent } from "@auditgraph/core";
+import type { AuditEvent } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { InMemoryPolicyState, PolicySet, type Finding, type PolicyDefinitionInput } from "../src/index.js";
 import { trace } from "./events.js";
 

@@ -118,9 +118,20 @@ describe("policy files", () => {
     // The subject names the file.
     expect(() => yaml("  - kind: rule\n")()).toThrow(/^invalid policy file bad\.yaml: /);
 
-    expect(refusal(() => PolicySet.create([rule({ when: { all: [{ field: "a", op: "exists" }, { field: "b", op: "bogus" }] } })]))).toEqual([
-      expect.stringMatching(/^policies\.0\.when\.all\.1\.op: .*'equals' \| 'in' \| 'matches'/),
-    ]);
+    expect(
+      refusal(() =>
+        PolicySet.create([
+          rule({
+            when: {
+              all: [
+                { field: "a", op: "exists" },
+                { field: "b", op: "bogus" },
+              ],
+            },
+          }),
+        ]),
+      ),
+    ).toEqual([expect.stringMatching(/^policies\.0\.when\.all\.1\.op: .*'equals' \| 'in' \| 'matches'/)]);
     expect(refusal(() => PolicySet.create([rule({ when: { any: [{ not: { field: "a", op: "matches", pattern: "(" } }] } })]))).toEqual([
       expect.stringMatching(/^policies\.0\.when\.any\.0\.not\.pattern: not a valid regular expression/),
     ]);
@@ -144,8 +155,12 @@ describe("policy files", () => {
     // Function policies: the name must be registered, the parameters fit the function's schema.
     const fn = (function_: string, params: unknown) =>
       ({ kind: "function", id: "f", version: "1", severity: "low", action: "flag", function: function_, params }) as PolicyDefinitionInput;
-    expect(refusal(() => PolicySet.create([fn("nope", {})]))).toEqual([expect.stringMatching(/^policies\.0\.function: no policy function named nope \(registered: .*budget/)]);
-    expect(refusal(() => PolicySet.create([fn("budget", { scope: "trace", maxTokens: -5 })]))).toEqual([expect.stringMatching(/^policies\.0\.params\.maxTokens: /)]);
+    expect(refusal(() => PolicySet.create([fn("nope", {})]))).toEqual([
+      expect.stringMatching(/^policies\.0\.function: no policy function named nope \(registered: .*budget/),
+    ]);
+    expect(refusal(() => PolicySet.create([fn("budget", { scope: "trace", maxTokens: -5 })]))).toEqual([
+      expect.stringMatching(/^policies\.0\.params\.maxTokens: /),
+    ]);
     expect(refusal(() => PolicySet.create([fn("budget", { scope: "trace" })]))).toEqual(["policies.0.params.maxTokens: set maxTokens, maxCost or both"]);
     expect(refusal(() => PolicySet.create([fn("tool-guard", { bounds: { transfer: { amount: { type: "number", min: 10, max: 1 } } } })]))).toEqual([
       "policies.0.params.bounds.transfer.amount.max: must not be below min",
@@ -162,7 +177,15 @@ describe("policy files", () => {
 
 describe("the set hash", () => {
   const a = rule({ id: "a" });
-  const b = { kind: "function", id: "b", version: "1", severity: "high", action: "block", function: "tool-guard", params: { deny: ["shell"] } } as PolicyDefinitionInput;
+  const b = {
+    kind: "function",
+    id: "b",
+    version: "1",
+    severity: "high",
+    action: "block",
+    function: "tool-guard",
+    params: { deny: ["shell"] },
+  } as PolicyDefinitionInput;
 
   it("does not change with the order of the policies, nor with defaults spelled out", () => {
     const hash = PolicySet.create([a, b]).hash;
@@ -189,7 +212,8 @@ describe("the set hash", () => {
     const custom = (version: string) =>
       definePolicyFunction({ name: "always", version, params: z.strictObject({}), eventTypes: ["llm.end"], create: () => () => ({ reason: "always" }) });
     const withFn = (version: string) =>
-      PolicySet.create([a, { kind: "function", id: "c", version: "1", severity: "low", action: "flag", function: "always" }], { functions: [custom(version)] }).hash;
+      PolicySet.create([a, { kind: "function", id: "c", version: "1", severity: "low", action: "flag", function: "always" }], { functions: [custom(version)] })
+        .hash;
     expect(withFn("1")).toBe(withFn("1"));
     expect(withFn("2")).not.toBe(withFn("1"));
   });
@@ -221,7 +245,9 @@ describe("conditions", () => {
   };
 
   it("hold when any value at a wildcard path passes, and point at the ones that did", async () => {
-    expect(await match({ field: "payload.documents.*.pageContent", op: "matches", pattern: "^returns", flags: "i" })).toEqual(["payload.documents.1.pageContent"]);
+    expect(await match({ field: "payload.documents.*.pageContent", op: "matches", pattern: "^returns", flags: "i" })).toEqual([
+      "payload.documents.1.pageContent",
+    ]);
     expect(await match({ field: "payload.documents.*.metadata.rank", op: "gte", value: 1 })).toEqual([
       "payload.documents.0.metadata.rank",
       "payload.documents.1.metadata.rank",

@@ -46,9 +46,11 @@ export function trace(options: { user?: Identity["user"]; agent?: Identity["agen
         },
       ),
     // LangChain hands tool inputs to callbacks as JSON text.
-    toolStart: (name: string, args: unknown, runId?: string) => make("tool.start", { toolCallId: `call-${name}`, input: JSON.stringify(args) }, { name }, runId),
+    toolStart: (name: string, args: unknown, runId?: string) =>
+      make("tool.start", { toolCallId: `call-${name}`, input: JSON.stringify(args) }, { name }, runId),
     toolEnd: (name: string, output: unknown) => make("tool.end", { toolCallId: `call-${name}`, output }, { name }),
-    toolError: (name: string, message = "upstream timed out") => make("tool.error", { toolCallId: `call-${name}`, error: { name: "Error", message } }, { name }),
+    toolError: (name: string, message = "upstream timed out") =>
+      make("tool.error", { toolCallId: `call-${name}`, error: { name: "Error", message } }, { name }),
     retrieverEnd: (documents: Array<{ pageContent: string; metadata?: Record<string, string> }>) =>
       make("retriever.end", { documents: documents.map((d) => ({ pageContent: d.pageContent, metadata: d.metadata ?? {} })) }),
   };

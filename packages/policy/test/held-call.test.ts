@@ -26,7 +26,11 @@ describe("a held call's hold on its flags", () => {
     const verdict = await enforcer.check(start, { onHeld: (outcomes) => held.push(...outcomes) });
     const ended = Date.now();
 
-    const hold = { holdId: holdIdOf({ policyId: "review-transfers", concerns: { runId: start.runId } }), deadline: expect.any(String), defaultDecision: "allow" };
+    const hold = {
+      holdId: holdIdOf({ policyId: "review-transfers", concerns: { runId: start.runId } }),
+      deadline: expect.any(String),
+      defaultDecision: "allow",
+    };
     expect(held).toEqual([expect.objectContaining({ outcome: "held", hold })]);
     const deadline = Date.parse(held[0]!.hold!.deadline);
     expect(deadline).toBeGreaterThanOrEqual(before + 300);
@@ -44,7 +48,15 @@ describe("a held call's hold on its flags", () => {
   });
 
   it("leaves a block's flags without a hold", async () => {
-    const block = { kind: "function", id: "no-transfers", version: "1", severity: "critical", action: "block", function: "tool-guard", params: { deny: ["transfer_funds"] } };
+    const block = {
+      kind: "function",
+      id: "no-transfers",
+      version: "1",
+      severity: "critical",
+      action: "block",
+      function: "tool-guard",
+      params: { deny: ["transfer_funds"] },
+    };
     const enforcer = new InlineEnforcer({ set: PolicySet.create([block as PolicyDefinitionInput]) });
     const verdict = await enforcer.check(trace().toolStart("transfer_funds", { amount: 1 }));
     expect(verdict.outcomes.map((o) => [o.outcome, o.hold])).toEqual([["blocked", undefined]]);

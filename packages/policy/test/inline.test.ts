@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EventSchema, Redactor, SCHEMA_VERSION, newEventId } from "@auditgraph/core";
+import { EventSchema, SCHEMA_VERSION, newEventId } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { z } from "zod";
 import {
   InMemoryHoldDecider,
@@ -16,7 +17,15 @@ import {
 } from "../src/index.js";
 import { trace } from "./events.js";
 
-const denyShell = { kind: "function", id: "no-shell", version: "1", severity: "critical", action: "block", function: "tool-guard", params: { deny: ["shell"] } };
+const denyShell = {
+  kind: "function",
+  id: "no-shell",
+  version: "1",
+  severity: "critical",
+  action: "block",
+  function: "tool-guard",
+  params: { deny: ["shell"] },
+};
 const holdTransfers = (timeoutMs: number, defaultOutcome: "allow" | "deny") => ({
   kind: "rule",
   id: `hold-transfers-${defaultOutcome}`,
@@ -71,7 +80,11 @@ describe("awaitHold", () => {
     expect(decider.pending).toEqual([]);
 
     const broken: HoldDecider = { decide: () => Promise.reject(new Error("reviewer service down")) };
-    expect(await awaitHold(finding, { timeoutMs: 10_000, defaultOutcome: "allow" }, broken)).toEqual({ outcome: "blocked", decision: "deny", deciderFailed: true });
+    expect(await awaitHold(finding, { timeoutMs: 10_000, defaultOutcome: "allow" }, broken)).toEqual({
+      outcome: "blocked",
+      decision: "deny",
+      deciderFailed: true,
+    });
   });
 });
 
@@ -118,14 +131,24 @@ describe("InlineEnforcer", () => {
         throw new TypeError("bug");
       },
     });
-    const policies = PolicySet.create([{ kind: "function", id: "b", version: "1", severity: "low", action: "block", function: "broken" }], { functions: [broken] });
+    const policies = PolicySet.create([{ kind: "function", id: "b", version: "1", severity: "low", action: "block", function: "broken" }], {
+      functions: [broken],
+    });
     await expect(policies.evaluate(trace().toolStart("x", {}))).rejects.toThrow(PolicyEvaluationError);
     const verdict = new InlineEnforcer({ set: policies }).check(trace().toolStart("x", {}));
     await expect(verdict).rejects.toThrow('auditgraph policies b could not be evaluated, so the tool call "x" is refused');
   });
 
   it("counts observed events before it checks the next call", async () => {
-    const budget = { kind: "function", id: "budget", version: "1", severity: "high", action: "block", function: "budget", params: { scope: "trace", maxTokens: 100 } };
+    const budget = {
+      kind: "function",
+      id: "budget",
+      version: "1",
+      severity: "high",
+      action: "block",
+      function: "budget",
+      params: { scope: "trace", maxTokens: 100 },
+    };
     const enforcer = new InlineEnforcer({ set: set(budget) });
     const t = trace();
     expect(await enforcer.check(t.llmStart())).toEqual({ outcomes: [] });
@@ -155,6 +178,10 @@ describe("InlineEnforcer", () => {
     expect(redacted.redactions).toEqual({ email: 1 });
     EventSchema.parse(redacted);
     // Flags are never evaluated again (a flag on a flag would never end).
-    expect(await PolicySet.create([{ kind: "rule", id: "any", version: "1", severity: "low", action: "flag", eventTypes: ["tool.start"], when: { field: "runId", op: "exists" } }]).evaluate(flag)).toEqual([]);
+    expect(
+      await PolicySet.create([
+        { kind: "rule", id: "any", version: "1", severity: "low", action: "flag", eventTypes: ["tool.start"], when: { field: "runId", op: "exists" } },
+      ]).evaluate(flag),
+    ).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ValidationError } from "@auditgraph/core";
 import {
   EscalationNotifier,
@@ -142,7 +142,10 @@ describe("EscalationNotifier", () => {
   it("gives up after the configured attempts, and does not retry what cannot pass (4xx)", async () => {
     const port = await freePort();
     const attempts: NotificationAttempt[] = [];
-    const down = new EscalationNotifier({ webhook: { url: `http://127.0.0.1:${port}/`, secret: SECRET, attempts: 3, baseDelayMs: 10, maxDelayMs: 10 }, onAttempt: (a) => void attempts.push(a) });
+    const down = new EscalationNotifier({
+      webhook: { url: `http://127.0.0.1:${port}/`, secret: SECRET, attempts: 3, baseDelayMs: 10, maxDelayMs: 10 },
+      onAttempt: (a) => void attempts.push(a),
+    });
     down.notify(notification);
     await down.flush();
     expect(attempts.map((a) => [a.attempt, a.status, a.nextRetryAt === undefined])).toEqual([
@@ -179,7 +182,8 @@ describe("EscalationNotifier", () => {
     expect(notifier.notify({ ...notification, escalationId: "esc-0003" })).toBe(false);
     expect(notifier.metrics.dropped).toBe(1);
     const started = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Both first attempts failed (nothing listens) and wait a minute for their retry.
+    await vi.waitFor(() => expect(attempts.filter((a) => a.nextRetryAt !== undefined)).toHaveLength(2));
     await notifier.close(50);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(notifier.pending).toBe(0);

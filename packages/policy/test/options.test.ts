@@ -44,7 +44,9 @@ describe("every options object of @auditgraph/policy refuses unknown keys, namin
 
   it("policy definitions and files, at every level", () => {
     expect(refusalOf(() => PolicySet.create([{ ...rule, severty: "high" } as unknown as PolicyDefinitionInput])).message).toMatch(/policies\.0: .*"severty"/);
-    expect(refusalOf(() => PolicySet.create([{ ...rule, when: { field: "name", op: "equals", valeu: 1 } } as unknown as PolicyDefinitionInput])).message).toMatch(/"valeu"/);
+    expect(
+      refusalOf(() => PolicySet.create([{ ...rule, when: { field: "name", op: "equals", valeu: 1 } } as unknown as PolicyDefinitionInput])).message,
+    ).toMatch(/"valeu"/);
     expect(refusalOf(() => PolicySet.create({ policies: [rule], polices: [] } as never)).message).toMatch(/"polices"/);
   });
 
@@ -67,7 +69,9 @@ describe("every options object of @auditgraph/policy refuses unknown keys, namin
   });
 
   it("the notifier's options and its webhook's", () => {
-    expect(refusalOf(() => new EscalationNotifier({ callback: () => undefined, concurency: 2 } as never)).message).toMatch(/EscalationNotifier options: .*"concurency"/);
+    expect(refusalOf(() => new EscalationNotifier({ callback: () => undefined, concurency: 2 } as never)).message).toMatch(
+      /EscalationNotifier options: .*"concurency"/,
+    );
     const webhook = { url: "http://127.0.0.1:1/", secret: "0123456789abcdef0123", retries: 3 };
     const error = refusalOf(() => new EscalationNotifier({ webhook } as never));
     expect(error.issues.map((issue) => issue.path)).toEqual(["webhook"]);

@@ -1,9 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { Redactor, type AuditEvent } from "@auditgraph/core";
+import type { AuditEvent } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { InMemoryPolicyState, PolicySet, type PolicyDefinitionInput, type PolicyState } from "../src/index.js";
 import { trace } from "./events.js";
 
-const piiPolicy: PolicyDefinitionInput = { kind: "function", id: "pii", version: "1", severity: "medium", action: "flag", function: "pii-or-secret", params: {} };
+const piiPolicy: PolicyDefinitionInput = {
+  kind: "function",
+  id: "pii",
+  version: "1",
+  severity: "medium",
+  action: "flag",
+  function: "pii-or-secret",
+  params: {},
+};
 
 async function flaggedIndexes(events: AuditEvent[], state: PolicyState = new InMemoryPolicyState()) {
   const set = PolicySet.create([piiPolicy]);
@@ -85,7 +94,9 @@ describe("pii-or-secret as a block rule", () => {
     const redactor = new Redactor();
     const t = trace();
     const key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
-    const events = [t.make("chain.start", { inputs: { input: key } }), t.llmStart(`use ${key}`), t.llmStart(`again ${key}`)].map((e) => redactor.redactEvent(e));
+    const events = [t.make("chain.start", { inputs: { input: key } }), t.llmStart(`use ${key}`), t.llmStart(`again ${key}`)].map((e) =>
+      redactor.redactEvent(e),
+    );
     const blocked = [];
     for (const event of events) blocked.push((await set.evaluate(event, { state })).length);
     expect(blocked).toEqual([1, 1, 1]);

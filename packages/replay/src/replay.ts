@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { AuditEvent, SubjectKeyStore } from "@auditgraph/core";
+import { AuditgraphError, type AuditEvent, type SubjectKeyStore } from "@auditgraph/core";
 import { AuditCallbackHandler, METADATA_KEYS, type HandlerOptions, type Transport } from "@auditgraph/langchain";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import type { StructuredToolInterface } from "@langchain/core/tools";
@@ -97,7 +97,15 @@ export async function readResults(outDir: string): Promise<TraceResult[]> {
   for (const line of text.split("\n")) {
     // A torn last line (the run was killed mid-write) is that trace not done: it runs again.
     if (!line.trim()) continue;
-    const parsed = TraceResultSchema.safeParse((() => { try { return JSON.parse(line); } catch { return undefined; } })());
+    const parsed = TraceResultSchema.safeParse(
+      (() => {
+        try {
+          return JSON.parse(line);
+        } catch {
+          return undefined;
+        }
+      })(),
+    );
     if (parsed.success) out.push(parsed.data);
   }
   return out;
@@ -113,7 +121,8 @@ const reproduces = (a: TraceResult["original"], b: TraceResult["candidate"]) =>
  */
 export async function replaySnapshot(options: ReplayOptions): Promise<ReplayResult> {
   const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new AuditgraphError("AUDITGRAPH_E_REPLAY_CONCURRENCY", `concurrency must be a positive integer, got ${concurrency}`);
   const tee = new TeeTransport(options.transport);
   const handler = new AuditCallbackHandler(options.handlerOptions, tee);
   const done = options.outDir ? await readResults(options.outDir) : [];

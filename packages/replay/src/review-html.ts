@@ -13,7 +13,8 @@ export function wordDiff(a: string, b: string): string {
   // Long outputs: an LCS table is quadratic, so beyond this they are shown side by side instead.
   if (x.length * y.length > 250_000) return `<del>${esc(a)}</del><br><ins>${esc(b)}</ins>`;
   const dp = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
-  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) dp[i]![j] = x[i] === y[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
+  for (let i = x.length - 1; i >= 0; i--)
+    for (let j = y.length - 1; j >= 0; j--) dp[i]![j] = x[i] === y[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
   const parts: string[] = [];
   let dropped: string[] = [];
   let added: string[] = [];
@@ -57,7 +58,9 @@ export function reviewHtml(r: Review): string {
   for (const t of r.traces) distances.set(t.trajectory.editDistance, (distances.get(t.trajectory.editDistance) ?? 0) + 1);
   const rows = r.traces
     .map(
-      (t) => `<tr class="${t.output.exact && t.trajectory.strict ? "same" : "diff"}"><td><code>${esc(t.originalTraceId)}</code><br><code>${esc(t.replayTraceId)}</code></td>
+      (
+        t,
+      ) => `<tr class="${t.output.exact && t.trajectory.strict ? "same" : "diff"}"><td><code>${esc(t.originalTraceId)}</code><br><code>${esc(t.replayTraceId)}</code></td>
 <td>${t.output.exact ? "exact" : t.output.normalised ? "normalised" : "differs"}</td><td>${t.trajectory.strict ? "strict" : t.trajectory.unordered ? "unordered" : t.trajectory.subset ? "subset" : t.trajectory.superset ? "superset" : "differs"} (${t.trajectory.editDistance})</td>
 <td>${t.divergences}</td><td>${t.delta.tokens >= 0 ? "+" : ""}${t.delta.tokens}</td><td>${t.error ? esc(t.error) : ""}</td><td class="out">${wordDiff(t.output.original, t.output.candidate)}</td></tr>`,
     )
@@ -70,22 +73,27 @@ figure{display:inline-block;margin:0 2em 1em 0}figcaption{font-weight:bold;margi
 <p class="gate ${r.gate.passed ? "pass" : "fail"}">Gate: ${r.gate.passed ? "PASSED" : "FAILED"}</p>
 ${r.gate.failures.length ? `<ul>${r.gate.failures.map((f) => `<li>${esc(f)}</li>`).join("")}</ul>` : ""}
 <h2>Compared</h2><table class="subject"><tbody>
-${subjectRows(r).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join("\n")}
+${subjectRows(r)
+  .map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`)
+  .join("\n")}
 </tbody></table>
-${bars("Final output (of " + a.traces + " traces)", [
-    { label: "exact", value: a.outputExact, color: "#4a4" },
-    { label: "normalised only", value: a.outputNormalised - a.outputExact, color: "#9c4" },
-    { label: "differs", value: a.traces - a.outputNormalised, color: "#d54" },
-  ])}
-${bars("Tool trajectory edit distance (traces)", [...distances.entries()].sort((x, y) => x[0] - y[0]).map(([d, n]) => ({ label: `distance ${d}`, value: n, color: d === 0 ? "#4a4" : "#d94" })))}
+${bars(`Final output (of ${a.traces} traces)`, [
+  { label: "exact", value: a.outputExact, color: "#4a4" },
+  { label: "normalised only", value: a.outputNormalised - a.outputExact, color: "#9c4" },
+  { label: "differs", value: a.traces - a.outputNormalised, color: "#d54" },
+])}
+${bars(
+  "Tool trajectory edit distance (traces)",
+  [...distances.entries()].sort((x, y) => x[0] - y[0]).map(([d, n]) => ({ label: `distance ${d}`, value: n, color: d === 0 ? "#4a4" : "#d94" })),
+)}
 ${bars("Original vs candidate", [
-    { label: "tokens, original", value: a.tokens.original, color: "#88a" },
-    { label: "tokens, candidate", value: a.tokens.candidate, color: "#44a" },
-    { label: "flags, original", value: a.flags.original, color: "#a88" },
-    { label: "flags, candidate", value: a.flags.candidate, color: "#a44" },
-    { label: "failed traces", value: a.errors, color: "#b00" },
-    { label: "divergences", value: a.divergences, color: "#d94" },
-  ])}
+  { label: "tokens, original", value: a.tokens.original, color: "#88a" },
+  { label: "tokens, candidate", value: a.tokens.candidate, color: "#44a" },
+  { label: "flags, original", value: a.flags.original, color: "#a88" },
+  { label: "flags, candidate", value: a.flags.candidate, color: "#a44" },
+  { label: "failed traces", value: a.errors, color: "#b00" },
+  { label: "divergences", value: a.divergences, color: "#d94" },
+])}
 <h2>Traces</h2><table><thead><tr><th>original / replay</th><th>output</th><th>trajectory</th><th>divergences</th><th>Δ tokens</th><th>error</th><th>output diff</th></tr></thead><tbody>
 ${rows}
 </tbody></table></body></html>

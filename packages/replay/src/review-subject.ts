@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { parseWith, sha256Hex, type SubjectKeyStore } from "@auditgraph/core";
+import { AuditgraphError, parseWith, sha256Hex, type SubjectKeyStore } from "@auditgraph/core";
 import { SnapshotSchema, readSnapshotBytes, type Snapshot } from "./snapshot.js";
 import { snapshotIdOf } from "./record-review.js";
 import { openTrace } from "./trace.js";
@@ -54,7 +54,8 @@ export async function baselineVersionsOf(snapshot: Snapshot, keyStore?: Pick<Sub
     const ended = new Set(events.filter((e) => e.type === "llm.end").map((e) => e.runId));
     for (const e of events) {
       if ("identity" in e) agent.add(e.identity.agent.version);
-      if (e.type === "llm.end" || (e.type === "llm.start" && !ended.has(e.runId))) model.add(e.model.version ? `${e.model.name}@${e.model.version}` : e.model.name);
+      if (e.type === "llm.end" || (e.type === "llm.start" && !ended.has(e.runId)))
+        model.add(e.model.version ? `${e.model.name}@${e.model.version}` : e.model.name);
     }
   }
   return { agent: [...agent].sort(), model: [...model].sort() };
@@ -67,15 +68,16 @@ export async function writeReplaySubject(dir: string, subject: ReplaySubject): P
 export async function readReplaySubject(dir: string): Promise<ReplaySubject> {
   const path = join(dir, REPLAY_SUBJECT_FILE);
   const text = await readFile(path, "utf8").catch(() => {
-    throw Object.assign(new Error(`${path} not found: it names the snapshot and versions the review compares (written by \`auditgraph replay\`; run the replay again with --out ${dir})`), {
-      code: "AUDITGRAPH_REPLAY_SUBJECT_MISSING",
-    });
+    throw new AuditgraphError(
+      "AUDITGRAPH_REPLAY_SUBJECT_MISSING",
+      `${path} not found: it names the snapshot and versions the review compares (written by \`auditgraph replay\`; run the replay again with --out ${dir})`,
+    );
   });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw Object.assign(new Error(`${path} is not JSON: ${(error as Error).message}`), { code: "AUDITGRAPH_REPLAY_SUBJECT_MISSING" });
+    throw new AuditgraphError("AUDITGRAPH_REPLAY_SUBJECT_MISSING", `${path} is not JSON: ${(error as Error).message}`);
   }
   return parseWith(ReplaySubjectSchema, json, path);
 }

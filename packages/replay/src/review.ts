@@ -138,7 +138,13 @@ export async function reviewTrace(result: TraceResult, scorers: readonly Scorer[
   return {
     originalTraceId: result.originalTraceId,
     replayTraceId: result.replayTraceId,
-    output: { exact: o.finalOutput === c.finalOutput, normalised: normalise(o.finalOutput) === normalise(c.finalOutput), scores, original: o.finalOutput, candidate: c.finalOutput },
+    output: {
+      exact: o.finalOutput === c.finalOutput,
+      normalised: normalise(o.finalOutput) === normalise(c.finalOutput),
+      scores,
+      original: o.finalOutput,
+      candidate: c.finalOutput,
+    },
     trajectory: {
       strict: a.length === b.length && a.every((x, i) => x === b[i]),
       unordered: a.length === b.length && within(a, b),
@@ -192,7 +198,10 @@ export async function review(unordered: readonly TraceResult[], options: ReviewO
   const n = traces.length;
   const scores: Record<string, number> = {};
   for (const s of options.scorers ?? []) scores[s.name] = n === 0 ? 1 : sum(traces.map((t) => t.output.scores[s.name] ?? 0)) / n;
-  const pair = (f: (r: TraceResult["original"]) => number) => ({ original: sum(results.map((r) => f(r.original))), candidate: sum(results.map((r) => f(r.candidate))) });
+  const pair = (f: (r: TraceResult["original"]) => number) => ({
+    original: sum(results.map((r) => f(r.original))),
+    candidate: sum(results.map((r) => f(r.candidate))),
+  });
   const controls = traces.filter((t) => t.reproduced !== undefined);
   const aggregate: Review["aggregate"] = {
     traces: n,
@@ -223,11 +232,14 @@ export async function review(unordered: readonly TraceResult[], options: ReviewO
     failures.push(`output match rate ${aggregate.outputMatchRate.toFixed(3)} is below minOutputMatchRate ${t.minOutputMatchRate}`);
   if (t.minTrajectoryMatchRate !== undefined && aggregate.trajectoryMatchRate < t.minTrajectoryMatchRate)
     failures.push(`trajectory match rate ${aggregate.trajectoryMatchRate.toFixed(3)} is below minTrajectoryMatchRate ${t.minTrajectoryMatchRate}`);
-  if (t.maxDivergences !== undefined && aggregate.divergences > t.maxDivergences) failures.push(`${aggregate.divergences} divergences exceed maxDivergences ${t.maxDivergences}`);
+  if (t.maxDivergences !== undefined && aggregate.divergences > t.maxDivergences)
+    failures.push(`${aggregate.divergences} divergences exceed maxDivergences ${t.maxDivergences}`);
   if (t.maxErrors !== undefined && aggregate.errors > t.maxErrors) failures.push(`${aggregate.errors} failed traces exceed maxErrors ${t.maxErrors}`);
   const growth = (p: { original: number; candidate: number }) => (p.original === 0 ? (p.candidate === 0 ? 0 : Infinity) : p.candidate / p.original - 1);
-  if (t.maxTokenIncrease !== undefined && growth(aggregate.tokens) > t.maxTokenIncrease) failures.push(`tokens grew ${(growth(aggregate.tokens) * 100).toFixed(1)}%, over maxTokenIncrease ${t.maxTokenIncrease}`);
-  if (t.maxCostIncrease !== undefined && growth(aggregate.cost) > t.maxCostIncrease) failures.push(`cost grew ${(growth(aggregate.cost) * 100).toFixed(1)}%, over maxCostIncrease ${t.maxCostIncrease}`);
+  if (t.maxTokenIncrease !== undefined && growth(aggregate.tokens) > t.maxTokenIncrease)
+    failures.push(`tokens grew ${(growth(aggregate.tokens) * 100).toFixed(1)}%, over maxTokenIncrease ${t.maxTokenIncrease}`);
+  if (t.maxCostIncrease !== undefined && growth(aggregate.cost) > t.maxCostIncrease)
+    failures.push(`cost grew ${(growth(aggregate.cost) * 100).toFixed(1)}%, over maxCostIncrease ${t.maxCostIncrease}`);
   for (const [name, min] of Object.entries(t.minScores ?? {})) {
     if (!(name in scores)) failures.push(`minScores.${name}: no scorer of that name ran`);
     else if (scores[name]! < min) failures.push(`mean ${name} score ${scores[name]!.toFixed(3)} is below ${min}`);
@@ -268,7 +280,9 @@ export function subjectRows(r: Review): [string, string][] {
     ["maxErrors", shown(t.maxErrors)],
     ["maxTokenIncrease", shown(t.maxTokenIncrease)],
     ["maxCostIncrease", shown(t.maxCostIncrease)],
-    ...(Object.keys(t.minScores).length ? Object.entries(t.minScores).map(([k, v]): [string, string] => [`minScores.${k}`, String(v)]) : [["minScores", "not gated"] as [string, string]]),
+    ...(Object.keys(t.minScores).length
+      ? Object.entries(t.minScores).map(([k, v]): [string, string] => [`minScores.${k}`, String(v)])
+      : [["minScores", "not gated"] as [string, string]]),
     ["operator", r.operator],
     ["created at", r.createdAt],
   ];

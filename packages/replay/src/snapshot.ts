@@ -1,6 +1,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { z } from "zod";
 import {
+  AuditgraphError,
   canonicalJson,
   isSealed,
   openRecords,
@@ -13,7 +14,16 @@ import {
 } from "@auditgraph/core";
 import { REVIEW_EVENT_NAME } from "./record-review.js";
 import { REPLAY_TAG_PREFIX } from "./replay.js";
-import { CheckpointSchema, InclusionBundleSchema, inclusionProof, leafHash, nodeHash, verifyInclusionBundle, type Ledger, type SubtreeSource } from "@auditgraph/ledger";
+import {
+  CheckpointSchema,
+  InclusionBundleSchema,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  verifyInclusionBundle,
+  type Ledger,
+  type SubtreeSource,
+} from "@auditgraph/ledger";
 
 export const SnapshotFilterSchema = z.object({
   tenantId: z.string().min(1).optional(),
@@ -122,7 +132,10 @@ async function matches(candidate: Candidate, filter: SnapshotFilter, keyStore: C
   // else needs the contents, the trace's first record tells (one record opened, not all).
   const records = byContent ? candidate.records.map((r) => r.record) : [first];
   if (!keyStore && records.some((r) => isSealed(r.event))) {
-    throw new Error(`trace ${candidate.traceId} is sealed: filtering by agent version, model version or tag, or leaving replays out (unless includeReplays), needs the key store`);
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_TRACE_SEALED",
+      `trace ${candidate.traceId} is sealed: filtering by agent version, model version or tag, or leaving replays out (unless includeReplays), needs the key store`,
+    );
   }
   const events: AuditEvent[] = keyStore
     ? (await openRecords(records, keyStore)).flatMap((o) => (o.erased ? [] : [upcastEvent(o.record.event)]))
@@ -188,7 +201,11 @@ export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter
     const selected: Candidate[] = [];
     for (const candidate of byTrace.values()) if (await matches(candidate, filter, options.keyStore)) selected.push(candidate);
     if (selected.length === 0) continue;
-    if (!checkpoint) throw new Error(`stream ${streamId} has no signed checkpoint: a snapshot needs a ledger that signs them (set AUDITGRAPH_SIGNING_KEY)`);
+    if (!checkpoint)
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_NO_CHECKPOINT",
+        `stream ${streamId} has no signed checkpoint: a snapshot needs a ledger that signs them (set AUDITGRAPH_SIGNING_KEY)`,
+      );
     // Retention cut the stream's head: its proofs need the frontier the ledger keeps, so ask it.
     const tree = firstPosition === 0 ? memoTree(leaves) : undefined;
     for (const candidate of selected) {
@@ -197,7 +214,8 @@ export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter
         if (tree) records.push({ record, leafIndex: index, proof: inclusionProof(tree, index, checkpoint.treeSize).map((h) => h.toString("hex")) });
         else {
           const bundle = await ledger.prove(record.event.eventId);
-          if (bundle.checkpoint.treeSize !== checkpoint.treeSize) throw new Error(`stream ${streamId} grew while the snapshot was made; run it again`);
+          if (bundle.checkpoint.treeSize !== checkpoint.treeSize)
+            throw new AuditgraphError("AUDITGRAPH_E_STREAM_GREW", `stream ${streamId} grew while the snapshot was made; run it again`);
           records.push({ record, leafIndex: bundle.leafIndex, proof: bundle.proof });
         }
       }
@@ -244,7 +262,7 @@ export async function readSnapshotJson(path: string): Promise<unknown> {
 
 /** A snapshot file's bytes (a review hashes them) and their JSON, not yet checked; errors as `readSnapshotJson`'s. */
 export async function readSnapshotBytes(path: string): Promise<{ bytes: Buffer; json: unknown }> {
-  const unreadable = (message: string) => Object.assign(new Error(message), { code: "AUDITGRAPH_SNAPSHOT_UNREADABLE" });
+  const unreadable = (message: string) => new AuditgraphError("AUDITGRAPH_SNAPSHOT_UNREADABLE", message);
   const bytes = await readFile(path).catch((error: Error) => {
     throw unreadable(`snapshot ${path}: ${error.message}`);
   });
@@ -270,23 +288,49 @@ export interface SnapshotVerifyReport {
  */
 export function verifySnapshot(input: unknown, publicKeyPem: string): SnapshotVerifyReport {
   const parsed = SnapshotSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, traces: 0, records: 0, failure: { reason: `not a snapshot: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).slice(0, 3).join("; ")}` } };
+  if (!parsed.success)
+    return {
+      ok: false,
+      traces: 0,
+      records: 0,
+      failure: {
+        reason: `not a snapshot: ${parsed.error.issues
+          .map((i) => `${i.path.join(".")}: ${i.message}`)
+          .slice(0, 3)
+          .join("; ")}`,
+      },
+    };
   const snapshot = parsed.data;
   const checkpoints = new Map(snapshot.manifest.checkpoints.map((c) => [c.streamId, c]));
   const seen = new Set<string>();
   let records = 0;
   for (const trace of snapshot.traces) {
     const checkpoint = checkpoints.get(trace.streamId);
-    if (!checkpoint) return { ok: false, traces: snapshot.traces.length, records, failure: { traceId: trace.traceId, reason: `manifest.checkpoints has none for stream ${trace.streamId}` } };
+    if (!checkpoint)
+      return {
+        ok: false,
+        traces: snapshot.traces.length,
+        records,
+        failure: { traceId: trace.traceId, reason: `manifest.checkpoints has none for stream ${trace.streamId}` },
+      };
     for (const entry of trace.records) {
       const eventId = entry.record.event.eventId;
-      const fail = (reason: string): SnapshotVerifyReport => ({ ok: false, traces: snapshot.traces.length, records, failure: { traceId: trace.traceId, eventId, reason } });
-      if ((entry.record.event as { traceId?: unknown }).traceId !== trace.traceId) return fail(`record's event is of trace ${String((entry.record.event as { traceId?: unknown }).traceId)}`);
+      const fail = (reason: string): SnapshotVerifyReport => ({
+        ok: false,
+        traces: snapshot.traces.length,
+        records,
+        failure: { traceId: trace.traceId, eventId, reason },
+      });
+      if ((entry.record.event as { traceId?: unknown }).traceId !== trace.traceId)
+        return fail(`record's event is of trace ${String((entry.record.event as { traceId?: unknown }).traceId)}`);
       if (entry.record.streamId !== trace.streamId) return fail(`record is in stream ${entry.record.streamId}, filed under ${trace.streamId}`);
       if (seen.has(eventId)) return fail("record appears twice");
       seen.add(eventId);
       try {
-        verifyInclusionBundle({ record: entry.record, leafIndex: entry.leafIndex, treeSize: checkpoint.treeSize, proof: entry.proof, checkpoint }, publicKeyPem);
+        verifyInclusionBundle(
+          { record: entry.record, leafIndex: entry.leafIndex, treeSize: checkpoint.treeSize, proof: entry.proof, checkpoint },
+          publicKeyPem,
+        );
       } catch (error) {
         return fail((error as Error).message);
       }
@@ -294,7 +338,19 @@ export function verifySnapshot(input: unknown, publicKeyPem: string): SnapshotVe
     }
   }
   const { traceCount, recordCount } = snapshot.manifest;
-  if (traceCount !== snapshot.traces.length) return { ok: false, traces: snapshot.traces.length, records, failure: { reason: `manifest.traceCount is ${traceCount}, the snapshot has ${snapshot.traces.length} traces` } };
-  if (recordCount !== records) return { ok: false, traces: snapshot.traces.length, records, failure: { reason: `manifest.recordCount is ${recordCount}, the snapshot has ${records} records` } };
+  if (traceCount !== snapshot.traces.length)
+    return {
+      ok: false,
+      traces: snapshot.traces.length,
+      records,
+      failure: { reason: `manifest.traceCount is ${traceCount}, the snapshot has ${snapshot.traces.length} traces` },
+    };
+  if (recordCount !== records)
+    return {
+      ok: false,
+      traces: snapshot.traces.length,
+      records,
+      failure: { reason: `manifest.recordCount is ${recordCount}, the snapshot has ${records} records` },
+    };
   return { ok: true, traces: snapshot.traces.length, records };
 }

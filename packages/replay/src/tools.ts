@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AuditgraphError } from "@auditgraph/core";
 import { AIMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
 import { DynamicStructuredTool, type StructuredToolInterface } from "@langchain/core/tools";
@@ -13,10 +14,11 @@ export const DivergenceSchema = z.object({
 });
 export type Divergence = z.infer<typeof DivergenceSchema>;
 
-export class ToolDivergenceError extends Error {
+export class ToolDivergenceError extends AuditgraphError {
   override readonly name = "ToolDivergenceError";
+  declare readonly code: "AUDITGRAPH_E_TOOL_DIVERGENCE";
   constructor(readonly divergence: Divergence) {
-    super(`tool ${divergence.tool} was called with ${divergence.args}, which the recorded trace has no result for`);
+    super("AUDITGRAPH_E_TOOL_DIVERGENCE", `tool ${divergence.tool} was called with ${divergence.args}, which the recorded trace has no result for`);
   }
 }
 
@@ -32,7 +34,11 @@ export interface RecordedToolsOptions {
  * canonical arguments gets the recorded result (each recorded call serves once, in order), so a
  * replay does not depend on the world having stayed the same. Other calls are divergences.
  */
-export function recordedTools(trace: RecordedTrace, liveTools: readonly StructuredToolInterface[], options: RecordedToolsOptions = {}): StructuredToolInterface[] {
+export function recordedTools(
+  trace: RecordedTrace,
+  liveTools: readonly StructuredToolInterface[],
+  options: RecordedToolsOptions = {},
+): StructuredToolInterface[] {
   const pending = toolSteps(trace.events);
   const divergences = options.divergences ?? [];
   return liveTools.map(
@@ -46,6 +52,7 @@ export function recordedTools(trace: RecordedTrace, liveTools: readonly Structur
           const at = pending.findIndex((s) => s.name === live.name && s.args === args);
           if (at >= 0) {
             const [step] = pending.splice(at, 1);
+            // The recorded tool's own failure, played back as the tool threw it: no auditgraph error.
             if (step!.error !== undefined) throw new Error(step!.error);
             return step!.output ?? "";
           }

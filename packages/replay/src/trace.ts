@@ -1,6 +1,16 @@
 import { z } from "zod";
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
-import { canonicalJson, openRecords, upcastEvent, isSealed, type AuditEvent, type LedgerRecord, type Message, type SubjectKeyStore } from "@auditgraph/core";
+import {
+  AuditgraphError,
+  canonicalJson,
+  openRecords,
+  upcastEvent,
+  isSealed,
+  type AuditEvent,
+  type LedgerRecord,
+  type Message,
+  type SubjectKeyStore,
+} from "@auditgraph/core";
 import type { SnapshotTrace } from "./snapshot.js";
 
 /** One tool call as the trace made it: the tool, its arguments (canonical JSON) and what it returned. */
@@ -40,11 +50,12 @@ export interface RecordedTrace {
 /** Opens a snapshot trace's records (sealed ones with the key store); an erased subject's trace cannot be replayed. */
 export async function openTrace(trace: SnapshotTrace, keyStore?: Pick<SubjectKeyStore, "byId">): Promise<RecordedTrace> {
   const records = trace.records.map((r) => r.record as unknown as LedgerRecord);
-  if (!keyStore && records.some((r) => isSealed(r.event))) throw new Error(`trace ${trace.traceId} is sealed: replaying it needs the key store (keyStore)`);
+  if (!keyStore && records.some((r) => isSealed(r.event)))
+    throw new AuditgraphError("AUDITGRAPH_E_TRACE_SEALED", `trace ${trace.traceId} is sealed: replaying it needs the key store (keyStore)`);
   const opened = keyStore ? await openRecords(records, keyStore) : records.map((record) => ({ erased: false as const, record }));
   const events: AuditEvent[] = [];
   for (const o of opened) {
-    if (o.erased) throw new Error(`trace ${trace.traceId}: its subject's key was erased, the trace cannot be replayed`);
+    if (o.erased) throw new AuditgraphError("AUDITGRAPH_E_TRACE_ERASED", `trace ${trace.traceId}: its subject's key was erased, the trace cannot be replayed`);
     events.push(upcastEvent(o.record.event));
   }
   return { traceId: trace.traceId, events };
@@ -94,7 +105,9 @@ export function summarise(traceId: string, events: readonly AuditEvent[]): Trace
   const identity = events.find((e) => "identity" in e);
   return {
     traceId,
-    ...(identity && "identity" in identity ? { tenantId: identity.identity.user.tenantId, agentId: identity.identity.agent.id, agentVersion: identity.identity.agent.version } : {}),
+    ...(identity && "identity" in identity
+      ? { tenantId: identity.identity.user.tenantId, agentId: identity.identity.agent.id, agentVersion: identity.identity.agent.version }
+      : {}),
     finalOutput: answer ? answer.payload.output.text : rootEnd?.type === "chain.end" ? text(rootEnd.payload.outputs) : "",
     tools: toolSteps(events),
     llmCalls: llmEnds.length,
@@ -127,8 +140,7 @@ export function toLangChain(message: Message): BaseMessage {
   }
 }
 
-const isMessage = (v: unknown): v is Message =>
-  typeof v === "object" && v !== null && typeof (v as Message).role === "string" && "content" in v;
+const isMessage = (v: unknown): v is Message => typeof v === "object" && v !== null && typeof (v as Message).role === "string" && "content" in v;
 
 /**
  * The trace's original input: the root run's inputs (its messages, session history included,
@@ -145,7 +157,7 @@ export function originalInput(trace: RecordedTrace): Record<string, unknown> {
   }
   const llm = trace.events.find((e) => e.type === "llm.start");
   if (llm?.type === "llm.start") return { messages: llm.payload.messages.filter((m) => m.role !== "system").map(toLangChain) };
-  throw new Error(`trace ${trace.traceId} has neither a root chain.start nor an llm.start: no input to replay`);
+  throw new AuditgraphError("AUDITGRAPH_E_TRACE_NO_INPUT", `trace ${trace.traceId} has neither a root chain.start nor an llm.start: no input to replay`);
 }
 
 /** Who the original trace acted for, and in which session: the replay acts for the same user. */

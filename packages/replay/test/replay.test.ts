@@ -37,7 +37,6 @@ import {
 } from "@auditgraph/replay";
 import { Collect } from "../../../test/fixtures/collect.js";
 
-
 const PRICES: Record<string, number> = { "KB-ERGO-2": 89.5, "MS-VERT-1": 39.9, "DK-STAND-3": 349 };
 const lookup = tool(({ sku }) => JSON.stringify({ sku, priceEur: PRICES[sku] }), {
   name: "catalog_lookup",
@@ -62,11 +61,22 @@ const usage = { input_tokens: 10, output_tokens: 5, total_tokens: 15 };
 function scriptedModel(answer: (total: string, sku: string) => string, skipLookup = false) {
   const model = fakeModel();
   if (!skipLookup)
-    model.respond((m) => new AIMessage({ content: "", usage_metadata: usage, tool_calls: [{ id: "c1", name: "catalog_lookup", args: { sku: question(m).sku }, type: "tool_call" }] }));
+    model.respond(
+      (m) =>
+        new AIMessage({
+          content: "",
+          usage_metadata: usage,
+          tool_calls: [{ id: "c1", name: "catalog_lookup", args: { sku: question(m).sku }, type: "tool_call" }],
+        }),
+    );
   model
     .respond((m) => {
       const price = skipLookup ? 100 : (JSON.parse(lastTool(m)) as { priceEur: number }).priceEur;
-      return new AIMessage({ content: "", usage_metadata: usage, tool_calls: [{ id: "c2", name: "calculator", args: { a: question(m).count, b: price }, type: "tool_call" }] });
+      return new AIMessage({
+        content: "",
+        usage_metadata: usage,
+        tool_calls: [{ id: "c2", name: "calculator", args: { a: question(m).count, b: price }, type: "tool_call" }],
+      });
     })
     .respond((m) => new AIMessage({ content: answer(lastTool(m), question(m).sku), usage_metadata: usage }));
   return model;
@@ -106,7 +116,12 @@ beforeAll(async () => {
   const file = join(dir, "subject-snap.json");
   await writeSnapshot(file, snapshot);
   const { ref } = await readSnapshotFile(file);
-  subject = { snapshot: ref, baselineVersions: await baselineVersionsOf(snapshot), candidateVersion: "2.0.0", traceOrder: snapshot.traces.map((t) => t.traceId) };
+  subject = {
+    snapshot: ref,
+    baselineVersions: await baselineVersionsOf(snapshot),
+    candidateVersion: "2.0.0",
+    traceOrder: snapshot.traces.map((t) => t.traceId),
+  };
 });
 
 const replay = (agent: (ctx: CandidateContext) => ReturnType<typeof original>, extra: Partial<Parameters<typeof replaySnapshot>[0]> = {}) =>
@@ -154,7 +169,11 @@ describe("replay and review", () => {
 
   it("a candidate with a new prompt that answers differently on one trace: the review shows it and the gate fails", async () => {
     const candidate = (ctx: CandidateContext) =>
-      agentOf(ctx, scriptedModel((total, sku) => (sku === "MS-VERT-1" ? `${sku}: ${total}` : v1Answer(total, sku))), "You are terse.");
+      agentOf(
+        ctx,
+        scriptedModel((total, sku) => (sku === "MS-VERT-1" ? `${sku}: ${total}` : v1Answer(total, sku))),
+        "You are terse.",
+      );
     const transport = new Collect();
     const { results } = await replay(candidate, { transport });
     const r = await review(results, { subject, operator, thresholds: { minOutputMatchRate: 1 } });
@@ -210,7 +229,13 @@ describe("a review says what it compared", () => {
   it("names the snapshot (file, id, sha256 of its bytes), the baseline and candidate versions, the thresholds used, the operator and the time", async () => {
     const file = join(dir, "subject-snap.json");
     const { snapshot: read, ref } = await readSnapshotFile(file);
-    expect(ref).toEqual({ file, id: snapshotIdOf(snapshot), sha256: createHash("sha256").update(await readFile(file)).digest("hex") });
+    expect(ref).toEqual({
+      file,
+      id: snapshotIdOf(snapshot),
+      sha256: createHash("sha256")
+        .update(await readFile(file))
+        .digest("hex"),
+    });
     expect(read.traces.map((t) => t.traceId)).toEqual(snapshot.traces.map((t) => t.traceId));
     // The recorded traces ran as agent 1.0.0 on the fake model (which reports no version).
     expect(await baselineVersionsOf(snapshot)).toEqual({ agent: ["1.0.0"], model: [expect.any(String)] });
@@ -220,12 +245,26 @@ describe("a review says what it compared", () => {
     const r = await review(results, { subject, operator, thresholds: { minOutputMatchRate: 1, maxDivergences: 0 } });
     expect(ReviewSchema.parse(r)).toEqual(r);
     expect(r).toMatchObject({ snapshot: ref, baselineVersions: subject.baselineVersions, candidateVersion: "2.0.0", operator });
-    expect(r.thresholds).toEqual({ minOutputMatchRate: 1, minTrajectoryMatchRate: null, maxDivergences: 0, maxErrors: null, maxTokenIncrease: null, maxCostIncrease: null, minScores: {} });
+    expect(r.thresholds).toEqual({
+      minOutputMatchRate: 1,
+      minTrajectoryMatchRate: null,
+      maxDivergences: 0,
+      maxErrors: null,
+      maxTokenIncrease: null,
+      maxCostIncrease: null,
+      minScores: {},
+    });
     expect(r.createdAt).toBe(new Date(r.createdAt).toISOString());
     expect(Date.parse(r.createdAt)).toBeGreaterThanOrEqual(before - 1);
     // No thresholds given: none applied, and the review says so.
     expect((await review(results, { subject, operator })).thresholds).toEqual({
-      minOutputMatchRate: null, minTrajectoryMatchRate: null, maxDivergences: null, maxErrors: null, maxTokenIncrease: null, maxCostIncrease: null, minScores: {},
+      minOutputMatchRate: null,
+      minTrajectoryMatchRate: null,
+      maxDivergences: null,
+      maxErrors: null,
+      maxTokenIncrease: null,
+      maxCostIncrease: null,
+      minScores: {},
     });
     // The Markdown and the HTML show the same.
     const md = reviewMarkdown(r);

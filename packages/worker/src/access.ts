@@ -36,14 +36,17 @@ export const AccessInputSchema = z.strictObject({
   from: z.strictObject({
     ip: z.string().min(1).max(64),
     // The client's header, as long as it likes: cut to what the event keeps, never a reason to refuse the read.
-    userAgent: z.string().transform((s) => s.slice(0, MAX_USER_AGENT)).optional(),
+    userAgent: z
+      .string()
+      .transform((s) => s.slice(0, MAX_USER_AGENT))
+      .optional(),
   }),
 });
 export type AccessInput = z.input<typeof AccessInputSchema>;
 
 /** An access that could not be recorded as given: nothing was appended. The issues name the fields. */
 export class AccessInputError extends ValidationError {
-  readonly code = "AUDITGRAPH_E_ACCESS_INVALID";
+  override readonly code = "AUDITGRAPH_E_ACCESS_INVALID";
 }
 
 export interface AccessResult {
@@ -99,4 +102,3 @@ export async function recordAccess(ledger: Pick<Ledger, "append">, graph: Pick<G
     return { event, record, projected: false, projectionError: (error as Error).message };
   }
 }
-

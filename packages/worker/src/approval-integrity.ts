@@ -108,7 +108,11 @@ export function holdsOf(facts: readonly Fact[], runId: string): HoldEvidence[] {
   const sorted = [...facts].sort((a, b) => a.order - b.order);
   for (const hold of holds.values()) {
     const first = sorted.find(
-      (f) => f.clear && f.event.type === "escalation.transition" && (f.event as EventOf<"escalation.transition">).payload.escalationId === hold.escalationId && (f.event as EventOf<"escalation.transition">).payload.holdDecision,
+      (f) =>
+        f.clear &&
+        f.event.type === "escalation.transition" &&
+        (f.event as EventOf<"escalation.transition">).payload.escalationId === hold.escalationId &&
+        (f.event as EventOf<"escalation.transition">).payload.holdDecision,
     );
     if (first) hold.decision = { decision: (first.event as EventOf<"escalation.transition">).payload.holdDecision!, at: first.recordedAt };
   }
@@ -145,7 +149,9 @@ export class ApprovalIntegrity {
 
   constructor(private readonly options: ApprovalIntegrityOptions) {
     this.highImpact = new Set(options.highImpactTools ?? []);
-    this.policySetHash = sha256Hex(canonicalJson({ check: "approval-integrity", version: APPROVAL_POLICY_VERSION, highImpactTools: [...this.highImpact].sort() }));
+    this.policySetHash = sha256Hex(
+      canonicalJson({ check: "approval-integrity", version: APPROVAL_POLICY_VERSION, highImpactTools: [...this.highImpact].sort() }),
+    );
   }
 
   /**
@@ -156,7 +162,8 @@ export class ApprovalIntegrity {
   async check(streamId: string, events: readonly AuditEvent[], recorded: readonly LedgerRecord[], raised: readonly AuditEvent[]): Promise<ApprovalFinding[]> {
     const { state } = this.options;
     const candidates = new Map<string, { traceId: string; tenantId: string; runId: string }>();
-    const candidate = (e: UserEvent) => candidates.set(canonicalJson([e.traceId, e.runId]), { traceId: e.traceId, tenantId: e.identity.user.tenantId, runId: e.runId });
+    const candidate = (e: UserEvent) =>
+      candidates.set(canonicalJson([e.traceId, e.runId]), { traceId: e.traceId, tenantId: e.identity.user.tenantId, runId: e.runId });
     const user = events.filter((e): e is UserEvent => !isSystemEvent(e));
     const ran = (e: UserEvent) => (e.type === "tool.end" || e.type === "tool.error") && !isRefusal(e);
     const holds = (e: UserEvent) => e.type === "policy.flag" && e.payload.action === "hold";
@@ -196,7 +203,14 @@ export class ApprovalIntegrity {
   }
 
   /** The trace's events in this stream (the tenant's): the ledger's, then the job's and what is raised now, each once. */
-  private async factsOf(streamId: string, traceId: string, events: readonly AuditEvent[], stampOf: Map<string, LedgerRecord>, raised: readonly AuditEvent[], now: string): Promise<Fact[]> {
+  private async factsOf(
+    streamId: string,
+    traceId: string,
+    events: readonly AuditEvent[],
+    stampOf: Map<string, LedgerRecord>,
+    raised: readonly AuditEvent[],
+    now: string,
+  ): Promise<Fact[]> {
     const facts = new Map<string, Fact>();
     const stored = (await this.options.ledger.readTrace(traceId)).filter((r) => r.streamId === streamId);
     for (const r of stored) {
@@ -213,7 +227,9 @@ export class ApprovalIntegrity {
       const r = stampOf.get(e.eventId);
       if (e.traceId === traceId && r) facts.set(e.eventId, { event: e, clear: true, recordedAt: r.recordedAt, order: r.position });
     }
-    for (const [i, e] of raised.entries()) if (e.traceId === traceId && !facts.has(e.eventId)) facts.set(e.eventId, { event: e, clear: true, recordedAt: now, order: Number.MAX_SAFE_INTEGER - raised.length + i });
+    for (const [i, e] of raised.entries())
+      if (e.traceId === traceId && !facts.has(e.eventId))
+        facts.set(e.eventId, { event: e, clear: true, recordedAt: now, order: Number.MAX_SAFE_INTEGER - raised.length + i });
     return [...facts.values()];
   }
 

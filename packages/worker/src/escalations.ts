@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  AuditgraphError,
   ESCALATION_STATES,
   EscalationTransitionError,
   EventSchema,
@@ -22,10 +23,13 @@ import { publishHoldDecision, type HoldDecision, type PublishHoldDecisionResult 
 import { escalationChangesOf, publishEscalationChanges } from "./escalation-changes.js";
 
 /** No escalation by that id (in that tenant, when one is named): the same words either way, so a tenant cannot probe another's ids. */
-export class EscalationNotFoundError extends Error {
+export class EscalationNotFoundError extends AuditgraphError {
   override readonly name = "EscalationNotFoundError";
-  constructor(readonly escalationId: string, tenantId?: string) {
-    super(`escalation ${escalationId}: no such escalation${tenantId ? ` in tenant ${tenantId}` : ""}`);
+  constructor(
+    readonly escalationId: string,
+    tenantId?: string,
+  ) {
+    super("AUDITGRAPH_E_ESCALATION_NOT_FOUND", `escalation ${escalationId}: no such escalation${tenantId ? ` in tenant ${tenantId}` : ""}`);
   }
 }
 
@@ -216,14 +220,15 @@ RETURN e.tenantId AS tenantId, e.id AS id, e.state AS state, e.severity AS sever
        e.holdId AS holdId, e.deadline AS deadline, e.defaultDecision AS defaultDecision`;
 
 /** Escalations as the graph projects them (one tenant's, or every tenant's for an operator), most severe and oldest first. */
-export async function listEscalations(
-  graph: Pick<Graph, "read" | "int">,
-  options: z.input<typeof ListOptionsSchema> = {},
-): Promise<EscalationListing[]> {
+export async function listEscalations(graph: Pick<Graph, "read" | "int">, options: z.input<typeof ListOptionsSchema> = {}): Promise<EscalationListing[]> {
   const o = parseWith(ListOptionsSchema, options, "escalation list options");
   const rows = await graph.read(LIST, { tenantId: o.tenantId, states: o.states, limit: graph.int(o.limit) });
   const now = Date.now();
   return rows.map((row, i) =>
-    parseWith(EscalationListingSchema, { ...row, timeLeftMs: timeLeftOf(row.deadline as string | null, row.state as EscalationListing["state"], now) }, `escalation row ${i}`),
+    parseWith(
+      EscalationListingSchema,
+      { ...row, timeLeftMs: timeLeftOf(row.deadline as string | null, row.state as EscalationListing["state"], now) },
+      `escalation row ${i}`,
+    ),
   );
 }

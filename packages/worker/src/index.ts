@@ -25,8 +25,17 @@ export {
   type StreamLag,
 } from "./projector.js";
 export { projectSettingAside, unprojectable, projectionDeadLetter, type SetAsideOutcome } from "./projection-dead-letter.js";
-export { rebuildGraph, RebuildOptionsSchema, ProjectionNotEmptyError, countStreamRecords, type RebuildOptions, type RebuildProgress, type RebuildResult } from "./rebuild.js";
+export {
+  rebuildGraph,
+  RebuildOptionsSchema,
+  ProjectionNotEmptyError,
+  countStreamRecords,
+  type RebuildOptions,
+  type RebuildProgress,
+  type RebuildResult,
+} from "./rebuild.js";
 export { WorkerNotifications, notificationOf, type WorkerNotifierOptions } from "./notifications.js";
+export { EventRecorder, type EventRecorderOptions, type RecordOptions } from "./recorder.js";
 export { RedisPolicyState, type RedisPolicyStateOptions } from "./policy-state.js";
 export {
   ApprovalIntegrity,
@@ -41,6 +50,7 @@ export {
 } from "./approval-integrity.js";
 export {
   PolicyEngine,
+  recordRaised,
   DEFAULT_WORKER_POLICIES,
   loadWorkerPolicies,
   derivedEventId,
@@ -49,6 +59,7 @@ export {
   raisedEvents,
   heldEscalation,
   type PolicyEngineOptions,
+  type PolicyEvaluation,
   type RaisedStream,
 } from "./policies.js";
 export {
@@ -66,4 +77,10 @@ export {
   type EscalationListing,
 } from "./escalations.js";
 export { recordAccess, AccessInputSchema, AccessInputError, type AccessInput, type AccessResult } from "./access.js";
-export { ESCALATION_CHANGES_CHANNEL, EscalationChangeSchema, escalationChangesOf, publishEscalationChanges, type EscalationChange } from "./escalation-changes.js";
+export {
+  ESCALATION_CHANGES_CHANNEL,
+  EscalationChangeSchema,
+  escalationChangesOf,
+  publishEscalationChanges,
+  type EscalationChange,
+} from "./escalation-changes.js";

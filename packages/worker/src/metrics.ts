@@ -33,16 +33,33 @@ export class WorkerMetrics {
 
   constructor(sources: WorkerMetricsSources) {
     const registers = [this.registry];
-    this.eventsAppended = new Counter({ name: "auditgraph_events_appended_total", help: "Events appended to the ledger (new ones, not redelivered duplicates)", registers });
-    this.eventsDuplicate = new Counter({ name: "auditgraph_events_duplicate_total", help: "Events received again that the ledger already held (redeliveries)", registers });
-    this.deadLetters = new Counter({ name: "auditgraph_dead_letters_total", help: "Inputs set aside as dead letters (invalid, or failed for good)", registers });
+    this.eventsAppended = new Counter({
+      name: "auditgraph_events_appended_total",
+      help: "Events appended to the ledger (new ones, not redelivered duplicates)",
+      registers,
+    });
+    this.eventsDuplicate = new Counter({
+      name: "auditgraph_events_duplicate_total",
+      help: "Events received again that the ledger already held (redeliveries)",
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: "auditgraph_dead_letters_total",
+      help: "Inputs set aside as dead letters (invalid, or failed for good)",
+      registers,
+    });
     this.projectionDeadLetters = new Counter({
       name: "auditgraph_projection_dead_letters_total",
       help: "Ledger records the graph refused for good, set aside (listed by `auditgraph dead-letters`) so the stream goes on",
       registers,
     });
     this.escalationsOpened = new Counter({ name: "auditgraph_escalations_opened_total", help: "Escalations opened by policy findings", registers });
-    this.appendSeconds = new Histogram({ name: "auditgraph_append_seconds", help: "Time to append one job (batch) to the ledger, durable", buckets: BUCKETS, registers });
+    this.appendSeconds = new Histogram({
+      name: "auditgraph_append_seconds",
+      help: "Time to append one job (batch) to the ledger, durable",
+      buckets: BUCKETS,
+      registers,
+    });
     this.projectionSeconds = new Histogram({
       name: "auditgraph_projection_seconds",
       help: "Time of one projection write transaction (a range of one stream) into Neo4j",

@@ -1,20 +1,7 @@
 import type { Logger } from "pino";
-import {
-  EventSchema,
-  SCHEMA_VERSION,
-  newEventId,
-  parseWith,
-  streamIdFor,
-  type EventOf,
-} from "@auditgraph/core";
-import {
-  EscalationNotifier,
-  type EscalationNotificationInput,
-  type EscalationNotifierOptions,
-  type NotificationAttempt,
-} from "@auditgraph/policy";
-import type { Ledger } from "@auditgraph/ledger";
-import type { AppendedStream } from "./process.js";
+import { EventSchema, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, type EventOf } from "@auditgraph/core";
+import { EscalationNotifier, type EscalationNotificationInput, type EscalationNotifierOptions, type NotificationAttempt } from "@auditgraph/policy";
+import type { EventRecorder } from "./recorder.js";
 
 /**
  * How the worker notifies: a signed webhook, a callback in code, or both (see
@@ -54,7 +41,7 @@ interface Pending {
 /**
  * The worker's notifier: escalations it opened are handed over after their append, and it never
  * holds up a job (delivery is in the background). Each attempt is appended to the ledger before
- * the next attempt is made (the notifier awaits `onAttempt`), then offered to the projection.
+ * the next attempt is made (the notifier awaits `onAttempt`), through the worker's recorder.
  */
 export class WorkerNotifications {
   readonly notifier: EscalationNotifier;
@@ -65,8 +52,8 @@ export class WorkerNotifications {
 
   constructor(
     options: WorkerNotifierOptions,
-    private readonly ledger: Pick<Ledger, "append">,
-    private readonly offer: (appended: AppendedStream) => void,
+    /** The worker's: it appends each attempt and offers it to the projection. */
+    private readonly recorder: EventRecorder,
     private readonly log: Logger,
   ) {
     this.channels = (options.webhook ? 1 : 0) + (options.callback ? 1 : 0);
@@ -111,12 +98,14 @@ export class WorkerNotifications {
     ) as EventOf<"escalation.notification">;
     const streamId = streamIdFor(context.tenantId);
     try {
-      const result = await this.ledger.append(streamId, [event]);
-      this.offer({ streamId, records: result.records, appended: result.appended, inHand: new Map([[event.eventId, event]]) });
+      await this.recorder.record(streamId, [event]);
     } catch (error) {
       this.appendFailures += 1;
       // Ids and the error's name: the attempt itself was logged by the notifier.
-      this.log.warn({ escalationId: attempt.escalationId, attempt: attempt.attempt, error: (error as Error).name }, "could not record a notification attempt in the ledger");
+      this.log.warn(
+        { escalationId: attempt.escalationId, attempt: attempt.attempt, error: (error as Error).name },
+        "could not record a notification attempt in the ledger",
+      );
       throw error;
     }
   }

@@ -1,13 +1,16 @@
 import type { Logger } from "pino";
 import { z } from "zod";
-import { SEVERITIES, type RedisConnection, type SubjectKeyStore } from "@auditgraph/core";
+import { SEVERITIES, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
-import type { PolicySet, PolicyState } from "@auditgraph/policy";
+import type { PolicySet, PolicyState, RedisConnection } from "@auditgraph/policy";
 import type { WorkerNotifierOptions } from "./notifications.js";
 import { ProjectorSettingsSchema, type ProjectionGraph } from "./projector.js";
 
 const isObject = (v: unknown) => typeof v === "object" && v !== null;
-const hasMethods = (...names: string[]) => (v: unknown) => isObject(v) && names.every((n) => typeof (v as Record<string, unknown>)[n] === "function");
+const hasMethods =
+  (...names: string[]) =>
+  (v: unknown) =>
+    isObject(v) && names.every((n) => typeof (v as Record<string, unknown>)[n] === "function");
 
 /** The worker's options; unknown keys are refused, named (a misspelt option is never dropped in silence). */
 export const AuditWorkerOptionsSchema = z

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from "ioredis";
-import { redisClient, type RedisConnection } from "@auditgraph/core";
-import type { PolicyState } from "@auditgraph/policy";
+import { redisClient, type RedisConnection } from "@auditgraph/policy";
+import { InvalidAmountError, type PolicyState } from "@auditgraph/policy";
+import { AuditgraphError } from "@auditgraph/core";
 
 // One hash per counter: field `t` holds the total, `e:<eventId>` marks each event counted. HSETNX
 // and HINCRBYFLOAT run in one script, so two workers given the same event (a redelivery, or a
@@ -53,11 +54,12 @@ export class RedisPolicyState implements PolicyState {
     this.redis = shared ?? redisClient(options.redis as RedisConnection, { maxRetriesPerRequest: null });
     this.prefix = options.prefix ?? "auditgraph:policy-state:";
     this.ttlMs = options.ttlMs ?? 7 * 24 * 3600 * 1000;
-    if (!Number.isInteger(this.ttlMs) || this.ttlMs <= 0) throw new RangeError("RedisPolicyState: ttlMs must be a positive integer");
+    if (!Number.isInteger(this.ttlMs) || this.ttlMs <= 0)
+      throw new AuditgraphError("AUDITGRAPH_E_POLICY_STATE_OPTIONS", "RedisPolicyState: ttlMs must be a positive integer");
   }
 
   async add(key: string, eventId: string, amount: number): Promise<number> {
-    if (!Number.isFinite(amount)) throw new RangeError(`policy state: amount for ${key} must be a finite number`);
+    if (!Number.isFinite(amount)) throw new InvalidAmountError(key);
     const total = (await this.redis.eval(ADD, 1, this.prefix + key, eventId, String(amount), String(this.ttlMs))) as string;
     return Number(total);
   }

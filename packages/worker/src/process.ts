@@ -4,20 +4,20 @@ import {
   canonicalJson,
   issuesOf,
   isSealed,
-  isSystemEvent,
   openEvent,
   parseEvent,
-  sealEvent,
   streamIdFor,
   tenantIdOf,
   upcastEvent,
   type AuditEvent,
   type LedgerRecord,
-  type StoredEvent,
   type SubjectKeyStore,
 } from "@auditgraph/core";
 import type { DeadLetter, Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
+import { EventRecorder, type AppendedStream } from "./recorder.js";
+
+export type { AppendedStream } from "./recorder.js";
 
 export interface BatchOutcome extends AppendOutcome {
   projected: number;
@@ -31,18 +31,11 @@ export interface ProcessOptions {
    * still given the events in the clear.
    */
   keyStore?: SubjectKeyStore;
-}
-
-/** The store's `keyFor`, asked once per subject in a batch however many of its events the batch holds. */
-function batchKeys(store: SubjectKeyStore): Pick<SubjectKeyStore, "keyFor"> {
-  const keys = new Map<string, ReturnType<SubjectKeyStore["keyFor"]>>();
-  return {
-    keyFor(subject) {
-      let key = keys.get(subject);
-      if (!key) keys.set(subject, (key = store.keyFor(subject)));
-      return key;
-    },
-  };
+  /**
+   * Appends through it (the worker's: it offers what it appends to the projection). Its key store
+   * seals and `keyStore` is not looked at; without it, a recorder of `keyStore` that offers nothing.
+   */
+  recorder?: EventRecorder;
 }
 
 /**
@@ -50,11 +43,7 @@ function batchKeys(store: SubjectKeyStore): Pick<SubjectKeyStore, "keyFor"> {
  * was erased since they were first appended: the ledger hands back the record sealed under the
  * destroyed key, and the plaintext in hand must not go back into the graph.
  */
-export async function unerased(
-  records: LedgerRecord[],
-  store: Pick<SubjectKeyStore, "byId">,
-  keys?: Pick<SubjectKeyStore, "keyFor">,
-): Promise<LedgerRecord[]> {
+export async function unerased(records: LedgerRecord[], store: Pick<SubjectKeyStore, "byId">, keys?: Pick<SubjectKeyStore, "keyFor">): Promise<LedgerRecord[]> {
   const byId = new Map<string, Promise<unknown>>();
   const out: LedgerRecord[] = [];
   for (const r of records) {
@@ -100,17 +89,6 @@ export interface AppendOutcome {
   deadLettered: number;
 }
 
-/** One stream's share of a job: its records as the ledger returned them, and the events in the clear. */
-export interface AppendedStream {
-  streamId: string;
-  /** One per event of the job in this stream, in job order; an event already stored maps to its stored record. */
-  records: LedgerRecord[];
-  /** How many of `records` are new: they hold the stream's highest positions, as the ledger appended them last. */
-  appended: number;
-  /** The events as received, by id: the ledger may hand back ciphertext, the projection needs plaintext. */
-  inHand: Map<string, AuditEvent>;
-}
-
 export interface AppendedBatch {
   outcome: AppendOutcome;
   streams: AppendedStream[];
@@ -124,12 +102,7 @@ export interface AppendedBatch {
  * throws; only the ledger failing throws, so BullMQ retries the job, and the ledger's dedup by
  * event id makes the retry safe.
  */
-export async function appendBatch(
-  ledger: Ledger,
-  jobId: string | null,
-  data: unknown,
-  options: ProcessOptions = {},
-): Promise<AppendedBatch> {
+export async function appendBatch(ledger: Ledger, jobId: string | null, data: unknown, options: ProcessOptions = {}): Promise<AppendedBatch> {
   const recordedAt = new Date().toISOString();
   if (data instanceof UnparsedJobData) {
     await ledger.deadLetter({ id: `${jobId}`, recordedAt, jobId, reason: data.reason(), input: data.text });
@@ -160,19 +133,21 @@ export async function appendBatch(
     byStream.set(streamId, list);
   }
 
-  const keys = options.keyStore && batchKeys(options.keyStore);
+  const recorder = options.recorder ?? new EventRecorder({ ledger, ...(options.keyStore ? { keyStore: options.keyStore } : {}) });
+  const keyStore = recorder.keyStore;
+  const keys = recorder.batchKeys();
   // The streams of a job are appended side by side: each is its own file with its own fsync (and
   // the ledger keeps one stream's appends in order), so a job spanning many tenants waits for
   // about one fsync rather than one per tenant. A failure in any still fails the job; the retry
   // finds the others' events stored, as duplicates.
   const results = await Promise.all(
     [...byStream].map(async ([streamId, entries]) => {
-      const events = entries.map((e) => e.event);
-      const stored: StoredEvent[] = keys ? await Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, keys)))) : events;
-      // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
-      // only eventId and traceId, which a sealed event keeps in its clear envelope).
-      const result = await ledger.append(streamId, stored, recordedAt);
-      const conflicts = await conflictsOf(entries, result.records, result.appended, options.keyStore);
+      const result = await recorder.record(
+        streamId,
+        entries.map((e) => e.event),
+        { ...(keys ? { keys } : {}), recordedAt },
+      );
+      const conflicts = await conflictsOf(entries, result.records, result.appended, keyStore);
       const inHand = new Map<string, AuditEvent>();
       const rejected: DeadLetter[] = [];
       for (const [i, { index, event }] of entries.entries()) {
@@ -301,20 +276,15 @@ export function jsonTextOf(value: unknown): string {
  * tests that want the graph written when this resolves. The worker acknowledges a job once it is
  * in the ledger and projects from the cursor instead (see `StreamProjector`).
  */
-export async function processBatch(
-  ledger: Ledger,
-  graph: Graph,
-  jobId: string | null,
-  data: unknown,
-  options: ProcessOptions = {},
-): Promise<BatchOutcome> {
+export async function processBatch(ledger: Ledger, graph: Graph, jobId: string | null, data: unknown, options: ProcessOptions = {}): Promise<BatchOutcome> {
   const { outcome, streams, keys } = await appendBatch(ledger, jobId, data, options);
+  const keyStore = options.recorder ? options.recorder.keyStore : options.keyStore;
   const records = streams.flatMap((s) => s.records);
   const inHand = new Map(streams.flatMap((s) => [...s.inHand]));
   // Records that were already in the ledger are projected again: a crash between append and
   // projection is healed by the redelivery, and MERGE makes the repeat harmless.
   // The graph always sees the current version; the ledger keeps each event in its producer's.
-  const live = options.keyStore ? await unerased(records, options.keyStore, keys) : records;
+  const live = keyStore ? await unerased(records, keyStore, keys) : records;
   await graph.project(live.map((r) => ({ ...r, event: upcastEvent(inHand.get(r.event.eventId) ?? r.event) })));
   return { ...outcome, projected: live.length };
 }

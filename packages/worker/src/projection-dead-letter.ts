@@ -49,7 +49,13 @@ export function projectionDeadLetter(record: PlainRecord, fault: { code: string;
     // The record stays in the ledger: its content is not copied here.
     input: null,
     kind: "projection",
-    projection: { streamId, position, eventId: cut(record.event.eventId), ...(typeof tenantId === "string" ? { tenantId: cut(tenantId) } : {}), code: fault.code },
+    projection: {
+      streamId,
+      position,
+      eventId: cut(record.event.eventId),
+      ...(typeof tenantId === "string" ? { tenantId: cut(tenantId) } : {}),
+      code: fault.code,
+    },
   };
 }
 
@@ -95,10 +101,23 @@ export async function projectSettingAside(
       const mid = part.from + half;
       const first: ProjectionRange = { ...part, hashes: part.hashes.slice(0, half) };
       // Only the first part takes the cursor over (restart, hand-over); the second extends it.
-      const second: ProjectionRange = { ...part, from: mid, prevHash: part.hashes[half - 1]!, hashes: part.hashes.slice(half), restart: false, handOver: false };
-      const a = await go(first, partRecords.filter((r) => r.position < mid));
+      const second: ProjectionRange = {
+        ...part,
+        from: mid,
+        prevHash: part.hashes[half - 1]!,
+        hashes: part.hashes.slice(half),
+        restart: false,
+        handOver: false,
+      };
+      const a = await go(
+        first,
+        partRecords.filter((r) => r.position < mid),
+      );
       if (a.status !== "projected" && a.status !== "behind") return a;
-      const b = await go(second, partRecords.filter((r) => r.position >= mid));
+      const b = await go(
+        second,
+        partRecords.filter((r) => r.position >= mid),
+      );
       const before = a.status === "projected" ? a.projected : 0;
       if (b.status === "projected") return { ...b, projected: b.projected + before };
       if (b.status === "behind" && a.status === "projected") return { status: "projected", position: b.position, hash: b.hash, projected: before };

@@ -1,158 +1,16 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { pino, type Logger } from "pino";
-import {
-  ValidationError,
-  isSealed,
-  logLevelOf,
-  openRecords,
-  parseWith,
-  upcastEvent,
-  type AuditEvent,
-  type LedgerRecord,
-  type PlainRecord,
-  type SubjectKeyStore,
-} from "@auditgraph/core";
-import type { DeadLetter, Ledger } from "@auditgraph/ledger";
-import { ForeignProjectionError, type Graph, type ProjectionCursor, type ProjectionRange, type RangeOutcome } from "@auditgraph/graph";
+import { AuditgraphError, backoffMs, logLevelOf, parseWith, type AuditEvent, type LedgerRecord } from "@auditgraph/core";
+import type { DeadLetter } from "@auditgraph/ledger";
+import { ForeignProjectionError, type ProjectionCursor, type RangeOutcome } from "@auditgraph/graph";
 import { unerased, type AppendedStream } from "./process.js";
 import { projectSettingAside } from "./projection-dead-letter.js";
+import { ProjectorSettingsSchema, type ProjectorOptions, type StreamLag, type StreamState } from "./projector-settings.js";
+import { current, openRange, rangeOf, readBatch, type OpenedRange } from "./projection-range.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
-/** What the projection needs of a graph: ranges with their cursor, and the cursors. */
-export type ProjectionGraph = Pick<Graph, "projectRange" | "cursors">;
-
-export const ProjectorSettingsSchema = z.object({
-  /** Records projected in one write transaction. */
-  batchSize: z.int().positive().default(500),
-  /** The first wait after a failed projection (ms); it doubles with each failure in a row, up to `retryMaxMs`. */
-  retryMinMs: z.int().positive().default(250),
-  retryMaxMs: z.int().positive().default(30_000),
-  /**
-   * Appended records kept in memory, per stream, to be projected without reading them back. Past
-   * this (the graph is slow or down) they are dropped and read from the ledger when their turn
-   * comes: the plaintext of a backlog is never held, only its positions.
-   */
-  maxInHand: z.int().positive().default(10_000),
-  /**
-   * How long (ms) a stream's projection waits for more appended records when it has caught up
-   * and fewer than `batchSize` are in hand: a transaction of a hundred records costs the graph
-   * far less per record than ten of ten (the statements per batch are the same), so under load
-   * this trades a little lag for throughput. 0: project each job's records as soon as they come.
-   */
-  lingerMs: z.int().nonnegative().default(200),
-});
-export type ProjectorSettings = z.input<typeof ProjectorSettingsSchema>;
-
-export interface ProjectorOptions extends ProjectorSettings {
-  ledger: Ledger;
-  graph: ProjectionGraph;
-  /** Opens sealed records read back from the ledger; an erased subject's are left out. */
-  keyStore?: SubjectKeyStore;
-  logger?: Logger;
-  /** Told of each record the graph refused for good and set aside (its dead letter already recorded). */
-  onSetAside?: (letter: DeadLetter) => void;
-  /** Told of each batch's records once they are in the graph (the worker announces escalation changes from them). */
-  onProjected?: (records: PlainRecord[]) => void;
-}
-
-/** One batch ready for `Graph.projectRange`: the range it covers (but the ledger's id) and its readable records. */
-export interface OpenedRange {
-  range: Omit<ProjectionRange, "ledgerId">;
-  records: PlainRecord[];
-  /** Records of the range left out because their subject was erased. */
-  erased: number;
-}
-
-/** A stored event in the current schema version, or an error naming its place in the ledger. */
-function current(record: LedgerRecord, event: unknown): AuditEvent {
-  try {
-    return upcastEvent(event);
-  } catch (error) {
-    const message = error instanceof ValidationError || error instanceof Error ? error.message : String(error);
-    throw new Error(`stream ${record.streamId} position ${record.position}: ${message}`);
-  }
-}
-
-/**
- * Ledger records of one stream, consecutive, as one projection range: opened with the key store
- * (an erased subject's left out: their plaintext never comes back) and upcast to the current
- * schema. Throws on records that are not consecutive, and on a sealed one with no key store.
- */
-export async function openRange(batch: LedgerRecord[], keyStore?: Pick<SubjectKeyStore, "byId">): Promise<OpenedRange> {
-  const first = batch[0];
-  if (!first) throw new RangeError("openRange: no records");
-  batch.forEach((r, i) => {
-    if (r.streamId !== first.streamId || r.position !== first.position + i)
-      throw new Error(`stream ${first.streamId}: position ${first.position + i} expected, the ledger gave ${r.streamId} position ${r.position}`);
-  });
-  let opened;
-  if (keyStore) opened = await openRecords(batch, keyStore);
-  else {
-    const sealed = batch.find((r) => isSealed(r.event));
-    if (sealed)
-      throw new Error(`stream ${sealed.streamId} position ${sealed.position} is sealed for its data subject: the projection needs the key store to open it`);
-    opened = batch.map((record) => ({ erased: false as const, record: record as PlainRecord }));
-  }
-  const records: PlainRecord[] = [];
-  for (const o of opened) if (!o.erased) records.push({ ...o.record, event: current(o.record, o.record.event) });
-  return { range: rangeOf(batch), records, erased: batch.length - records.length };
-}
-
-const rangeOf = (batch: LedgerRecord[]): OpenedRange["range"] => ({
-  streamId: batch[0]!.streamId,
-  from: batch[0]!.position,
-  prevHash: batch[0]!.prevHash,
-  hashes: batch.map((r) => r.hash),
-});
-
-/** A stream's records with positions in [from, to), at most `limit` of them. */
-export async function readBatch(ledger: Ledger, streamId: string, from: number, to: number, limit: number): Promise<LedgerRecord[]> {
-  const out: LedgerRecord[] = [];
-  for await (const record of ledger.readStream(streamId, from, to)) {
-    out.push(record);
-    if (out.length >= limit) break;
-  }
-  return out;
-}
-
-interface StreamState {
-  streamId: string;
-  /** The cursor as this process last saw it; undefined until read from the graph. */
-  projected?: number;
-  /** The highest position this process appended (or was asked to project) and must see projected. */
-  target: number;
-  /** Also catch up to the ledger's end (at start: what other processes appended, or left behind). */
-  toEnd: boolean;
-  /** The cursor is not this ledger's: project the stream from its start and take the cursor over. */
-  restart: boolean;
-  /** Appended records in the clear, by position, while they are the next ones to project. */
-  inHand: Map<number, { record: LedgerRecord; event: AuditEvent }>;
-  running?: Promise<void>;
-  /** When the oldest record in hand not yet taken by a batch was offered (see `lingerMs`). */
-  since?: number;
-  /** Ends a linger early: a full batch came into hand, or the projector is closing. */
-  wake?: () => void;
-  retry?: NodeJS.Timeout;
-  failures: number;
-  lastError?: string;
-  /** Another ledger projects this stream's graph: said once, then tried now and then quietly. */
-  foreign?: boolean;
-  /** Records this process set aside (projection dead letters) rather than stop the stream. */
-  setAside: number;
-}
-
-/** Where one stream's projection stands in this process. */
-export interface StreamLag {
-  streamId: string;
-  /** The cursor as this process last saw it (-1: nothing projected; undefined: not read yet). */
-  projected: number | undefined;
-  /** The highest position this process has to see projected. */
-  target: number;
-  /** Failed attempts in a row (retried with backoff), and the last one's error. */
-  failures: number;
-  lastError?: string;
-  /** Records set aside by this process: the graph refused them for good (see `dead-letters`). */
-  setAside: number;
-}
+export { ProjectorSettingsSchema, type ProjectionGraph, type ProjectorOptions, type ProjectorSettings, type StreamLag } from "./projector-settings.js";
+export { openRange, readBatch, projectionLag, type OpenedRange } from "./projection-range.js";
 
 /**
  * Projects ledger streams into the graph from each stream's stored cursor, in position order, in
@@ -255,14 +113,18 @@ export class StreamProjector {
     while (!this.idle()) {
       // A stream another ledger projects does not catch up by waiting: said at once.
       const refused = [...this.streams.values()].filter((s) => s.foreign && !s.running);
-      if (refused.length > 0) throw new Error(`the projection is refused: ${refused.map((s) => s.lastError).join("; ")}`);
+      if (refused.length > 0)
+        throw new AuditgraphError("AUDITGRAPH_E_PROJECTION_REFUSED", `the projection is refused: ${refused.map((s) => s.lastError).join("; ")}`);
       if (Date.now() > deadline) {
         const behind = this.lag()
           .filter((l) => (l.projected ?? -1) < l.target || l.failures > 0)
           .map((l) => `${l.streamId} at ${l.projected ?? "?"} of ${l.target}${l.lastError ? ` (${l.failures} failures, last: ${l.lastError})` : ""}`);
-        throw new Error(`the projection did not catch up within ${timeoutMs} ms: ${behind.join("; ") || "still running"}`);
+        throw new AuditgraphError(
+          "AUDITGRAPH_E_PROJECTION_TIMEOUT",
+          `the projection did not catch up within ${timeoutMs} ms: ${behind.join("; ") || "still running"}`,
+        );
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 
@@ -329,7 +191,7 @@ export class StreamProjector {
       s.inHand.clear();
       if (this.closing) return;
       const foreign = error instanceof ForeignProjectionError;
-      const wait = foreign ? this.settings.retryMaxMs : Math.min(this.settings.retryMaxMs, this.settings.retryMinMs * 2 ** Math.min(s.failures - 1, 20));
+      const wait = foreign ? this.settings.retryMaxMs : backoffMs(s.failures, { minMs: this.settings.retryMinMs, maxMs: this.settings.retryMaxMs });
       // Refused, not failing: one line when it starts (the stream may be handed over later, so it is looked at again now and then).
       if (foreign && !s.foreign)
         this.log.error(
@@ -339,9 +201,9 @@ export class StreamProjector {
       s.foreign = foreign;
       if (!foreign)
         this.log.warn(
-        { streamId: s.streamId, projected: s.projected, target: s.target, failures: s.failures, retryInMs: wait, error: s.lastError },
-        "projection failed; the ledger keeps accepting, retrying",
-      );
+          { streamId: s.streamId, projected: s.projected, target: s.target, failures: s.failures, retryInMs: wait, error: s.lastError },
+          "projection failed; the ledger keeps accepting, retrying",
+        );
       s.retry = setTimeout(() => {
         s.retry = undefined;
         this.kick(s);
@@ -398,10 +260,15 @@ export class StreamProjector {
     // What comes into hand from now on waits its own linger; what this batch leaves behind does not.
     if (hand.length === s.inHand.size) s.since = undefined;
     if (hand.length > 0) {
-      const live = keyStore ? new Set(await unerased(hand.map((h) => h.record), keyStore)) : undefined;
-      const records = hand
-        .filter((h) => !live || live.has(h.record))
-        .map((h) => ({ ...h.record, event: current(h.record, h.event) }));
+      const live = keyStore
+        ? new Set(
+            await unerased(
+              hand.map((h) => h.record),
+              keyStore,
+            ),
+          )
+        : undefined;
+      const records = hand.filter((h) => !live || live.has(h.record)).map((h) => ({ ...h.record, event: current(h.record, h.event) }));
       batch = { range: rangeOf(hand.map((h) => h.record)), records, erased: hand.length - records.length };
     } else {
       const to = s.toEnd || s.restart ? from + batchSize : Math.min(from + batchSize, s.target + 1);
@@ -412,11 +279,17 @@ export class StreamProjector {
           s.restart = false;
           return;
         }
-        throw new Error(`stream ${s.streamId}: the ledger has no record at position ${from}, though position ${s.target} was appended`);
+        throw new AuditgraphError(
+          "AUDITGRAPH_E_PROJECTION_MISSING_RECORD",
+          `stream ${s.streamId}: the ledger has no record at position ${from}, though position ${s.target} was appended`,
+        );
       }
       if (!s.restart && read[0]!.position !== from) {
         // Positions before it expired (retention) before they were projected: nothing can bring them back.
-        this.log.warn({ streamId: s.streamId, from, firstLive: read[0]!.position }, "positions expired before they were projected; projecting from the first live one");
+        this.log.warn(
+          { streamId: s.streamId, from, firstLive: read[0]!.position },
+          "positions expired before they were projected; projecting from the first live one",
+        );
         s.restart = true;
       }
       full = read.length === batchSize;
@@ -424,10 +297,18 @@ export class StreamProjector {
     }
     const ledgerId = await this.id();
     // A record the graph refuses for good is set aside (a projection dead letter), not retried for ever.
-    const { outcome, setAside }: { outcome: RangeOutcome; setAside: DeadLetter[] } = await projectSettingAside(graph, ledger, { ...batch.range, ledgerId, restart: s.restart }, batch.records);
+    const { outcome, setAside }: { outcome: RangeOutcome; setAside: DeadLetter[] } = await projectSettingAside(
+      graph,
+      ledger,
+      { ...batch.range, ledgerId, restart: s.restart },
+      batch.records,
+    );
     for (const letter of setAside) {
       s.setAside += 1;
-      this.log.error({ streamId: s.streamId, position: letter.projection?.position, code: letter.projection?.code }, `a record the graph refuses was set aside: ${letter.reason}`);
+      this.log.error(
+        { streamId: s.streamId, position: letter.projection?.position, code: letter.projection?.code },
+        `a record the graph refuses was set aside: ${letter.reason}`,
+      );
       this.options.onSetAside?.(letter);
     }
     if (outcome.status === "projected" && batch.records.length > 0) this.options.onProjected?.(batch.records);
@@ -485,29 +366,4 @@ export class StreamProjector {
     }
     return out;
   }
-}
-
-/**
- * How far the graph lags behind the ledger, stream by stream: the cursor, the ledger's last
- * position, the difference, and the records set aside (in the ledger, past the cursor, but left
- * out of the graph: see `dead-letters`).
- */
-export async function projectionLag(
-  ledger: Ledger,
-  graph: Pick<Graph, "cursors">,
-): Promise<{ streamId: string; cursor: number; last: number; behind: number; setAside: number }[]> {
-  const ledgerId = await ledger.id();
-  const setAside = new Map<string, number>();
-  for (const l of await ledger.readDeadLetters())
-    if (l.kind === "projection" && l.projection) setAside.set(l.projection.streamId, (setAside.get(l.projection.streamId) ?? 0) + 1);
-  // Another ledger's cursor is not this ledger's progress.
-  const cursors = new Map((await graph.cursors()).filter((c) => c.ledgerId === undefined || c.ledgerId === ledgerId).map((c) => [c.streamId, c.position]));
-  const out = [];
-  for (const streamId of await ledger.streams()) {
-    const cursor = cursors.get(streamId) ?? -1;
-    let last = cursor;
-    for await (const record of ledger.readStream(streamId, cursor + 1)) last = record.position;
-    out.push({ streamId, cursor, last, behind: last - cursor, setAside: setAside.get(streamId) ?? 0 });
-  }
-  return out;
 }

@@ -1,7 +1,6 @@
-import { createReadStream } from "node:fs";
 import { z } from "zod";
-import { parseWith, streamIdFor, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
-import { SegmentLedger, type Ledger } from "@auditgraph/ledger";
+import { AuditgraphError, parseWith, streamIdFor, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
+import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { openRange } from "./projector.js";
 import { projectSettingAside } from "./projection-dead-letter.js";
@@ -43,33 +42,23 @@ export interface RebuildResult {
 }
 
 /** The graph (or the tenant's part of it) is not empty, and `replace` was not given. */
-export class ProjectionNotEmptyError extends Error {
+export class ProjectionNotEmptyError extends AuditgraphError {
+  override readonly name = "ProjectionNotEmptyError";
   constructor(
     readonly nodes: number,
     readonly tenantId: string | undefined,
   ) {
     const what = tenantId === undefined ? `${nodes} nodes besides its migrations` : `${nodes} nodes of tenant ${JSON.stringify(tenantId)}`;
-    super(`the graph is not empty: it holds ${what}; a rebuild goes into an empty projection, or replaces it (deleting it first) when told to`);
+    super(
+      "AUDITGRAPH_E_PROJECTION_NOT_EMPTY",
+      `the graph is not empty: it holds ${what}; a rebuild goes into an empty projection, or replaces it (deleting it first) when told to`,
+    );
   }
 }
 
-/**
- * How many records a stream holds, for a progress total: the segment ledger's lines are counted
- * without parsing them; another backend's records are read through.
- */
-export async function countStreamRecords(ledger: Ledger, streamId: string): Promise<number> {
-  if (!(ledger instanceof SegmentLedger)) {
-    let n = 0;
-    for await (const _ of ledger.readStream(streamId)) n += 1;
-    return n;
-  }
-  let n = 0;
-  for (const path of await ledger.segments(streamId)) {
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) n += 1;
-    }
-  }
-  return n;
+/** How many records a stream holds, for a progress total: each backend counts its own cheaply (segment lines unparsed, a SQL count). */
+export function countStreamRecords(ledger: Pick<Ledger, "count">, streamId: string): Promise<number> {
+  return ledger.count(streamId);
 }
 
 /**
@@ -98,7 +87,10 @@ export async function rebuildGraph(ledger: Ledger, graph: Graph, options: Rebuil
 
   let deleted = 0;
   if (existing > 0)
-    deleted = await graph.deleteProjection(scope, { batchSize: deleteBatchSize, onProgress: (n) => onProgress?.({ phase: "deleting", deleted: n, total: existing }) });
+    deleted = await graph.deleteProjection(scope, {
+      batchSize: deleteBatchSize,
+      onProgress: (n) => onProgress?.({ phase: "deleting", deleted: n, total: existing }),
+    });
 
   const result: RebuildResult = { streams: [], records: 0, projected: 0, erased: 0, setAside: 0, deleted };
   // The streams' cursors become this ledger's: a rebuild (after --replace) hands their graphs over to it.
@@ -113,7 +105,12 @@ export async function rebuildGraph(ledger: Ledger, graph: Graph, options: Rebuil
       // With --replace the first batch hands the stream over, even should another ledger's worker have made its cursor again since the delete.
       const first = stream.records === 0;
       // A record the graph refuses for good is set aside (a projection dead letter) and the rebuild goes on.
-      const { outcome, setAside } = await projectSettingAside(graph, ledger, { ...opened.range, ledgerId, restart: first, handOver: first && replace }, opened.records);
+      const { outcome, setAside } = await projectSettingAside(
+        graph,
+        ledger,
+        { ...opened.range, ledgerId, restart: first, handOver: first && replace },
+        opened.records,
+      );
       stream.setAside += setAside.length;
       if (outcome.status === "foreign")
         throw new Error(

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
-import { redisClient, type RedisConnection } from "@auditgraph/core";
+import { AuditgraphError } from "@auditgraph/core";
+import { redisClient, type RedisConnection } from "@auditgraph/policy";
 
 // What a dead or unreachable Redis looks like from ioredis and BullMQ, as opposed to an error of a command.
 const CONNECTION_ERROR =
@@ -91,12 +92,14 @@ export class RedisHealth {
     let timer: NodeJS.Timeout | undefined;
     let onReady: (() => void) | undefined;
     // A client still connecting (at start, or reconnecting) is given the probe's time to get there.
-    const ready =
-      this.client.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => this.client.once("ready", (onReady = resolve)));
+    const ready = this.client.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => this.client.once("ready", (onReady = resolve)));
     try {
       const answer = await Promise.race([
         ready.then(() => this.client.ping()),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.probeMs} ms`)), this.probeMs))),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(() => reject(new AuditgraphError("AUDITGRAPH_E_REDIS_NO_ANSWER", `no answer within ${this.probeMs} ms`)), this.probeMs)),
+        ),
       ]);
       return answer === "PONG";
     } catch (error) {

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { AuditgraphError, backoffMs } from "@auditgraph/core";
 import type { ProjectionGraph } from "./projector.js";
 
 export interface GraphState {
@@ -72,9 +73,10 @@ export class SchemaGate {
     if (this.current.migrated) return;
     if (!this.closing && this.attempt && (await Promise.race([this.attempt, this.aborted]))) return;
     if (this.closing) await this.aborted;
-    throw Object.assign(new Error(`the graph's migrations are not applied yet: ${this.current.lastError ?? "first attempt under way"}`), {
-      code: "AUDITGRAPH_GRAPH_NOT_MIGRATED",
-    });
+    throw new AuditgraphError(
+      "AUDITGRAPH_GRAPH_NOT_MIGRATED",
+      `the graph's migrations are not applied yet: ${this.current.lastError ?? "first attempt under way"}`,
+    );
   }
 
   state(): GraphState {
@@ -89,7 +91,7 @@ export class SchemaGate {
   /** Stops retrying; calls waiting for the migrations fail (the projection stops, to resume from its cursor next start). */
   close(): void {
     this.closing = true;
-    this.abort(Object.assign(new Error("the worker is closing before the graph's migrations were applied"), { code: "AUDITGRAPH_WORKER_CLOSING" }));
+    this.abort(new AuditgraphError("AUDITGRAPH_WORKER_CLOSING", "the worker is closing before the graph's migrations were applied"));
     if (this.retry) {
       clearTimeout(this.retry.timer);
       this.retry.resolve();
@@ -99,7 +101,7 @@ export class SchemaGate {
   private async migrateUntilDone(migrate: () => Promise<unknown>): Promise<void> {
     const { logger: log, retryMinMs, retryMaxMs } = this.options;
     for (;;) {
-      if (this.closing) throw new Error("closing");
+      if (this.closing) throw new AuditgraphError("AUDITGRAPH_E_MIGRATION_CLOSING", "closing");
       let done!: (ok: boolean) => void;
       this.attempt = new Promise<boolean>((resolve) => (done = resolve));
       try {
@@ -112,7 +114,7 @@ export class SchemaGate {
       } catch (error) {
         const message = (error as Error).message ?? String(error);
         const failures = this.current.failures + 1;
-        const wait = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(failures - 1, 20));
+        const wait = backoffMs(failures, { minMs: retryMinMs, maxMs: retryMaxMs });
         if (failures === 1)
           log.error(
             { error: message, retryInMs: wait },

@@ -1,9 +1,9 @@
 import { Queue, Worker, type ConnectionOptions, type Job, type JobJson } from "bullmq";
 import type { Cluster, Redis } from "ioredis";
 import { pino, type Logger } from "pino";
-import { DEFAULT_QUEUE_NAME, bullConnection, describeRedis, epochKey, logLevelOf, newEventId, parseWith, readEpoch, redisClient, type RedisConnection } from "@auditgraph/core";
-import { ledgerUnavailable } from "@auditgraph/ledger";
-import { UnparsedJobData, appendBatch, type AppendOutcome, type AppendedStream } from "./process.js";
+import { AuditgraphError, DEFAULT_QUEUE_NAME, epochKey, logLevelOf, newEventId, parseWith } from "@auditgraph/core";
+import { bullConnection, describeRedis, readEpoch, redisClient, type RedisConnection } from "@auditgraph/policy";
+import { UnparsedJobData, type AppendOutcome } from "./process.js";
 import { PolicyEngine } from "./policies.js";
 import { RedisPolicyState } from "./policy-state.js";
 import { WorkerNotifications } from "./notifications.js";
@@ -13,18 +13,14 @@ import { RedisHealth, type RedisState } from "./redis-health.js";
 import { SchemaGate, type GraphState } from "./schema-gate.js";
 import { QUEUE_STATES, WorkerMetrics } from "./metrics.js";
 import { announceEscalations } from "./escalation-changes.js";
+import { EventRecorder } from "./recorder.js";
+import { recordJob } from "./pipeline.js";
+import { LedgerHold, type LedgerHealth } from "./ledger-hold.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
 
-/** Whether the ledger takes writes, as this worker last found it. */
-export interface LedgerHealth {
-  writable: boolean;
-  /** Why not, e.g. `ENOSPC: no space left on the ledger's disk`. */
-  reason?: string;
-  /** Since when (ISO time), and the job held meanwhile. */
-  since?: string;
-  jobId?: string | null;
-}
+export type { LedgerHealth } from "./ledger-hold.js";
 
 /** What `/readyz` answers: ready when Redis and the ledger are usable; Neo4j's state is told, not required. */
 export interface Readiness {
@@ -84,8 +80,8 @@ export class AuditWorker {
   readonly policyEngine: PolicyEngine | undefined;
   readonly notifications: WorkerNotifications | undefined;
   private readonly notificationGraceMs: number;
-  private readonly ledgerRetryMaxMs: number;
-  private health: LedgerHealth = { writable: true };
+  /** Holds a job while the ledger cannot be written (see `LedgerHold`). */
+  private readonly ledgerHold: LedgerHold;
   private epoch: string | undefined;
   private readonly epochTimer: NodeJS.Timeout;
   private readonly releaseConnection: () => Promise<void>;
@@ -115,7 +111,7 @@ export class AuditWorker {
       projectionLag: () => this.projector.lag().reduce((sum, l) => sum + Math.max(0, l.target - (l.projected ?? -1)), 0),
       queueCounts: () => this.queueCounts(),
       redisUp: () => this.redis.state().up,
-      ledgerWritable: () => this.health.writable,
+      ledgerWritable: () => this.ledgerHold.state().writable,
       graphMigrated: () => this.schema.state().migrated,
     });
     const graph = options.graph as ProjectionGraph & { migrate?: () => Promise<unknown> };
@@ -139,12 +135,17 @@ export class AuditWorker {
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
     this.notificationGraceMs = options.notificationGraceMs ?? 10_000;
-    this.ledgerRetryMaxMs = options.ledgerRetryMaxMs ?? 5_000;
-    const appendedElsewhere = (appended: AppendedStream) => {
-      this.metrics.eventsAppended.inc(appended.appended);
-      this.projector.offer(appended);
-    };
-    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, options.ledger, appendedElsewhere, this.log);
+    this.ledgerHold = new LedgerHold(this.log, options.ledgerRetryMaxMs ?? 5_000, this.closing.signal);
+    // Every append of the worker (a job's events, the policies' flags, the notifier's attempts) is counted and projected.
+    const recorder = new EventRecorder({
+      ledger: options.ledger,
+      ...(options.keyStore ? { keyStore: options.keyStore } : {}),
+      onAppended: (appended) => {
+        this.metrics.eventsAppended.inc(appended.appended);
+        this.projector.offer(appended);
+      },
+    });
+    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, recorder, this.log);
     if (options.policies) {
       let state = options.policyState;
       if (!state) {
@@ -165,33 +166,21 @@ export class AuditWorker {
         ...(options.highImpactTools ? { highImpactTools: options.highImpactTools } : {}),
       });
     }
+    // What a job goes through (see `recordJob`), held while the ledger cannot be written.
+    const parts = {
+      ledger: options.ledger,
+      recorder,
+      policyEngine: this.policyEngine,
+      notifications: this.notifications,
+      metrics: this.metrics,
+      log: this.log,
+    };
     // A Worker's own connection blocks: commands must wait out a reconnect, never give up.
     const blocking = bullConnection(options.connection, { maxRetriesPerRequest: null });
     this.releaseConnection = blocking.release;
     this.worker = new PoisonTolerantWorker(
       this.queueName,
-      (job) => this.untilRecorded(job.id ?? null, async () => {
-        const started = performance.now();
-        const { outcome, streams, keys } = await appendBatch(options.ledger, job.id ?? null, job.data, { keyStore: options.keyStore });
-        this.metrics.appendSeconds.observe((performance.now() - started) / 1_000);
-        this.metrics.eventsAppended.inc(outcome.appended);
-        this.metrics.eventsDuplicate.inc(outcome.duplicates);
-        this.metrics.deadLetters.inc(outcome.deadLettered);
-        for (const stream of streams) this.projector.offer(stream);
-        // After the append: a flag is evidence about recorded events, and the job is acked only
-        // once its flags are in the ledger too (a failure here retries the job; ids dedup).
-        for (const stream of this.policyEngine ? streams : []) {
-          const raised = await this.policyEngine!.raise(stream, keys);
-          if (!raised) continue;
-          this.projector.offer(raised.appended);
-          this.metrics.eventsAppended.inc(raised.appended.appended);
-          this.metrics.escalationsOpened.inc(raised.opened.length);
-          // Escalation-first: the receivers hear of it now; the delivery never holds the ack.
-          for (const opened of raised.opened) this.notifications?.notify(opened);
-          this.log.info({ jobId: job.id, streamId: stream.streamId, flags: raised.flags, escalations: raised.escalations, newlyAppended: raised.appended.appended }, "policy findings recorded");
-        }
-        return outcome;
-      }),
+      (job) => this.ledgerHold.untilRecorded(job.id ?? null, () => recordJob(parts, job.id ?? null, job.data)),
       {
         connection: blocking.connection as ConnectionOptions,
         concurrency: options.concurrency ?? 1,
@@ -211,16 +200,33 @@ export class AuditWorker {
       if (!final) return this.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, error: error.message }, "batch failed; BullMQ retries it");
       // Out of retries: kept as a dead letter with the whole batch, so that it is seen
       // (`auditgraph dead-letters`) and can be replayed, not left in BullMQ's failed set alone.
-      const letter = { id: `${job.id}`, recordedAt: new Date().toISOString(), jobId: job.id ?? null, reason: `failed for good after ${job.attemptsMade} attempts: ${error.message}`, input: job.data instanceof UnparsedJobData ? job.data.text : job.data };
+      const letter = {
+        id: `${job.id}`,
+        recordedAt: new Date().toISOString(),
+        jobId: job.id ?? null,
+        reason: `failed for good after ${job.attemptsMade} attempts: ${error.message}`,
+        input: job.data instanceof UnparsedJobData ? job.data.text : job.data,
+      };
       options.ledger.deadLetter(letter).then(
         () => {
           this.metrics.deadLetters.inc();
-          this.log.error({ jobId: job.id, attempts: job.attemptsMade, error: error.message }, "batch failed for good: dead-lettered, replay it with `auditgraph dead-letters replay`");
+          this.log.error(
+            { jobId: job.id, attempts: job.attemptsMade, error: error.message },
+            "batch failed for good: dead-lettered, replay it with `auditgraph dead-letters replay`",
+          );
           // Only now, with the batch in the dead letters, do the job and its plaintext leave Redis
           // (failed jobs are kept until then: see `batchJobOptions`).
-          job.remove().catch((failure: Error) => this.log.warn({ jobId: job.id, error: failure.message }, "dead-lettered batch could not be removed from BullMQ's failed set"));
+          job
+            .remove()
+            .catch((failure: Error) =>
+              this.log.warn({ jobId: job.id, error: failure.message }, "dead-lettered batch could not be removed from BullMQ's failed set"),
+            );
         },
-        (failure: Error) => this.log.error({ jobId: job.id, error: error.message, deadLetterError: failure.message }, "batch failed for good, and could not be dead-lettered: it stays in BullMQ's failed set"),
+        (failure: Error) =>
+          this.log.error(
+            { jobId: job.id, error: error.message, deadLetterError: failure.message },
+            "batch failed for good, and could not be dead-lettered: it stays in BullMQ's failed set",
+          ),
       );
     });
     // Connection errors come by the dozen per outage (every retry of every client): the outage logs them once.
@@ -234,42 +240,6 @@ export class AuditWorker {
     const peers = workersOf.get(this.queueName) ?? new Set();
     workersOf.set(this.queueName, peers.add(this));
     this.projector.resume().catch((error: Error) => this.log.error({ error: error.message }, "could not list the ledger's streams to resume their projection"));
-  }
-
-  /**
-   * Runs a job's work until it is recorded. While the ledger cannot be written (a full or
-   * read-only disk, a database away) the job is held, unacknowledged, and tried again with a
-   * backoff; with every slot holding one, the worker takes no other. Failing it instead would
-   * spend its retries, and every other job's, while the disk stays full. Other errors fail the
-   * job as usual (BullMQ retries it).
-   */
-  private async untilRecorded<T>(jobId: string | null, work: () => Promise<T>): Promise<T> {
-    let lastSaid = 0;
-    for (let wait = 100; ; wait = Math.min(wait * 2, this.ledgerRetryMaxMs)) {
-      try {
-        const result = await work();
-        if (!this.health.writable) {
-          this.log.warn({ jobId, reason: this.health.reason, since: this.health.since }, "the ledger takes writes again: resuming");
-          this.health = { writable: true };
-        }
-        return result;
-      } catch (error) {
-        const reason = ledgerUnavailable(error);
-        if (!reason || this.closing.signal.aborted) throw error;
-        if (this.health.writable) this.health = { writable: false, reason, since: new Date().toISOString(), jobId };
-        if (Date.now() - lastSaid > 30_000) {
-          lastSaid = Date.now();
-          this.log.error(
-            { jobId, reason, since: this.health.since, error: (error as Error).message },
-            "the ledger cannot be written: holding this batch unacknowledged, taking no other, trying again",
-          );
-        }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          this.closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-        });
-      }
-    }
   }
 
   /**
@@ -293,9 +263,9 @@ export class AuditWorker {
     }
   }
 
-  /** Whether the ledger takes writes, as this worker last found it (see `untilRecorded`). */
+  /** Whether the ledger takes writes, as this worker last found it (see `LedgerHold`). */
   ledgerHealth(): LedgerHealth {
-    return { ...this.health };
+    return this.ledgerHold.state();
   }
 
   /**
@@ -400,8 +370,8 @@ export async function waitUntilIdle(queue: Queue, timeoutMs = 60_000, { projecti
     const counts = await queue.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
     const busy = Object.values(counts).reduce((a, b) => a + b, 0);
     if (busy === 0) break;
-    if (Date.now() > deadline) throw new Error(`queue ${queue.name} still has ${busy} jobs after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (Date.now() > deadline) throw new AuditgraphError("AUDITGRAPH_E_QUEUE_NOT_IDLE", `queue ${queue.name} still has ${busy} jobs after ${timeoutMs} ms`);
+    await sleep(50);
   }
   if (!projection) return;
   for (const worker of workersOf.get(queue.name) ?? []) await worker.projected(Math.max(1, deadline - Date.now()));

@@ -14,7 +14,14 @@ function memoryLedger() {
   const records: LedgerRecord[] = [];
   const append = async (streamId: string, events: StoredEvent[]) => {
     const out = events.map((event) => {
-      const record = { position: records.length, streamId, recordedAt: new Date().toISOString(), prevHash: GENESIS_HASH, event, hash: GENESIS_HASH } as LedgerRecord;
+      const record = {
+        position: records.length,
+        streamId,
+        recordedAt: new Date().toISOString(),
+        prevHash: GENESIS_HASH,
+        event,
+        hash: GENESIS_HASH,
+      } as LedgerRecord;
       records.push(record);
       return record;
     });
@@ -54,7 +61,11 @@ describe("recordAccess", () => {
   it("refuses a bad input with its code and the field, appending nothing", async () => {
     const { ledger, records } = memoryLedger();
     const refusals = await Promise.all(
-      [{ ...input, from: { ip: "" } }, { ...input, actor: { id: "rev-1", via: "magic" } }, { ...input, tenantId: undefined }].map((bad) =>
+      [
+        { ...input, from: { ip: "" } },
+        { ...input, actor: { id: "rev-1", via: "magic" } },
+        { ...input, tenantId: undefined },
+      ].map((bad) =>
         recordAccess(ledger, undefined, bad as never).then(
           () => undefined,
           (error: unknown) => error,
@@ -74,7 +85,12 @@ describe("recordAccess", () => {
 
   it("records no key for what was not given (a header not sent, a reader without a name)", async () => {
     const { ledger } = memoryLedger();
-    const { event } = await recordAccess(ledger, undefined, { ...input, actor: { id: "t-1", name: undefined, via: "token" }, subject: { traceId: "t", userId: undefined }, from: { ip: "::1", userAgent: undefined } });
+    const { event } = await recordAccess(ledger, undefined, {
+      ...input,
+      actor: { id: "t-1", name: undefined, via: "token" },
+      subject: { traceId: "t", userId: undefined },
+      from: { ip: "::1", userAgent: undefined },
+    });
     expect(event.payload).toStrictEqual({ actor: { id: "t-1", via: "token" }, action: input.action, subject: { traceId: "t" }, from: { ip: "::1" } });
   });
 });
@@ -82,7 +98,15 @@ describe("recordAccess", () => {
 describe("policies and access events", () => {
   it("raise no flag on an access event, even from a rule on the access type that matches it", async () => {
     const policies = PolicySet.create([
-      { kind: "rule", id: "readers", version: "1", severity: "critical", action: "escalate", eventTypes: ["access"], when: { field: "payload.actor.id", op: "exists" } },
+      {
+        kind: "rule",
+        id: "readers",
+        version: "1",
+        severity: "critical",
+        action: "escalate",
+        eventTypes: ["access"],
+        when: { field: "payload.actor.id", op: "exists" },
+      },
     ]);
     const { ledger, records: kept } = memoryLedger();
     const { event } = await recordAccess(ledger, undefined, input);

@@ -7,7 +7,7 @@ import { ValidationError } from "@auditgraph/core";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditWorker, AuditWorkerOptionsSchema } from "../src/worker.js";
 import { WorkerHttpOptionsSchema } from "../src/http.js";
-import { describeRedis } from "@auditgraph/core";
+import { describeRedis } from "@auditgraph/policy";
 import { isConnectionError } from "../src/redis-health.js";
 import type { ProjectionGraph } from "../src/projector.js";
 
@@ -60,7 +60,13 @@ describe("describeRedis", () => {
   it("names hosts and ports, never credentials", () => {
     const one = describeRedis({ host: "redis.internal", port: 6380, username: "worker", password: "s3cret-pass", tls: {} });
     expect(one).toEqual({ nodes: ["redis.internal:6380"], cluster: false, tls: true });
-    const cluster = describeRedis({ password: "s3cret-pass", clusterNodes: [{ host: "a", port: 7000 }, { host: "b", port: 7001 }] });
+    const cluster = describeRedis({
+      password: "s3cret-pass",
+      clusterNodes: [
+        { host: "a", port: 7000 },
+        { host: "b", port: 7001 },
+      ],
+    });
     expect(cluster).toEqual({ nodes: ["a:7000", "b:7001"], cluster: true, tls: false });
     expect(JSON.stringify([one, cluster])).not.toContain("s3cret");
   });

@@ -12,7 +12,14 @@ function memoryLedger() {
   const records: LedgerRecord[] = [];
   const append = async (streamId: string, events: StoredEvent[]) => {
     const out = events.map((event) => {
-      const record = { position: records.length, streamId, recordedAt: new Date().toISOString(), prevHash: GENESIS_HASH, event, hash: GENESIS_HASH } as LedgerRecord;
+      const record = {
+        position: records.length,
+        streamId,
+        recordedAt: new Date().toISOString(),
+        prevHash: GENESIS_HASH,
+        event,
+        hash: GENESIS_HASH,
+      } as LedgerRecord;
       records.push(record);
       return record;
     });
@@ -59,7 +66,10 @@ describe("PolicyEngine: the users of a job evaluated side by side", () => {
     ];
     const stream: AppendedStream = {
       streamId: "acme",
-      records: events.map((event, position) => ({ position, streamId: "acme", recordedAt: new Date().toISOString(), prevHash: GENESIS_HASH, event, hash: GENESIS_HASH }) as LedgerRecord),
+      records: events.map(
+        (event, position) =>
+          ({ position, streamId: "acme", recordedAt: new Date().toISOString(), prevHash: GENESIS_HASH, event, hash: GENESIS_HASH }) as LedgerRecord,
+      ),
       appended: events.length,
       inHand: new Map(events.map((e) => [e.eventId, e])),
     };

@@ -29,7 +29,7 @@ describe("unprojectable", () => {
     expect(contentFree(message)).toBe(
       "Property value is too large to index, please see index documentation for limitations.; index trace_tenant_key; property size 40024",
     );
-    const typed = "Property values can only be of primitive types or arrays thereof. Encountered: Map{secret -> String(\"card 4111\")}.";
+    const typed = 'Property values can only be of primitive types or arrays thereof. Encountered: Map{secret -> String("card 4111")}.';
     expect(contentFree(typed)).toBe("Property values can only be of primitive types or arrays thereof.");
     expect(contentFree(`no sentence end ${"x".repeat(500)}`)).toHaveLength(200);
   });

@@ -44,7 +44,10 @@ describe("SchemaGate", () => {
     const gate = new SchemaGate({ graph, migrate: () => graph.migrate(), logger, retryMinMs: 20, retryMaxMs: 50, observeProjection: (s) => projected.push(s) });
     // A call waits for the attempt under way and fails with its error: the projection backs off
     // and tries again, as the projector does, until the fifth attempt succeeds.
-    await expect(gate.graph.cursors("tenant-a")).rejects.toMatchObject({ code: "AUDITGRAPH_GRAPH_NOT_MIGRATED", message: expect.stringContaining("No routing servers") });
+    await expect(gate.graph.cursors("tenant-a")).rejects.toMatchObject({
+      code: "AUDITGRAPH_GRAPH_NOT_MIGRATED",
+      message: expect.stringContaining("No routing servers"),
+    });
     const range = { streamId: "tenant-a", from: 0, prevHash: "0".repeat(64), hashes: ["a".repeat(64)] } as ProjectionRange;
     let refused = 1;
     for (;;) {
@@ -87,7 +90,13 @@ describe("SchemaGate", () => {
     expect(gate.state().failures).toBeGreaterThanOrEqual(2);
     // An attempt that never ends (a connection hanging): the call waits on it until the gate closes.
     let hang!: () => void;
-    const hung = new SchemaGate({ graph, migrate: () => new Promise<void>((resolve) => (hang = resolve)), logger: quiet().logger, retryMinMs: 10, retryMaxMs: 10 });
+    const hung = new SchemaGate({
+      graph,
+      migrate: () => new Promise<void>((resolve) => (hang = resolve)),
+      logger: quiet().logger,
+      retryMinMs: 10,
+      retryMaxMs: 10,
+    });
     const waiting = hung.graph.cursors("tenant-a");
     hung.close();
     await expect(waiting).rejects.toMatchObject({ code: "AUDITGRAPH_WORKER_CLOSING" });

@@ -71,7 +71,10 @@ export async function adminRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
     for (const a of [...accounts.map((x) => x.id), viewer.accountId]) if (!tokens.has(a)) tokens.set(a, await ctx.accounts.tokensOf(a));
     const csrfToken = csrfTokenOf(reply);
     const body = accountsPage({ viewer, tenants, accounts, tokens, csrfToken, notice });
-    return reply.code(status).type("text/html").send(page({ title: "Accounts", viewer, csrfToken, section: "admin" }, body).toString());
+    return reply
+      .code(status)
+      .type("text/html")
+      .send(page({ title: "Accounts", viewer, csrfToken, section: "admin" }, body).toString());
   }
 
   const done = (request: FastifyRequest, reply: FastifyReply, json: unknown, status = 200) =>
@@ -91,7 +94,10 @@ export async function adminRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
     const input = parse(CreateSchema, request.body);
     requireRole(viewer, input.tenant, "admin", `tenant ${input.tenant}`);
     const account = await ctx.accounts.create({ email: input.email, name: input.name, password: input.password, roles: { [input.tenant]: input.role } });
-    ctx.log.info({ event: "console.account.created", by: viewer.accountId, accountId: account.id, tenantId: input.tenant, role: input.role }, "account created");
+    ctx.log.info(
+      { event: "console.account.created", by: viewer.accountId, accountId: account.id, tenantId: input.tenant, role: input.role },
+      "account created",
+    );
     return done(request, reply, { accountId: account.id }, 201);
   });
 
@@ -129,7 +135,12 @@ export async function adminRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
     ctx.log.info({ event: "console.token.created", by: viewer.accountId, accountId: id, tokenId: token.id }, "API token created");
     if (!wantsHtml(request)) return reply.code(201).send(token);
     // Shown this once: only its hash is kept.
-    return render(request, reply, 201, html`<div class="notice" role="status"><p>New API token <strong>${input.name}</strong> (copy it now, it is not shown again):</p><p><code class="token" id="new-token">${token.token}</code></p></div>`);
+    return render(
+      request,
+      reply,
+      201,
+      html`<div class="notice" role="status"><p>New API token <strong>${input.name}</strong> (copy it now, it is not shown again):</p><p><code class="token" id="new-token">${token.token}</code></p></div>`,
+    );
   });
 
   app.post("/admin/accounts/:id/tokens/:tokenId/revoke", async (request, reply) => {
@@ -158,11 +169,12 @@ function tokenList(p: PageData, accountId: string): Html {
   const tokens = p.tokens.get(accountId) ?? [];
   const csrf = html`<input type="hidden" name="_csrf" value="${p.csrfToken}">`;
   return html`<ul class="tokens">${tokens.map(
-    (t) => html`<li>${t.name} <small>created ${t.createdAt}${t.lastUsedAt ? html`, last used ${t.lastUsedAt}` : ""}</small>${
-      t.revokedAt
-        ? html` <em>revoked ${t.revokedAt}</em>`
-        : html` <form class="inline" method="post" action="/admin/accounts/${accountId}/tokens/${t.id}/revoke">${csrf}<button type="submit">Revoke</button></form>`
-    }</li>`,
+    (t) =>
+      html`<li>${t.name} <small>created ${t.createdAt}${t.lastUsedAt ? html`, last used ${t.lastUsedAt}` : ""}</small>${
+        t.revokedAt
+          ? html` <em>revoked ${t.revokedAt}</em>`
+          : html` <form class="inline" method="post" action="/admin/accounts/${accountId}/tokens/${t.id}/revoke">${csrf}<button type="submit">Revoke</button></form>`
+      }</li>`,
   )}</ul>
 <form class="inline" method="post" action="/admin/accounts/${accountId}/tokens">${csrf}<input name="name" placeholder="token name" required> <button type="submit">New API token</button></form>`;
 }
@@ -172,12 +184,13 @@ function accountsPage(p: PageData): Html {
   const rows = p.accounts.map((a) => {
     const self = a.id === p.viewer.accountId;
     const roles = Object.entries(a.roles).map(
-      ([tenant, role]) => html`<li><span class="tenant">${tenant}</span>: ${
-        self
-          ? role
-          : html`<form class="inline" method="post" action="/admin/accounts/${a.id}/roles">${csrf}<input type="hidden" name="tenant" value="${tenant}"><select name="role">${roleOptions(role)}</select> <button type="submit">Change</button></form>
+      ([tenant, role]) =>
+        html`<li><span class="tenant">${tenant}</span>: ${
+          self
+            ? role
+            : html`<form class="inline" method="post" action="/admin/accounts/${a.id}/roles">${csrf}<input type="hidden" name="tenant" value="${tenant}"><select name="role">${roleOptions(role)}</select> <button type="submit">Change</button></form>
 <form class="inline" method="post" action="/admin/accounts/${a.id}/roles/remove">${csrf}<input type="hidden" name="tenant" value="${tenant}"><button type="submit">Remove</button></form>`
-      }</li>`,
+        }</li>`,
     );
     const missing = p.tenants.filter((t) => a.roles[t] === undefined);
     const grant =

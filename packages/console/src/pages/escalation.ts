@@ -1,6 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { EscalationTransitionError, canTransition, isSealed, upcastEvent, type AuditEvent, type EscalationState, type EventOf, type LedgerRecord } from "@auditgraph/core";
+import {
+  EscalationTransitionError,
+  canTransition,
+  isSealed,
+  upcastEvent,
+  type AuditEvent,
+  type EscalationState,
+  type EventOf,
+  type LedgerRecord,
+} from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
 import { EscalationNotFoundError, formatDuration, readEscalation, timeLeftOf, transitionEscalation } from "@auditgraph/worker";
 import type { ConsoleContext } from "../context.js";
@@ -81,11 +90,16 @@ export function concernOf(records: LedgerRecord[], opened: EventOf<"escalation.o
   for (const r of records) {
     const e = asEvent(r);
     if (e?.type !== "policy.flag" || !(flagIds.has(e.eventId) || e.runId === c.runId)) continue;
-    out.flags.push({ eventId: e.eventId, policyId: e.payload.policyId, severity: e.payload.severity, outcome: e.payload.outcome, ...(e.payload.decision ? { decision: e.payload.decision } : {}) });
+    out.flags.push({
+      eventId: e.eventId,
+      policyId: e.payload.policyId,
+      severity: e.payload.severity,
+      outcome: e.payload.outcome,
+      ...(e.payload.decision ? { decision: e.payload.decision } : {}),
+    });
   }
   return out;
 }
-
 
 /** A held call's wait, counted down in the browser (public/inbox.js) from `data-deadline`. */
 export function timeLeftHtml(deadline: string | null, state: EscalationState, defaultDecision: string | null): Html | "" {
@@ -103,9 +117,11 @@ export function concernHtml(concern: Concern): Html {
 ${concern.sealed ? html`<p class="muted">The concerned event is sealed for its data subject.</p>` : ""}
 ${concern.tool ? html`<div class="call">tool <code class="tool">${concern.tool}</code></div>` : ""}
 ${concern.args !== null ? html`<pre class="args">${concern.args}</pre>` : ""}
-${concern.flags.length > 0
-  ? html`<ul class="flags">${concern.flags.map((f) => html`<li>${severityHtml(f.severity)} <code>${f.policyId}</code> ${f.outcome}${f.decision ? html` (${f.decision})` : ""}</li>`)}</ul>`
-  : ""}
+${
+  concern.flags.length > 0
+    ? html`<ul class="flags">${concern.flags.map((f) => html`<li>${severityHtml(f.severity)} <code>${f.policyId}</code> ${f.outcome}${f.decision ? html` (${f.decision})` : ""}</li>`)}</ul>`
+    : ""
+}
 </div>`;
 }
 
@@ -117,7 +133,12 @@ export function verbsFor(state: EscalationState, waiting: boolean): Verb[] {
 }
 
 /** The decision form: a reason (required) and one button per verb; reviewers only (viewers get nothing to press). */
-export function decisionForm(viewer: Viewer, e: { tenantId: string; id: string; state: EscalationState; waiting: boolean }, csrfToken: string, next: string): Html | "" {
+export function decisionForm(
+  viewer: Viewer,
+  e: { tenantId: string; id: string; state: EscalationState; waiting: boolean },
+  csrfToken: string,
+  next: string,
+): Html | "" {
   if (!hasRole(viewer, e.tenantId, "reviewer")) return "";
   const base = `/escalations/${encodeURIComponent(e.tenantId)}/${encodeURIComponent(e.id)}`;
   const verbs = verbsFor(e.state, e.waiting);
@@ -174,16 +195,19 @@ export async function escalationRoutes(app: FastifyInstance, ctx: ConsoleContext
     // 404 without a role in the tenant; 403 (nothing appended) for a viewer.
     requireRole(viewer, tenant, "reviewer", "deciding an escalation");
     const body = DecisionBodySchema.safeParse(request.body ?? {});
-    if (!body.success) throw new ConsoleError("AUDITGRAPH_E_CONSOLE_BAD_REQUEST", body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+    if (!body.success)
+      throw new ConsoleError("AUDITGRAPH_E_CONSOLE_BAD_REQUEST", body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
     const before = await escalationOf(ctx, tenant, id);
     const move = VERBS[verb.data];
     const held = before.opened.payload.holdId !== undefined;
-    if ("holdDecision" in move && !held) throw new ConsoleError("AUDITGRAPH_E_CONSOLE_BAD_REQUEST", `${verb.data}: escalation ${id} holds no call; use resolve or dismiss`);
+    if ("holdDecision" in move && !held)
+      throw new ConsoleError("AUDITGRAPH_E_CONSOLE_BAD_REQUEST", `${verb.data}: escalation ${id} holds no call; use resolve or dismiss`);
     // Refused before anything is appended (the transition would refuse it too, after the access event).
-    if (!canTransition(before.state, move.to)) throw new ConsoleError("AUDITGRAPH_E_CONSOLE_CONFLICT", new EscalationTransitionError(id, before.state, move.to).message);
+    if (!canTransition(before.state, move.to))
+      throw new ConsoleError("AUDITGRAPH_E_CONSOLE_CONFLICT", new EscalationTransitionError(id, before.state, move.to).message);
     const traceId = before.opened.traceId;
     await ctx.recordAccess(request, viewer, { tenantId: tenant, action: "escalation.decide", subject: { escalationId: id, traceId } });
-    let result;
+    let result: Awaited<ReturnType<typeof transitionEscalation>>;
     try {
       result = await transitionEscalation(
         ctx.ledger,
@@ -205,7 +229,10 @@ export async function escalationRoutes(app: FastifyInstance, ctx: ConsoleContext
     }
     if (!result.projected) ctx.log.warn({ escalationId: id, error: result.projectionError }, "escalation transition recorded but not projected yet");
     if (result.hold?.error)
-      ctx.log.warn({ escalationId: id, holdId: result.hold.holdId, error: result.hold.error }, "decision recorded, but the held call could not be told: it takes its rule's default at its deadline");
+      ctx.log.warn(
+        { escalationId: id, holdId: result.hold.holdId, error: result.hold.error },
+        "decision recorded, but the held call could not be told: it takes its rule's default at its deadline",
+      );
     if (wantsHtml(request)) return reply.redirect(safeNext(body.data.next), 303);
     return {
       escalationId: id,
@@ -240,11 +267,13 @@ function detailPage(viewer: Viewer, view: Awaited<ReturnType<typeof readEscalati
 ${concernHtml(concern)}
 ${decisionForm(viewer, { tenantId: view.tenantId, id: view.escalationId, state: view.state, waiting }, csrfToken, self)}
 <h2>History</h2>
-${view.transitions.length === 0
-  ? html`<p class="muted">No transitions yet.</p>`
-  : html`<table class="transitions"><thead><tr><th>At</th><th>Move</th><th>Reviewer</th><th>Reason</th><th>Decision</th></tr></thead><tbody>
+${
+  view.transitions.length === 0
+    ? html`<p class="muted">No transitions yet.</p>`
+    : html`<table class="transitions"><thead><tr><th>At</th><th>Move</th><th>Reviewer</th><th>Reason</th><th>Decision</th></tr></thead><tbody>
 ${view.transitions.map(({ event: t, applied }) => html`<tr${applied ? "" : html` class="stale"`}><td>${t.occurredAt}</td><td>${t.payload.from} → ${t.payload.to}${applied ? "" : " (not applied)"}</td><td>${t.payload.reviewer.name ?? t.payload.reviewer.id}</td><td>${t.payload.reason}</td><td>${t.payload.holdDecision ?? ""}</td></tr>`)}
-</tbody></table>`}
+</tbody></table>`
+}
 </section>`;
   return page({ title: `Escalation · ${p.policyId}`, viewer, csrfToken, section: "inbox" }, body);
 }

@@ -35,7 +35,10 @@ export type InboxFilters = z.output<typeof InboxFiltersSchema>;
 function filtersOf(query: unknown, viewer: Viewer): InboxFilters {
   const parsed = InboxFiltersSchema.safeParse(query ?? {});
   if (!parsed.success)
-    throw new ConsoleError("AUDITGRAPH_E_CONSOLE_BAD_REQUEST", `inbox filters: ${parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ")}`);
+    throw new ConsoleError(
+      "AUDITGRAPH_E_CONSOLE_BAD_REQUEST",
+      `inbox filters: ${parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ")}`,
+    );
   // A tenant the viewer has no role in does not exist for them.
   if (parsed.data.tenant !== undefined) requireRole(viewer, parsed.data.tenant, "viewer", `tenant ${parsed.data.tenant}`);
   return parsed.data;
@@ -101,7 +104,10 @@ export async function listInbox(ctx: ConsoleContext, viewer: Viewer, f: InboxFil
 
 /** What the list shows changed (not the clock): a stream sends a new fragment only then. */
 const signatureOf = (rows: InboxRow[]) =>
-  createHash("sha256").update(JSON.stringify(rows.map((r) => [r.tenantId, r.id, r.state, r.updatedAt]))).digest("hex").slice(0, 32);
+  createHash("sha256")
+    .update(JSON.stringify(rows.map((r) => [r.tenantId, r.id, r.state, r.updatedAt])))
+    .digest("hex")
+    .slice(0, 32);
 
 const held = (r: InboxRow) => r.holdId !== null && r.traceId !== null;
 
@@ -138,7 +144,12 @@ export function listHtml(viewer: Viewer, rows: InboxRow[], concerns: Map<string,
 ${rows.map((r) => {
   const concern = concerns.get(r.id);
   const left = timeLeftOf(r.deadline, r.state, now);
-  const form = decisionForm(viewer, { tenantId: r.tenantId, id: r.id, state: r.state, waiting: r.holdId !== null && left !== null && left > 0 }, csrfToken, next);
+  const form = decisionForm(
+    viewer,
+    { tenantId: r.tenantId, id: r.id, state: r.state, waiting: r.holdId !== null && left !== null && left > 0 },
+    csrfToken,
+    next,
+  );
   return html`<tbody class="escalation${r.holdId ? " held" : ""}" data-escalation-id="${r.id}" data-tenant="${r.tenantId}">
 <tr>
   <td>${severityHtml(r.severity)}</td>
@@ -150,16 +161,19 @@ ${rows.map((r) => {
   <td class="state">${r.state}</td>
   <td><a class="details" href="${detailHref(r)}">details</a></td>
 </tr>
-${concern || form
-  ? html`<tr class="more"><td colspan="8">${concern ? html`${concernHtml(concern)}${timeLeftHtml(r.deadline, r.state, r.defaultDecision)}` : ""}${form}</td></tr>`
-  : ""}
+${
+  concern || form
+    ? html`<tr class="more"><td colspan="8">${concern ? html`${concernHtml(concern)}${timeLeftHtml(r.deadline, r.state, r.defaultDecision)}` : ""}${form}</td></tr>`
+    : ""
+}
 </tbody>`;
 })}
 </table>`;
 }
 
 function filterForm(viewer: Viewer, f: InboxFilters): Html {
-  const option = (value: string, label: string, current: string | undefined) => html`<option value="${value}"${current === value ? html` selected` : ""}>${label}</option>`;
+  const option = (value: string, label: string, current: string | undefined) =>
+    html`<option value="${value}"${current === value ? html` selected` : ""}>${label}</option>`;
   return html`<form class="filters" method="get" action="/" hx-get="/" hx-select="#inbox-live" hx-target="#inbox-live" hx-swap="outerHTML" hx-push-url="true" hx-trigger="change, submit">
 <label>Tenant <select name="tenant">${option("", "all", f.tenant)}${tenantsOf(viewer).map((t) => option(t, t, f.tenant))}</select></label>
 <label>Severity <select name="severity">${option("", "any", f.severity)}${[...SEVERITIES].reverse().map((s) => option(s, s, f.severity))}</select></label>
@@ -193,7 +207,10 @@ export async function inboxRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
 <div id="inbox-list" sse-swap="inbox">${listHtml(viewer, rows, concerns, csrfToken, `/${query ? `?${query}` : ""}`)}</div>
 </div>
 <script src="/assets/inbox.js" defer></script>`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: "Escalation inbox", viewer, csrfToken, section: "inbox" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: "Escalation inbox", viewer, csrfToken, section: "inbox" }, body).toString());
   });
 
   app.get("/inbox/events", async (request, reply) => {
@@ -205,7 +222,12 @@ export async function inboxRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
     const tenants = f.tenant !== undefined ? [f.tenant] : tenantsOf(viewer);
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
     res.write("retry: 2000\n\n");
     let last = f.since;
     // The held calls whose arguments this stream's page already showed (and recorded).
@@ -233,7 +255,12 @@ export async function inboxRoutes(app: FastifyInstance, ctx: ConsoleContext): Pr
           const fragment = listHtml(viewer, rows, concerns, csrfToken, next).toString();
           // One `data:` line per line of the fragment. SSE breaks lines at CR too: a CR in recorded
           // text split only at LF would start a field of its own (an injected `event:`).
-          res.write(`event: inbox\n${fragment.split(/\r\n|\r|\n/).map((line) => `data: ${line}`).join("\n")}\n\n`);
+          res.write(
+            `event: inbox\n${fragment
+              .split(/\r\n|\r|\n/)
+              .map((line) => `data: ${line}`)
+              .join("\n")}\n\n`,
+          );
           last = signature;
         } while (again && !ended);
       } catch (error) {

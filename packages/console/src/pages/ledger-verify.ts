@@ -33,7 +33,10 @@ export async function streamSize(ledger: Ledger, streamId: string): Promise<numb
   return size;
 }
 
-type Message = { event: "progress"; data: { verified: number; total: number } } | { event: "done"; data: VerifyResult & { position?: number; reason?: string; detail?: string } } | { event: "idle"; data: Record<string, never> };
+type Message =
+  | { event: "progress"; data: { verified: number; total: number } }
+  | { event: "done"; data: VerifyResult & { position?: number; reason?: string; detail?: string } }
+  | { event: "idle"; data: Record<string, never> };
 
 interface VerifyRun {
   total: number;
@@ -42,7 +45,10 @@ interface VerifyRun {
   listeners: Set<(m: Message) => void>;
 }
 
-const doneMessage = (r: VerifyResult): Message => ({ event: "done", data: { ...r, ...(r.failure ? { position: r.failure.position, reason: r.failure.reason, detail: r.failure.detail } : {}) } });
+const doneMessage = (r: VerifyResult): Message => ({
+  event: "done",
+  data: { ...r, ...(r.failure ? { position: r.failure.position, reason: r.failure.reason, detail: r.failure.detail } : {}) },
+});
 
 /**
  * Verify runs of this console process, one per stream at a time; their progress goes to whoever
@@ -63,10 +69,14 @@ export class VerifyRuns {
     if (this.running(streamId)) return;
     const run: VerifyRun = { total: await streamSize(this.ctx.ledger, streamId), verified: 0, result: null, listeners: new Set() };
     this.runs.set(streamId, run);
-    const emit = (m: Message) => run.listeners.forEach((l) => l(m));
+    const emit = (m: Message) => {
+      for (const l of run.listeners) l(m);
+    };
     const finish = async (result: VerifyResult) => {
       // Kept before anyone is told: a page loaded after "done" shows the same result.
-      await this.ctx.redis.set(verifyKey(streamId), JSON.stringify(result)).catch((error: unknown) => this.ctx.log.error({ err: { message: (error as Error).message }, streamId }, "verify result not kept"));
+      await this.ctx.redis
+        .set(verifyKey(streamId), JSON.stringify(result))
+        .catch((error: unknown) => this.ctx.log.error({ err: { message: (error as Error).message }, streamId }, "verify result not kept"));
       run.result = result;
       emit(doneMessage(result));
       run.listeners.clear();
@@ -87,13 +97,22 @@ export class VerifyRuns {
           ok: report.ok,
           count: report.ok ? report.count : (summary?.count ?? report.failure.position),
           signaturesVerified: summary?.signaturesVerified ?? 0,
-          failure: report.ok ? null : { position: report.failure.position, eventId: report.failure.eventId, reason: report.failure.reason, detail: report.failure.detail },
+          failure: report.ok
+            ? null
+            : { position: report.failure.position, eventId: report.failure.eventId, reason: report.failure.reason, detail: report.failure.detail },
           by,
         });
       })
       .catch((error: unknown) => {
         this.ctx.log.error({ err: { message: (error as Error).message, code: (error as { code?: unknown }).code }, streamId }, "verify failed to run");
-        return finish({ time: new Date().toISOString(), ok: false, count: run.verified, signaturesVerified: 0, failure: { position: run.verified, eventId: null, reason: "error", detail: "the verify could not run (see the console's log)" }, by });
+        return finish({
+          time: new Date().toISOString(),
+          ok: false,
+          count: run.verified,
+          signaturesVerified: 0,
+          failure: { position: run.verified, eventId: null, reason: "error", detail: "the verify could not run (see the console's log)" },
+          by,
+        });
       });
   }
 
@@ -101,7 +120,12 @@ export class VerifyRuns {
   async stream(streamId: string, reply: FastifyReply): Promise<void> {
     reply.hijack();
     const raw = reply.raw;
-    raw.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
+    raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+    });
     const send = (m: Message) => raw.write(`event: ${m.event}\ndata: ${JSON.stringify(m.data)}\n\n`);
     const run = this.runs.get(streamId);
     if (!run || run.result !== null) {

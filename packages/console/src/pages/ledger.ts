@@ -42,7 +42,11 @@ export async function ledgerRoutes(app: FastifyInstance, ctx: ConsoleContext): P
     const rows = await Promise.all(
       tenants.map(async (tenantId) => {
         const streamId = streamIdFor(tenantId);
-        const [size, checkpoint, verify] = await Promise.all([streamSize(ctx.ledger, streamId), ctx.ledger.latestCheckpoint(streamId), lastVerify(ctx, streamId)]);
+        const [size, checkpoint, verify] = await Promise.all([
+          streamSize(ctx.ledger, streamId),
+          ctx.ledger.latestCheckpoint(streamId),
+          lastVerify(ctx, streamId),
+        ]);
         return { tenantId, streamId, size, checkpoint, verify, running: runs.running(streamId) };
       }),
     );
@@ -52,14 +56,19 @@ export async function ledgerRoutes(app: FastifyInstance, ctx: ConsoleContext): P
 ${ctx.options.publicKeyPath ? html`<p><a class="public-key" href="/ledger/public-key" download>Download the public key</a> (checkpoints and proof bundles verify with it: <code>auditgraph verify-proof</code>)</p>` : html`<p class="none">No public key configured (AUDITGRAPH_PUBLIC_KEY).</p>`}
 <table class="ledger"><thead><tr><th>tenant</th><th>stream</th><th>events</th><th>latest signed checkpoint</th><th>last verify</th><th></th></tr></thead><tbody>
 ${rows.map(
-  (r) => html`<tr class="stream" data-stream="${r.streamId}"><td>${r.tenantId}</td><td><code>${r.streamId}</code></td><td class="size">${r.size}</td><td>${checkpointCell(r.checkpoint)}</td><td class="last-verify">${verifyCell(r.verify)}</td>
+  (
+    r,
+  ) => html`<tr class="stream" data-stream="${r.streamId}"><td>${r.tenantId}</td><td><code>${r.streamId}</code></td><td class="size">${r.size}</td><td>${checkpointCell(r.checkpoint)}</td><td class="last-verify">${verifyCell(r.verify)}</td>
 <td>${hasRole(viewer, r.tenantId, "reviewer") ? html`<form method="post" action="/ledger/${encodeURIComponent(r.tenantId)}/verify"><input type="hidden" name="_csrf" value="${csrfToken}"><button type="submit" class="verify">Verify</button></form>` : ""}
 ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-verify-events="/ledger/${encodeURIComponent(r.tenantId)}/verify/events"><progress max="1" value="0"></progress> <span class="verify-status">starting…</span></div>` : ""}
 <form class="proof" method="get" action="/ledger/${encodeURIComponent(r.tenantId)}/proof"><input name="event" placeholder="event id" size="38" required> <button type="submit">Proof bundle</button></form></td></tr>`,
 )}
 </tbody></table>
 <script src="/assets/ledger.js" defer></script>`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: "Ledger", viewer, csrfToken, section: "ledger" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: "Ledger", viewer, csrfToken, section: "ledger" }, body).toString());
   });
 
   app.post<{ Params: { tenant: string } }>("/ledger/:tenant/verify", { onRequest: protectChange }, async (request, reply) => {
@@ -92,7 +101,7 @@ ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-
     const what = `event ${eventId}`;
     requireRole(viewer, tenant, "viewer", what);
     if (!EventIdSchema.safeParse(eventId).success) throw notFound(what);
-    let bundle;
+    let bundle: Awaited<ReturnType<typeof ctx.ledger.prove>>;
     try {
       // The tenant's own stream only: the same id in another tenant's stream is not this event.
       bundle = await ctx.ledger.prove(eventId, { streamId: streamIdFor(tenant) });
@@ -103,10 +112,17 @@ ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-
       throw error;
     }
     const stored = bundle.record.event as Record<string, unknown>;
-    const userId = !isSealed(stored) && typeof stored.identity === "object" && stored.identity !== null ? (stored.identity as { user?: { id?: string } }).user?.id : undefined;
+    const userId =
+      !isSealed(stored) && typeof stored.identity === "object" && stored.identity !== null
+        ? (stored.identity as { user?: { id?: string } }).user?.id
+        : undefined;
     const traceId = typeof stored.traceId === "string" ? stored.traceId : undefined;
     // The bundle holds the record: its download is on record before a byte of it is sent.
-    await ctx.recordAccess(request, viewer, { tenantId: tenant, action: "proof.download", subject: { eventId, ...(traceId ? { traceId } : {}), ...(userId ? { userId } : {}) } });
+    await ctx.recordAccess(request, viewer, {
+      tenantId: tenant,
+      action: "proof.download",
+      subject: { eventId, ...(traceId ? { traceId } : {}), ...(userId ? { userId } : {}) },
+    });
     return reply
       .type("application/json")
       .header("cache-control", "no-store")

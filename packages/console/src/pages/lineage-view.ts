@@ -55,7 +55,8 @@ export function lineageGraph(view: TraceView, flags: readonly FlagView[]): { nod
   view.llmCalls.forEach((c, i) => {
     const id = node(`llm:${c.runId}`, "llm", `LLM call ${i + 1}\n${c.erased ? "[erased]" : `${c.tokens?.total ?? "?"} tokens`}`);
     edge(id, trace, "PART_OF");
-    if (c.served || c.requested) edge(id, node(`model:${c.requested}@${c.served}`, "model", `${clip(c.requested ?? "?")}\n@ ${clip(c.served ?? "?")}`), "USED_MODEL");
+    if (c.served || c.requested)
+      edge(id, node(`model:${c.requested}@${c.served}`, "model", `${clip(c.requested ?? "?")}\n@ ${clip(c.served ?? "?")}`), "USED_MODEL");
     if (c.output !== null) edge(id, node(`output:${c.runId}`, "output", `Output\n${clip(c.output.replace(/\s+/g, " ")) || "(tool calls)"}`), "GENERATED");
     for (const t of c.toolCalls) if (t.id) byCallId.set(t.id, id);
   });
@@ -70,7 +71,8 @@ export function lineageGraph(view: TraceView, flags: readonly FlagView[]): { nod
     const tool = r.parentRunId !== null && ids.has(`tool:${r.parentRunId}`) ? `tool:${r.parentRunId}` : null;
     if (tool) edge(tool, id, "CALLED");
     else edge(id, trace, "PART_OF");
-    r.documents.forEach((d, rank) => edge(id, node(`doc:${d.id ?? `${r.runId}#${rank}`}`, "document", `Document\n${clip(d.id ?? d.content)}`), "RETURNED"));
+    for (const [rank, d] of r.documents.entries())
+      edge(id, node(`doc:${d.id ?? `${r.runId}#${rank}`}`, "document", `Document\n${clip(d.id ?? d.content)}`), "RETURNED");
   });
   for (const f of flags) {
     const on =

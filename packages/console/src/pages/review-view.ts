@@ -22,9 +22,14 @@ type Part = { op: "same" | "del" | "ins"; text: string };
 export function wordDiffParts(a: string, b: string): Part[] {
   const x = a.split(/\s+/).filter(Boolean);
   const y = b.split(/\s+/).filter(Boolean);
-  if (x.length * y.length > 250_000) return [{ op: "del", text: a }, { op: "ins", text: b }];
+  if (x.length * y.length > 250_000)
+    return [
+      { op: "del", text: a },
+      { op: "ins", text: b },
+    ];
   const dp = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
-  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) dp[i]![j] = x[i] === y[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
+  for (let i = x.length - 1; i >= 0; i--)
+    for (let j = y.length - 1; j >= 0; j--) dp[i]![j] = x[i] === y[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
   const parts: Part[] = [];
   const push = (op: Part["op"], word: string) => {
     const last = parts.at(-1);
@@ -37,8 +42,7 @@ export function wordDiffParts(a: string, b: string): Part[] {
     if (i < x.length && j < y.length && x[i] === y[j]) {
       push("same", x[i]!);
       i++, j++;
-    }
-    else if (j >= y.length || (i < x.length && dp[i + 1]![j]! >= dp[i]![j + 1]!)) push("del", x[i++]!);
+    } else if (j >= y.length || (i < x.length && dp[i + 1]![j]! >= dp[i]![j + 1]!)) push("del", x[i++]!);
     else push("ins", y[j++]!);
   }
   return parts;

@@ -68,7 +68,9 @@ const text = z.string().trim().min(1).max(256);
 function reviewsTable(tenantId: string, rows: ReviewRow[]): Html {
   return html`<table class="reviews"><thead><tr><th>when</th><th>candidate</th><th>baseline</th><th>traces</th><th>output match</th><th>trajectory match</th><th>divergences</th><th>errors</th><th>gate</th><th></th></tr></thead><tbody>
 ${rows.map(
-  (r) => html`<tr class="review-row"><td>${r.at}</td><td>${r.agentId}@${r.candidateVersion}</td><td>${r.baselineVersions.join(", ") || "—"}</td><td>${r.traces}</td>
+  (
+    r,
+  ) => html`<tr class="review-row"><td>${r.at}</td><td>${r.agentId}@${r.candidateVersion}</td><td>${r.baselineVersions.join(", ") || "—"}</td><td>${r.traces}</td>
 <td>${percent(r.outputMatchRate)}</td><td>${percent(r.trajectoryMatchRate)}</td><td>${r.divergences}</td><td>${r.errors}</td>
 <td><span class="${r.gatePassed ? "gate-pass" : "gate-fail"}">${r.gatePassed ? "passed" : "failed"}</span></td>
 <td><a href="/reviews/${encodeURIComponent(tenantId)}/${encodeURIComponent(r.reviewId)}">open</a></td></tr>`,
@@ -94,33 +96,55 @@ ${sections.map((s) =>
     const versions = [...new Set(rows.map((r) => r.candidateVersion))];
     return html`<section class="agent-reviews"><h2>${agentId} <small>tenant ${s.tenantId}</small></h2>
 ${reviewsTable(s.tenantId, rows)}
-${versions.length >= 2 ? html`<form class="compare" method="get" action="/reviews/compare"><input type="hidden" name="tenant" value="${s.tenantId}"><input type="hidden" name="agent" value="${agentId}">
-Compare <select name="a">${versions.map((v, k) => html`<option${k === 1 ? html` selected` : ""}>${v}</option>`)}</select> with <select name="b">${versions.map((v, k) => html`<option${k === 0 ? html` selected` : ""}>${v}</option>`)}</select> <button type="submit">Compare</button></form>` : ""}
+${
+  versions.length >= 2
+    ? html`<form class="compare" method="get" action="/reviews/compare"><input type="hidden" name="tenant" value="${s.tenantId}"><input type="hidden" name="agent" value="${agentId}">
+Compare <select name="a">${versions.map((v, k) => html`<option${k === 1 ? html` selected` : ""}>${v}</option>`)}</select> with <select name="b">${versions.map((v, k) => html`<option${k === 0 ? html` selected` : ""}>${v}</option>`)}</select> <button type="submit">Compare</button></form>`
+    : ""
+}
 </section>`;
   }),
 )}`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: "Replay reviews", viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: "Replay reviews", viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
   });
 
   app.get("/reviews/compare", async (request, reply) => {
     const viewer = viewerOf(request);
     const parsed = z.strictObject({ tenant: text, agent: text, a: text, b: text }).safeParse(request.query ?? {});
-    if (!parsed.success) throw badRequest(`compare: ${issuesOf(parsed.error).map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw badRequest(
+        `compare: ${issuesOf(parsed.error)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join("; ")}`,
+      );
     const { tenant, agent, a, b } = parsed.data;
     requireRole(viewer, tenant, "viewer", `tenant ${tenant}`);
-    const [ra, rb] = await Promise.all([a, b].map((version) => investigate(ctx.graph, "compare-agent-versions", { tenantId: tenant, agentId: agent, version, limit: 200 })));
+    const [ra, rb] = await Promise.all(
+      [a, b].map((version) => investigate(ctx.graph, "compare-agent-versions", { tenantId: tenant, agentId: agent, version, limit: 200 })),
+    );
     const latestAs = (rows: ReviewRow[], v: string) => rows.find((r) => r.candidateVersion === v);
     const head = [latestAs(ra!, a), latestAs(rb!, b)];
-    const direct = rb!.filter((r) => (r.candidateVersion === b && r.baselineVersions.includes(a)) || (r.candidateVersion === a && r.baselineVersions.includes(b)));
+    const direct = rb!.filter(
+      (r) => (r.candidateVersion === b && r.baselineVersions.includes(a)) || (r.candidateVersion === a && r.baselineVersions.includes(b)),
+    );
     const metric = (label: string, f: (r: ReviewRow) => number) =>
-      barChart(label, head.flatMap((r, k) => (r ? [{ label: `${[a, b][k]} (as candidate)`, value: f(r), tone: k === 0 ? ("base" as const) : ("candidate" as const) }] : [])));
+      barChart(
+        label,
+        head.flatMap((r, k) => (r ? [{ label: `${[a, b][k]} (as candidate)`, value: f(r), tone: k === 0 ? ("base" as const) : ("candidate" as const) }] : [])),
+      );
     const body = html`<p>Agent <strong>${agent}</strong> of tenant ${tenant}: version <strong>${a}</strong> against <strong>${b}</strong>, from their latest replay reviews as candidate.</p>
 ${head.some(Boolean) ? html`${metric("Output match rate", (r) => r.outputMatchRate)}${metric("Trajectory match rate", (r) => r.trajectoryMatchRate)}${metric("Divergences", (r) => r.divergences)}${metric("Failed traces", (r) => r.errors)}` : html`<p class="empty">Neither version has been reviewed as a candidate.</p>`}
 <h2>Reviews comparing ${a} and ${b} directly</h2>
 ${direct.length ? reviewsTable(tenant, direct) : html`<p class="empty">None.</p>`}
 <h2>Every review of ${a}</h2>${reviewsTable(tenant, ra!)}
 <h2>Every review of ${b}</h2>${reviewsTable(tenant, rb!)}`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: `Compare ${agent} ${a} and ${b}`, viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: `Compare ${agent} ${a} and ${b}`, viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
   });
 
   app.get<{ Params: { tenant: string; id: string } }>("/reviews/:tenant/:id", async (request, reply) => {
@@ -157,14 +181,21 @@ ${barChart("Original vs candidate", [
   { label: "failed traces", value: num("errors"), tone: "bad" },
 ])}
 <h2>Replay runs</h2>
-${replays.length === 0 ? html`<p class="empty">No replay runs of this candidate are in the graph.</p>` : html`<table class="replays"><thead><tr><th>original / replay</th><th>output (original → candidate)</th><th>tool calls</th></tr></thead><tbody>
+${
+  replays.length === 0
+    ? html`<p class="empty">No replay runs of this candidate are in the graph.</p>`
+    : html`<table class="replays"><thead><tr><th>original / replay</th><th>output (original → candidate)</th><th>tool calls</th></tr></thead><tbody>
 ${replays.map((r) => {
   const a = (r.originalOutput as string | null) ?? "";
   const b = (r.candidateOutput as string | null) ?? "";
   return html`<tr class="${a === b ? "same" : "diff"}"><td><a href="/traces/${encodeURIComponent(tenant)}/${encodeURIComponent(String(r.originalTraceId))}"><code>${String(r.originalTraceId)}</code></a><br><a href="/traces/${encodeURIComponent(tenant)}/${encodeURIComponent(String(r.replayTraceId))}"><code>${String(r.replayTraceId)}</code></a></td>
 <td class="diff-text">${wordDiff(a, b)}</td><td>${toolSequenceDiff(steps(r.originalTools), steps(r.candidateTools))}</td></tr>`;
 })}
-</tbody></table>`}`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: `Review ${id}`, viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
+</tbody></table>`
+}`;
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: `Review ${id}`, viewer, csrfToken: csrfTokenOf(reply), section: "reviews" }, body).toString());
   });
 }

@@ -117,12 +117,33 @@ export function traceView(traceId: string, records: readonly LedgerRecord[]): Tr
   };
   const llmOf = (runId: string) => {
     let v = llm.get(runId);
-    if (!v) llm.set(runId, (v = { runId, requested: null, served: null, messages: null, output: null, toolCalls: [], reasoning: [], tokens: null, cost: null, latencyMs: null, error: null, erased: false }));
+    if (!v)
+      llm.set(
+        runId,
+        (v = {
+          runId,
+          requested: null,
+          served: null,
+          messages: null,
+          output: null,
+          toolCalls: [],
+          reasoning: [],
+          tokens: null,
+          cost: null,
+          latencyMs: null,
+          error: null,
+          erased: false,
+        }),
+      );
     return v;
   };
   const toolOf = (runId: string) => {
     let v = tools.get(runId);
-    if (!v) tools.set(runId, (v = { runId, name: null, toolCallId: null, input: undefined, output: undefined, error: null, status: "running", latencyMs: null, erased: false }));
+    if (!v)
+      tools.set(
+        runId,
+        (v = { runId, name: null, toolCallId: null, input: undefined, output: undefined, error: null, status: "running", latencyMs: null, erased: false }),
+      );
     return v;
   };
   const retrievalOf = (runId: string, parentRunId: string | null) => {
@@ -167,7 +188,10 @@ export function traceView(traceId: string, records: readonly LedgerRecord[]): Tr
       case "llm.start": {
         const v = llmOf(runId);
         v.requested = `${e.model.provider}/${e.model.name}`;
-        v.messages = e.payload.messages.map((m) => ({ role: m.role, text: [contentText(m.content), ...(m.toolCalls ?? []).map((t) => `→ ${t.name}(${JSON.stringify(t.args)})`)].filter(Boolean).join(" ") }));
+        v.messages = e.payload.messages.map((m) => ({
+          role: m.role,
+          text: [contentText(m.content), ...(m.toolCalls ?? []).map((t) => `→ ${t.name}(${JSON.stringify(t.args)})`)].filter(Boolean).join(" "),
+        }));
         run.name ??= e.model.name;
         break;
       }

@@ -48,7 +48,7 @@ export async function traceRoute(app: FastifyInstance, ctx: ConsoleContext): Pro
     if (records.length === 0) throw notFound(what);
     const view = traceView(traceId, records);
     const [meta] = await ctx.graph.read(META, { tenantId: tenant, traceId });
-    const userId = view.userId ?? ((meta?.userId as string | null | undefined) ?? null);
+    const userId = view.userId ?? (meta?.userId as string | null | undefined) ?? null;
     // The read is on record before any of its content leaves: a view that cannot be recorded is not served.
     await ctx.recordAccess(request, viewer, { tenantId: tenant, action: "trace.view", subject: { traceId, ...(userId ? { userId } : {}) } });
     const flags = (await ctx.graph.read(FLAGS, { tenantId: tenant, traceId })) as unknown as FlagView[];
@@ -60,11 +60,20 @@ export async function traceRoute(app: FastifyInstance, ctx: ConsoleContext): Pro
       operator: (meta?.operator as string | null | undefined) ?? null,
     });
     const csrfToken = csrfTokenOf(reply);
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: `Trace ${traceId}`, viewer, csrfToken, section: "traces" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: `Trace ${traceId}`, viewer, csrfToken, section: "traces" }, body).toString());
   });
 }
 
-function traceBody(tenant: string, view: TraceView, flags: FlagView[], readers: Reader[], meta: { status: string | null; kind: string | null; operator: string | null }): Html {
+function traceBody(
+  tenant: string,
+  view: TraceView,
+  flags: FlagView[],
+  readers: Reader[],
+  meta: { status: string | null; kind: string | null; operator: string | null },
+): Html {
   const graph = lineageGraph(view, flags);
   const tokens = view.llmCalls.reduce((n, c) => n + (c.tokens?.total ?? 0), 0);
   const costs = view.llmCalls.filter((c) => c.cost);
@@ -96,7 +105,8 @@ ${view.runs.map((r) => {
 
 <h2>Model calls</h2>
 ${view.llmCalls.length === 0 ? html`<p>None.</p>` : ""}
-${view.llmCalls.map((c, i) => html`<section class="llm-call">
+${view.llmCalls.map(
+  (c, i) => html`<section class="llm-call">
 <h3>LLM call ${i + 1}: ${c.requested ?? "?"} @ ${c.served ?? "?"}</h3>
 <p class="metrics"><span class="tokens">tokens ${c.tokens ? `${c.tokens.input} in / ${c.tokens.output} out / ${c.tokens.total} total` : "—"}</span> · <span class="cost">cost ${c.cost ? `${c.cost.total} ${c.cost.currency}` : "—"}</span> · <span class="latency">latency ${ms(c.latencyMs)}</span></p>
 ${c.erased && c.messages === null ? html`<p class="erased">${ERASED}</p>` : ""}
@@ -105,25 +115,46 @@ ${c.reasoning.length ? html`<h4>Reasoning</h4><ol class="reasoning">${c.reasonin
 ${c.output !== null ? html`<h4>Output</h4><pre class="output">${c.output || "(no text)"}</pre>` : ""}
 ${c.toolCalls.length ? html`<p>Asked for: ${c.toolCalls.map((t) => html`<code>${t.name}(${json(t.args)})</code> `)}</p>` : ""}
 ${c.error ? html`<p class="error">${c.error}</p>` : ""}
-</section>`)}
+</section>`,
+)}
 
 <h2>Tool calls</h2>
-${view.toolCalls.length === 0 ? html`<p>None.</p>` : html`<table class="tool-calls"><thead><tr><th>tool</th><th>input</th><th>output</th><th>status</th><th>latency</th></tr></thead><tbody>
-${view.toolCalls.map((t) => html`<tr class="tool-call"><td>${t.name ?? "?"}${t.toolCallId ? html`<br><small>${t.toolCallId}</small>` : ""}</td>
+${
+  view.toolCalls.length === 0
+    ? html`<p>None.</p>`
+    : html`<table class="tool-calls"><thead><tr><th>tool</th><th>input</th><th>output</th><th>status</th><th>latency</th></tr></thead><tbody>
+${view.toolCalls.map(
+  (t) => html`<tr class="tool-call"><td>${t.name ?? "?"}${t.toolCallId ? html`<br><small>${t.toolCallId}</small>` : ""}</td>
 <td><pre class="tool-input">${t.erased && t.input === undefined ? ERASED : json(t.input)}</pre></td>
 <td><pre class="tool-output">${t.error ?? (t.erased && t.output === undefined ? ERASED : json(t.output))}</pre></td>
-<td><span class="status status-${t.status}">${t.status}</span></td><td>${ms(t.latencyMs)}</td></tr>`)}
-</tbody></table>`}
+<td><span class="status status-${t.status}">${t.status}</span></td><td>${ms(t.latencyMs)}</td></tr>`,
+)}
+</tbody></table>`
+}
 
 <h2>Retrieved documents</h2>
-${view.retrievals.length === 0 ? html`<p>None.</p>` : view.retrievals.map((r) => html`<section class="retrieval"><h3>${r.name ?? "retriever"}: ${r.erased && r.query === null ? ERASED : (r.query ?? "")}</h3>
-<ol>${r.documents.map((d) => html`<li>${d.id ? html`<code>${d.id}</code> ` : ""}<span class="text">${d.content}</span> <small>${json(d.metadata)}</small></li>`)}</ol></section>`)}
+${
+  view.retrievals.length === 0
+    ? html`<p>None.</p>`
+    : view.retrievals.map(
+        (r) => html`<section class="retrieval"><h3>${r.name ?? "retriever"}: ${r.erased && r.query === null ? ERASED : (r.query ?? "")}</h3>
+<ol>${r.documents.map((d) => html`<li>${d.id ? html`<code>${d.id}</code> ` : ""}<span class="text">${d.content}</span> <small>${json(d.metadata)}</small></li>`)}</ol></section>`,
+      )
+}
 
 <h2>Flags and escalations</h2>
-${flags.length === 0 ? html`<p>None.</p>` : html`<table class="flags"><thead><tr><th>policy</th><th>severity</th><th>outcome</th><th>reason</th><th>escalations</th></tr></thead><tbody>
-${flags.map((f) => html`<tr><td>${f.policyId ?? "?"}@${f.policyVersion ?? "?"}</td><td><span class="sev-${f.severity ?? "low"}">${f.severity ?? "?"}</span></td><td>${f.outcome ?? ""}${f.decision ? ` (${f.decision})` : ""}</td><td>${f.reason ?? ""}</td>
-<td>${f.escalations.map((e) => html`<div>${e.state ?? "?"} <small>${e.id}</small>${e.lastReviewer ? html` · by ${e.lastReviewer}` : ""}</div>`)}</td></tr>`)}
-</tbody></table>`}
+${
+  flags.length === 0
+    ? html`<p>None.</p>`
+    : html`<table class="flags"><thead><tr><th>policy</th><th>severity</th><th>outcome</th><th>reason</th><th>escalations</th></tr></thead><tbody>
+${flags.map(
+  (
+    f,
+  ) => html`<tr><td>${f.policyId ?? "?"}@${f.policyVersion ?? "?"}</td><td><span class="sev-${f.severity ?? "low"}">${f.severity ?? "?"}</span></td><td>${f.outcome ?? ""}${f.decision ? ` (${f.decision})` : ""}</td><td>${f.reason ?? ""}</td>
+<td>${f.escalations.map((e) => html`<div>${e.state ?? "?"} <small>${e.id}</small>${e.lastReviewer ? html` · by ${e.lastReviewer}` : ""}</div>`)}</td></tr>`,
+)}
+</tbody></table>`
+}
 
 <h2>Lineage</h2>
 <div class="lineage"><div id="lineage-graph" class="lineage-canvas"></div><aside id="lineage-details" class="lineage-details"><p class="hint">Click a node for its label.</p></aside></div>
@@ -133,7 +164,11 @@ ${flags.map((f) => html`<tr><td>${f.policyId ?? "?"}@${f.policyVersion ?? "?"}</
 <script src="/assets/lineage.js" defer></script>
 
 <h2>Viewed by</h2>
-${readers.length === 0 ? html`<p>No recorded views.</p>` : html`<table class="viewed-by"><thead><tr><th>who</th><th>what</th><th>when</th><th>from</th></tr></thead><tbody>
+${
+  readers.length === 0
+    ? html`<p>No recorded views.</p>`
+    : html`<table class="viewed-by"><thead><tr><th>who</th><th>what</th><th>when</th><th>from</th></tr></thead><tbody>
 ${readers.map((r) => html`<tr><td>${r.actorName ?? r.actorId} <small>(${r.actorId}, ${r.via})</small></td><td>${r.action}</td><td>${r.at}</td><td>${r.ip}</td></tr>`)}
-</tbody></table>`}`;
+</tbody></table>`
+}`;
 }

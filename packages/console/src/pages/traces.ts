@@ -14,7 +14,11 @@ export const PAGE_SIZE = 50;
 
 type Row = InvestigationRow<"trace-search">;
 
-const text = z.string().trim().max(256).transform((s) => (s === "" ? null : s));
+const text = z
+  .string()
+  .trim()
+  .max(256)
+  .transform((s) => (s === "" ? null : s));
 /** `datetime-local` gives no offset: such a time is read as UTC; one with an offset is kept. */
 const when = text.pipe(
   z
@@ -49,7 +53,12 @@ const badRequest = (message: string) => new ConsoleError("AUDITGRAPH_E_CONSOLE_B
 
 function parseQuery(query: unknown): TraceSearchQuery {
   const parsed = TraceSearchQuerySchema.safeParse(query ?? {});
-  if (!parsed.success) throw badRequest(`search: ${issuesOf(parsed.error).map((i) => `${i.path || "query"}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw badRequest(
+      `search: ${issuesOf(parsed.error)
+        .map((i) => `${i.path || "query"}: ${i.message}`)
+        .join("; ")}`,
+    );
   return parsed.data;
 }
 
@@ -121,7 +130,9 @@ function resultsTable(rows: Row[]): Html {
   if (rows.length === 0) return html`<p class="empty">No traces match.</p>`;
   return html`<table class="traces"><thead><tr><th>time</th><th>tenant</th><th>user</th><th>agent</th><th>model</th><th>status</th><th>flags</th><th></th></tr></thead><tbody>
 ${rows.map(
-  (r) => html`<tr class="trace-row" data-trace="${r.traceId}"><td>${r.startedAt}</td><td>${r.tenantId}</td><td>${r.userId ?? (r.operator ? `${r.operator} (operator)` : "—")}</td>
+  (
+    r,
+  ) => html`<tr class="trace-row" data-trace="${r.traceId}"><td>${r.startedAt}</td><td>${r.tenantId}</td><td>${r.userId ?? (r.operator ? `${r.operator} (operator)` : "—")}</td>
 <td>${r.agent ? `${r.agent.id}@${r.agent.version}` : "—"}</td><td>${r.models.map((m) => m.version).join(", ") || "—"}</td>
 <td><span class="status status-${r.status ?? "unknown"}">${r.status ?? "unknown"}</span>${r.kind ? html` <span class="kind">${r.kind}</span>` : ""}</td>
 <td>${r.flags > 0 ? html`<span class="flags">${r.flags}</span>` : "0"}</td>
@@ -136,11 +147,16 @@ export async function tracesRoutes(app: FastifyInstance, ctx: ConsoleContext): P
     const viewer = viewerOf(request);
     const q = parseQuery(request.query);
     const { rows, next } = await searchTraces(ctx, viewer, q);
-    const nextUrl = next ? `/traces?${new URLSearchParams({ ...Object.fromEntries(Object.entries(request.query as Record<string, string>).filter(([k]) => k !== "before")), before: next })}` : null;
+    const nextUrl = next
+      ? `/traces?${new URLSearchParams({ ...Object.fromEntries(Object.entries(request.query as Record<string, string>).filter(([k]) => k !== "before")), before: next })}`
+      : null;
     const body = html`${searchForm(viewer, q)}
 ${resultsTable(rows)}
 ${nextUrl ? html`<p class="pager"><a rel="next" href="${nextUrl}">Older traces →</a></p>` : ""}`;
-    return reply.type("text/html").header("cache-control", "no-store").send(page({ title: "Traces", viewer, csrfToken: csrfTokenOf(reply), section: "traces" }, body).toString());
+    return reply
+      .type("text/html")
+      .header("cache-control", "no-store")
+      .send(page({ title: "Traces", viewer, csrfToken: csrfTokenOf(reply), section: "traces" }, body).toString());
   });
   await traceRoute(app, ctx);
 }

@@ -3,6 +3,7 @@ import { link, mkdir, open, readFile, readdir, stat, unlink } from "node:fs/prom
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { z } from "zod";
+import { AuditgraphError } from "../errors.js";
 import { parseWith } from "../validation.js";
 import { SubjectRefSchema } from "./ref.js";
 
@@ -17,7 +18,8 @@ export class DataKey {
     readonly keyId: string,
     readonly key: Buffer,
   ) {
-    if (key.length !== DATA_KEY_BYTES) throw new RangeError(`data key ${keyId}: key must be ${DATA_KEY_BYTES} bytes, got ${key.length}`);
+    if (key.length !== DATA_KEY_BYTES)
+      throw new AuditgraphError("AUDITGRAPH_E_KEY_LENGTH", `data key ${keyId}: key must be ${DATA_KEY_BYTES} bytes, got ${key.length}`);
   }
 
   toJSON(): { keyId: string } {
@@ -126,10 +128,10 @@ export class FileKeyStore implements SubjectKeyStore {
       json = JSON.parse(text);
     } catch {
       // Not JSON.parse's message: it quotes the text, which holds key bytes.
-      throw new Error(`key file ${path}: not JSON`);
+      throw new AuditgraphError("AUDITGRAPH_E_KEY_FILE_NOT_JSON", `key file ${path}: not JSON`);
     }
     const file = parseWith(KeyFileSchema, json, `key file ${path}`);
-    if (file.subject !== subject) throw new Error(`key file ${path}: subject does not match its file name`);
+    if (file.subject !== subject) throw new AuditgraphError("AUDITGRAPH_E_KEY_FILE_SUBJECT", `key file ${path}: subject does not match its file name`);
     return new DataKey(file.keyId, Buffer.from(file.key, "base64"));
   }
 
@@ -167,7 +169,11 @@ export class FileKeyStore implements SubjectKeyStore {
     await this.syncDir();
     if (won) return key;
     const winner = await this.current(subject);
-    if (!winner) throw new Error(`key store ${this.dir}: the key of a subject vanished while it was being made (destroyed concurrently)`);
+    if (!winner)
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_KEY_VANISHED",
+        `key store ${this.dir}: the key of a subject vanished while it was being made (destroyed concurrently)`,
+      );
     return winner;
   }
 

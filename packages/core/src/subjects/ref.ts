@@ -22,11 +22,22 @@ export function subjectRef(tenantId: string, userId: string): string {
  * Events no user asked for, recorded by an operator or a pipeline: they have no identity, name
  * their tenant in a field of their own, and are never sealed (they have no data subject).
  */
-export const SYSTEM_EVENT_TYPES = ["subject.erased", "deployment", "escalation.opened", "escalation.transition", "escalation.notification", "access"] as const satisfies readonly AuditEvent["type"][];
-export type SystemEvent = EventOf<(typeof SYSTEM_EVENT_TYPES)[number]>;
+export type SystemEvent = Exclude<AuditEvent, { identity: unknown }>;
 
 /** An event that names its user: every type but the system events (an erasure names a subject ref only). */
-export type UserEvent = Exclude<AuditEvent, SystemEvent>;
+export type UserEvent = Extract<AuditEvent, { identity: unknown }>;
+
+// Which types are system events follows from their schemas (no identity); the table makes a new
+// one fail to compile until it is listed here, where the runtime check reads it.
+const SYSTEM_TYPES = {
+  "subject.erased": true,
+  deployment: true,
+  "escalation.opened": true,
+  "escalation.transition": true,
+  "escalation.notification": true,
+  access: true,
+} as const satisfies Record<SystemEvent["type"], true>;
+export const SYSTEM_EVENT_TYPES = Object.keys(SYSTEM_TYPES) as readonly SystemEvent["type"][];
 
 export const isErasure = (event: AuditEvent): event is EventOf<"subject.erased"> => event.type === "subject.erased";
 

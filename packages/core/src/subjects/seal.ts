@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { z } from "zod";
+import { AuditgraphError } from "../errors.js";
 import { canonicalJson } from "../hashing.js";
 import type { AuditEvent } from "../schema.js";
 import { parseWith } from "../validation.js";
@@ -38,8 +39,7 @@ export const SealedEventSchema = z.object({
 });
 export type SealedEvent = z.infer<typeof SealedEventSchema>;
 
-export const isSealed = (event: unknown): event is SealedEvent =>
-  typeof event === "object" && event !== null && "sealed" in event;
+export const isSealed = (event: unknown): event is SealedEvent => typeof event === "object" && event !== null && "sealed" in event;
 
 /**
  * Additional authenticated data: the clear envelope and the key id. A ciphertext moved under
@@ -87,9 +87,7 @@ export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "
 }
 
 /** What a stored event opens to: the event as received, or word that its subject's key is gone. */
-export type OpenedEvent =
-  | { erased: false; event: AuditEvent }
-  | { erased: true; eventId: string; subject: string; keyId: string };
+export type OpenedEvent = { erased: false; event: AuditEvent } | { erased: true; eventId: string; subject: string; keyId: string };
 
 /**
  * The event a stored one holds. An event stored in the clear (never sealed, or a
@@ -104,7 +102,8 @@ export async function openEvent(stored: AuditEvent | SealedEvent, store: Pick<Su
   const key = await store.byId(sealed.subject, keyId);
   if (!key) return { erased: true, eventId: sealed.eventId, subject: sealed.subject, keyId };
   const tag = Buffer.from(sealed.sealed.tag, "base64");
-  if (tag.length !== TAG_BYTES) throw new Error(`event ${sealed.eventId}: sealed.tag must be ${TAG_BYTES} bytes, got ${tag.length}`);
+  if (tag.length !== TAG_BYTES)
+    throw new AuditgraphError("AUDITGRAPH_E_SEAL_TAG_LENGTH", `event ${sealed.eventId}: sealed.tag must be ${TAG_BYTES} bytes, got ${tag.length}`);
   const decipher = createDecipheriv("aes-256-gcm", key.key, Buffer.from(sealed.sealed.iv, "base64"), { authTagLength: TAG_BYTES });
   decipher.setAAD(aadOf(sealed, keyId));
   decipher.setAuthTag(tag);
@@ -112,9 +111,13 @@ export async function openEvent(stored: AuditEvent | SealedEvent, store: Pick<Su
   try {
     plaintext = Buffer.concat([decipher.update(Buffer.from(sealed.sealed.ciphertext, "base64")), decipher.final()]).toString("utf8");
   } catch {
-    throw new Error(`event ${sealed.eventId}: sealed.ciphertext does not authenticate under key ${keyId} (tampered with, or another key store's key)`);
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_SEAL_UNAUTHENTIC",
+      `event ${sealed.eventId}: sealed.ciphertext does not authenticate under key ${keyId} (tampered with, or another key store's key)`,
+    );
   }
   const event = JSON.parse(plaintext) as AuditEvent;
-  if (event.eventId !== sealed.eventId) throw new Error(`event ${sealed.eventId}: the sealed event inside has another eventId`);
+  if (event.eventId !== sealed.eventId)
+    throw new AuditgraphError("AUDITGRAPH_E_SEAL_EVENT_MISMATCH", `event ${sealed.eventId}: the sealed event inside has another eventId`);
   return { erased: false, event };
 }

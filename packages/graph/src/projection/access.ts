@@ -1,6 +1,7 @@
 import neo4j from "neo4j-driver";
 import type { EventOf, PlainRecord } from "@auditgraph/core";
 import type { Step } from "./common.js";
+import { statement } from "./statement.js";
 
 // Access events (the console's readers: who viewed or decided what, when, from where), each an
 // (:Access) node of its tenant keyed by its event id, so projecting a record again changes nothing.
@@ -9,21 +10,7 @@ import type { Step } from "./common.js";
 // escalation is only matched: an escalation is opened in its tenant's stream before anyone can
 // read it, so it is there when its reader is projected, and merging it here would make one
 // without its opening state (ESCALATIONS sets that on create only).
-const ACCESSES = `
-UNWIND $rows AS r
-MERGE (a:Access {tenantId: r.tenantId, id: r.eventId})
-SET a += r.props
-WITH r, a
-CALL (r, a) {
-  WITH r, a WHERE r.props.traceId IS NOT NULL
-  MERGE (t:Trace {tenantId: r.tenantId, id: r.props.traceId})
-  MERGE (a)-[:READ]->(t)
-}
-CALL (r, a) {
-  WITH r, a WHERE r.props.escalationId IS NOT NULL
-  MATCH (e:Escalation {tenantId: r.tenantId, id: r.props.escalationId})
-  MERGE (a)-[:READ]->(e)
-}`;
+const ACCESSES = statement("access", "accesses");
 
 type AccessRecord = PlainRecord & { event: EventOf<"access"> };
 
@@ -59,15 +46,6 @@ export function accessRows(records: readonly PlainRecord[]) {
     };
   });
 }
-
-// Erasure: the audited user's id on the accesses to her data goes with her User's (see
-// ERASED_USERS, which runs after this and replaces it by the subject ref): found through the
-// User while it still holds the id, and given the same ref, so `data-readers` still answers by it.
-export const ERASED_ACCESSES = `
-UNWIND $rows AS r
-MATCH (u:User {tenantId: r.tenantId, subject: r.subject})
-MATCH (a:Access {tenantId: r.tenantId, userId: u.id})
-SET a.userId = r.subject`;
 
 export const accessSteps = {
   accesses: { cypher: ACCESSES, rows: (b) => accessRows(b.all) },

@@ -1,57 +1,22 @@
 import neo4j from "neo4j-driver";
 import { DEFAULT_ENVIRONMENT, canonicalJson } from "@auditgraph/core";
 import { type Batch, type Step, distinctBy, ofType } from "./common.js";
+import { statement } from "./statement.js";
 
 // Deployments of agent and model versions, and the chain of deployments each one replaced.
 
 // A deployment creates the version it deploys if no trace has used it yet: a rollout is on
 // record before its first call.
-const DEPLOYMENTS = `
-UNWIND $rows AS r
-MERGE (tn:Tenant {id: r.tenantId}) ON CREATE SET tn.tenantId = r.tenantId
-MERGE (d:Deployment {tenantId: r.tenantId, id: r.id})
-SET d += r.props
-WITH r, d
-CALL (r, d) {
-  WITH r, d WHERE r.props.target = 'agent'
-  MERGE (a:Agent {tenantId: r.tenantId, id: r.props.agentId}) ON CREATE SET a.name = coalesce(r.props.agentName, r.props.agentId)
-  MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.props.agentId, version: r.props.version}) ON CREATE SET av.name = a.name
-  MERGE (a)-[:HAS_VERSION]->(av)
-  MERGE (d)-[:DEPLOYED]->(av)
-}
-CALL (r, d) {
-  WITH r, d WHERE r.props.target = 'model'
-  MERGE (m:ModelVersion {tenantId: r.tenantId, provider: r.props.provider, name: r.props.model, version: r.props.version})
-  MERGE (d)-[:DEPLOYED]->(m)
-}`;
+const DEPLOYMENTS = statement("deployments", "deployments");
 
 // Each deployment points at the one it replaced (PREVIOUS), per tenant, target and environment,
 // in the order they were recorded: worker time, then ledger position (one stream per tenant).
 // Recomputed whole for each target a batch deploys, so a deployment projected late still lands
-// in its place.
-const DEPLOYMENT_CHAIN = `
-WITH d ORDER BY d.at, d.position
-WITH collect(d) AS ds
-UNWIND range(0, size(ds) - 1) AS i
-WITH ds[i] AS d, CASE WHEN i > 0 THEN ds[i - 1] ELSE null END AS prev
-OPTIONAL MATCH (d)-[stale:PREVIOUS]->(other) WHERE prev IS NULL OR other <> prev
-DELETE stale
-WITH DISTINCT d, prev WHERE prev IS NOT NULL
-MERGE (d)-[:PREVIOUS]->(prev)`;
+// in its place. The agent's and the model's statements differ only in the MATCH of the target's
+// deployments; the chain after it is the same text in both files.
+const AGENT_DEPLOYMENT_CHAIN = statement("deployments", "agent-deployment-chain");
 
-const AGENT_DEPLOYMENT_CHAIN = `
-UNWIND $rows AS g
-CALL (g) {
-  MATCH (d:Deployment {tenantId: g.tenantId, agentId: g.agentId, environment: g.environment}) WHERE d.target = 'agent'
-  ${DEPLOYMENT_CHAIN}
-}`;
-
-const MODEL_DEPLOYMENT_CHAIN = `
-UNWIND $rows AS g
-CALL (g) {
-  MATCH (d:Deployment {tenantId: g.tenantId, provider: g.provider, model: g.model, environment: g.environment}) WHERE d.target = 'model'
-  ${DEPLOYMENT_CHAIN}
-}`;
+const MODEL_DEPLOYMENT_CHAIN = statement("deployments", "model-deployment-chain");
 
 function deploymentRows(b: Batch) {
   return ofType(b.all, "deployment").map((r) => {

@@ -11,7 +11,7 @@ import { traceSteps } from "./traces.js";
 
 const FAMILIES = { ...traceSteps, ...runSteps, ...toolSteps, ...retrievalSteps, ...deploymentSteps, ...policySteps, ...accessSteps, ...erasureSteps };
 export type StepName = keyof typeof FAMILIES;
-/** Every projection step, by name: each family module holds its statements and row builders. */
+/** Every projection step, by name: each family module holds its row builders and names its statements (graph-schema/projection/<family>/). */
 export const STEPS: Readonly<Record<StepName, Step>> = FAMILIES;
 
 /**

@@ -1,95 +1,34 @@
 import neo4j from "neo4j-driver";
 import { type Batch, type Step, json, ofType } from "./common.js";
+import { statement } from "./statement.js";
 
 // Policy: flags and what they are about, escalations, their transitions and notification attempts.
 
 // Policy flags (the agent's inline ones and the worker's), each linked to the policy version that
 // raised it. A Policy node is one version of a policy: its key is `policyId@version`, so the flags
 // of two versions stay apart and a version's flags are one hop away.
-const FLAGS = `
-UNWIND $rows AS r
-MERGE (f:PolicyFlag {tenantId: r.tenantId, id: r.id})
-SET f += r.props
-MERGE (pol:Policy {tenantId: r.tenantId, id: r.policyKey})
-ON CREATE SET pol.policyId = r.props.policyId, pol.version = r.props.policyVersion
-MERGE (f)-[:OF_POLICY]->(pol)`;
+const FLAGS = statement("policy", "flags");
 
 // The node a flag is about, by its concern's kind and the ids the projection keys those nodes by:
 // the Output (llm.end's event id), the Prompt (llm.start's event id, else its call's prompt), the
 // ToolCall (its run), the documents a retrieval returned (those the evidence points at, else all).
 // A concern with no node of its kind (a chain's output, an agent action) hangs on its model call,
 // else on its trace, so that no flag is left unlinked.
-const FLAG_TARGETS = `
-UNWIND $rows AS r
-MATCH (f:PolicyFlag {tenantId: r.tenantId, id: r.id})
-CALL (r, f) {
-  WITH r, f WHERE r.kind = 'output'
-  MATCH (n:Output {tenantId: r.tenantId, id: r.eventId})
-  MERGE (n)-[:FLAGGED]->(f)
-}
-CALL (r, f) {
-  WITH r, f WHERE r.kind = 'prompt'
-  OPTIONAL MATCH (direct:Prompt {tenantId: r.tenantId, id: r.eventId})
-  OPTIONAL MATCH (viaCall:Prompt)-[:INPUT_TO]->(:LLMCall {tenantId: r.tenantId, id: r.runId})
-  WITH f, coalesce(direct, viaCall) AS n LIMIT 1
-  WITH f, n WHERE n IS NOT NULL
-  MERGE (n)-[:FLAGGED]->(f)
-}
-CALL (r, f) {
-  WITH r, f WHERE r.kind = 'tool_call'
-  MATCH (n:ToolCall {tenantId: r.tenantId, runId: r.runId})
-  MERGE (n)-[:FLAGGED]->(f)
-}
-CALL (r, f) {
-  WITH r, f WHERE r.kind = 'document'
-  MATCH (:Retrieval {tenantId: r.tenantId, id: r.runId})-[rel:RETURNED]->(n:RetrievedDocument)
-  WHERE size(r.ranks) = 0 OR rel.rank IN r.ranks
-  MERGE (n)-[:FLAGGED]->(f)
-}
-CALL (r, f) {
-  WITH r, f WHERE NOT EXISTS { ()-[:FLAGGED]->(f) }
-  OPTIONAL MATCH (c:LLMCall {tenantId: r.tenantId, id: r.runId})
-  OPTIONAL MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-  WITH f, coalesce(c, t) AS n WHERE n IS NOT NULL
-  MERGE (n)-[:FLAGGED]->(f)
-}`;
+const FLAG_TARGETS = statement("policy", "flag-targets");
 
 // An escalation starts open; its state is the fold of its transitions (see foldEscalation), which
 // ESCALATION_STATE applies. A flag projected later (or earlier) meets it by id.
-const ESCALATIONS = `
-UNWIND $rows AS r
-MERGE (e:Escalation {tenantId: r.tenantId, id: r.id})
-ON CREATE SET e.state = 'open', e.updatedAt = r.props.openedAt, e.lastReviewer = null, e.statePosition = r.props.position
-SET e += r.props
-WITH r, e
-UNWIND r.flagIds AS flagId
-MERGE (f:PolicyFlag {tenantId: r.tenantId, id: flagId})
-MERGE (f)-[:ESCALATED_TO]->(e)`;
-
-/** A node of its own per event, hung off its escalation (labels are fixed here, never input). */
-const escalationChild = (label: "EscalationTransition" | "NotificationAttempt", relationship: "TRANSITION" | "NOTIFIED") => `
-UNWIND $rows AS r
-MERGE (e:Escalation {tenantId: r.tenantId, id: r.escalationId})
-MERGE (x:${label} {tenantId: r.tenantId, id: r.id})
-SET x += r.props
-MERGE (e)-[:${relationship}]->(x)`;
+const ESCALATIONS = statement("policy", "escalations");
 
 // Every transition is a node of its own, in ledger order, kept whether it took effect or not.
-const ESCALATION_TRANSITIONS = escalationChild("EscalationTransition", "TRANSITION");
+const ESCALATION_TRANSITIONS = statement("policy", "escalation-transitions");
 // Each notification attempt (webhook request, callback call) hangs off its escalation, failed ones included.
-const ESCALATION_NOTIFICATIONS = escalationChild("NotificationAttempt", "NOTIFIED");
+const ESCALATION_NOTIFICATIONS = statement("policy", "escalation-notifications");
 
 // The fold, one transition at a time in ledger order (rows are sorted, one statement each): it
 // takes effect when it starts from the current state and comes after the last one that did, so
 // projecting a transition twice, or a stale one (a reviewer who lost a race), changes nothing.
-const ESCALATION_STATE = `
-UNWIND $rows AS r
-MATCH (e:Escalation {tenantId: r.tenantId, id: r.escalationId})
-WITH r, e WHERE e.state = r.props.from AND coalesce(e.statePosition, -1) < r.props.position
-SET e.state = r.props.to, e.statePosition = r.props.position, e.updatedAt = r.props.at, e.lastReviewer = r.props.reviewerId
-WITH r
-MATCH (x:EscalationTransition {tenantId: r.tenantId, id: r.id})
-SET x.applied = true`;
+const ESCALATION_STATE = statement("policy", "escalation-state");
 
 function flagRows(b: Batch) {
   return ofType(b.records, "policy.flag").map((r) => {

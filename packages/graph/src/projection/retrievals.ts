@@ -1,57 +1,24 @@
 import neo4j from "neo4j-driver";
 import { hashCanonical, type EventOf } from "@auditgraph/core";
 import { type Batch, type Step, base, json, ofType } from "./common.js";
+import { statement } from "./statement.js";
 
 // Retriever runs: the query, the documents returned, and the model calls that may have used them.
 
-const RETRIEVER_START = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
-SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.name = r.name, ret.query = r.query,
-    ret.startedAt = r.recordedAt, ret.status = coalesce(ret.status, 'running')
-MERGE (ret)-[:PART_OF]->(t)
-WITH r, ret
-CALL (r, ret) {
-  MATCH (x:ToolCall {tenantId: r.tenantId, runId: r.parentRunId})
-  MERGE (x)-[:CALLED]->(ret)
-}`;
+const RETRIEVER_START = statement("retrievals", "retriever-start");
 
 // A document's node holds its latest content; RETURNED keeps the hash of the content this
 // retrieval returned, so a document that changed between two retrievals still shows which was seen.
-const RETRIEVER_END = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
-SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.endedAt = r.recordedAt, ret.endEventId = r.eventId,
-    ret.status = 'ok', ret.documentCount = size(r.documents)
-MERGE (ret)-[:PART_OF]->(t)
-WITH r, ret
-UNWIND r.documents AS doc
-MERGE (d:RetrievedDocument {tenantId: r.tenantId, id: doc.id})
-SET d.sourceId = doc.sourceId, d.content = doc.content, d.metadata = doc.metadata, d.contentHash = doc.contentHash
-MERGE (ret)-[rel:RETURNED]->(d)
-ON CREATE SET rel.rank = doc.rank, rel.contentHash = doc.contentHash`;
+const RETRIEVER_END = statement("retrievals", "retriever-end");
 
 // The rule for USED_BY: a retrieval's documents were used by every model call of the same trace
 // that started after the retrieval ended (by event id, the producer's capture order). In a chain
 // that is the call the documents were put in front of; in an agent, every later call, whose
 // message history holds them. For an audit trail erring towards "may have influenced" is the
 // safe side: a call that never saw a document is linked at worst, one that did is never missed.
-const RETRIEVAL_USED_BY = `
-UNWIND $rows AS r
-MATCH (ret:Retrieval {tenantId: r.tenantId, id: r.runId})-[:PART_OF]->(t:Trace)
-MATCH (t)<-[:PART_OF]-(c:LLMCall)<-[:INPUT_TO]-(p:Prompt)
-WHERE p.id > r.eventId
-MATCH (ret)-[:RETURNED]->(d:RetrievedDocument)
-MERGE (d)-[:USED_BY]->(c)`;
+const RETRIEVAL_USED_BY = statement("retrievals", "retrieval-used-by");
 
-const RETRIEVER_ERROR = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
-SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.endedAt = r.recordedAt, ret.status = 'error', ret.error = r.error
-MERGE (ret)-[:PART_OF]->(t)`;
+const RETRIEVER_ERROR = statement("retrievals", "retriever-error");
 
 /**
  * A retrieved document's key within its tenant: the id the retriever gave it, else the hash of

@@ -2,81 +2,28 @@ import neo4j from "neo4j-driver";
 import { sha256Hex } from "@auditgraph/core";
 import { type Batch, type Step, base, json, ofType } from "./common.js";
 import { requestedCallIds } from "./tools.js";
+import { statement } from "./statement.js";
 
 // Runs: a root chain's start and end (its trace), model calls, their outputs and reasoning steps.
 // Nested chains, agent actions and finishes, text and llm.token events have nothing of their own.
 
-const ROOT_START = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-SET t.name = r.name, t.input = r.input, t.startedAt = r.recordedAt, t.status = coalesce(t.status, 'running')`;
+const ROOT_START = statement("runs", "root-start");
 
-const ROOT_END = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-SET t.endedAt = r.recordedAt, t.status = r.status, t.output = r.output, t.error = r.error`;
+const ROOT_END = statement("runs", "root-end");
 
 // A model call that starts after a retrieval of its trace ended may have the retrieved documents
 // in its context (see RETRIEVAL_USED_BY for the rule); linked from both sides, so that the order
 // the two are projected in does not matter.
-const LLM_START = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
-SET c.traceId = r.traceId, c.startedAt = r.recordedAt,
-    c.requestedProvider = r.provider, c.requestedModel = r.model, c.params = r.params,
-    c.status = coalesce(c.status, 'running')
-MERGE (c)-[:PART_OF]->(t)
-MERGE (p:Prompt {tenantId: r.tenantId, id: r.eventId})
-SET p.traceId = r.traceId, p.hash = r.promptHash, p.messages = r.messages,
-    p.templateHash = r.templateHash, p.streamId = r.streamId, p.position = r.position, p.recordedAt = r.recordedAt
-MERGE (p)-[:INPUT_TO]->(c)
-WITH r, t, c
-CALL (r, t, c) {
-  MATCH (t)<-[:PART_OF]-(ret:Retrieval)-[:RETURNED]->(d:RetrievedDocument)
-  WHERE ret.endEventId < r.eventId
-  MERGE (d)-[:USED_BY]->(c)
-}`;
+const LLM_START = statement("runs", "llm-start");
 
-const LLM_END = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
-SET c.traceId = r.traceId, c.endedAt = r.recordedAt, c.status = 'ok',
-    c.inputTokens = r.inputTokens, c.outputTokens = r.outputTokens, c.totalTokens = r.totalTokens,
-    c.costCurrency = r.costCurrency, c.costTotal = r.costTotal
-MERGE (c)-[:PART_OF]->(t)
-MERGE (m:ModelVersion {tenantId: r.tenantId, provider: r.provider, name: r.model, version: r.version})
-MERGE (c)-[:USED_MODEL]->(m)
-MERGE (o:Output {tenantId: r.tenantId, id: r.eventId})
-SET o.traceId = r.traceId, o.text = r.text, o.toolCalls = r.toolCallsJson,
-    o.toolCallIds = r.toolCallIds, o.toolCallNames = r.toolCallNames, o.toolCallArgs = r.toolCallArgs,
-    o.streamId = r.streamId, o.position = r.position, o.recordedAt = r.recordedAt
-MERGE (c)-[:GENERATED]->(o)`;
+const LLM_END = statement("runs", "llm-end");
 
 // Steps first, then their order: two statements, so that NEXT never depends on row order.
-const REASONING_STEPS = `
-UNWIND $rows AS r
-MATCH (c:LLMCall {tenantId: r.tenantId, id: r.runId})
-UNWIND r.steps AS step
-MERGE (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
-SET s.traceId = r.traceId, s.index = step.index, s.kind = step.kind,
-    s.text = step.text, s.toolCall = step.toolCall, s.callId = step.callId
-MERGE (s)-[:STEP_OF]->(c)
-FOREACH (_ IN CASE WHEN step.index = 0 THEN [1] ELSE [] END | MERGE (c)-[:FIRST_STEP]->(s))`;
+const REASONING_STEPS = statement("runs", "reasoning-steps");
 
-const REASONING_ORDER = `
-UNWIND $rows AS r
-UNWIND r.steps AS step
-MATCH (prev:ReasoningStep {tenantId: r.tenantId, id: step.prevId}), (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
-MERGE (prev)-[:NEXT]->(s)`;
+const REASONING_ORDER = statement("runs", "reasoning-order");
 
-const LLM_ERROR = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (c:LLMCall {tenantId: r.tenantId, id: r.runId})
-SET c.traceId = r.traceId, c.endedAt = r.recordedAt, c.status = 'error', c.error = r.error
-MERGE (c)-[:PART_OF]->(t)`;
+const LLM_ERROR = statement("runs", "llm-error");
 
 /** The root runs of the batch: a trace's own start and end. */
 const roots = (b: Batch) => b.records.filter((r) => r.event.parentRunId === null);

@@ -1,5 +1,6 @@
 import { canonicalJson, type EventOf, type PlainRecord } from "@auditgraph/core";
 import { type Batch, type Step, type UserRecord, base, distinctBy, json, ofType } from "./common.js";
+import { statement } from "./statement.js";
 
 // Tool runs, the LLM calls that asked for them, and the requests no run answers.
 
@@ -7,88 +8,21 @@ import { type Batch, type Step, type UserRecord, base, distinctBy, json, ofType 
 // turns, so a model's call id names a request only within the LLM call that made it (see
 // TOOL_LINKS). A retriever run inside a tool run (a retriever tool) is linked to its tool call,
 // from whichever side is projected second.
-const TOOL_START = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (x:ToolCall {tenantId: r.tenantId, runId: r.runId})
-SET x.traceId = r.traceId, x.callId = r.callId, x.name = r.name, x.input = r.input, x.startedAt = r.recordedAt, x.startEventId = r.eventId,
-    x.status = CASE WHEN x.status IN ['ok', 'error'] THEN x.status ELSE 'running' END
-MERGE (x)-[:PART_OF]->(t)
-MERGE (tool:Tool {tenantId: r.tenantId, name: r.name})
-MERGE (x)-[:INVOKED]->(tool)
-WITH r, x
-CALL (r, x) {
-  MATCH (ret:Retrieval {tenantId: r.tenantId, traceId: r.traceId, parentRunId: r.runId})
-  MERGE (x)-[:CALLED]->(ret)
-}`;
+const TOOL_START = statement("tools", "tool-start");
 
-const TOOL_END = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (x:ToolCall {tenantId: r.tenantId, runId: r.runId})
-SET x.traceId = r.traceId, x.callId = r.callId, x.endedAt = r.recordedAt, x.endEventId = r.eventId,
-    x.status = r.status, x.output = r.output, x.error = r.error,
-    // The end's name too (its start's wins): approval-integrity finds a run whose start never came.
-    x.name = coalesce(x.name, r.name), x.refused = r.refused
-MERGE (x)-[:PART_OF]->(t)`;
+const TOOL_END = statement("tools", "tool-end");
 
 // The LLM call that asked for a tool run: the latest one of its trace, before the run (by event
 // id, the producer's capture order), whose output requested the run's call id. Recomputed whole
 // for every (trace, call id) a batch touches, from whichever side is projected second, so the
 // links do not depend on the order batches arrive in; a stale link (an earlier asker, seen before
 // the later one was projected) goes. The run's requested arguments are its asker's.
-const TOOL_LINKS = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MATCH (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: r.callId}) WHERE x.runId IS NOT NULL
-CALL (r, t, x) {
-  OPTIONAL MATCH (t)<-[:PART_OF]-(c:LLMCall)-[:GENERATED]->(o:Output)
-  WHERE r.callId IN o.toolCallIds AND o.id < coalesce(x.startEventId, x.endEventId)
-  WITH c, o ORDER BY o.id DESC LIMIT 1
-  RETURN c AS asker, o AS askerOutput
-}
-CALL (x, asker) {
-  OPTIONAL MATCH (other:LLMCall)-[stale:REQUESTED]->(x) WHERE asker IS NULL OR other <> asker
-  DELETE stale
-}
-CALL (x, asker) {
-  OPTIONAL MATCH (s:ReasoningStep)-[stale:REQUESTS]->(x) WHERE asker IS NULL OR NOT EXISTS { (s)-[:STEP_OF]->(asker) }
-  DELETE stale
-}
-WITH r, x, asker, askerOutput WHERE asker IS NOT NULL
-MERGE (asker)-[:REQUESTED]->(x)
-SET x.requestedArgs = askerOutput.toolCallArgs[[i IN range(0, size(askerOutput.toolCallIds) - 1) WHERE askerOutput.toolCallIds[i] = r.callId][0]]
-WITH r, x, asker
-CALL (r, x, asker) {
-  MATCH (s:ReasoningStep {callId: r.callId})-[:STEP_OF]->(asker)
-  MERGE (s)-[:REQUESTS]->(x)
-}`;
+const TOOL_LINKS = statement("tools", "tool-links");
 
 // A tool call the model asked for that no run answers (yet, or ever: a held or denied call) is a
 // ToolCall of status 'requested', keyed by its request (the LLM call, the call id); it goes once a
 // run of that request is projected, which takes its links. After TOOL_LINKS, for the same rows.
-const TOOL_REQUESTS = `
-UNWIND $rows AS r
-MATCH (:Trace {tenantId: r.tenantId, id: r.traceId})<-[:PART_OF]-(c:LLMCall)-[:GENERATED]->(o:Output)
-WHERE r.callId IN o.toolCallIds
-WITH r, c, o, [i IN range(0, size(o.toolCallIds) - 1) WHERE o.toolCallIds[i] = r.callId][0] AS i,
-     EXISTS { (c)-[:REQUESTED]->(run:ToolCall) WHERE run.callId = r.callId AND run.runId IS NOT NULL } AS ran
-CALL (r, c, ran) {
-  WITH r, c WHERE ran
-  OPTIONAL MATCH (p:ToolCall {tenantId: r.tenantId, requestedBy: c.id, callId: r.callId})
-  DETACH DELETE p
-}
-CALL (r, c, o, i, ran) {
-  WITH r, c, o, i WHERE NOT ran
-  MERGE (p:ToolCall {tenantId: r.tenantId, requestedBy: c.id, callId: r.callId})
-  SET p.traceId = r.traceId, p.status = 'requested', p.name = o.toolCallNames[i], p.requestedArgs = o.toolCallArgs[i]
-  MERGE (c)-[:REQUESTED]->(p)
-  WITH r, c, p
-  CALL (r, c, p) {
-    MATCH (s:ReasoningStep {callId: r.callId})-[:STEP_OF]->(c)
-    MERGE (s)-[:REQUESTS]->(p)
-  }
-}`;
+const TOOL_REQUESTS = statement("tools", "tool-requests");
 
 /** A tool run's call id: the model's tool-call id when it has one, else the run id (a tool a chain ran itself). */
 export const callIdOf = (r: UserRecord, toolCallId: string | undefined) => toolCallId ?? r.event.runId;
@@ -101,7 +35,9 @@ export const requestedCallIds = (r: PlainRecord & { event: EventOf<"llm.end"> })
 function toolGroups(b: Batch) {
   return distinctBy(
     [
-      ...ofType(b.records, "llm.end").flatMap((r) => requestedCallIds(r).map((callId) => ({ tenantId: r.event.identity.user.tenantId, traceId: r.event.traceId, callId }))),
+      ...ofType(b.records, "llm.end").flatMap((r) =>
+        requestedCallIds(r).map((callId) => ({ tenantId: r.event.identity.user.tenantId, traceId: r.event.traceId, callId })),
+      ),
       ...ofType(b.records, "tool.start", "tool.end", "tool.error").map((r) => ({
         tenantId: r.event.identity.user.tenantId,
         traceId: r.event.traceId,

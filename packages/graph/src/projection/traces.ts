@@ -1,5 +1,6 @@
 import { canonicalJson, subjectRef, type EventOf } from "@auditgraph/core";
 import { type Batch, type Step, type UserRecord, distinctBy } from "./common.js";
+import { statement } from "./statement.js";
 
 // Traces, replays, reviews and sessions: every user event's trace, whatever its type.
 
@@ -11,35 +12,12 @@ import { type Batch, type Step, type UserRecord, distinctBy } from "./common.js"
 // and never taken back. Queries and the session order leave traces of a kind out by default. A
 // review is made by an operator, not for a user: its trace keeps the operator as a property and
 // is linked to no User, so the operator never counts as someone an agent acted for.
-const TRACES = `
-UNWIND $rows AS r
-MERGE (tn:Tenant {id: r.tenantId}) ON CREATE SET tn.tenantId = r.tenantId
-MERGE (t:Trace {tenantId: r.tenantId, id: r.traceId})
-SET t.firstEventId = CASE WHEN t.firstEventId IS NULL OR r.firstEventId < t.firstEventId THEN r.firstEventId ELSE t.firstEventId END,
-    t.startedAt = coalesce(t.startedAt, r.recordedAt),
-    t.kind = coalesce(t.kind, r.kind)
-SET t.operator = CASE WHEN t.kind = 'review' THEN coalesce(t.operator, r.userId) ELSE t.operator END
-MERGE (a:Agent {tenantId: r.tenantId, id: r.agentId}) SET a.name = r.agentName
-MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
-MERGE (a)-[:HAS_VERSION]->(av)
-MERGE (t)-[:HANDLED_BY]->(av)
-FOREACH (_ IN CASE WHEN t.kind = 'review' THEN [] ELSE [1] END |
-  MERGE (u:User {tenantId: r.tenantId, id: r.userId}) SET u.subject = r.subject
-  MERGE (u)-[:MEMBER_OF]->(tn)
-  MERGE (t)-[:REQUESTED_BY]->(u)
-  MERGE (a)-[:ACTED_ON_BEHALF_OF {traceId: r.traceId}]->(u))
-FOREACH (_ IN CASE WHEN r.sessionId IS NULL THEN [] ELSE [1] END |
-  MERGE (s:Session {tenantId: r.tenantId, id: r.sessionId})
-  MERGE (t)-[:IN_SESSION]->(s))`;
+const TRACES = statement("traces", "traces");
 
 // A replay run's events carry the tag `auditgraph:replay-of:<original trace id>` (@auditgraph/replay):
 // the original may be projected later or never (another tenant's snapshot never is), so it is merged.
 const REPLAY_TAG_PREFIX = "auditgraph:replay-of:";
-const REPLAY_OF = `
-UNWIND $rows AS r
-MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-MERGE (o:Trace {tenantId: r.tenantId, id: r.originalTraceId})
-MERGE (t)-[:REPLAY_OF]->(o)`;
+const REPLAY_OF = statement("traces", "replay-of");
 
 // A replay review (@auditgraph/replay appends it as a `custom` event named `auditgraph.review`):
 // the snapshot, the versions compared and the counts, for `compare-agent-versions`.
@@ -49,24 +27,20 @@ const REVIEW_EVENT_NAME = "auditgraph.review";
 const isReviewData = (data: unknown): boolean => {
   const d = data as Record<string, unknown> | null;
   const text = (k: string) => typeof d?.[k] === "string" && (d[k] as string).length > 0;
-  return typeof d === "object" && d !== null && text("reviewId") && text("snapshotId") && text("agentId") && text("candidateVersion") &&
-    Array.isArray(d.baselineVersions) && d.baselineVersions.every((v) => typeof v === "string" && v.length > 0);
+  return (
+    typeof d === "object" &&
+    d !== null &&
+    text("reviewId") &&
+    text("snapshotId") &&
+    text("agentId") &&
+    text("candidateVersion") &&
+    Array.isArray(d.baselineVersions) &&
+    d.baselineVersions.every((v) => typeof v === "string" && v.length > 0)
+  );
 };
 const isReviewRecord = (r: UserRecord): r is UserRecord & { event: EventOf<"custom"> } =>
   r.event.type === "custom" && r.event.payload.name === REVIEW_EVENT_NAME && isReviewData(r.event.payload.data);
-const REVIEWS = `
-UNWIND $rows AS r
-MERGE (rv:Review {tenantId: r.tenantId, id: r.reviewId})
-SET rv.eventId = r.eventId, rv.at = r.recordedAt, rv.operator = r.operator, rv.traces = r.traces, rv.outputMatchRate = r.outputMatchRate,
-    rv.trajectoryMatchRate = r.trajectoryMatchRate, rv.divergences = r.divergences, rv.errors = r.errors,
-    rv.tokensOriginal = r.tokensOriginal, rv.tokensCandidate = r.tokensCandidate, rv.gatePassed = r.gatePassed
-MERGE (s:Snapshot {tenantId: r.tenantId, id: r.snapshotId})
-MERGE (rv)-[:OF_SNAPSHOT]->(s)
-MERGE (c:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.candidateVersion})
-MERGE (rv)-[:CANDIDATE]->(c)
-FOREACH (v IN r.baselineVersions |
-  MERGE (b:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: v})
-  MERGE (rv)-[:BASELINE]->(b))`;
+const REVIEWS = statement("traces", "reviews");
 
 // The session's traces in order, recomputed whole for each session a batch touches, so a trace
 // projected late (a retried job) still lands in its place: stale FIRST_TRACE / NEXT_TRACE go,
@@ -75,39 +49,13 @@ FOREACH (v IN r.baselineVersions |
 // traces (kind null) are in the order: a replay run in the session of the trace it replays, or a
 // review record, is never one of the session's traces (r.recordedAt is null when the batch has
 // none of the session's production traces: a replay is no activity of the session either).
-const SESSION_ORDER = `
-UNWIND $rows AS r
-MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})
-SET s.lastActivityAt = CASE WHEN r.recordedAt IS NOT NULL AND (s.lastActivityAt IS NULL OR s.lastActivityAt < r.recordedAt) THEN r.recordedAt ELSE s.lastActivityAt END
-WITH DISTINCT s
-OPTIONAL MATCH (s)<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NULL
-WITH s, t ORDER BY t.firstEventId, t.id
-WITH s, collect(t)[0] AS first
-OPTIONAL MATCH (s)-[stale:FIRST_TRACE]->(other) WHERE first IS NULL OR other <> first
-DELETE stale
-WITH DISTINCT s, first WHERE first IS NOT NULL
-MERGE (s)-[:FIRST_TRACE]->(first)`;
+const SESSION_ORDER = statement("traces", "session-order");
 
-const SESSION_NEXT = `
-UNWIND $rows AS r
-MATCH (s:Session {tenantId: r.tenantId, id: r.sessionId})<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NULL
-WITH s, t ORDER BY t.firstEventId, t.id
-WITH s, collect(t) AS ts
-UNWIND range(0, size(ts) - 1) AS i
-WITH ts[i] AS t, ts[i + 1] AS next
-OPTIONAL MATCH (t)-[stale:NEXT_TRACE]->(other) WHERE next IS NULL OR other <> next
-DELETE stale
-WITH DISTINCT t, next WHERE next IS NOT NULL
-MERGE (t)-[:NEXT_TRACE]->(next)`;
+const SESSION_NEXT = statement("traces", "session-next");
 
 // A trace of the session that is no part of its order holds no NEXT_TRACE either way (one whose
 // kind became known after it had been ordered).
-const SESSION_APART = `
-UNWIND $rows AS r
-MATCH (:Session {tenantId: r.tenantId, id: r.sessionId})<-[:IN_SESSION]-(t:Trace) WHERE t.kind IS NOT NULL
-MATCH (t)-[stale:NEXT_TRACE]-()
-WITH DISTINCT stale
-DELETE stale`;
+const SESSION_APART = statement("traces", "session-apart");
 
 type TraceRow = { firstEventId: string; recordedAt: string; lastRecordedAt: string; kind: "replay" | "review" | null } & Record<string, unknown>;
 

@@ -49,10 +49,7 @@ export const budget = definePolicyFunction({
       const overTokens = over(tokens, maxTokens);
       const overCost = over(cost, maxCost);
       if (!overTokens && !overCost) return undefined;
-      const spent = [
-        ...(overTokens ? [`${tokens} of ${maxTokens} tokens`] : []),
-        ...(overCost ? [`${round(cost)} of ${maxCost} ${currency}`] : []),
-      ].join(", ");
+      const spent = [...(overTokens ? [`${tokens} of ${maxTokens} tokens`] : []), ...(overCost ? [`${round(cost)} of ${maxCost} ${currency}`] : [])].join(", ");
       const measures: Record<string, number> = { tokens, cost: round(cost) };
       if (maxTokens !== undefined) measures.maxTokens = maxTokens;
       if (maxCost !== undefined) measures.maxCost = maxCost;

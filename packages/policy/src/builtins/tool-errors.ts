@@ -17,31 +17,37 @@ export const repeatedToolErrors = definePolicyFunction({
     identicalCalls: z.int().min(2).optional(),
   }),
   eventTypes: ["tool.error", "tool.start"],
-  create: ({ errors, identicalCalls }) => async (event, { state }) => {
-    const errorKey = `errors:${event.traceId}`;
-    if (event.type === "tool.error") {
-      const count = await state.add(errorKey, event.eventId, 1);
-      if (count < errors) return undefined;
-      return { reason: `${count} tool errors in this trace (threshold ${errors})`, fields: ["payload.error"], measures: { errors: count, threshold: errors } };
-    }
-    if (event.type !== "tool.start") return undefined;
-    const reasons: string[] = [];
-    const measures: Record<string, number> = {};
-    const errorCount = await state.get(errorKey);
-    if (errorCount >= errors) {
-      reasons.push(`this trace already had ${errorCount} tool errors (threshold ${errors})`);
-      Object.assign(measures, { errors: errorCount, threshold: errors });
-    }
-    if (identicalCalls !== undefined) {
-      // A digest, not the arguments: the state is shared, and arguments can be personal.
-      const digest = sha256Hex(canonicalJson([event.name ?? "", toolArgs(event.payload.input)]));
-      const calls = await state.add(`calls:${event.traceId}:${digest}`, event.eventId, 1);
-      if (calls >= identicalCalls) {
-        reasons.push(`tool "${event.name ?? "unnamed"}" started ${calls} times with the same arguments in this trace`);
-        Object.assign(measures, { identicalCalls: calls, identicalCallsThreshold: identicalCalls });
+  create:
+    ({ errors, identicalCalls }) =>
+    async (event, { state }) => {
+      const errorKey = `errors:${event.traceId}`;
+      if (event.type === "tool.error") {
+        const count = await state.add(errorKey, event.eventId, 1);
+        if (count < errors) return undefined;
+        return {
+          reason: `${count} tool errors in this trace (threshold ${errors})`,
+          fields: ["payload.error"],
+          measures: { errors: count, threshold: errors },
+        };
       }
-    }
-    if (reasons.length === 0) return undefined;
-    return { reason: reasons.join("; "), fields: [], measures };
-  },
+      if (event.type !== "tool.start") return undefined;
+      const reasons: string[] = [];
+      const measures: Record<string, number> = {};
+      const errorCount = await state.get(errorKey);
+      if (errorCount >= errors) {
+        reasons.push(`this trace already had ${errorCount} tool errors (threshold ${errors})`);
+        Object.assign(measures, { errors: errorCount, threshold: errors });
+      }
+      if (identicalCalls !== undefined) {
+        // A digest, not the arguments: the state is shared, and arguments can be personal.
+        const digest = sha256Hex(canonicalJson([event.name ?? "", toolArgs(event.payload.input)]));
+        const calls = await state.add(`calls:${event.traceId}:${digest}`, event.eventId, 1);
+        if (calls >= identicalCalls) {
+          reasons.push(`tool "${event.name ?? "unnamed"}" started ${calls} times with the same arguments in this trace`);
+          Object.assign(measures, { identicalCalls: calls, identicalCallsThreshold: identicalCalls });
+        }
+      }
+      if (reasons.length === 0) return undefined;
+      return { reason: reasons.join("; "), fields: [], measures };
+    },
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Redactor, type RedactionConfig } from "@auditgraph/core";
+import { Redactor, type RedactionConfig } from "@auditgraph/redaction";
 
 /** One labelled string: `label` true when it holds personal data of `kind`; false cases name what ordinary text they are. */
 export interface CorpusEntry {

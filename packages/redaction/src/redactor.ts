@@ -1,18 +1,22 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { CountryCode } from "libphonenumber-js/max";
-import { canonicalJson } from "../hashing.js";
-import { MAX_DIGESTS_PER_KIND, type AuditEvent, type EventType } from "../schema.js";
-import { parseWith } from "../validation.js";
 import {
-  RedactionConfigSchema,
-  detectorEnabled,
-  type DetectorFunction,
-  type RedactionConfig,
-  type RedactionOperator,
-  type ResolvedRedactionConfig,
-} from "./config.js";
+  AuditgraphError,
+  ENVELOPE_REDACTION,
+  MAX_DIGESTS_PER_KIND,
+  PAYLOAD_REDACTION,
+  REDACTION_JSON_SHAPE as JSON_SHAPE,
+  canonicalJson,
+  parseWith,
+  redactionObject as object,
+  redactionRequired as required,
+  type AuditEvent,
+  type RedactionField as Field,
+  type RedactionShape as Shape,
+} from "@auditgraph/core";
+import { RedactionConfigSchema, detectorEnabled, type DetectorFunction, type RedactionConfig, type ResolvedRedactionConfig } from "./config.js";
 import { builtinDetectors, scan, type Detector, type ScanStats, type SpanSink } from "./detectors.js";
-import { looksGenerated } from "./secrets.js";
+import { actionFor, FULL_MASK, holdsCredential, maskKeepingLast4, setKey, type Action } from "./actions.js";
 import { compileFieldPath, matchesPath, type CompiledPath, type PathKey } from "./paths.js";
 
 /** Counts of what was replaced, by detector kind (never the values). */
@@ -20,176 +24,18 @@ export type RedactionCounts = Record<string, number>;
 /** Keyed digests of the distinct values replaced, by detector kind (see `Redactor.redactEvent`). */
 export type RedactionDigests = Record<string, string[]>;
 
-// --- where redaction may go in an event, and what "drop" leaves behind where the schema needs a value
+// --- where redaction may go in an event: the families' hints (core's events/<family>.ts), by type
 
-type Shape =
-  | { readonly kind: "json" } // free JSON: anything may be replaced or deleted
-  | { readonly kind: "string" } // a typed string field
-  | { readonly kind: "keep" } // never touched (recomputed or structural)
-  | { readonly kind: "array"; readonly element: Field }
-  | { readonly kind: "object"; readonly fields: Readonly<Record<string, Field>> };
-
-/** `dropAs` undefined: the key may be deleted; otherwise the value the schema-required field keeps. */
-interface Field {
-  readonly shape: Shape;
-  readonly dropAs?: string | null;
-}
-
-const JSON_SHAPE: Shape = { kind: "json" };
-const STRING: Shape = { kind: "string" };
-const KEEP: Shape = { kind: "keep" };
-const optional = (shape: Shape): Field => ({ shape });
-const required = (shape: Shape, dropAs: string | null): Field => ({ shape, dropAs });
-const object = (fields: Record<string, Field>): Shape => ({ kind: "object", fields });
-// Array elements are deletable: dropping one just shortens the array.
-const array = (of: Shape): Shape => ({ kind: "array", element: { shape: of } });
 // Keys an object shape does not list (extra keys, record entries) are free JSON and deletable.
 const EXTRA_KEY: Field = { shape: JSON_SHAPE };
-
-const PLACEHOLDER = "[REDACTED]"; // what `drop` leaves in strings the schema requires non-empty
-const TOOL_CALL = object({ id: optional(STRING), name: required(STRING, PLACEHOLDER), args: required(JSON_SHAPE, null) });
-const MESSAGE = object({
-  role: required(STRING, PLACEHOLDER),
-  content: required(JSON_SHAPE, null),
-  name: optional(STRING),
-  toolCallId: optional(STRING),
-  toolCalls: optional(array(TOOL_CALL)),
-});
-const ERROR = required(object({ name: required(STRING, ""), message: required(STRING, "") }), null);
-const TOOL_DEFINITION = object({ name: required(STRING, PLACEHOLDER), description: optional(STRING), parameters: optional(JSON_SHAPE) });
-// Enums, counters and measurements: nothing personal, and a rule rewriting them would break the schema.
-const FIXED = required(KEEP, null);
-const REASONING_STEP = object({ index: FIXED, kind: FIXED, text: optional(STRING), toolCall: optional(TOOL_CALL) });
-const DOCUMENT = object({ id: optional(STRING), pageContent: required(STRING, ""), metadata: required(object({}), null) });
-
-/**
- * The typed structure of each payload. Complete by type (`satisfies Record<EventType, Shape>`): a new
- * event type does not compile until redaction says how to walk its payload. An event whose type is
- * not in the schema (unvalidated input) is still walked, as free JSON (`GENERIC_PAYLOAD`).
- */
-const PAYLOAD_SHAPES = {
-  "chain.start": object({ inputs: required(JSON_SHAPE, null), graph: optional(object({ node: required(STRING, ""), step: FIXED })) }),
-  "chain.end": object({ outputs: required(JSON_SHAPE, null) }),
-  "chain.error": object({ error: ERROR }),
-  "llm.start": object({
-    messages: required(array(MESSAGE), null),
-    tools: optional(array(TOOL_DEFINITION)),
-    toolChoice: optional(JSON_SHAPE),
-    // A hash or version id: nothing personal, and a detector must not take its hex for a secret.
-    templateHash: optional(KEEP),
-  }),
-  "llm.token": object({ index: FIXED, token: required(STRING, "") }),
-  "llm.end": object({
-    output: required(
-      object({ text: required(STRING, ""), toolCalls: required(array(TOOL_CALL), null), finishReason: optional(STRING) }),
-      null,
-    ),
-    reasoning: optional(array(REASONING_STEP)),
-    timing: FIXED,
-    streamed: FIXED,
-  }),
-  "llm.error": object({ error: ERROR }),
-  "tool.start": object({ toolCallId: optional(STRING), input: required(JSON_SHAPE, null) }),
-  "tool.end": object({ toolCallId: optional(STRING), output: required(JSON_SHAPE, null), timing: FIXED }),
-  "tool.error": object({ error: ERROR, toolCallId: optional(STRING) }),
-  "retriever.start": object({ query: required(STRING, "") }),
-  "retriever.end": object({ documents: required(array(DOCUMENT), null), timing: FIXED }),
-  "retriever.error": object({ error: ERROR }),
-  "agent.action": object({ tool: required(STRING, ""), toolInput: required(JSON_SHAPE, null), log: required(STRING, ""), llmRunId: optional(KEEP) }),
-  "agent.finish": object({ returnValues: required(JSON_SHAPE, null), log: required(STRING, "") }),
-  text: object({ text: required(STRING, "") }),
-  custom: object({ name: required(STRING, ""), data: required(JSON_SHAPE, null) }),
-  correction: object({ correctsEventId: FIXED, reason: required(STRING, ""), correction: required(JSON_SHAPE, null) }),
-  "subject.erased": object({ keyId: FIXED, erasedAt: FIXED, reason: optional(STRING), requestedBy: optional(STRING) }),
-  // Ids and versions key the graph's nodes: a rule rewriting them would deploy something else.
-  deployment: object({
-    target: FIXED,
-    agentId: optional(KEEP),
-    agentName: optional(STRING),
-    provider: optional(KEEP),
-    name: optional(KEEP),
-    version: FIXED,
-    action: FIXED,
-    environment: optional(KEEP),
-    previousVersion: optional(KEEP),
-    reason: optional(STRING),
-    by: optional(STRING),
-  }),
-  // Ids, hashes and enums stay (a detector must not take the set hash for a secret). The reason
-  // and field paths are scanned all the same: a custom policy could word them carelessly, and a
-  // path holds the event's object keys, which redaction never rewrites where they stand.
-  "policy.flag": object({
-    policyId: FIXED,
-    policyVersion: FIXED,
-    policySetHash: FIXED,
-    severity: FIXED,
-    action: FIXED,
-    outcome: FIXED,
-    decision: optional(KEEP),
-    hold: optional(KEEP),
-    concerns: FIXED,
-    reason: required(STRING, PLACEHOLDER),
-    evidence: required(object({ fields: required(array(STRING), null), measures: FIXED }), null),
-  }),
-  // Ids, hashes, enums and pointers key the graph and the lifecycle: kept. Reasons are scanned.
-  "escalation.opened": object({
-    escalationId: FIXED,
-    severity: FIXED,
-    policyId: FIXED,
-    policyVersion: FIXED,
-    policySetHash: FIXED,
-    flagEventIds: FIXED,
-    concerns: FIXED,
-    reason: required(STRING, PLACEHOLDER),
-    holdId: optional(KEEP),
-    deadline: optional(KEEP),
-    defaultDecision: optional(KEEP),
-  }),
-  "escalation.transition": object({
-    escalationId: FIXED,
-    from: FIXED,
-    to: FIXED,
-    reviewer: required(object({ id: required(KEEP, null), name: optional(STRING) }), null),
-    reason: required(STRING, PLACEHOLDER),
-    holdDecision: optional(KEEP),
-  }),
-  // Ids, enums, numbers and timestamps only; the error is a category the notifier words itself.
-  "escalation.notification": object({
-    escalationId: FIXED,
-    deliveryId: FIXED,
-    channel: FIXED,
-    attempt: FIXED,
-    status: FIXED,
-    httpStatus: optional(KEEP),
-    error: optional(STRING),
-    at: FIXED,
-    nextRetryAt: optional(KEEP),
-  }),
-  // Who read what, from where: ids, enums and the reader's own name and client, as the console
-  // recorded them (no audited user's content is in it). A rule rewriting them would falsify the record.
-  access: object({
-    actor: required(object({ id: FIXED, name: optional(KEEP), via: FIXED }), null),
-    action: FIXED,
-    subject: FIXED,
-    from: required(object({ ip: FIXED, userAgent: optional(KEEP) }), null),
-  }),
-} satisfies Record<EventType, Shape>;
-const PAYLOAD_FIELDS = new Map(Object.entries(PAYLOAD_SHAPES).map(([type, shape]) => [type, required(shape, null)]));
+const PAYLOAD_FIELDS = new Map<string, Field>(Object.entries(PAYLOAD_REDACTION).map(([type, shape]) => [type, required(shape, null)]));
+// An event whose type is not in the schema (unvalidated input) is still walked, as free JSON.
 const GENERIC_PAYLOAD = required(object({}), null);
-/** Event types with a typed payload shape: every type of the schema (see `PAYLOAD_SHAPES`). */
+/** Event types with a typed payload shape: every type of the schema (see `PAYLOAD_REDACTION`). */
 export const SHAPED_EVENT_TYPES: readonly string[] = [...PAYLOAD_FIELDS.keys()];
-const NAME_FIELD = optional(STRING);
-const TAGS_FIELD = optional(array(STRING));
-const PARAMS_FIELD = required(object({}), null);
+const { name: NAME_FIELD, tags: TAGS_FIELD, modelParams: PARAMS_FIELD } = ENVELOPE_REDACTION;
 
 // --- compiled rules
-
-interface Action {
-  readonly kind: string;
-  readonly token: string;
-  readonly operator: RedactionOperator;
-  readonly keepLast4: boolean;
-}
 
 interface CompiledFieldRule extends Action {
   readonly path: CompiledPath;
@@ -215,35 +61,6 @@ interface WalkState {
 
 const DROP = Symbol("drop");
 const MAX_DEPTH = 512;
-const FULL_MASK = "********";
-// Object keys whose string value is a credential whatever it looks like (db_password, x-api-key,
-// authToken). Anchored at the end so `max_tokens`, `tokenizer` and `secretary` stay readable.
-const SECRET_KEY = /(?:passw(?:or)?d|pass[_-]?phrase|pwd|secret|api[_-]?key|token|authorization|private[_-]?key|access[_-]?key|credentials?|cookie)$/i;
-// Any other key ending in `key` (signingKey, LICENSE_KEY) holds a credential when its value looks generated.
-const GENERIC_KEY = /key$/i;
-
-function actionFor(kind: string, operator: RedactionOperator, keepLast4: boolean): Action {
-  return { kind, token: `[${kind.toUpperCase()}]`, operator, keepLast4 };
-}
-
-/** `4111-1111-1111-1111` -> `****-****-****-1111`: separators stay so the format still reads. */
-function maskKeepingLast4(text: string): string {
-  let keep = 4;
-  let out = "";
-  for (let i = text.length - 1; i >= 0; i--) {
-    const c = text[i]!;
-    const alnum = (c >= "0" && c <= "9") || (c >= "A" && c <= "Z") || (c >= "a" && c <= "z");
-    out = (alnum && keep-- <= 0 ? "*" : c) + out;
-  }
-  return out;
-}
-
-function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  // A JSON `__proto__` key is an own property; plain assignment would set the prototype instead.
-  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
-
 /**
  * Replaces personal data and secrets in events before they leave the agent process.
  *
@@ -388,14 +205,7 @@ export class Redactor {
         if (kind === "keep") return value;
         return this.applyWhole(value, rule, state);
       }
-      if (
-        this.secretKeys !== undefined &&
-        field === EXTRA_KEY &&
-        typeof key === "string" &&
-        // A number too: PINs and numeric passwords are credentials all the same.
-        ((typeof value === "string" && value.length > 0 && (SECRET_KEY.test(key) || (GENERIC_KEY.test(key) && looksGenerated(value)))) ||
-          (typeof value === "number" && SECRET_KEY.test(key)))
-      ) {
+      if (this.secretKeys !== undefined && field === EXTRA_KEY && typeof key === "string" && holdsCredential(key, value)) {
         return this.applyWhole(value, this.secretKeys, state);
       }
       return this.visit(value, field.shape, state, undefined);
@@ -412,7 +222,7 @@ export class Redactor {
     if (typeof value !== "object" || value === null || shape.kind === "keep") {
       return forced !== undefined && shape.kind !== "keep" ? this.applyWhole(value, forced, state) : value;
     }
-    if (++state.depth > MAX_DEPTH) throw new RangeError(`value nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
+    if (++state.depth > MAX_DEPTH) throw new AuditgraphError("AUDITGRAPH_E_REDACTION_TOO_DEEP", `value nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
     try {
       if (Array.isArray(value)) {
         const element = shape.kind === "array" ? shape.element : EXTRA_KEY;
@@ -466,7 +276,8 @@ export class Redactor {
 
   private hashToken(action: Action, value: string): string {
     // The config schema refuses `hash` without a key, so this only fires on a bypassed schema.
-    if (this.hashKey === undefined) throw new Error(`redaction: ${action.kind} uses the hash operator but hashKey is not set`);
+    if (this.hashKey === undefined)
+      throw new AuditgraphError("AUDITGRAPH_E_REDACTION_NO_HASH_KEY", `redaction: ${action.kind} uses the hash operator but hashKey is not set`);
     const digest = createHmac("sha256", this.hashKey).update(value).digest("hex").slice(0, 16);
     return `[${action.kind.toUpperCase()}:hmac:${digest}]`;
   }
@@ -507,7 +318,8 @@ export class Redactor {
       const { start, end } = span;
       // Fail closed: a span we cannot trust would otherwise let the value through unredacted.
       if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > text.length || start > end) {
-        throw new RangeError(
+        throw new AuditgraphError(
+          "AUDITGRAPH_E_REDACTION_BAD_SPAN",
           `redaction: custom detector "${custom.action.kind}" returned span ${JSON.stringify(span)} for a string of length ${text.length}`,
         );
       }

@@ -30,9 +30,7 @@ export function detectorEnabled(kind: BuiltinDetector, config: { pii: boolean; d
 export const RedactionOperatorSchema = z.enum(["token", "mask", "hash", "drop"]);
 export type RedactionOperator = z.infer<typeof RedactionOperatorSchema>;
 
-const kindName = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]*$/, "must be lower-case letters, digits and _, starting with a letter");
+const kindName = z.string().regex(/^[a-z][a-z0-9_]*$/, "must be lower-case letters, digits and _, starting with a letter");
 
 const DetectorSettingsSchema = z.strictObject({
   enabled: z.boolean().default(true),

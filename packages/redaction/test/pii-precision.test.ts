@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { Redactor } from "@auditgraph/core";
+import { Redactor } from "@auditgraph/redaction";
 import { PII_CORPUS, scoreCorpus } from "./pii-corpus.js";
-import { sampleEvent } from "./fixtures.js";
+import { sampleEvent } from "../../core/test/fixtures.js";
 
-describe("PII detectors on the labelled corpus (packages/core/test/fixtures/pii-corpus.json)", () => {
+describe("PII detectors on the labelled corpus (packages/redaction/test/fixtures/pii-corpus.json)", () => {
   it("holds at least 200 labelled strings, true and false cases, of several kinds and countries", () => {
     expect(PII_CORPUS.length).toBeGreaterThanOrEqual(200);
     const trueKinds = new Set(PII_CORPUS.filter((e) => e.label).map((e) => e.kind));

@@ -1,0 +1,13 @@
+
+UNWIND $rows AS r
+MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
+MERGE (ret:Retrieval {tenantId: r.tenantId, id: r.runId})
+SET ret.traceId = r.traceId, ret.parentRunId = r.parentRunId, ret.endedAt = r.recordedAt, ret.endEventId = r.eventId,
+    ret.status = 'ok', ret.documentCount = size(r.documents)
+MERGE (ret)-[:PART_OF]->(t)
+WITH r, ret
+UNWIND r.documents AS doc
+MERGE (d:RetrievedDocument {tenantId: r.tenantId, id: doc.id})
+SET d.sourceId = doc.sourceId, d.content = doc.content, d.metadata = doc.metadata, d.contentHash = doc.contentHash
+MERGE (ret)-[rel:RETURNED]->(d)
+ON CREATE SET rel.rank = doc.rank, rel.contentHash = doc.contentHash

@@ -1,0 +1,223 @@
+import { mkdir, open, stat, truncate, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { appendSynced, lockDir, type LedgerRecord } from "@auditgraph/core";
+import { StreamTail } from "./chain.js";
+import { readLines } from "./line-reader.js";
+import { CHECKPOINTS, REPAIRS, type Located, type SegmentFiles, type SegmentLedgerOptions } from "./segment-files.js";
+import type { TornTailRepair } from "./types.js";
+
+/** A stream's writer lease: the lock, and the open segment and checkpoint files. */
+export interface Lease {
+  release: () => Promise<void>;
+  segment: FileHandle;
+  checkpoints?: FileHandle;
+  idle?: NodeJS.Timeout;
+  /** Set when the lock was lost while held: nothing more may be written under it. */
+  lost?: Error;
+}
+
+/** What this process knows of a stream's files, refreshed when it takes the writer lease. */
+export interface StreamState {
+  tail: StreamTail;
+  /** The segment appends go to, and how far this process has read it. */
+  segment: number;
+  size: number;
+  byEventId: Map<string, Located>;
+  /** Held while this process is the stream's writer. */
+  lease?: Lease;
+}
+
+/**
+ * The writer side of a segment ledger: one writer per stream at a time, by a lock file (a lease)
+ * that is kept across batches, so the batches that follow cost one write and one fsync; it is
+ * given up after `leaseIdleMs` without work, or on `close()`. Another process waits for it (then
+ * first reads what was appended meanwhile), and after `lockWaitMs` gets an error naming the
+ * holder: never a fork of the chain. Work on one stream in this process takes turns.
+ */
+export class SegmentWriter {
+  private readonly states = new Map<string, StreamState>();
+  /** Work (and lease ends) of one stream in this process, one after another. */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly files: SegmentFiles,
+    private readonly options: SegmentLedgerOptions,
+  ) {}
+
+  private inTurn<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.turns.get(streamId) ?? Promise.resolve()).then(work, work);
+    this.turns.set(
+      streamId,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  /**
+   * Runs `work` in the stream's turn, holding its writer lease and caught up with its files. The
+   * lease is kept for `leaseIdleMs` after; if `work` fails, this process's view of the files may
+   * be ahead of them, so the lease is given up and the stream read afresh next time.
+   */
+  withLease<T>(streamId: string, work: (state: StreamState, lease: Lease) => Promise<T>): Promise<T> {
+    return this.inTurn(streamId, async () => {
+      const state = await this.lease(streamId);
+      const lease = state.lease!;
+      clearTimeout(lease.idle);
+      try {
+        const result = await work(state, lease);
+        lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
+        return result;
+      } catch (error) {
+        await this.endLease(streamId);
+        this.states.delete(streamId);
+        throw error;
+      }
+    });
+  }
+
+  /** Takes the stream's writer lock (if this process does not hold it) and catches up with the files. */
+  private async lease(streamId: string): Promise<StreamState> {
+    const held = this.states.get(streamId);
+    if (held?.lease) return held;
+    const dir = this.files.streamDir(streamId);
+    await mkdir(dir, { recursive: true });
+    const lost: { error?: Error } = {};
+    // A writer that died holding the lock gives it up at once (its pid is gone); a live one is waited for.
+    const release = await lockDir(dir, {
+      name: "writer",
+      waitMs: this.options.lockWaitMs ?? 30_000,
+      onCompromised: (error) => {
+        const lease = this.states.get(streamId)?.lease;
+        if (lease) lease.lost = error;
+        else lost.error = error;
+      },
+    });
+    try {
+      const state = await this.catchUp(streamId);
+      await this.repairCheckpoints(streamId);
+      state.lease = { release, segment: await openSegment(this.files.segmentPath(streamId, state.segment), dir), ...(lost.error ? { lost: lost.error } : {}) };
+      return state;
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  private async endLease(streamId: string): Promise<void> {
+    const state = this.states.get(streamId);
+    const lease = state?.lease;
+    if (!lease) return;
+    state.lease = undefined;
+    clearTimeout(lease.idle);
+    await lease.segment.close().catch(() => undefined);
+    await lease.checkpoints?.close().catch(() => undefined);
+    await lease.release().catch(() => undefined);
+  }
+
+  /** Gives up every stream this process writes (their locks and open files). */
+  async close(): Promise<void> {
+    await Promise.all([...this.states.keys()].map((streamId) => this.inTurn(streamId, () => this.endLease(streamId))));
+  }
+
+  /** Closes the lease's segment and opens the next one (the current one is full). */
+  async nextSegment(streamId: string, state: StreamState, lease: Lease): Promise<void> {
+    state.segment += 1;
+    state.size = 0;
+    await lease.segment.close();
+    lease.segment = await openSegment(this.files.segmentPath(streamId, state.segment), this.files.streamDir(streamId));
+  }
+
+  /** The lease's checkpoint file, opened for appending on first use. */
+  async checkpointFile(streamId: string, lease: Lease): Promise<FileHandle> {
+    lease.checkpoints ??= await open(join(this.files.streamDir(streamId), CHECKPOINTS), "a");
+    return lease.checkpoints;
+  }
+
+  /** Brings this process's view of a stream up to what is on disk (other writers' appends too). */
+  private async catchUp(streamId: string): Promise<StreamState> {
+    let state = this.states.get(streamId);
+    if (!state) {
+      const expired = await this.files.lastExpired(streamId);
+      const tail = new StreamTail(streamId, (await this.files.checkpoints(streamId)).at(-1), expired);
+      state = { tail, segment: expired ? expired.segment + 1 : 0, size: 0, byEventId: new Map() };
+      this.states.set(streamId, state);
+    }
+    for (const index of await this.files.segmentIndices(streamId)) {
+      if (index < state.segment) continue;
+      const path = this.files.segmentPath(streamId, index);
+      const start = index === state.segment ? state.size : 0;
+      const size = await stat(path).then(
+        (st) => st.size,
+        () => 0,
+      );
+      if (size === start && index === state.segment) continue;
+      let offset = start;
+      for await (const { line, length } of readLines(path, start)) {
+        if (!line.endsWith("\n")) {
+          // A writer died in the middle of a record: that append never resolved, so its job
+          // was never acknowledged and will be delivered again. Cut it off, and say so.
+          await truncate(path, offset);
+          await this.recordRepair({
+            streamId,
+            offset,
+            bytes: length,
+            recordedAt: new Date().toISOString(),
+            eventId: /"eventId":"([^"]+)"/.exec(line)?.[1] ?? null,
+          });
+          break;
+        }
+        const record = JSON.parse(line) as LedgerRecord;
+        state.tail.absorb(line.slice(0, -1), record);
+        state.byEventId.set(record.event.eventId, { segment: index, position: record.position, offset, length });
+        offset += length;
+      }
+      state.segment = index;
+      state.size = offset;
+    }
+    return state;
+  }
+
+  /**
+   * A checkpoint write cut short (a full disk, a crash) leaves half a line after the last
+   * whole one: cut it off, as a torn record is, so that the file parses. The records it would
+   * have signed are on disk already; the next batch's checkpoint covers them.
+   */
+  private async repairCheckpoints(streamId: string): Promise<void> {
+    const path = join(this.files.streamDir(streamId), CHECKPOINTS);
+    const handle = await open(path, "r").catch(() => undefined);
+    if (!handle) return;
+    let keep: number;
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+      // Only the end is read: a checkpoint line is a few hundred bytes.
+      const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+      await handle.read(tail, 0, tail.length, size - tail.length);
+      if (tail.length === 0 || tail[tail.length - 1] === 10) return;
+      const newline = tail.lastIndexOf(10);
+      keep = newline < 0 ? size - tail.length : size - tail.length + newline + 1;
+    } finally {
+      await handle.close();
+    }
+    await truncate(path, keep);
+    await this.recordRepair({ streamId, offset: keep, bytes: size - keep, recordedAt: new Date().toISOString(), eventId: null, file: CHECKPOINTS });
+  }
+
+  private recordRepair(repair: TornTailRepair): Promise<void> {
+    return appendSynced(join(this.files.dir, REPAIRS), `${JSON.stringify(repair)}\n`);
+  }
+}
+
+/** Opens a segment for appending; a new file's directory entry is made durable too. */
+async function openSegment(path: string, dir: string): Promise<FileHandle> {
+  const existed = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  const handle = await open(path, "a");
+  if (!existed) {
+    const directory = await open(dir, "r");
+    await directory.sync().finally(() => directory.close());
+  }
+  return handle;
+}

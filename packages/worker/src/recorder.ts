@@ -1,0 +1,82 @@
+import { isSystemEvent, sealEvent, type AuditEvent, type LedgerRecord, type StoredEvent, type SubjectKeyStore } from "@auditgraph/core";
+import type { Ledger } from "@auditgraph/ledger";
+
+/** One stream's share of an append: its records as the ledger returned them, and the events in the clear. */
+export interface AppendedStream {
+  streamId: string;
+  /** One per event appended, in order; an event already stored maps to its stored record. */
+  records: LedgerRecord[];
+  /** How many of `records` are new: they hold the stream's highest positions, as the ledger appended them last. */
+  appended: number;
+  /** The events as received, by id: the ledger may hand back ciphertext, the projection needs plaintext. */
+  inHand: Map<string, AuditEvent>;
+}
+
+export interface EventRecorderOptions {
+  ledger: Pick<Ledger, "append">;
+  /**
+   * When given, every event but a system one (`subject.erased`, `deployment`: no user asked for
+   * them) is sealed for its data subject before it is appended: the ledger stores, hashes and
+   * proves ciphertext, and erasing a subject is destroying its key here.
+   */
+  keyStore?: SubjectKeyStore;
+  /** Told of every append (the worker's projector and metrics): the records are projected from memory when their turn comes. */
+  onAppended?: (appended: AppendedStream) => void;
+}
+
+export interface RecordOptions {
+  /** The keys to seal with, when a caller asked for them already (a job's, see `batchKeys`); else the key store's. */
+  keys?: Pick<SubjectKeyStore, "keyFor">;
+  /** The records' `recordedAt` (one for a whole job); the ledger's clock otherwise. */
+  recordedAt?: string;
+}
+
+/**
+ * The one way the worker writes events to the ledger: seal (given a key store), append, and offer
+ * the appended records to the projection. Whoever appends (a job, the policies' flags, the
+ * notifier's attempts) cannot forget a step: a forgotten seal would put plaintext in the ledger
+ * for good, a forgotten offer would leave the graph behind until the next start.
+ */
+export class EventRecorder {
+  constructor(private readonly options: EventRecorderOptions) {}
+
+  get keyStore(): SubjectKeyStore | undefined {
+    return this.options.keyStore;
+  }
+
+  /** The key store's `keyFor`, asked once per subject however many events of a job it seals; undefined without a key store. */
+  batchKeys(): Pick<SubjectKeyStore, "keyFor"> | undefined {
+    const store = this.options.keyStore;
+    if (!store) return undefined;
+    const keys = new Map<string, ReturnType<SubjectKeyStore["keyFor"]>>();
+    return {
+      keyFor(subject) {
+        let key = keys.get(subject);
+        if (!key) keys.set(subject, (key = store.keyFor(subject)));
+        return key;
+      },
+    };
+  }
+
+  /** The events as the ledger is to store them: sealed for their subject, but system events. */
+  async seal(events: AuditEvent[], keys?: Pick<SubjectKeyStore, "keyFor">): Promise<StoredEvent[]> {
+    const sealer = keys ?? this.options.keyStore;
+    return sealer ? Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, sealer)))) : events;
+  }
+
+  /**
+   * Seals, appends (durable before this resolves) and offers the appended records. `inHand` maps
+   * each event id to its first event in `events`: the content the ledger stored when it was new.
+   */
+  async record(streamId: string, events: AuditEvent[], { keys, recordedAt }: RecordOptions = {}): Promise<AppendedStream> {
+    const stored = await this.seal(events, keys);
+    // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
+    // only eventId and traceId, which a sealed event keeps in its clear envelope).
+    const result = await this.options.ledger.append(streamId, stored, recordedAt);
+    const inHand = new Map<string, AuditEvent>();
+    for (const event of events) if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
+    const appended: AppendedStream = { streamId, records: result.records, appended: result.appended, inHand };
+    this.options.onAppended?.(appended);
+    return appended;
+  }
+}

@@ -2,6 +2,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import { SEVERITIES, SharedEnvSchema, parseWith, withSharedEnvRules, type LogLevel, type Severity } from "@auditgraph/core";
 import { redisConnectionOf, type RedisConnection } from "@auditgraph/policy";
+import { DEFAULT_LOG_ORIGIN, LOG_ORIGIN_PATTERN } from "@auditgraph/ledger";
 
 /**
  * Settings come from the environment; each field is named by its variable, so errors name it too.
@@ -24,6 +25,11 @@ export const EnvSchema = SharedEnvSchema.extend({
   AUDITGRAPH_SIGNING_KEY: z.string().min(1).optional(),
   /** The matching public key (PEM file) `verify` checks checkpoint signatures with. */
   AUDITGRAPH_PUBLIC_KEY: z.string().min(1).optional(),
+  /**
+   * The log's name in its signed checkpoint notes (C2SP): the note key's name, and `<origin>/<streamId>`
+   * each stream's origin line. Printable ASCII, no space and no '+' (a note key name holds neither).
+   */
+  AUDITGRAPH_LOG_ORIGIN: z.string().regex(LOG_ORIGIN_PATTERN, "must be printable ASCII with no space and no '+'").default(DEFAULT_LOG_ORIGIN),
   /** Every signed checkpoint is also appended to this file (keep it out of the ledger's reach). */
   AUDITGRAPH_CHECKPOINT_FILE: z.string().min(1).optional(),
   /** ... and POSTed to this URL. */
@@ -85,6 +91,8 @@ export interface Config {
   keyStoreDir: string | undefined;
   signingKeyPath: string | undefined;
   publicKeyPath: string | undefined;
+  /** AUDITGRAPH_LOG_ORIGIN: the name checkpoint notes are signed under; undefined: "auditgraph". */
+  logOrigin?: string | undefined;
   checkpointExport: { file?: string; webhookUrl?: string };
   neo4j: { uri: string; user: string; password: string; database: string };
   /** The worker's policy file; undefined: its defaults (`DEFAULT_WORKER_POLICIES`). */
@@ -112,6 +120,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keyStoreDir: e.AUDITGRAPH_KEYSTORE_DIR,
     signingKeyPath: e.AUDITGRAPH_SIGNING_KEY,
     publicKeyPath: e.AUDITGRAPH_PUBLIC_KEY,
+    logOrigin: e.AUDITGRAPH_LOG_ORIGIN,
     checkpointExport: {
       ...(e.AUDITGRAPH_CHECKPOINT_FILE ? { file: e.AUDITGRAPH_CHECKPOINT_FILE } : {}),
       ...(e.AUDITGRAPH_CHECKPOINT_WEBHOOK ? { webhookUrl: e.AUDITGRAPH_CHECKPOINT_WEBHOOK } : {}),

@@ -20,7 +20,7 @@ export async function openLedger(config: Config): Promise<Ledger & { close?: () 
     const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
       throw configError(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);
     });
-    options.signer = new CheckpointSigner(pem);
+    options.signer = new CheckpointSigner(pem, { origin: config.logOrigin });
     const { file, webhookUrl } = config.checkpointExport;
     if (file || webhookUrl) options.onCheckpoint = checkpointExporter(config.checkpointExport);
   }

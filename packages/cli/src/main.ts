@@ -15,6 +15,7 @@ import { registerReplay } from "./replay.js";
 import { registerWorker } from "./worker.js";
 import { registerConsole } from "./console.js";
 import { registerLedgerInit } from "./ledger-init.js";
+import { registerCheckpointNote } from "./checkpoint-note.js";
 import { listDeadLetters, replayDeadLetters, showDeadLetter } from "./dead-letters.js";
 
 const program = new Command()
@@ -105,6 +106,7 @@ program
     console.log(JSON.stringify(await ledger.proveConsistency(streamId, fromSize, toSize).finally(() => ledger.close()), null, 2));
   });
 
+registerCheckpointNote(program);
 registerRetention(program);
 registerReplay(program);
 registerLedgerInit(program);

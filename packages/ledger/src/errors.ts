@@ -33,6 +33,12 @@ export const LedgerErrorCodes = {
   layoutNewer: "AUDITGRAPH_E_LEDGER_LAYOUT_NEWER",
   /** The checkpoint signing key is not an Ed25519 private key. */
   signingKey: "AUDITGRAPH_E_CHECKPOINT_SIGNING_KEY",
+  /** A log origin (the name checkpoint notes are signed under) is empty, or has a space, a '+' or a non-printable character. */
+  checkpointOrigin: "AUDITGRAPH_E_CHECKPOINT_ORIGIN",
+  /** A signed note, verifier key or checkpoint note body is not in its C2SP format. */
+  noteMalformed: "AUDITGRAPH_E_NOTE_MALFORMED",
+  /** A note's signature by a known key does not verify, or no known key signed the note. */
+  noteUnverified: "AUDITGRAPH_E_NOTE_UNVERIFIED",
   /** A proof bundle's checkpoint signature does not verify with the public key given. */
   badSignature: "AUDITGRAPH_E_PROOF_BAD_SIGNATURE",
   /** A proof bundle's parts do not belong together (stream, size or position differ). */

@@ -19,8 +19,33 @@ export {
   verifyCheckpointSignature,
   generateSigningKey,
   checkpointBody,
+  checkpointNote,
+  verifierKey,
+  parseCheckpointNote,
+  openCheckpointNote,
+  DEFAULT_LOG_ORIGIN,
+  LOG_ORIGIN_PATTERN,
   type Checkpoint,
+  type CheckpointNote,
 } from "./checkpoint.js";
+export {
+  formatNote,
+  parseNote,
+  signNote,
+  openNote,
+  noteKeyId,
+  noteVerifier,
+  encodeVerifierKey,
+  parseVerifierKey,
+  formatCheckpointBody,
+  parseCheckpointBody,
+  type Note,
+  type NoteSignature,
+  type NoteSigner,
+  type NoteVerifier,
+  type OpenedNote,
+  type CheckpointBody,
+} from "./signed-note.js";
 export { checkpointExporter, readCheckpointFile, CheckpointExportSchema, type CheckpointExport, type CheckpointExporter } from "./checkpoint-export.js";
 export {
   InclusionBundleSchema,

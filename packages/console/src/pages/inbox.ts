@@ -117,18 +117,22 @@ const held = (r: InboxRow) => r.holdId !== null && r.traceId !== null;
  */
 async function concernsOf(ctx: ConsoleContext, request: FastifyRequest, viewer: Viewer, rows: InboxRow[], already: Set<string>): Promise<Map<string, Concern>> {
   const out = new Map<string, Concern>();
-  for (const r of rows.filter(held)) {
-    const records = await ctx.readTrace(r.tenantId, r.traceId!);
-    const openedRecord = records.find((x) => x.event.eventId === r.id && x.event.type === "escalation.opened");
-    if (!openedRecord || "sealed" in openedRecord.event) continue;
-    const opened = openedRecord.event as Parameters<typeof concernOf>[1];
-    if (opened.tenantId !== r.tenantId) continue;
-    if (!already.has(r.id)) {
-      await ctx.recordAccess(request, viewer, { tenantId: r.tenantId, action: "escalation.view", subject: { escalationId: r.id, traceId: r.traceId! } });
-      already.add(r.id);
-    }
-    out.set(r.id, concernOf(records, opened));
-  }
+  // The held calls of a page are read, and their reads recorded, side by side: each waits on the
+  // ledger (and the graph), not on the others.
+  await Promise.all(
+    rows.filter(held).map(async (r) => {
+      const records = await ctx.readTrace(r.tenantId, r.traceId!);
+      const openedRecord = records.find((x) => x.event.eventId === r.id && x.event.type === "escalation.opened");
+      if (!openedRecord || "sealed" in openedRecord.event) return;
+      const opened = openedRecord.event as Parameters<typeof concernOf>[1];
+      if (opened.tenantId !== r.tenantId) return;
+      if (!already.has(r.id)) {
+        await ctx.recordAccess(request, viewer, { tenantId: r.tenantId, action: "escalation.view", subject: { escalationId: r.id, traceId: r.traceId! } });
+        already.add(r.id);
+      }
+      out.set(r.id, concernOf(records, opened));
+    }),
+  );
   return out;
 }
 

@@ -87,6 +87,10 @@ const MUTABLE: string[][] = [
   ["payload", "output", "toolCalls"],
   ["payload", "messages"],
 ];
+// A string that is no UUID, and a valid tenant id when it lands in `identity.user.tenantId`: then
+// its events are recorded and projected under that tenant, so it is this run's own, never a
+// tenant an earlier run (another ledger) projected into the same Neo4j.
+const NOT_A_UUID = `not-a-uuid-${randomUUID().slice(0, 8)}`;
 const wrongValue = fc.oneof(
   fc.constant(undefined),
   fc.constant(null),
@@ -96,7 +100,7 @@ const wrongValue = fc.oneof(
   fc.constant(""),
   fc.array(fc.integer(), { maxLength: 2 }),
   fc.dictionary(fc.string(), fc.integer(), { maxKeys: 2 }),
-  fc.constant("not-a-uuid"),
+  fc.constant(NOT_A_UUID),
   fc.constant(-1),
 );
 

@@ -1,3 +1,4 @@
+import { loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 
 /** A plain-text table: the first column left-aligned, the rest right-aligned. */
@@ -5,6 +6,32 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/**
+ * A bench's command line, run when `url` is the script node was started with: its options from
+ * the environment, a title line (with the load average when `loadAverage`), the report, the time
+ * it took, and the whole result as JSON with BENCH_JSON.
+ */
+export function benchMain<O, R extends { seconds: number }>(
+  url: string,
+  name: string,
+  bench: { options: () => O; run: (options: O) => Promise<R>; format: (result: R) => string; loadAverage?: boolean },
+): void {
+  runIfMain(url, async () => {
+    const options = bench.options();
+    const load = bench.loadAverage
+      ? ` (load average ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(" ")})`
+      : "";
+    console.log(`auditgraph bench: ${name}${load}`);
+    const result = await bench.run(options);
+    console.log("");
+    console.log(bench.format(result));
+    console.log(`\n(took ${result.seconds.toFixed(1)} s)`);
+    if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
+  });
 }
 
 /** Runs `main` when `url` is the script node was started with (not when a test imports it). */

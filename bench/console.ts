@@ -30,7 +30,7 @@ import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { listEscalations } from "@auditgraph/worker";
 import { AccountStore, buildConsoleApp, consoleContext } from "@auditgraph/console";
-import { runIfMain, stats, table, type Stats } from "./common.js";
+import { benchMain, stats, table, type Stats } from "./common.js";
 import { deleteTenant, loadPart, optionsFromEnv as graphOptionsFromEnv } from "./graph.js";
 import { Rng } from "./generator.js";
 import { searchDecorator, seedInbox, seedTrace } from "./console-seed.js";
@@ -510,18 +510,4 @@ export function formatReport(r: ConsoleBenchResult): string {
   return out.join("\n");
 }
 
-async function main(): Promise<void> {
-  const options = optionsFromEnv();
-  console.log(
-    `auditgraph bench: console (load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")})`,
-  );
-  const result = await runConsoleBenchmark(options);
-  console.log("");
-  console.log(formatReport(result));
-  console.log(`\n(took ${result.seconds.toFixed(1)} s)`);
-  if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
-}
-
-runIfMain(import.meta.url, main);
+benchMain(import.meta.url, "console", { options: optionsFromEnv, run: runConsoleBenchmark, format: formatReport, loadAverage: true });

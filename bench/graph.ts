@@ -33,7 +33,7 @@ import { performance } from "node:perf_hooks";
 import { canonicalJson, parseEvent, streamIdFor, type AuditEvent, type PlainRecord } from "@auditgraph/core";
 import { Graph, investigate, type GraphConfig } from "@auditgraph/graph";
 import { RecordChain, Rng, TraceGenerator, type GeneratorSummary } from "./generator.js";
-import { runIfMain, stats, table, type Stats } from "./common.js";
+import { benchMain, stats, table, type Stats } from "./common.js";
 export type { Stats } from "./common.js";
 
 export interface GraphBenchOptions {
@@ -601,18 +601,4 @@ export function formatReport(result: GraphBenchResult): string {
   return out.join("\n");
 }
 
-async function main(): Promise<void> {
-  const options = optionsFromEnv();
-  console.log(
-    `auditgraph bench: graph (load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")})`,
-  );
-  const result = await runGraphBenchmark(options);
-  console.log("");
-  console.log(formatReport(result));
-  console.log(`\n(took ${result.seconds.toFixed(1)} s)`);
-  if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
-}
-
-runIfMain(import.meta.url, main);
+benchMain(import.meta.url, "graph", { options: optionsFromEnv, run: runGraphBenchmark, format: formatReport, loadAverage: true });

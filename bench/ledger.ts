@@ -43,7 +43,7 @@ import {
   verifyCheckpointSignature,
   verifyInclusion,
 } from "@auditgraph/ledger";
-import { runIfMain, stats, table, type Stats } from "./common.js";
+import { benchMain, stats, table, type Stats } from "./common.js";
 export type { Stats } from "./common.js";
 
 export type AppendVariant = "plain" | "ledger" | "ledger+signer";
@@ -777,14 +777,4 @@ export function formatReport(result: LedgerBenchResult): string {
   return out.join("\n");
 }
 
-async function main(): Promise<void> {
-  const options = optionsFromEnv();
-  console.log("auditgraph bench: ledger");
-  const result = await runLedgerBenchmark(options);
-  console.log("");
-  console.log(formatReport(result));
-  console.log(`\n(took ${result.seconds.toFixed(1)} s)`);
-  if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
-}
-
-runIfMain(import.meta.url, main);
+benchMain(import.meta.url, "ledger", { options: optionsFromEnv, run: runLedgerBenchmark, format: formatReport });

@@ -35,7 +35,7 @@ import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditCallbackHandler, QueueTransport, tapTransport } from "@auditgraph/langchain";
 import { DEMO_IDENTITY, DEMO_QUESTION, demoAgent, loadConfig, type Config } from "@auditgraph/cli";
-import { runIfMain, stats, table, type Stats } from "./common.js";
+import { benchMain, stats, table, type Stats } from "./common.js";
 import { deleteTenant } from "./graph.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -803,14 +803,4 @@ export function formatReport(result: PipelineBenchResult): string {
   return out.join("\n");
 }
 
-async function main(): Promise<void> {
-  const options = optionsFromEnv();
-  console.log("auditgraph bench: pipeline");
-  const result = await runPipelineBenchmark(options);
-  console.log("");
-  console.log(formatReport(result));
-  console.log(`\n(took ${result.seconds.toFixed(1)} s)`);
-  if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2));
-}
-
-runIfMain(import.meta.url, main);
+benchMain(import.meta.url, "pipeline", { options: optionsFromEnv, run: runPipelineBenchmark, format: formatReport });

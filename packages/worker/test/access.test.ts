@@ -3,32 +3,12 @@
 // never raise a flag on an access event, even a rule that names the type.
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { GENESIS_HASH, streamIdFor, type AuditEvent, type LedgerRecord, type PlainRecord, type StoredEvent } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
+import { streamIdFor, type AuditEvent, type PlainRecord } from "@auditgraph/core";
 import { InMemoryPolicyState, PolicySet } from "@auditgraph/policy";
 import { AccessInputError, recordAccess, type AccessInput } from "../src/access.js";
 import { PolicyEngine } from "../src/policies.js";
+import { memoryLedger } from "./memory-ledger.js";
 import type { AppendedStream } from "../src/process.js";
-
-function memoryLedger() {
-  const records: LedgerRecord[] = [];
-  const append = async (streamId: string, events: StoredEvent[]) => {
-    const out = events.map((event) => {
-      const record = {
-        position: records.length,
-        streamId,
-        recordedAt: new Date().toISOString(),
-        prevHash: GENESIS_HASH,
-        event,
-        hash: GENESIS_HASH,
-      } as LedgerRecord;
-      records.push(record);
-      return record;
-    });
-    return { records: out, appended: out.length };
-  };
-  return { ledger: { append } as unknown as Ledger, records };
-}
 
 const input: AccessInput = {
   tenantId: "acme",

@@ -1,32 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { GENESIS_HASH, type AuditEvent, type EventOf, type LedgerRecord, type StoredEvent } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
+import { GENESIS_HASH, type AuditEvent, type EventOf, type LedgerRecord } from "@auditgraph/core";
 import { InMemoryPolicyState, PolicySet, type PolicyState } from "@auditgraph/policy";
 import { PolicyEngine } from "../src/policies.js";
+import { memoryLedger } from "./memory-ledger.js";
 import type { AppendedStream } from "../src/process.js";
 import { trace } from "../../policy/test/events.js";
-
-/** A ledger that keeps what is appended to it, one stream, positions from 0. */
-function memoryLedger() {
-  const records: LedgerRecord[] = [];
-  const append = async (streamId: string, events: StoredEvent[]) => {
-    const out = events.map((event) => {
-      const record = {
-        position: records.length,
-        streamId,
-        recordedAt: new Date().toISOString(),
-        prevHash: GENESIS_HASH,
-        event,
-        hash: GENESIS_HASH,
-      } as LedgerRecord;
-      records.push(record);
-      return record;
-    });
-    return { records: out, appended: out.length };
-  };
-  return { ledger: { append } as unknown as Ledger, records };
-}
 
 /** A state whose every call waits a turn, as a round trip to Redis does, and that notes the order of the adds. */
 function slowState(): PolicyState & { adds: string[] } {

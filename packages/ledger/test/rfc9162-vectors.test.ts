@@ -1,11 +1,13 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { verifyConsistency, verifyInclusion } from "../src/index.js";
 
 // transparency-dev/merkle's RFC 9162 vectors, read in place (Apache-2.0, LICENSE beside them):
-// every happy path must verify, every other file must be refused.
-const ROOT = join(import.meta.dirname, "../../../../shared/vectors/transparency-dev-merkle/testdata");
+// every happy path must verify, every other file must be refused. They sit beside the project
+// (`../shared/vectors`, as in CI), or where AUDITGRAPH_VECTORS_DIR says; a clone elsewhere has none.
+const VECTORS = process.env.AUDITGRAPH_VECTORS_DIR ?? join(import.meta.dirname, "../../../../shared/vectors");
+const ROOT = join(VECTORS, "transparency-dev-merkle/testdata");
 
 interface Vector {
   desc: string;
@@ -23,6 +25,7 @@ interface Vector {
 
 function vectors(kind: "inclusion" | "consistency"): [string, Vector][] {
   const dir = join(ROOT, kind);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && e.name.endsWith(".json"))
     .map((e) => join(e.parentPath, e.name))
@@ -43,7 +46,7 @@ function refused(check: () => void): boolean {
   }
 }
 
-describe("RFC 9162 vectors (transparency-dev/merkle)", () => {
+describe.skipIf(!existsSync(ROOT) && !process.env.CI)(`RFC 9162 vectors (transparency-dev/merkle, ${ROOT})`, () => {
   const inclusion = vectors("inclusion");
   const consistency = vectors("consistency");
 

@@ -71,3 +71,12 @@ export function stats(samples: number[]): Stats {
     max: sorted.at(-1)!,
   };
 }
+
+/** A whole-number setting from the environment (`1_000_000` reads too); refused, named, below `min`. */
+export const numEnv = (name: string, fallback: number, env: NodeJS.ProcessEnv, min = 0): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw.replaceAll("_", ""));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+};

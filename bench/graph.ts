@@ -33,7 +33,7 @@ import { performance } from "node:perf_hooks";
 import { canonicalJson, parseEvent, streamIdFor, type AuditEvent, type PlainRecord } from "@auditgraph/core";
 import { Graph, investigate, type GraphConfig } from "@auditgraph/graph";
 import { RecordChain, Rng, TraceGenerator, type GeneratorSummary } from "./generator.js";
-import { benchMain, stats, table, type Stats } from "./common.js";
+import { benchMain, numEnv, stats, table, type Stats } from "./common.js";
 export type { Stats } from "./common.js";
 
 export interface GraphBenchOptions {
@@ -411,14 +411,6 @@ function codeVersion(): string {
     return "unknown (no git)";
   }
 }
-
-const numEnv = (name: string, fallback: number, env: NodeJS.ProcessEnv, min = 0): number => {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw.replaceAll("_", ""));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-};
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GraphBenchOptions {
   const api = env.BENCH_GRAPH_API || "range";

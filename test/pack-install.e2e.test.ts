@@ -17,7 +17,7 @@ import { loadConfig } from "@auditgraph/cli";
  */
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PACKAGES = ["core", "redaction", "policy", "ledger", "graph", "langchain", "worker", "replay", "console", "cli"] as const;
+const PACKAGES = ["core", "redaction", "policy", "ledger", "graph", "langchain", "otel", "witness", "worker", "replay", "console", "cli"] as const;
 const LONG = 360_000;
 
 interface Run {

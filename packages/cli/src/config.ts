@@ -70,12 +70,51 @@ export const EnvSchema = SharedEnvSchema.extend({
     .transform(Number)
     .pipe(z.int().max(65_535, "must be a port number (0-65535)"))
     .optional(),
+  /** The worker forwards every recorded event as GenAI spans to this OTLP/HTTP traces endpoint (see docs/otel-export.md). */
+  AUDITGRAPH_OTLP_EXPORT_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL (the OTLP traces endpoint, e.g. http://collector:4318/v1/traces)" })
+    .optional(),
+  /** Headers of every export request, `k=v` comma-separated and URL-encoded as OTEL_EXPORTER_OTLP_HEADERS. Secrets: never logged, never echoed. */
+  AUDITGRAPH_OTLP_EXPORT_HEADERS: z.string().transform(otlpHeadersOf).optional(),
+  AUDITGRAPH_OTLP_EXPORT_PROTOCOL: z.enum(["http/protobuf", "http/json"]).optional(),
+  /** `full` (default): content as recorded; `metadata`: no messages, arguments, results or documents. */
+  AUDITGRAPH_OTLP_EXPORT_CONTENT: z.enum(["full", "metadata"]).optional(),
 });
+
+/** OTEL_EXPORTER_OTLP_HEADERS' format: `k=v` pairs, comma-separated, values URL-encoded. The error never quotes a value. */
+function otlpHeadersOf(text: string, ctx: z.core.$RefinementCtx<string>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [i, pair] of text.split(",").entries()) {
+    if (pair.trim() === "") continue;
+    const at = pair.indexOf("=");
+    const key = pair.slice(0, at).trim();
+    let value: string | undefined;
+    try {
+      value = at > 0 ? decodeURIComponent(pair.slice(at + 1).trim()) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (!key || value === undefined || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+      ctx.addIssue({ code: "custom", message: `must be comma-separated key=value pairs (URL-encoded values); pair ${i + 1} is not` });
+      return z.NEVER;
+    }
+    headers[key] = value;
+  }
+  return headers;
+}
 
 // A signed webhook needs its key: refused here rather than sent unsigned or failing at the first escalation.
 const CheckedEnvSchema = withSharedEnvRules(EnvSchema).refine((e) => !e.AUDITGRAPH_ESCALATION_WEBHOOK || e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET, {
   message: "is required when AUDITGRAPH_ESCALATION_WEBHOOK is set (the HMAC key the receiver verifies with)",
   path: ["AUDITGRAPH_ESCALATION_WEBHOOK_SECRET"],
+});
+
+// An export setting without the endpoint would be dropped in silence.
+const OTLP_EXPORT_COMPANIONS = ["AUDITGRAPH_OTLP_EXPORT_HEADERS", "AUDITGRAPH_OTLP_EXPORT_PROTOCOL", "AUDITGRAPH_OTLP_EXPORT_CONTENT"] as const;
+const ExportCheckedEnvSchema = CheckedEnvSchema.superRefine((e, ctx) => {
+  for (const name of OTLP_EXPORT_COMPANIONS)
+    if (e[name] !== undefined && !e.AUDITGRAPH_OTLP_EXPORT_URL)
+      ctx.addIssue({ code: "custom", path: [name], message: "is set but AUDITGRAPH_OTLP_EXPORT_URL is not" });
 });
 
 export interface Config {
@@ -106,10 +145,12 @@ export interface Config {
   workerHttpPort?: number | undefined;
   /** AUDITGRAPH_LOG_LEVEL. */
   logLevel?: LogLevel;
+  /** AUDITGRAPH_OTLP_EXPORT_*: where the worker forwards recorded events as GenAI spans (headers are secrets: never logged). */
+  otlpExport?: { url: string; headers: Record<string, string>; protocol: "http/protobuf" | "http/json"; content: "full" | "metadata" } | undefined;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const e = parseWith(CheckedEnvSchema, env, "configuration");
+  const e = parseWith(ExportCheckedEnvSchema, env, "configuration");
   return {
     redis: redisConnectionOf(e.AUDITGRAPH_REDIS_URL, e.AUDITGRAPH_REDIS_CLUSTER_NODES),
     queueName: e.AUDITGRAPH_QUEUE,
@@ -133,6 +174,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     highImpactTools: e.AUDITGRAPH_HIGH_IMPACT_TOOLS,
     ...(e.AUDITGRAPH_ESCALATION_WEBHOOK && e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET
       ? { escalationWebhook: { url: e.AUDITGRAPH_ESCALATION_WEBHOOK, secret: e.AUDITGRAPH_ESCALATION_WEBHOOK_SECRET } }
+      : {}),
+    ...(e.AUDITGRAPH_OTLP_EXPORT_URL
+      ? {
+          otlpExport: {
+            url: e.AUDITGRAPH_OTLP_EXPORT_URL,
+            headers: e.AUDITGRAPH_OTLP_EXPORT_HEADERS ?? {},
+            protocol: e.AUDITGRAPH_OTLP_EXPORT_PROTOCOL ?? "http/protobuf",
+            content: e.AUDITGRAPH_OTLP_EXPORT_CONTENT ?? "full",
+          },
+        }
       : {}),
   };
 }

@@ -16,6 +16,10 @@ import { registerWorker } from "./worker.js";
 import { registerConsole } from "./console.js";
 import { registerLedgerInit } from "./ledger-init.js";
 import { registerCheckpointNote } from "./checkpoint-note.js";
+import { registerTiles } from "./tiles.js";
+import { registerOtlpToken } from "./otlp-token.js";
+import { registerWitness } from "./witness.js";
+import { bundleWithCosignatures } from "./cosigned.js";
 import { listDeadLetters, replayDeadLetters, showDeadLetter } from "./dead-letters.js";
 
 const program = new Command()
@@ -91,8 +95,10 @@ program
   .description("print an event's record, its Merkle inclusion proof and the signed checkpoint it is under, as JSON")
   .argument("<eventId>", "the event id")
   .action(async (eventId: string) => {
-    const ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
-    console.log(JSON.stringify(await ledger.prove(eventId).finally(() => ledger.close?.()), null, 2));
+    const config = loadConfig();
+    const ledger = await openLedger({ ...config, signingKeyPath: undefined });
+    // The checkpoint carries its witnesses' cosignatures when `checkpoint --witness` gathered some.
+    console.log(JSON.stringify(await bundleWithCosignatures(config, await ledger.prove(eventId).finally(() => ledger.close?.())), null, 2));
   });
 
 program
@@ -102,11 +108,17 @@ program
   .argument("<fromSize>", "the earlier checkpoint's tree size", (v) => positiveInt(v, "fromSize"))
   .argument("[toSize]", "the later checkpoint's tree size (default: the latest)", (v) => positiveInt(v, "toSize"))
   .action(async (streamId: string, fromSize: number, toSize: number | undefined) => {
-    const ledger = await openLedger({ ...loadConfig(), signingKeyPath: undefined });
-    console.log(JSON.stringify(await ledger.proveConsistency(streamId, fromSize, toSize).finally(() => ledger.close()), null, 2));
+    const config = loadConfig();
+    const ledger = await openLedger({ ...config, signingKeyPath: undefined });
+    const bundle = await ledger.proveConsistency(streamId, fromSize, toSize).finally(() => ledger.close());
+    console.log(JSON.stringify(await bundleWithCosignatures(config, bundle), null, 2));
   });
 
 registerCheckpointNote(program);
+
+registerTiles(program);
+registerWitness(program);
+registerOtlpToken(program);
 registerRetention(program);
 registerReplay(program);
 registerLedgerInit(program);

@@ -72,7 +72,14 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
     lockDurationMs: opts.lockMs,
     logger: log,
     ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),
+    ...(config.otlpExport ? { otlpExport: config.otlpExport } : {}),
   });
+  // The endpoint's host and protocol only: its path may carry a token, and the headers are secrets.
+  if (config.otlpExport)
+    log.info(
+      { otlpHost: new URL(config.otlpExport.url).host, protocol: config.otlpExport.protocol, content: config.otlpExport.content },
+      "auditgraph worker: exporting recorded events as GenAI spans over OTLP",
+    );
   // The webhook's host only: its path or query may carry a token, and the secret is never printed.
   if (config.escalationWebhook)
     log.info({ webhookHost: new URL(config.escalationWebhook.url).host }, "auditgraph worker: notifying escalations to a signed webhook");

@@ -6,7 +6,7 @@ import type { ConsistencyBundle, InclusionBundle } from "./proof.js";
 import type { ExpiredRange } from "./retention.js";
 
 /** The tree as the expired range `range` left it (empty when nothing has expired). */
-const treeAfter = (range: ExpiredRange | undefined): CompactTree =>
+export const treeAfter = (range: ExpiredRange | undefined): CompactTree =>
   range
     ? CompactTree.restore(
         range.to,
@@ -46,21 +46,23 @@ export class StreamTail {
       (lastCheckpoint.treeSize === this.tree.size && this.tree.root().toString("hex") === lastCheckpoint.rootHash);
   }
 
-  /** Takes in a stored record (its canonical JSON, as stored: text or its UTF-8 bytes). */
-  absorb(stored: string | Buffer, record: Pick<LedgerRecord, "position" | "hash">): void {
-    this.tree.append(leafHash(stored));
+  /** Takes in a stored record (its canonical JSON, as stored: text or its UTF-8 bytes); gives its leaf hash. */
+  absorb(stored: string | Buffer, record: Pick<LedgerRecord, "position" | "hash">): Buffer {
+    const leaf = leafHash(stored);
+    this.tree.append(leaf);
     this.nextPosition = record.position + 1;
     this.lastHash = record.hash;
     if (this.lastCheckpoint && this.tree.size === this.lastCheckpoint.treeSize) {
       this.extendsLastCheckpoint = this.tree.root().toString("hex") === this.lastCheckpoint.rootHash;
     }
+    return leaf;
   }
 
-  /** The next record for `event`, already absorbed: store `bytes` exactly. */
-  seal(event: StoredEvent, recordedAt: string): { record: LedgerRecord; bytes: Buffer } {
+  /** The next record for `event`, already absorbed: store `bytes` exactly (`leaf` is its leaf hash, for the tiles). */
+  seal(event: StoredEvent, recordedAt: string): { record: LedgerRecord; bytes: Buffer; leaf: Buffer } {
     const sealed = sealRecordBytes({ position: this.nextPosition, streamId: this.streamId, recordedAt, prevHash: this.lastHash, event });
-    this.absorb(sealed.bytes, sealed.record);
-    return sealed;
+    const leaf = this.absorb(sealed.bytes, sealed.record);
+    return { ...sealed, leaf };
   }
 
   /**
@@ -230,7 +232,7 @@ export async function proveInStream(
   }
   if (!found) return undefined;
   if (!latest || latest.treeSize <= found.index) {
-    throw ledgerError(LedgerErrorCodes.notCovered, `event ${eventId} (stream ${streamId}, position ${found.index}) is not yet covered by a signed checkpoint`);
+    throw notCovered(eventId, streamId, found.index);
   }
   const proof = inclusionProof(subtreesAfter(treeAfter(expired), leaves), found.index, latest.treeSize);
   return { record: found.record, leafIndex: found.index, treeSize: latest.treeSize, proof: proof.map((h) => h.toString("hex")), checkpoint: latest };
@@ -248,6 +250,29 @@ export async function proveConsistencyInStream(
   toSize?: number,
   expired?: ExpiredRange,
 ): Promise<ConsistencyBundle> {
+  const { from, to, first } = consistencyEnds(streamId, checkpoints, fromSize, toSize, expired);
+  const leaves: Buffer[] = [];
+  for await (const text of texts) {
+    if (first + leaves.length === to.treeSize || !text.endsWith("\n")) break;
+    leaves.push(leafHash(text.slice(0, -1)));
+  }
+  const held = first + leaves.length;
+  if (held < to.treeSize) throw shortStream(streamId, held, to.treeSize);
+  const proof = consistencyProof(subtreesAfter(treeAfter(expired), leaves), from.treeSize, to.treeSize);
+  return { from, to, proof: proof.map((h) => h.toString("hex")) };
+}
+
+/**
+ * The checkpoints a consistency proof between sizes `fromSize` and `toSize` (default: the
+ * latest) runs between, or the error saying why there is none; `first` is the first live position.
+ */
+export function consistencyEnds(
+  streamId: string,
+  checkpoints: Checkpoint[],
+  fromSize: number,
+  toSize: number | undefined,
+  expired: ExpiredRange | undefined,
+): { from: Checkpoint; to: Checkpoint; first: number } {
   const from = checkpoints.find((c) => c.treeSize === fromSize);
   const to = toSize === undefined ? checkpoints.at(-1) : checkpoints.find((c) => c.treeSize === toSize);
   const sizes = checkpoints.map((c) => c.treeSize).join(", ") || "none";
@@ -260,14 +285,13 @@ export async function proveConsistencyInStream(
       LedgerErrorCodes.expired,
       `stream ${streamId}: the records up to position ${first} have expired; prove from a checkpoint of size ${first} or more`,
     );
-  const leaves: Buffer[] = [];
-  for await (const text of texts) {
-    if (first + leaves.length === to.treeSize || !text.endsWith("\n")) break;
-    leaves.push(leafHash(text.slice(0, -1)));
-  }
-  const held = first + leaves.length;
-  if (held < to.treeSize)
-    throw ledgerError(LedgerErrorCodes.short, `stream ${streamId} holds ${held} records, fewer than its checkpoint of size ${to.treeSize}`);
-  const proof = consistencyProof(subtreesAfter(treeAfter(expired), leaves), from.treeSize, to.treeSize);
-  return { from, to, proof: proof.map((h) => h.toString("hex")) };
+  return { from, to, first };
 }
+
+/** The error of a stream holding fewer records than the checkpoint a proof is asked against. */
+export const shortStream = (streamId: string, held: number, size: number) =>
+  ledgerError(LedgerErrorCodes.short, `stream ${streamId} holds ${held} records, fewer than its checkpoint of size ${size}`);
+
+/** The error of an event not yet covered by a signed checkpoint. */
+export const notCovered = (eventId: string, streamId: string, index: number) =>
+  ledgerError(LedgerErrorCodes.notCovered, `event ${eventId} (stream ${streamId}, position ${index}) is not yet covered by a signed checkpoint`);

@@ -46,6 +46,22 @@ export {
   type OpenedNote,
   type CheckpointBody,
 } from "./signed-note.js";
+export { formatSignatureLines, parseSignatureLines, decodeBase64 as decodeStrictBase64 } from "./signed-note.js";
+export {
+  COSIGNATURE_V1_TYPE,
+  CosignatureErrorCodes,
+  cosignerKeyId,
+  cosigner,
+  encodeCosignerKey,
+  parseCosignerKey,
+  cosignatureMessage,
+  cosign,
+  verifyCosignature,
+  checkCosignatures,
+  addSignatures,
+  type Cosigner,
+  type CosignatureCheck,
+} from "./cosignature.js";
 export { checkpointExporter, readCheckpointFile, CheckpointExportSchema, type CheckpointExport, type CheckpointExporter } from "./checkpoint-export.js";
 export {
   InclusionBundleSchema,
@@ -96,5 +112,22 @@ export {
   type PostgresLedgerInitResult,
 } from "./postgres-schema.js";
 export { LEDGER_FILE, LedgerFileSchema } from "./ledger-id.js";
+export {
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  FULL_TILE_BYTES,
+  TileErrorCodes,
+  TileIdSchema,
+  tileIndexPath,
+  tilePath,
+  parseTilePath,
+  tilesOf,
+  tileIn,
+  hashesAt,
+  entryBundle,
+  type TileId,
+  type TileData,
+} from "./tiles.js";
+export { TileReader, TileAppender, tileInclusionProof, tileConsistencyProof, type TileStore, type StreamTiles, type TiledLedger } from "./tiles-tree.js";
 export { ledgerUnavailable } from "./unavailable.js";
 export { LedgerErrorCodes, MerkleProofError, MerkleRangeError } from "./errors.js";

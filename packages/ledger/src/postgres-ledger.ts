@@ -3,6 +3,9 @@ import { z } from "zod";
 import { parseWith, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
+import { PostgresTiles } from "./tiles-postgres.js";
+import type { StreamTiles, TiledLedger, TileStore } from "./tiles-tree.js";
+import { proveConsistencyFromTiles, proveInclusionFromTiles } from "./tiles-proofs.js";
 import { noEvent, type ConsistencyBundle, type InclusionBundle } from "./proof.js";
 import { LedgerErrorCodes, ledgerError } from "./errors.js";
 import { initPostgresLedger, readLedgerInfo, type PostgresLedgerInit, type PostgresLedgerInitResult } from "./postgres-schema.js";
@@ -76,11 +79,13 @@ const bound = (name: string, value: number) => {
  * schema holds it to `[a-z_][a-z0-9_]*`; partition names and bounds are computed in SQL from
  * the month alone.
  */
-export class PostgresLedger implements Ledger {
+export class PostgresLedger implements Ledger, TiledLedger {
   /** Retention and legal holds are kept by the segment-file ledger only. */
   readonly retention = undefined;
   private readonly tails = new Map<string, StreamTail>();
-  private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; replays: string; partition: string };
+  /** Each stream's tiles and tile appender (beside its tail: dropped with it after a failed append). */
+  private readonly tileRows: PostgresTiles;
+  private readonly t: { records: string; index: string; checkpoints: string; deadLetters: string; replays: string; partition: string; tiles: string };
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -96,7 +101,9 @@ export class PostgresLedger implements Ledger {
       deadLetters: q("ledger_dead_letters"),
       replays: q("ledger_dead_letter_replays"),
       partition: q("ledger_partition"),
+      tiles: q("ledger_tiles"),
     };
+    this.tileRows = new PostgresTiles(pool, this.t);
   }
 
   /**
@@ -141,6 +148,7 @@ export class PostgresLedger implements Ledger {
       await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [streamId]);
       if (events.length > 0) await client.query(`SELECT ${this.t.partition}($1::timestamptz)`, [recordedAt]);
       const tail = await this.catchUp(client, streamId);
+      const tiles = await this.tileRows.appender(client, streamId, tail.nextPosition);
       const existing = new Map<string, LedgerRecord>();
       const known = await client.query<{ record_text: string }>(
         `SELECT r.record_text FROM ${this.t.index} i JOIN ${this.t.records} r USING (stream_id, position, recorded_at)
@@ -159,7 +167,8 @@ export class PostgresLedger implements Ledger {
           records.push(seen);
           continue;
         }
-        const { record, bytes } = tail.seal(event, recordedAt);
+        const { record, bytes, leaf } = tail.seal(event, recordedAt);
+        tiles.append(leaf);
         const sealed = { record, json: bytes.toString("utf8") };
         existing.set(event.eventId, record);
         fresh.push(sealed);
@@ -183,6 +192,8 @@ export class PostgresLedger implements Ledger {
           ],
         );
       }
+      // In the records' transaction: the tiles never lag them, nor run ahead.
+      await this.tileRows.store(streamId, client).write(tiles.take(), true);
       let checkpoint: Checkpoint | undefined;
       if (fresh.length > 0 && this.options.signer) {
         checkpoint = tail.sign(this.options.signer);
@@ -200,12 +211,23 @@ export class PostgresLedger implements Ledger {
       await client.query("ROLLBACK").catch(() => undefined);
       // Our tail may now be ahead of the table; rebuild it next time.
       this.tails.delete(streamId);
+      this.tileRows.forget(streamId);
       throw error;
     } finally {
       client.off("error", ignore);
       // After a failure the connection may be broken: given the error, the pool closes it rather than lending it again.
       client.release(failed);
     }
+  }
+
+  /** The stream's tiles as stored (tlog-tiles layout), for serving and export: read them through a `TileReader`, which rebuilds what is missing. */
+  tileStore(streamId: string): TileStore {
+    return this.tileRows.store(streamId);
+  }
+
+  /** The same, as `TiledLedger` gives it (no record of this ledger expires). */
+  tiles(streamId: string): Promise<StreamTiles> {
+    return Promise.resolve({ store: this.tileStore(streamId), firstLive: 0 });
   }
 
   private async catchUp(client: pg.PoolClient, streamId: string): Promise<StreamTail> {
@@ -273,7 +295,9 @@ export class PostgresLedger implements Ledger {
   }
 
   async proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
-    return proveConsistencyInStream(streamId, this.texts(streamId), await this.checkpoints(streamId), fromSize, toSize);
+    const checkpoints = await this.checkpoints(streamId);
+    const bundle = await proveConsistencyFromTiles(streamId, checkpoints, fromSize, toSize, await this.tileRows.held(streamId), this.tileStore(streamId));
+    return bundle ?? proveConsistencyInStream(streamId, this.texts(streamId), checkpoints, fromSize, toSize);
   }
 
   async streams(): Promise<string[]> {
@@ -333,7 +357,12 @@ export class PostgresLedger implements Ledger {
       [eventId, options.streamId ?? null],
     );
     const streamId = row.rows[0]?.stream_id;
-    const bundle = streamId ? await proveInStream(eventId, streamId, this.texts(streamId), (await this.checkpoints(streamId)).at(-1)) : undefined;
+    if (!streamId) throw noEvent(eventId);
+    const latest = (await this.checkpoints(streamId)).at(-1);
+    const found = await this.tileRows.find(streamId, eventId);
+    const fromTiles = found && (await proveInclusionFromTiles(eventId, streamId, found, latest, this.tileStore(streamId)));
+    if (fromTiles) return fromTiles;
+    const bundle = await proveInStream(eventId, streamId, this.texts(streamId), latest);
     if (!bundle) throw noEvent(eventId);
     return bundle;
   }

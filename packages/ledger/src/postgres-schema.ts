@@ -5,7 +5,7 @@ import { AuditgraphError, parseWith } from "@auditgraph/core";
 import { LedgerErrorCodes, ledgerError } from "./errors.js";
 
 /** The layout `ledger init` makes; a ledger of another layout is refused at open, naming what to do. */
-export const LEDGER_LAYOUT = 2;
+export const LEDGER_LAYOUT = 3;
 
 const Identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier");
 const PostgresUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
@@ -129,6 +129,15 @@ const DDL = (schema: string, writer: string) => {
     checkpoint jsonb NOT NULL,
     PRIMARY KEY (stream_id, tree_size)
   );
+  -- The Merkle tree as tlog tiles (layout 3): derived from the records (rebuilt from them if lost),
+  -- so not append-only: a partial tile's row is widened as the tree grows.
+  CREATE TABLE IF NOT EXISTS ${s}.ledger_tiles (
+    stream_id text     NOT NULL,
+    level     smallint NOT NULL CHECK (level BETWEEN 0 AND 63),
+    idx       bigint   NOT NULL CHECK (idx >= 0),
+    hashes    bytea    NOT NULL CHECK (octet_length(hashes) BETWEEN 32 AND 8192),
+    PRIMARY KEY (stream_id, level, idx)
+  );
   CREATE TABLE IF NOT EXISTS ${s}.ledger_dead_letters (id text PRIMARY KEY, entry jsonb NOT NULL);
   CREATE TABLE IF NOT EXISTS ${s}.ledger_dead_letter_replays (n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry jsonb NOT NULL);
   -- One row: the ledger's id, which the graph's projection cursors name.
@@ -175,6 +184,7 @@ const GRANTS = (schema: string, writer: string) => {
   REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM "${writer}";
   GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${s} TO "${writer}";
   REVOKE INSERT ON ${s}.ledger_info, ${s}.ledger_layouts FROM "${writer}";
+  GRANT UPDATE ON ${s}.ledger_tiles TO "${writer}";
   GRANT EXECUTE ON FUNCTION ${s}.ledger_partition(timestamptz) TO "${writer}";`;
 };
 

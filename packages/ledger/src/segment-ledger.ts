@@ -22,6 +22,9 @@ import { TraceIndex } from "./trace-index.js";
 import { SegmentFiles, type SegmentLedgerOptions } from "./segment-files.js";
 import { SegmentWriter } from "./segment-writer.js";
 import { SegmentRetention } from "./segment-retention.js";
+import type { ExpiredRange } from "./retention.js";
+import { proveConsistencyFromTiles, proveInclusionFromTiles, type FoundRecord } from "./tiles-proofs.js";
+import type { StreamTiles, TiledLedger, TileStore } from "./tiles-tree.js";
 
 export type { SegmentLedgerOptions } from "./segment-files.js";
 
@@ -35,7 +38,7 @@ const NEWLINE = Buffer.from("\n");
  * (segment-writer.ts: one lease per stream), reading the files' (segment-files.ts), and
  * retention and legal holds are `retention` (segment-retention.ts).
  */
-export class SegmentLedger implements Ledger {
+export class SegmentLedger implements Ledger, TiledLedger {
   /** Retention and legal holds: the segment files keep them. */
   readonly retention: SegmentRetention;
   private readonly files: SegmentFiles;
@@ -89,6 +92,7 @@ export class SegmentLedger implements Ledger {
           cause: lease.lost,
         });
       if (state.size >= (this.options.maxSegmentBytes ?? 64 * 1024 * 1024)) await this.writer.nextSegment(streamId, state, lease);
+      const tiles = await this.writer.tiles(streamId, state);
       const records: LedgerRecord[] = [];
       const fresh: Buffer[] = [];
       const pending = new Map<string, LedgerRecord>();
@@ -101,7 +105,8 @@ export class SegmentLedger implements Ledger {
           records.push(known);
           continue;
         }
-        const { record, bytes } = state.tail.seal(event, recordedAt);
+        const { record, bytes, leaf } = state.tail.seal(event, recordedAt);
+        tiles?.append(leaf);
         const length = bytes.length + 1;
         fresh.push(bytes, NEWLINE);
         appended += 1;
@@ -121,6 +126,8 @@ export class SegmentLedger implements Ledger {
       // Acknowledged means on disk: the worker acks the job only after this returns.
       await lease.segment.sync();
       state.size = offset;
+      // Before the checkpoint (when they are written at all: see flushAppended).
+      await this.writer.flushAppended(streamId, state);
       if (this.options.signer) {
         const checkpoint = state.tail.sign(this.options.signer);
         const file = await this.writer.checkpointFile(streamId, lease);
@@ -196,7 +203,7 @@ export class SegmentLedger implements Ledger {
   }
 
   async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
-    return (await this.checkpoints(streamId)).at(-1);
+    return this.files.latestCheckpoint(streamId);
   }
 
   /**
@@ -242,20 +249,79 @@ export class SegmentLedger implements Ledger {
 
   async proveConsistency(streamId: string, fromSize: number, toSize?: number): Promise<ConsistencyBundle> {
     const expired = await this.files.lastExpired(streamId);
-    return proveConsistencyInStream(streamId, this.files.texts(streamId, expired), await this.checkpoints(streamId), fromSize, toSize, expired);
+    // The two checkpoints asked for; all of them only when one is missing (the error names them all).
+    const checkpoints = (await this.files.checkpointsOfSizes(streamId, fromSize, toSize)) ?? (await this.checkpoints(streamId));
+    if (this.options.tiles !== false) {
+      const held = await this.files.held(streamId);
+      const bundle = await proveConsistencyFromTiles(streamId, checkpoints, fromSize, toSize, held, this.tileStore(streamId), expired);
+      if (bundle) return bundle;
+    }
+    return proveConsistencyInStream(streamId, this.files.texts(streamId, expired), checkpoints, fromSize, toSize, expired);
   }
 
   /**
    * The record of `eventId`, its RFC 9162 inclusion proof and the latest checkpoint that covers
-   * it: everything a third party needs to check it with the public key alone.
+   * it: everything a third party needs to check it with the public key alone. The proof is read
+   * from the stream's tiles; the records are rehashed only when tiles cannot give it.
    */
   async prove(eventId: string, options: { streamId?: string } = {}): Promise<InclusionBundle> {
     for (const streamId of (await this.streams()).filter((s) => options.streamId === undefined || s === options.streamId)) {
       const expired = await this.files.lastExpired(streamId);
-      const bundle = await proveInStream(eventId, streamId, this.files.texts(streamId, expired), await this.latestCheckpoint(streamId), expired);
+      const latest = await this.latestCheckpoint(streamId);
+      if (this.options.tiles !== false) {
+        const found = await this.find(streamId, eventId, expired);
+        if (!found) continue;
+        const bundle = await proveInclusionFromTiles(eventId, streamId, found, latest, this.tileStore(streamId), expired);
+        if (bundle) return bundle;
+      }
+      const bundle = await proveInStream(eventId, streamId, this.files.texts(streamId, expired), latest, expired);
       if (bundle) return bundle;
     }
     throw noEvent(eventId);
+  }
+
+  /** The stream's tiles as stored (tlog-tiles layout), for serving and export: read them through a `TileReader`, which rebuilds what is missing. */
+  async tiles(streamId: string): Promise<StreamTiles> {
+    return { store: this.tileStore(streamId), firstLive: (await this.files.lastExpired(streamId))?.to ?? 0 };
+  }
+
+  /** The stream's tile files, with the tiles this process's writer holds and has not written yet. */
+  private tileStore(streamId: string): TileStore {
+    const files = this.files.tiles(streamId);
+    return {
+      read: async (level, index) => {
+        const stored = await files.read(level, index);
+        const held = this.writer.held(streamId, level, index);
+        return held && held.length > (stored?.length ?? 0) ? held : stored;
+      },
+      write: (tiles, replace) => files.write(tiles, replace),
+      leaves: (from, to) => files.leaves(from, to),
+    };
+  }
+
+  /**
+   * A live record by its event id: where this process's writer put it, else by reading the
+   * stream (looking for the id in each line before parsing it).
+   */
+  private async find(streamId: string, eventId: string, expired: ExpiredRange | undefined): Promise<FoundRecord | undefined> {
+    const first = expired?.to ?? 0;
+    const at = this.writer.located(streamId, eventId);
+    if (at && at.position >= first) {
+      const text = await this.files.readLocatedText(streamId, at).catch(() => "");
+      if (text.endsWith("\n")) {
+        const record = JSON.parse(text) as LedgerRecord;
+        if (record.event.eventId === eventId && record.position === at.position) return { record, text: text.slice(0, -1), index: at.position };
+      }
+    }
+    let index = first;
+    for await (const text of this.files.texts(streamId, expired)) {
+      if (text.includes(eventId)) {
+        const record = JSON.parse(text) as LedgerRecord;
+        if (record.event.eventId === eventId) return { record, text: text.slice(0, -1), index };
+      }
+      index += 1;
+    }
+    return undefined;
   }
 
   async deadLetter(entry: DeadLetter): Promise<void> {

@@ -5,8 +5,12 @@ import { StreamTail } from "./chain.js";
 import { readLines } from "./line-reader.js";
 import { CHECKPOINTS, REPAIRS, type Located, type SegmentFiles, type SegmentLedgerOptions } from "./segment-files.js";
 import type { TornTailRepair } from "./types.js";
+import { TileAppender, TileReader } from "./tiles-tree.js";
 
 /** A stream's writer lease: the lock, and the open segment and checkpoint files. */
+/** How often a writer busy appending writes the tiles of its appends. */
+const TILES_EVERY_MS = 1000;
+
 export interface Lease {
   release: () => Promise<void>;
   segment: FileHandle;
@@ -23,6 +27,10 @@ export interface StreamState {
   segment: number;
   size: number;
   byEventId: Map<string, Located>;
+  /** The tiles appends add (undefined with tiles off, or until they could be read). */
+  tiles?: TileAppender;
+  /** When this writer last wrote the tiles of its appends (ms since the epoch). */
+  tilesAt?: number;
   /** Held while this process is the stream's writer. */
   lease?: Lease;
 }
@@ -68,6 +76,8 @@ export class SegmentWriter {
         lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
         return result;
       } catch (error) {
+        // Its tiles may hold leaves of records that never reached the file: not to be written.
+        state.tiles = undefined;
         await this.endLease(streamId);
         this.states.delete(streamId);
         throw error;
@@ -109,6 +119,8 @@ export class SegmentWriter {
     if (!lease) return;
     state.lease = undefined;
     clearTimeout(lease.idle);
+    // The tiles held back while appends came: written now the stream goes idle.
+    await this.flushTiles(streamId, state, true);
     await lease.segment.close().catch(() => undefined);
     await lease.checkpoints?.close().catch(() => undefined);
     await lease.release().catch(() => undefined);
@@ -133,6 +145,62 @@ export class SegmentWriter {
     return lease.checkpoints;
   }
 
+  /** The place of a record this process has seen appended or read as the stream's writer. */
+  located(streamId: string, eventId: string): Located | undefined {
+    return this.states.get(streamId)?.byEventId.get(eventId);
+  }
+
+  /**
+   * The stream's tile appender, opened at its current size if it is not (its edge read from the
+   * tiles, and whatever of it a crash lost rebuilt from the records); undefined if tiles are off
+   * or cannot be had (then proofs rebuild what they need, or rehash as before).
+   */
+  async tiles(streamId: string, state: StreamState): Promise<TileAppender | undefined> {
+    if (this.options.tiles === false) return undefined;
+    if (!state.tiles) {
+      const firstLive = (await this.files.lastExpired(streamId))?.to ?? 0;
+      state.tiles = await TileAppender.open(new TileReader(this.files.tiles(streamId), firstLive), state.tail.nextPosition).catch(() => undefined);
+    }
+    return state.tiles;
+  }
+
+  /**
+   * Writes the tiles the records taken in since the last call made. `replace`: they are this
+   * writer's appends (a partial tile replaces the narrower one); else records read at catch-up,
+   * whose tiles are written only where the store lacks them. A failure is not the append's: the records are on disk, and the
+   * tiles are opened afresh (and rebuilt) at the next append.
+   */
+  async flushTiles(streamId: string, state: StreamState, replace: boolean): Promise<void> {
+    const tiles = state.tiles?.take();
+    if (!tiles || tiles.length === 0) return;
+    await this.files
+      .tiles(streamId)
+      .write(tiles, replace)
+      .catch(() => {
+        state.tiles = undefined;
+      });
+  }
+
+  /**
+   * The tiles of appends: written at most once a second while appends keep coming, and when the
+   * lease ends. Every file made between two fsyncs of the segment is journalled by the next one
+   * (ext4 commits it with the segment's), which for each batch would cost about as much as the
+   * fsync itself; once a second it costs next to nothing. Meanwhile a proof in this process
+   * reads the tiles not yet written from the writer (`held`), and one elsewhere rebuilds them
+   * from the records.
+   */
+  async flushAppended(streamId: string, state: StreamState): Promise<void> {
+    const now = Date.now();
+    if (now - (state.tilesAt ?? 0) < TILES_EVERY_MS) return;
+    state.tilesAt = now;
+    await this.flushTiles(streamId, state, true);
+  }
+
+  /** Tile (level, index) as this process's writer of the stream holds it and has not written yet. */
+  held(streamId: string, level: number, index: number): Buffer | undefined {
+    return this.states.get(streamId)?.tiles?.held(level, index);
+  }
+
   /** Brings this process's view of a stream up to what is on disk (other writers' appends too). */
   private async catchUp(streamId: string): Promise<StreamState> {
     let state = this.states.get(streamId);
@@ -141,6 +209,9 @@ export class SegmentWriter {
       const tail = new StreamTail(streamId, (await this.files.checkpoints(streamId)).at(-1), expired);
       state = { tail, segment: expired ? expired.segment + 1 : 0, size: 0, byEventId: new Map() };
       this.states.set(streamId, state);
+      // Opened before the records are read, and fed each: the tiles a crash (or an older
+      // version) left missing are rebuilt as the records go by.
+      await this.tiles(streamId, state);
     }
     for (const index of await this.files.segmentIndices(streamId)) {
       if (index < state.segment) continue;
@@ -167,12 +238,13 @@ export class SegmentWriter {
           break;
         }
         const record = JSON.parse(line) as LedgerRecord;
-        state.tail.absorb(line.slice(0, -1), record);
+        state.tiles?.append(state.tail.absorb(line.slice(0, -1), record));
         state.byEventId.set(record.event.eventId, { segment: index, position: record.position, offset, length });
         offset += length;
       }
       state.segment = index;
       state.size = offset;
+      await this.flushTiles(streamId, state, false);
     }
     return state;
   }

@@ -33,7 +33,7 @@ export const isValidKeyName = (name: string): boolean => name.length > 0 && !/[\
  * Strict standard base64 (RFC 4648 section 4, padded, as the spec and Go write it): a string that
  * decodes and re-encodes to itself. Node's decoder alone skips stray characters.
  */
-function decodeBase64(text: string): Buffer | undefined {
+export function decodeBase64(text: string): Buffer | undefined {
   const bytes = Buffer.from(text, "base64");
   return text !== "" && bytes.toString("base64") === text ? bytes : undefined;
 }
@@ -141,13 +141,37 @@ function checkText(text: string): void {
 export function formatNote(note: Note): string {
   checkText(note.text);
   if (note.signatures.length === 0) throw malformed("a note has at least one signature");
-  const lines = note.signatures.map((s) => {
-    if (!isValidKeyName(s.name)) throw malformed(`key name ${JSON.stringify(s.name)} is empty or has a space or '+'`);
-    const id = Buffer.alloc(4);
-    id.writeUInt32BE(s.keyId >>> 0);
-    return `${EM_DASH_PREFIX}${s.name} ${Buffer.concat([id, s.signature]).toString("base64")}\n`;
-  });
-  return `${note.text}\n${lines.join("")}`;
+  return `${note.text}\n${formatSignatureLines(note.signatures)}`;
+}
+
+/** Signature lines alone, each `— <name> <base64(key id || signature)>\n` (what a witness answers with). */
+export function formatSignatureLines(signatures: NoteSignature[]): string {
+  return signatures
+    .map((s) => {
+      if (!isValidKeyName(s.name)) throw malformed(`key name ${JSON.stringify(s.name)} is empty or has a space or '+'`);
+      const id = Buffer.alloc(4);
+      id.writeUInt32BE(s.keyId >>> 0);
+      return `${EM_DASH_PREFIX}${s.name} ${Buffer.concat([id, s.signature]).toString("base64")}\n`;
+    })
+    .join("");
+}
+
+/** Reads a block of signature lines (each ending in a newline), as `parseNote` reads a note's. */
+export function parseSignatureLines(input: string): NoteSignature[] {
+  checkCharacters(input);
+  if (input === "" || !input.endsWith("\n")) throw malformed("the signature lines must end with a newline");
+  const signatures: NoteSignature[] = [];
+  for (const line of input.slice(0, -1).split("\n")) {
+    if (!line.startsWith(EM_DASH_PREFIX)) throw malformed("a signature line starts with an em dash (U+2014) and a space");
+    const rest = line.slice(EM_DASH_PREFIX.length);
+    const space = rest.indexOf(" ");
+    const name = space < 0 ? rest : rest.slice(0, space);
+    const bytes = space < 0 ? undefined : decodeBase64(rest.slice(space + 1));
+    if (!isValidKeyName(name) || !bytes || bytes.length < 5) throw malformed("a signature line is `— <key name> <base64(key id || signature)>`");
+    if (signatures.length === MAX_SIGNATURES) throw malformed(`more than ${MAX_SIGNATURES} signatures`);
+    signatures.push({ name, keyId: bytes.readUInt32BE(0), signature: bytes.subarray(4) });
+  }
+  return signatures;
 }
 
 /** Splits a signed note into its text and signatures, checking its form only (`openNote` verifies). */
@@ -158,20 +182,7 @@ export function parseNote(input: string | Uint8Array): Note {
   const split = message.lastIndexOf("\n\n");
   if (split < 0) throw malformed("no blank line before the signatures");
   const text = message.slice(0, split + 1);
-  const block = message.slice(split + 2);
-  if (block === "" || !block.endsWith("\n")) throw malformed("the signature lines must end with a newline");
-  const signatures: NoteSignature[] = [];
-  for (const line of block.slice(0, -1).split("\n")) {
-    if (!line.startsWith(EM_DASH_PREFIX)) throw malformed("a signature line starts with an em dash (U+2014) and a space");
-    const rest = line.slice(EM_DASH_PREFIX.length);
-    const space = rest.indexOf(" ");
-    const name = space < 0 ? rest : rest.slice(0, space);
-    const bytes = space < 0 ? undefined : decodeBase64(rest.slice(space + 1));
-    if (!isValidKeyName(name) || !bytes || bytes.length < 5) throw malformed("a signature line is `— <key name> <base64(key id || signature)>`");
-    if (signatures.length === MAX_SIGNATURES) throw malformed(`more than ${MAX_SIGNATURES} signatures`);
-    signatures.push({ name, keyId: bytes.readUInt32BE(0), signature: bytes.subarray(4) });
-  }
-  return { text, signatures };
+  return { text, signatures: parseSignatureLines(message.slice(split + 2)) };
 }
 
 /** Signs `text` (non-empty, ending in a newline) with each signer: the signed note, as text. */

@@ -1,6 +1,8 @@
 import Fastify from "fastify";
 import { z } from "zod";
 import { parseWith } from "@auditgraph/core";
+import { DEFAULT_MAX_BODY_BYTES, OTLP_TOKENS_ENV } from "@auditgraph/otel";
+import { registerOtlpRoute } from "./otlp.js";
 import type { AuditWorker } from "./worker.js";
 
 export const WorkerHttpOptionsSchema = z
@@ -11,6 +13,13 @@ export const WorkerHttpOptionsSchema = z
     host: z.string().min(1).default("0.0.0.0"),
     /** Also serve the process's own metrics (memory, CPU, event loop, GC): once per process, for the worker it runs. */
     processMetrics: z.boolean().default(true),
+    /**
+     * The OTLP ingest tokens of `POST /v1/traces`: `<tenantId>:<sha256 hex of the token>`, comma-separated
+     * (default: AUDITGRAPH_OTLP_TOKENS). None: every export is answered 401.
+     */
+    otlpTokens: z.string().optional(),
+    /** The largest OTLP export body taken, compressed or decompressed (default 16 MiB). */
+    otlpMaxBodyBytes: z.int().positive().default(DEFAULT_MAX_BODY_BYTES),
   })
   .strict();
 export type WorkerHttpOptions = z.input<typeof WorkerHttpOptionsSchema>;
@@ -25,7 +34,8 @@ export interface WorkerHttp {
 /**
  * The worker's HTTP endpoints: `/healthz` (the process is alive: 200), `/readyz` (200 when Redis
  * and the ledger are usable, 503 otherwise; Neo4j's state in the body either way) and `/metrics`
- * (Prometheus text, from the worker's own registry).
+ * (Prometheus text, from the worker's own registry); and `POST /v1/traces`, the OTLP/HTTP trace
+ * receiver (see @auditgraph/otel and docs/otel.md).
  */
 export async function startWorkerHttp(worker: AuditWorker, input: WorkerHttpOptions): Promise<WorkerHttp> {
   const options = parseWith(WorkerHttpOptionsSchema, input, "worker HTTP options");
@@ -41,9 +51,13 @@ export async function startWorkerHttp(worker: AuditWorker, input: WorkerHttpOpti
     const registry = worker.metrics.registry;
     return reply.type(registry.contentType).send(await registry.metrics());
   });
+  const closeOtlp = await registerOtlpRoute(app, worker, {
+    tokens: options.otlpTokens ?? process.env[OTLP_TOKENS_ENV],
+    maxBodyBytes: options.otlpMaxBodyBytes,
+  });
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
-  return { port, url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, close: () => app.close() };
+  return { port, url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, close: () => app.close().then(closeOtlp) };
 }

@@ -1,6 +1,8 @@
 export { AuditWorker, AuditWorkerOptionsSchema, waitUntilIdle, type AuditWorkerOptions, type LedgerHealth, type Readiness } from "./worker.js";
 export { startWorkerHttp, WorkerHttpOptionsSchema, type WorkerHttp, type WorkerHttpOptions } from "./http.js";
 export { WorkerMetrics, QUEUE_STATES } from "./metrics.js";
+export { StageTimers, STAGES, type Stage } from "./stage-timers.js";
+export { recordJob, type PipelineParts } from "./pipeline.js";
 export { RedisHealth, isConnectionError, type RedisState } from "./redis-health.js";
 export { SchemaGate, type GraphState } from "./schema-gate.js";
 export {
@@ -84,3 +86,4 @@ export {
   publishEscalationChanges,
   type EscalationChange,
 } from "./escalation-changes.js";
+export { WorkerOtlpExport } from "./otlp-export.js";

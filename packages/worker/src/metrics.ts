@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { STAGES, StageTimers } from "./stage-timers.js";
 
 /** Queue states reported by `auditgraph_queue_jobs` (BullMQ's names). */
 export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "failed", "completed"] as const;
@@ -29,6 +30,12 @@ export class WorkerMetrics {
   readonly escalationsOpened: Counter;
   readonly appendSeconds: Histogram;
   readonly projectionSeconds: Histogram;
+  /** Spans the OTLP export sent, dropped (queue full, run map full, closing) and failed to send (see `WorkerOtlpExport`). */
+  readonly otlpSpansExported: Counter;
+  readonly otlpSpansDropped: Counter;
+  readonly otlpSpansFailed: Counter;
+  /** The CPU each stage of the worker spends, and the events through it (see `StageTimers`); read at each scrape. */
+  readonly stages = new StageTimers();
   private processMetrics = false;
 
   constructor(sources: WorkerMetricsSources) {
@@ -65,6 +72,44 @@ export class WorkerMetrics {
       help: "Time of one projection write transaction (a range of one stream) into Neo4j",
       buckets: BUCKETS,
       registers,
+    });
+    this.otlpSpansExported = new Counter({
+      name: "auditgraph_otlp_spans_exported_total",
+      help: "Spans made of recorded events that the OTLP endpoint (AUDITGRAPH_OTLP_EXPORT_URL) accepted",
+      registers,
+    });
+    this.otlpSpansDropped = new Counter({
+      name: "auditgraph_otlp_spans_dropped_total",
+      help: "Spans (or events, or open runs) the OTLP export let go unsent: its bounded queue or run map full, or still queued at close",
+      registers,
+    });
+    this.otlpSpansFailed = new Counter({
+      name: "auditgraph_otlp_spans_failed_total",
+      help: "Spans the OTLP export sent and gave up on (the endpoint down or refusing past the exporter's retries)",
+      registers,
+    });
+    // Counters whose value is read from `stages` at each scrape: the hot path adds to plain numbers,
+    // never to a labelled prom-client child. A stage that never ran has no series.
+    const stages = this.stages;
+    new Counter({
+      name: "auditgraph_worker_stage_cpu_seconds_total",
+      help: "Process CPU (user + system) spent in each stage of the worker (validation, sealing, append, policies, projection); per event: rate of this / rate of auditgraph_worker_stage_events_total",
+      labelNames: ["stage"],
+      registers,
+      collect() {
+        this.reset();
+        for (const stage of STAGES) if (stages.events(stage) > 0 || stages.cpuSeconds(stage) > 0) this.inc({ stage }, stages.cpuSeconds(stage));
+      },
+    });
+    new Counter({
+      name: "auditgraph_worker_stage_events_total",
+      help: "Events that went through each stage of the worker (validation, sealing, append, policies: a job's events; projection: records projected)",
+      labelNames: ["stage"],
+      registers,
+      collect() {
+        this.reset();
+        for (const stage of STAGES) if (stages.events(stage) > 0 || stages.cpuSeconds(stage) > 0) this.inc({ stage }, stages.events(stage));
+      },
     });
     new Gauge({
       name: "auditgraph_projection_lag_events",

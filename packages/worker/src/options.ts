@@ -3,6 +3,7 @@ import { z } from "zod";
 import { SEVERITIES, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
 import type { PolicySet, PolicyState, RedisConnection } from "@auditgraph/policy";
+import { OtlpExportOptionsSchema } from "@auditgraph/otel";
 import type { WorkerNotifierOptions } from "./notifications.js";
 import { ProjectorSettingsSchema, type ProjectionGraph } from "./projector.js";
 
@@ -75,6 +76,11 @@ export const AuditWorkerOptionsSchema = z
     ledgerRetryMaxMs: z.int().positive().optional(),
     /** How often Redis's epoch is read, to notice (and report) that Redis lost its data (default 5 s). */
     epochCheckMs: z.int().positive().optional(),
+    /**
+     * Forward every event this worker records, once it is in the ledger, as OpenTelemetry GenAI
+     * spans to an OTLP/HTTP endpoint, in the background (see `WorkerOtlpExport`, docs/otel-export.md).
+     */
+    otlpExport: OtlpExportOptionsSchema.optional(),
     logger: z.custom<Logger>(hasMethods("info", "warn", "error", "debug"), "must be a pino Logger").optional(),
   })
   .strict();

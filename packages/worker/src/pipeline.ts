@@ -16,6 +16,8 @@ export interface PipelineParts {
   notifications?: WorkerNotifications;
   metrics: WorkerMetrics;
   log: Logger;
+  /** Leaves `metrics.stages` alone: only for the overhead bench's baseline (bench/worker-stages.ts); the worker always times. */
+  untimed?: boolean;
 }
 
 /**
@@ -30,15 +32,23 @@ export interface PipelineParts {
  */
 export async function recordJob(parts: PipelineParts, jobId: string | null, data: unknown): Promise<AppendOutcome> {
   const { ledger, recorder, policyEngine, notifications, metrics, log } = parts;
+  const stages = parts.untimed ? undefined : metrics.stages;
 
   const started = performance.now();
-  const { outcome, streams, keys } = await appendBatch(ledger, jobId, data, { recorder });
+  const { outcome, streams, keys } = await appendBatch(ledger, jobId, data, { recorder, ...(stages ? { stages } : {}) });
   metrics.appendSeconds.observe((performance.now() - started) / 1_000);
   metrics.eventsDuplicate.inc(outcome.duplicates);
   metrics.deadLetters.inc(outcome.deadLettered);
 
   for (const stream of policyEngine ? streams : []) {
-    const raised = await recordRaised(recorder, await policyEngine!.evaluate(stream), keys);
+    // The flags' sealing and append (untimed in the recorder: no `stages` passed) are the policies' CPU.
+    const section = stages?.start("policies");
+    let raised: Awaited<ReturnType<typeof recordRaised>>;
+    try {
+      raised = await recordRaised(recorder, await policyEngine!.evaluate(stream), keys);
+    } finally {
+      if (section !== undefined) stages!.stop(section, stream.inHand.size);
+    }
     if (!raised) continue;
     metrics.escalationsOpened.inc(raised.opened.length);
     // Escalation-first: the receivers hear of it now; the delivery never holds the ack.

@@ -16,6 +16,7 @@ import {
 import type { DeadLetter, Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { EventRecorder, type AppendedStream } from "./recorder.js";
+import type { StageTimers } from "./stage-timers.js";
 
 export type { AppendedStream } from "./recorder.js";
 
@@ -36,6 +37,8 @@ export interface ProcessOptions {
    * seals and `keyStore` is not looked at; without it, a recorder of `keyStore` that offers nothing.
    */
   recorder?: EventRecorder;
+  /** Where the validation, sealing and append CPU of the job is counted (the worker's `WorkerMetrics.stages`); untimed without it. */
+  stages?: StageTimers;
 }
 
 /**
@@ -108,8 +111,12 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
     await ledger.deadLetter({ id: `${jobId}`, recordedAt, jobId, reason: data.reason(), input: data.text });
     return { outcome: { appended: 0, duplicates: 0, deadLettered: 1 }, streams: [] };
   }
+  const { stages } = options;
+  // One section for the job's validation; the dead letters' writes in it wait on I/O, which adds no CPU (see `StageTimers`).
+  const validating = stages?.start("validation");
   const batch = BatchJobSchema.safeParse(data);
   if (!batch.success) {
+    if (validating !== undefined) stages!.stop(validating, 0);
     const reason = new ValidationError("batch job", issuesOf(batch.error)).message;
     await deadLetterWhole(ledger, { id: `${jobId}`, recordedAt, jobId, reason, input: data });
     return { outcome: { appended: 0, duplicates: 0, deadLettered: 1 }, streams: [] };
@@ -117,20 +124,24 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
 
   const byStream = new Map<string, { index: number; event: AuditEvent }[]>();
   let deadLettered = 0;
-  for (const [index, input] of batch.data.events.entries()) {
-    const reason = invalidReason(index, input);
-    if (reason) {
-      await deadLetterWhole(ledger, { id: `${jobId}#${index}`, recordedAt, jobId, reason, input });
-      deadLettered += 1;
-      continue;
+  try {
+    for (const [index, input] of batch.data.events.entries()) {
+      const reason = invalidReason(index, input);
+      if (reason) {
+        await deadLetterWhole(ledger, { id: `${jobId}#${index}`, recordedAt, jobId, reason, input });
+        deadLettered += 1;
+        continue;
+      }
+      const event = input as AuditEvent;
+      const streamId = streamIdFor(tenantIdOf(event));
+      const list = byStream.get(streamId) ?? [];
+      // The ledger keeps the event as it was received, not as parsed: fields this schema does not
+      // know (a newer producer's, or an older one's) are kept, never silently dropped.
+      list.push({ index, event });
+      byStream.set(streamId, list);
     }
-    const event = input as AuditEvent;
-    const streamId = streamIdFor(tenantIdOf(event));
-    const list = byStream.get(streamId) ?? [];
-    // The ledger keeps the event as it was received, not as parsed: fields this schema does not
-    // know (a newer producer's, or an older one's) are kept, never silently dropped.
-    list.push({ index, event });
-    byStream.set(streamId, list);
+  } finally {
+    if (validating !== undefined) stages!.stop(validating, batch.data.events.length);
   }
 
   const recorder = options.recorder ?? new EventRecorder({ ledger, ...(options.keyStore ? { keyStore: options.keyStore } : {}) });
@@ -145,7 +156,7 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
       const result = await recorder.record(
         streamId,
         entries.map((e) => e.event),
-        { ...(keys ? { keys } : {}), recordedAt },
+        { ...(keys ? { keys } : {}), ...(stages ? { stages } : {}), recordedAt },
       );
       const conflicts = await conflictsOf(entries, result.records, result.appended, keyStore);
       const inHand = new Map<string, AuditEvent>();

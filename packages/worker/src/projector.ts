@@ -7,6 +7,7 @@ import { unerased, type AppendedStream } from "./process.js";
 import { projectSettingAside } from "./projection-dead-letter.js";
 import { ProjectorSettingsSchema, type ProjectorOptions, type StreamLag, type StreamState } from "./projector-settings.js";
 import { current, openRange, rangeOf, readBatch, type OpenedRange } from "./projection-range.js";
+import type { StageTimers } from "./stage-timers.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export { ProjectorSettingsSchema, type ProjectionGraph, type ProjectorOptions, type ProjectorSettings, type StreamLag } from "./projector-settings.js";
@@ -28,8 +29,9 @@ export class StreamProjector {
   private resuming = false;
   private ledgerId?: Promise<string>;
 
-  constructor(private readonly options: ProjectorOptions) {
-    const { ledger: _l, graph: _g, keyStore: _k, logger, onSetAside: _s, onProjected: _p, ...settings } = options;
+  /** `stages`: where each projected batch's CPU is counted (the worker's `WorkerMetrics.stages`). */
+  constructor(private readonly options: ProjectorOptions & { stages?: StageTimers }) {
+    const { ledger: _l, graph: _g, keyStore: _k, logger, onSetAside: _s, onProjected: _p, stages: _t, ...settings } = options;
     this.settings = parseWith(ProjectorSettingsSchema, settings, "projector options");
     this.log = logger ?? pino({ name: "auditgraph-projector", level: logLevelOf() }, pino.destination(2));
   }
@@ -248,8 +250,19 @@ export class StreamProjector {
     return s.projected;
   }
 
-  /** One batch: from memory when the next records are in hand, else read back from the ledger. */
+  /** One batch, its CPU counted as the projection's (with the time it waits on the graph, see `StageTimers`). */
   private async step(s: StreamState): Promise<void> {
+    const section = this.options.stages?.start("projection");
+    let projected = 0;
+    try {
+      projected = await this.projectBatch(s);
+    } finally {
+      if (section !== undefined) this.options.stages!.stop(section, projected);
+    }
+  }
+
+  /** One batch: from memory when the next records are in hand, else read back from the ledger. How many records it projected. */
+  private async projectBatch(s: StreamState): Promise<number> {
     const { ledger, graph, keyStore } = this.options;
     const { batchSize } = this.settings;
     const projected = s.projected ?? (await this.readCursor(s));
@@ -277,7 +290,7 @@ export class StreamProjector {
         if (s.toEnd || s.restart) {
           s.toEnd = false;
           s.restart = false;
-          return;
+          return 0;
         }
         throw new AuditgraphError(
           "AUDITGRAPH_E_PROJECTION_MISSING_RECORD",
@@ -335,6 +348,7 @@ export class StreamProjector {
         throw new ForeignProjectionError(s.streamId, ledgerId, outcome.ledgerId);
     }
     for (const position of s.inHand.keys()) if (position <= (s.projected ?? -1)) s.inHand.delete(position);
+    return batch.records.length;
   }
 
   /** Whether this ledger's record at `position` has `hash`. */

@@ -1,5 +1,6 @@
 import { isSystemEvent, sealEvent, type AuditEvent, type LedgerRecord, type StoredEvent, type SubjectKeyStore } from "@auditgraph/core";
-import type { Ledger } from "@auditgraph/ledger";
+import type { AppendResult, Ledger } from "@auditgraph/ledger";
+import type { StageTimers } from "./stage-timers.js";
 
 /** One stream's share of an append: its records as the ledger returned them, and the events in the clear. */
 export interface AppendedStream {
@@ -29,6 +30,8 @@ export interface RecordOptions {
   keys?: Pick<SubjectKeyStore, "keyFor">;
   /** The records' `recordedAt` (one for a whole job); the ledger's clock otherwise. */
   recordedAt?: string;
+  /** Where the sealing and append CPU is counted (a job's, see `appendBatch`); untimed without it (the flags: the policies' CPU). */
+  stages?: StageTimers;
 }
 
 /**
@@ -68,11 +71,24 @@ export class EventRecorder {
    * Seals, appends (durable before this resolves) and offers the appended records. `inHand` maps
    * each event id to its first event in `events`: the content the ledger stored when it was new.
    */
-  async record(streamId: string, events: AuditEvent[], { keys, recordedAt }: RecordOptions = {}): Promise<AppendedStream> {
-    const stored = await this.seal(events, keys);
+  async record(streamId: string, events: AuditEvent[], { keys, recordedAt, stages }: RecordOptions = {}): Promise<AppendedStream> {
+    // No sealing section without a key store: its series stays absent, as nothing was sealed.
+    const sealing = stages && (keys ?? this.options.keyStore) ? stages.start("sealing") : undefined;
+    let stored: StoredEvent[];
+    try {
+      stored = await this.seal(events, keys);
+    } finally {
+      if (sealing !== undefined) stages!.stop(sealing, events.length);
+    }
     // Ledger.append is typed for events in the clear; it stores any StoredEvent alike (it reads
     // only eventId and traceId, which a sealed event keeps in its clear envelope).
-    const result = await this.options.ledger.append(streamId, stored, recordedAt);
+    const appending = stages?.start("append");
+    let result: AppendResult;
+    try {
+      result = await this.options.ledger.append(streamId, stored, recordedAt);
+    } finally {
+      if (appending !== undefined) stages!.stop(appending, events.length);
+    }
     const inHand = new Map<string, AuditEvent>();
     for (const event of events) if (!inHand.has(event.eventId)) inHand.set(event.eventId, event);
     const appended: AppendedStream = { streamId, records: result.records, appended: result.appended, inHand };

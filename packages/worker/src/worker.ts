@@ -16,6 +16,7 @@ import { announceEscalations } from "./escalation-changes.js";
 import { EventRecorder } from "./recorder.js";
 import { recordJob } from "./pipeline.js";
 import { LedgerHold, type LedgerHealth } from "./ledger-hold.js";
+import { WorkerOtlpExport } from "./otlp-export.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
@@ -79,6 +80,8 @@ export class AuditWorker {
   private readonly ownedState: RedisPolicyState | undefined;
   readonly policyEngine: PolicyEngine | undefined;
   readonly notifications: WorkerNotifications | undefined;
+  /** Every recorded event out as GenAI spans, when `otlpExport` is given. */
+  readonly otlpExport: WorkerOtlpExport | undefined;
   private readonly notificationGraceMs: number;
   /** Holds a job while the ledger cannot be written (see `LedgerHold`). */
   private readonly ledgerHold: LedgerHold;
@@ -130,19 +133,22 @@ export class AuditWorker {
       graph: this.schema.graph,
       logger: this.log,
       onSetAside: () => this.metrics.projectionDeadLetters.inc(),
+      stages: this.metrics.stages,
       // Escalations now in the graph are announced (ids only) on BullMQ's own client: the console's inbox refreshes.
       onProjected: (records) => void (this.closing.signal.aborted || announceEscalations(() => this.worker.getBackend().client, records)),
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
     });
     this.notificationGraceMs = options.notificationGraceMs ?? 10_000;
     this.ledgerHold = new LedgerHold(this.log, options.ledgerRetryMaxMs ?? 5_000, this.closing.signal);
-    // Every append of the worker (a job's events, the policies' flags, the notifier's attempts) is counted and projected.
+    if (options.otlpExport) this.otlpExport = new WorkerOtlpExport(options.otlpExport, options.keyStore, this.metrics, this.log);
+    // Every append of the worker (a job's events, the policies' flags, the notifier's attempts) is counted and projected (and exported).
     const recorder = new EventRecorder({
       ledger: options.ledger,
       ...(options.keyStore ? { keyStore: options.keyStore } : {}),
       onAppended: (appended) => {
         this.metrics.eventsAppended.inc(appended.appended);
         this.projector.offer(appended);
+        this.otlpExport?.offer(appended);
       },
     });
     if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, recorder, this.log);
@@ -342,11 +348,14 @@ export class AuditWorker {
     await this.worker.close();
     // Before the projection closes: the attempts recorded meanwhile are projected too.
     await this.notifications?.close(this.notificationGraceMs);
+    // Before the projection closes, after the last append: the export flushes beside it, within its own deadline.
+    const exported = this.otlpExport?.close();
     const projected = this.projector.close();
     // After the projection is told it is closing (so the calls refused now are not retried): one
     // waiting on a migration attempt stops; the next start resumes from the cursor.
     this.schema.close();
     await projected;
+    await exported;
     await this.ownedState?.close();
     await this.stateClient?.quit().catch(() => this.stateClient?.disconnect());
     if (this.counts) {

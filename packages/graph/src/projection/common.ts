@@ -20,12 +20,18 @@ export const base = (r: UserRecord) => ({
   streamId: r.streamId,
   position: neo4j.int(r.position),
   recordedAt: r.recordedAt,
-  occurredAt: r.event.occurredAt,
+  // No occurredAt: no statement reads it, and every row is packed, sent and unpacked.
 });
 
 export function ofType<T extends AuditEvent["type"]>(records: PlainRecord[], ...types: T[]) {
   return records.filter((r): r is PlainRecord & { event: EventOf<T> } => (types as string[]).includes(r.event.type));
 }
+
+/**
+ * A map key of strings, unambiguous (JSON of the list): JSON.stringify of a list of strings is
+ * already its canonical form, without canonicalJson's key sorting, for a key taken per record.
+ */
+export const keyOf = (...parts: readonly string[]): string => JSON.stringify(parts);
 
 /** One row per distinct key: a batch often holds many events of one trace, session or target. */
 export function distinctBy<T>(rows: T[], key: (row: T) => string): T[] {

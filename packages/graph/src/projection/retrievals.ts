@@ -44,7 +44,11 @@ export const retrievalSteps = {
     rows: (b) => ofType(b.records, "retriever.start").map((r) => ({ ...base(r), name: r.event.name ?? null, query: r.event.payload.query })),
   },
   retrieverEnd: { cypher: RETRIEVER_END, rows: (b) => b.derive(retrieved) },
-  retrievalUsedBy: { cypher: RETRIEVAL_USED_BY, rows: (b) => b.derive(retrieved) },
+  // Only the keys: the documents' content went with RETRIEVER_END, and would only be sent again.
+  retrievalUsedBy: {
+    cypher: RETRIEVAL_USED_BY,
+    rows: (b) => b.derive(retrieved).map((r) => ({ tenantId: r.tenantId, runId: r.runId, eventId: r.eventId })),
+  },
   retrieverError: {
     cypher: RETRIEVER_ERROR,
     rows: (b) => ofType(b.records, "retriever.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })),

@@ -1,5 +1,5 @@
-import { canonicalJson, type EventOf, type PlainRecord } from "@auditgraph/core";
-import { type Batch, type Step, type UserRecord, base, distinctBy, json, ofType } from "./common.js";
+import type { EventOf, PlainRecord } from "@auditgraph/core";
+import { type Batch, type Step, type UserRecord, base, distinctBy, json, keyOf, ofType } from "./common.js";
 import { statement } from "./statement.js";
 
 // Tool runs, the LLM calls that asked for them, and the requests no run answers.
@@ -44,7 +44,7 @@ function toolGroups(b: Batch) {
         callId: callIdOf(r, r.event.payload.toolCallId),
       })),
     ],
-    (row) => canonicalJson(row),
+    (row) => keyOf(row.tenantId, row.traceId, row.callId),
   );
 }
 

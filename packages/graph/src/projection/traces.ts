@@ -1,5 +1,5 @@
 import { canonicalJson, subjectRef, type EventOf } from "@auditgraph/core";
-import { type Batch, type Step, type UserRecord, distinctBy } from "./common.js";
+import { type Batch, type Step, type UserRecord, distinctBy, keyOf } from "./common.js";
 import { statement } from "./statement.js";
 
 // Traces, replays, reviews and sessions: every user event's trace, whatever its type.
@@ -64,7 +64,7 @@ function traceRows(batch: Batch): Map<string, TraceRow> {
   const traces = new Map<string, TraceRow>();
   for (const r of batch.records) {
     const { user, agent } = r.event.identity;
-    const key = canonicalJson([user.tenantId, r.event.traceId]);
+    const key = keyOf(user.tenantId, r.event.traceId);
     const seen = traces.get(key);
     if (seen) {
       if (r.event.eventId < seen.firstEventId) seen.firstEventId = r.event.eventId;
@@ -93,7 +93,7 @@ function traceRows(batch: Batch): Map<string, TraceRow> {
     // trace does not make that trace a review's.
     const review = isReviewRecord(r) && (r.event.payload.data as { reviewId: string }).reviewId === r.event.traceId;
     const kind = review ? "review" : r.event.tags?.some((tag) => tag.startsWith(REPLAY_TAG_PREFIX)) ? "replay" : null;
-    const trace = traces.get(canonicalJson([r.event.identity.user.tenantId, r.event.traceId]))!;
+    const trace = traces.get(keyOf(r.event.identity.user.tenantId, r.event.traceId))!;
     if (kind === "review" || (kind === "replay" && trace.kind === null)) trace.kind = kind;
   }
   return traces;
@@ -106,7 +106,7 @@ function sessionRows(batch: Batch) {
   const sessions = new Map<string, { tenantId: unknown; sessionId: unknown; recordedAt: string | null }>();
   for (const t of batch.derive(traceRows).values()) {
     if (!t.sessionId) continue;
-    const key = canonicalJson([t.tenantId, t.sessionId]);
+    const key = keyOf(String(t.tenantId), String(t.sessionId));
     // A replay or review is no activity of the session; its session is still reordered.
     const at = t.kind === null ? t.lastRecordedAt : null;
     const seen = sessions.get(key);

@@ -10,11 +10,23 @@ MERGE (a:Agent {tenantId: r.tenantId, id: r.agentId}) SET a.name = r.agentName
 MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
 MERGE (a)-[:HAS_VERSION]->(av)
 MERGE (t)-[:HANDLED_BY]->(av)
-FOREACH (_ IN CASE WHEN t.kind = 'review' THEN [] ELSE [1] END |
+WITH r, tn, t, a
+CALL (r, tn, t, a) {
+  WITH r, tn, t, a WHERE t.kind IS NULL OR t.kind <> 'review'
   MERGE (u:User {tenantId: r.tenantId, id: r.userId}) SET u.subject = r.subject
   MERGE (u)-[:MEMBER_OF]->(tn)
   MERGE (t)-[:REQUESTED_BY]->(u)
-  MERGE (a)-[:ACTED_ON_BEHALF_OF {traceId: r.traceId}]->(u))
-FOREACH (_ IN CASE WHEN r.sessionId IS NULL THEN [] ELSE [1] END |
+  // The trace's ACTED_ON_BEHALF_OF, found by its trace id (index acted_on_behalf_trace), not by
+  // walking the agent's and the user's relationships, which grow with the user's traces. A check
+  // then CREATE is what MERGE does: the SET on t above holds the trace's write lock until commit,
+  // and only this statement writes a trace's link, so two transactions never both find it missing.
+  WITH r, a, u
+  WHERE NOT EXISTS { MATCH ()-[acted:ACTED_ON_BEHALF_OF {traceId: r.traceId}]->() WHERE startNode(acted) = a AND endNode(acted) = u }
+  CREATE (a)-[:ACTED_ON_BEHALF_OF {traceId: r.traceId}]->(u)
+}
+WITH r, t
+CALL (r, t) {
+  WITH r, t WHERE r.sessionId IS NOT NULL
   MERGE (s:Session {tenantId: r.tenantId, id: r.sessionId})
-  MERGE (t)-[:IN_SESSION]->(s))
+  MERGE (t)-[:IN_SESSION]->(s)
+}

@@ -111,6 +111,8 @@ import { Graph, investigate, type Lineage } from "@auditgraph/graph";
 import { AuditWorker, type AuditWorkerOptions } from "@auditgraph/worker";
 import { replaySnapshot, createSnapshot } from "@auditgraph/replay";
 import { loadConfig, type Config } from "@auditgraph/cli";
+import { handleOtlpExport, parseOtlpTokens, type OtlpOutcome } from "@auditgraph/otel";
+import { Witness, WitnessState } from "@auditgraph/witness";
 
 // The handler is a callback handler of the app's own @langchain/core (the peer dependency).
 const handler: BaseCallbackHandler = new AuditCallbackHandler(
@@ -131,10 +133,22 @@ const options: AuditWorkerOptions = { connection: { host: "127.0.0.1", port: 637
 const worker: typeof AuditWorker = AuditWorker;
 const findings: Promise<Finding[]> = loadPolicyFile("p.yaml").then((set) => set.evaluate(event));
 const config: Config = loadConfig({});
-export { handler, digest, redacted, counts, report, pg, rows, lineage, options, worker, findings, config, replaySnapshot, createSnapshot };
+const otlp: OtlpOutcome = handleOtlpExport({ contentType: "application/json", contentEncoding: undefined, authorization: undefined, body: new Uint8Array() }, parseOtlpTokens(""));
+const witness: Promise<Witness> = WitnessState.open("state").then((state) => new Witness({ name: "w", privateKey: "pem", logs: [], state }));
+export { handler, digest, redacted, counts, report, pg, rows, lineage, options, worker, findings, config, replaySnapshot, createSnapshot, otlp, witness };
 `,
   );
   return run(join(app, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], { cwd: app, timeoutMs: LONG });
+}
+
+/** A port nothing listens on now (the OS picks it; it is given back at once). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
 }
 
 beforeAll(async () => {
@@ -255,6 +269,12 @@ describe("every package, packed and installed into an app outside the repository
       const pems = await Promise.all((await readdir(keys)).map(async (f) => ({ path: join(keys, f), text: await readFile(join(keys, f), "utf8") })));
       const signingKey = pems.find((k) => k.text.includes("PRIVATE KEY"))!.path;
       const publicKey = pems.find((k) => k.text.includes("PUBLIC KEY"))!.path;
+      // OpenTelemetry in: an ingest token for the tenant, and the worker's HTTP port (the receiver's).
+      const otlp = JSON.parse((await ok("npx", ["auditgraph", "otlp-token", "--tenant", tenantId, "--json"], { cwd: app })).stdout) as {
+        token: string;
+        entry: string;
+      };
+      const httpPort = await freePort();
       const env = cleanEnv({
         AUDITGRAPH_QUEUE: queue,
         AUDITGRAPH_LEDGER_DIR: join(app, ".auditgraph", "ledger"),
@@ -262,6 +282,8 @@ describe("every package, packed and installed into an app outside the repository
         AUDITGRAPH_SIGNING_KEY: signingKey,
         AUDITGRAPH_PUBLIC_KEY: publicKey,
         AUDITGRAPH_REDIS_URL: redisUrl.href,
+        AUDITGRAPH_WORKER_HTTP_PORT: String(httpPort),
+        AUDITGRAPH_OTLP_TOKENS: otlp.entry,
       });
 
       // The graph schema is found from the installed package, from any folder of the app.
@@ -338,6 +360,46 @@ console.log(JSON.stringify({ traceId, answer: result.messages.at(-1).text }));
         env,
       });
       expect(query.stdout).toContain(traceId);
+
+      // A GenAI span over OTLP/JSON to the installed worker's receiver: recorded, projected, traced.
+      const otelTrace = randomUUID().replace(/-/g, "");
+      const nanos = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+      const span = {
+        traceId: otelTrace,
+        spanId: otelTrace.slice(0, 16),
+        name: "chat fake-model",
+        kind: 3,
+        startTimeUnixNano: nanos(Date.now() - 50),
+        endTimeUnixNano: nanos(Date.now()),
+        attributes: [
+          ["gen_ai.operation.name", "chat"],
+          ["gen_ai.provider.name", "fake"],
+          ["gen_ai.request.model", "fake-model"],
+          ["user.id", userId],
+          ["gen_ai.input.messages", JSON.stringify([{ role: "user", parts: [{ type: "text", content: "Ship date?" }] }])],
+          ["gen_ai.output.messages", JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: `otel ${answer}` }], finish_reason: "stop" }])],
+        ].map(([key, value]) => ({ key, value: { stringValue: value } })),
+      };
+      const body = {
+        resourceSpans: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "otel-agent" } }] }, scopeSpans: [{ spans: [span] }] }],
+      };
+      const post = (authorization?: string) =>
+        fetch(`http://127.0.0.1:${httpPort}/v1/traces`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+          body: JSON.stringify(body),
+        });
+      expect((await post()).status).toBe(401);
+      const accepted = await post(`Bearer ${otlp.token}`);
+      expect(accepted.status, await accepted.clone().text()).toBe(200);
+      expect(await accepted.json()).not.toHaveProperty("partialSuccess.rejectedSpans");
+      for (const deadline = Date.now() + 120_000; ; ) {
+        const traced = await run("npx", ["auditgraph", "trace", otelTrace, "--tenant", tenantId, "--json"], { cwd: nested, env });
+        if (traced.code === 0 && traced.stdout.includes(`otel ${answer}`)) break;
+        if (Date.now() > deadline)
+          throw new Error(`the OTLP span's trace is not in the graph after 120 s: ${traced.stdout}${traced.stderr}\nworker:\n${workerLog}`);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
 
       const verify = await run("npx", ["auditgraph", "verify"], { cwd: nested, env });
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);

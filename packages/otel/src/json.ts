@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AuditgraphError, issuesOf } from "@auditgraph/core";
-import { int64Value, type AttributeValue, type Attributes, type OtlpSpan } from "./model.js";
+import { spansOf, type OtlpSpan } from "./model.js";
 
 // OTLP's JSON encoding (protobuf's JSON mapping with OTLP's exceptions): lowerCamelCase fields,
 // trace and span ids in hex (not base64), int64 as a decimal string or a number, bytes in base64,
@@ -73,24 +73,6 @@ export const ExportTraceServiceRequestJsonSchema = z.object({
     .optional(),
 });
 
-function anyValueOf(v: JsonAnyValue | undefined): AttributeValue {
-  if (!v) return "";
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.intValue !== undefined) return int64Value(v.intValue);
-  if (v.doubleValue !== undefined) return Number(v.doubleValue);
-  if (v.arrayValue !== undefined) return (v.arrayValue.values ?? []).map(anyValueOf);
-  if (v.kvlistValue !== undefined) return attributesOf(v.kvlistValue.values);
-  if (v.bytesValue !== undefined) return { bytes: v.bytesValue };
-  return "";
-}
-
-function attributesOf(list: JsonKeyValue[] | undefined): Attributes {
-  const out: Attributes = {};
-  for (const { key, value } of list ?? []) if (key) out[key] = anyValueOf(value);
-  return out;
-}
-
 const idOf = (hexId: string | undefined) => (!hexId || /^0+$/.test(hexId) ? undefined : hexId.toLowerCase());
 
 /** The spans of a JSON `ExportTraceServiceRequest`; AUDITGRAPH_E_OTLP_DECODE naming the field when it is not one. */
@@ -106,30 +88,7 @@ export function decodeJsonRequest(body: string): OtlpSpan[] {
     const issues = issuesOf(parsed.error).map((i) => `${i.path}: ${i.message}`);
     throw new AuditgraphError("AUDITGRAPH_E_OTLP_DECODE", `OTLP JSON body is not an ExportTraceServiceRequest: ${issues.slice(0, 5).join("; ")}`);
   }
-  const spans: OtlpSpan[] = [];
-  for (const rs of parsed.data.resourceSpans ?? []) {
-    const resource = attributesOf(rs.resource?.attributes);
-    for (const ss of rs.scopeSpans ?? []) {
-      const scope = { name: ss.scope?.name ?? "", version: ss.scope?.version ?? "" };
-      for (const s of ss.spans ?? []) {
-        spans.push({
-          traceId: idOf(s.traceId) ?? "",
-          spanId: idOf(s.spanId) ?? "",
-          parentSpanId: idOf(s.parentSpanId),
-          name: s.name,
-          kind: s.kind,
-          startNs: BigInt(s.startTimeUnixNano),
-          endNs: BigInt(s.endTimeUnixNano),
-          attributes: attributesOf(s.attributes),
-          events: (s.events ?? []).map((e) => ({ name: e.name, timeNs: BigInt(e.timeUnixNano), attributes: attributesOf(e.attributes) })),
-          status: { code: s.status?.code ?? 0, message: s.status?.message ?? "" },
-          resource,
-          scope,
-        });
-      }
-    }
-  }
-  return spans;
+  return spansOf(parsed.data, idOf);
 }
 
 /** A JSON `ExportTraceServiceResponse` (int64 as a string, as protobuf's JSON mapping writes it). */

@@ -1,6 +1,6 @@
 import protobuf from "protobufjs";
 import { AuditgraphError } from "@auditgraph/core";
-import { hexId, int64Value, type AttributeValue, type Attributes, type OtlpSpan } from "./model.js";
+import { hexId, spansOf, type OtlpSpan, type WireRequest } from "./model.js";
 
 // The subset of opentelemetry-proto (v1: collector/trace/v1/trace_service.proto, trace/v1/trace.proto,
 // common/v1/common.proto, resource/v1/resource.proto) that a trace export carries, written here as a
@@ -74,89 +74,16 @@ export function encodeProtobufStatus(code: number, message: string): Uint8Array 
   return StatusType.encode(StatusType.fromObject({ code, message })).finish();
 }
 
-// The decoded message as `toObject` shapes it below: int64/fixed64 as decimal strings, bytes as Uint8Array.
-interface PbAnyValue {
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: string;
-  doubleValue?: number;
-  arrayValue?: { values?: PbAnyValue[] };
-  kvlistValue?: { values?: PbKeyValue[] };
-  bytesValue?: Uint8Array;
-}
-interface PbKeyValue {
-  key?: string;
-  value?: PbAnyValue;
-}
-interface PbSpan {
-  traceId?: Uint8Array;
-  spanId?: Uint8Array;
-  parentSpanId?: Uint8Array;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: string;
-  endTimeUnixNano?: string;
-  attributes?: PbKeyValue[];
-  events?: { timeUnixNano?: string; name?: string; attributes?: PbKeyValue[] }[];
-  status?: { message?: string; code?: number };
-}
-interface PbRequest {
-  resourceSpans?: {
-    resource?: { attributes?: PbKeyValue[] };
-    scopeSpans?: { scope?: { name?: string; version?: string }; spans?: PbSpan[] }[];
-  }[];
-}
-
-function anyValueOf(v: PbAnyValue | undefined): AttributeValue {
-  if (!v) return "";
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.intValue !== undefined) return int64Value(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.arrayValue !== undefined) return (v.arrayValue.values ?? []).map(anyValueOf);
-  if (v.kvlistValue !== undefined) return attributesOf(v.kvlistValue.values);
-  if (v.bytesValue !== undefined) return { bytes: Buffer.from(v.bytesValue).toString("base64") };
-  return "";
-}
-
-function attributesOf(list: PbKeyValue[] | undefined): Attributes {
-  const out: Attributes = {};
-  for (const { key, value } of list ?? []) if (key) out[key] = anyValueOf(value);
-  return out;
-}
-
 /** The spans of a protobuf `ExportTraceServiceRequest`; AUDITGRAPH_E_OTLP_DECODE when the bytes are not one. */
 export function decodeProtobufRequest(body: Uint8Array): OtlpSpan[] {
-  let request: PbRequest;
+  // `toObject` below: int64/fixed64 as decimal strings, bytes (ids too) as Uint8Array.
+  let request: WireRequest<Uint8Array>;
   try {
-    request = RequestType.toObject(RequestType.decode(body), { longs: String, oneofs: false, defaults: false }) as PbRequest;
+    request = RequestType.toObject(RequestType.decode(body), { longs: String, oneofs: false, defaults: false }) as WireRequest<Uint8Array>;
   } catch (error) {
     throw new AuditgraphError("AUDITGRAPH_E_OTLP_DECODE", `OTLP protobuf body is not an ExportTraceServiceRequest: ${(error as Error).message}`);
   }
-  const spans: OtlpSpan[] = [];
-  for (const rs of request.resourceSpans ?? []) {
-    const resource = attributesOf(rs.resource?.attributes);
-    for (const ss of rs.scopeSpans ?? []) {
-      const scope = { name: ss.scope?.name ?? "", version: ss.scope?.version ?? "" };
-      for (const s of ss.spans ?? []) {
-        spans.push({
-          traceId: hexId(s.traceId) ?? "",
-          spanId: hexId(s.spanId) ?? "",
-          parentSpanId: hexId(s.parentSpanId),
-          name: s.name ?? "",
-          kind: s.kind ?? 0,
-          startNs: BigInt(s.startTimeUnixNano ?? 0),
-          endNs: BigInt(s.endTimeUnixNano ?? 0),
-          attributes: attributesOf(s.attributes),
-          events: (s.events ?? []).map((e) => ({ name: e.name ?? "", timeNs: BigInt(e.timeUnixNano ?? 0), attributes: attributesOf(e.attributes) })),
-          status: { code: s.status?.code ?? 0, message: s.status?.message ?? "" },
-          resource,
-          scope,
-        });
-      }
-    }
-  }
-  return spans;
+  return spansOf(request, hexId);
 }
 
 /** A protobuf `ExportTraceServiceResponse`: empty when every span was accepted, else with its partial success. */

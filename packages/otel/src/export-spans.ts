@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type SpanStatus } from "@opentelemetry/api";
 import { hrTimeDuration, millisToHrTime } from "@opentelemetry/core";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace-base";
-import { isSystemEvent, tenantIdOf, type AuditEvent, type EventOf } from "@auditgraph/core";
+import { isSystemEvent, sha256Hex, tenantIdOf, type AuditEvent, type EventOf } from "@auditgraph/core";
 import { AUDITGRAPH, GEN_AI, GENERAL, OPENINFERENCE, RESOURCE, EXCEPTION_EVENT } from "./attributes.js";
 import { AUDITGRAPH_EXPORT, EXPORT_SCOPE, annotationEventName } from "./attributes.js";
 import { RUN_SPANS, contextOf, ruleOf, type ExportContent, type RunKind } from "./export-map.js";
@@ -37,7 +36,6 @@ interface OpenRun {
 
 type ErrorEvent = EventOf<"chain.error" | "llm.error" | "tool.error" | "retriever.error">;
 
-const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NOT_ZERO = /[1-9a-f]/;
 
@@ -49,17 +47,17 @@ const NOT_ZERO = /[1-9a-f]/;
 export function traceIdOf(tenantId: string, traceId: string): string {
   if (/^[0-9a-f]{32}$/i.test(traceId) && NOT_ZERO.test(traceId.toLowerCase())) return traceId.toLowerCase();
   if (UUID.test(traceId) && NOT_ZERO.test(traceId.toLowerCase())) return traceId.replaceAll("-", "").toLowerCase();
-  return sha(`trace\0${tenantId}\0${traceId}`).slice(0, 32);
+  return sha256Hex(`trace\0${tenantId}\0${traceId}`).slice(0, 32);
 }
 
 /** The span id of one of our runs (16 hex digits kept as they are, else hashed with its tenant and trace). */
 export function spanIdOf(tenantId: string, traceId: string, runId: string): string {
   if (/^[0-9a-f]{16}$/i.test(runId) && NOT_ZERO.test(runId.toLowerCase())) return runId.toLowerCase();
-  return sha(`run\0${tenantId}\0${traceId}\0${runId}`).slice(0, 16);
+  return sha256Hex(`run\0${tenantId}\0${traceId}\0${runId}`).slice(0, 16);
 }
 
 /** The span id of an event exported as a span of its own. */
-export const eventSpanIdOf = (eventId: string): string => sha(`event\0${eventId}`).slice(0, 16);
+export const eventSpanIdOf = (eventId: string): string => sha256Hex(`event\0${eventId}`).slice(0, 16);
 
 const timeOf = (iso: string) => millisToHrTime(Date.parse(iso));
 const isError = (e: AuditEvent): e is ErrorEvent => e.type.endsWith(".error");

@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { AuditgraphError, lockDir, parseWith } from "@auditgraph/core";
+import { AuditgraphError, lockDir, parseWith, sha256Hex } from "@auditgraph/core";
 
 /** What the witness keeps of a log (one origin): the latest checkpoint it cosigned. */
 export const OriginStateSchema = z.object({
@@ -23,7 +22,7 @@ export const WitnessErrorCodes = {
 } as const;
 
 /** The origin hash the spec names a log's monitoring path by: SHA-256 of the origin, lowercase hex. */
-export const originHash = (origin: string): string => createHash("sha256").update(origin, "utf8").digest("hex");
+export const originHash = (origin: string): string => sha256Hex(origin);
 
 /**
  * The witness's state directory: one JSON file per origin under `origins/`, each replaced whole

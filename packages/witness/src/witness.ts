@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import {
   cosign,
   cosigner,
@@ -9,6 +9,7 @@ import {
   parseCheckpointBody,
   parseNote,
   parseVerifierKey,
+  rootOf,
   verifyConsistency,
   type CheckpointBody,
   type Cosigner,
@@ -37,7 +38,8 @@ export interface WitnessOptions {
   log?: WitnessLog;
 }
 
-const EMPTY_ROOT = createHash("sha256").digest();
+/** RFC 9162 MTH({}): the root a size-0 checkpoint must carry. */
+const EMPTY_ROOT = rootOf([]);
 const SIZE_TYPE = "text/x.tlog.size";
 const silent: WitnessLog = { info: () => undefined, warn: () => undefined };
 

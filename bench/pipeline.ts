@@ -154,7 +154,7 @@ const EVENTS_PER_RUN = 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** VmRSS of a process in MB (NaN when it cannot be read). */
-async function rssMb(pid: number | undefined): Promise<number> {
+export async function rssMb(pid: number | undefined): Promise<number> {
   if (pid === undefined) return NaN;
   try {
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
@@ -169,7 +169,7 @@ async function rssMb(pid: number | undefined): Promise<number> {
  * Linux fixes at 100 for /proc), NaN when it cannot be read. On a shared machine the CPU a worker
  * spends per event is a steadier figure than its rate, which the other load moves.
  */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
+export async function cpuSeconds(pid: number | undefined): Promise<number> {
   if (pid === undefined) return NaN;
   try {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
@@ -182,7 +182,7 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
 }
 
 /** Counts the records of the run's streams by reading only the bytes appended since the last call; notes where sampled events landed. */
-class LedgerTail {
+export class LedgerTail {
   private readonly offsets = new Map<string, number>();
   private readonly counts = new Map<string, number>();
   constructor(
@@ -268,12 +268,19 @@ class LedgerTail {
 }
 
 /** Starts `count` worker processes on the run's config and resolves once each says it is ready. */
-async function startWorkers(count: number, env: Record<string, string>, concurrency: number, log: (l: string) => void): Promise<ChildProcess[]> {
+export async function startWorkers(
+  count: number,
+  env: Record<string, string>,
+  concurrency: number,
+  log: (l: string) => void,
+  /** More CLI arguments for worker i (bench/deployment.ts: its own `--http-port`). */
+  extraArgs: (i: number) => string[] = () => [],
+): Promise<ChildProcess[]> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
     // BENCH_PIPELINE_NODE_ARGS: extra node flags for the worker children (e.g. --cpu-prof), to profile them under load.
     const nodeArgs = (process.env.BENCH_PIPELINE_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, CLI, "worker", "--concurrency", String(concurrency)], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, "worker", "--concurrency", String(concurrency), ...extraArgs(i)], {
       env: { ...process.env, ...env, AUDITGRAPH_SPOOL_DIR: join(env.AUDITGRAPH_SPOOL_DIR!, `w${i}`) },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -303,7 +310,7 @@ async function startWorkers(count: number, env: Record<string, string>, concurre
   return children;
 }
 
-async function stopWorkers(children: ChildProcess[]): Promise<void> {
+export async function stopWorkers(children: ChildProcess[]): Promise<void> {
   await Promise.all(
     children.map(
       (child) =>

@@ -25,6 +25,8 @@ function expectRefused(result: { code: number; stdout: string; stderr: string },
 describe("auditgraph checkpoint and vkey: checkpoints as C2SP signed notes", () => {
   const tenant = `note-${randomUUID().slice(0, 8)}`;
   const oldTenant = `note-old-${randomUUID().slice(0, 8)}`;
+  /** A tenant with two streams: its base stream and shard 3. */
+  const sharded = `note-sharded-${randomUUID().slice(0, 8)}`;
   let env: NodeJS.ProcessEnv;
   let publicKeyPem: string;
 
@@ -49,6 +51,10 @@ describe("auditgraph checkpoint and vkey: checkpoints as C2SP signed notes", () 
     const ledger = new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pair.privateKeyPem) });
     await ledger.append(streamIdFor(oldTenant), sampleTrace(oldTenant));
     await ledger.close();
+    const signing = new SegmentLedger(config.ledgerDir, { signer: new CheckpointSigner(pair.privateKeyPem, { origin: ORIGIN }) });
+    await signing.append(streamIdFor(sharded), sampleTrace(sharded).slice(0, 2));
+    await signing.append(streamIdFor(sharded, 3), sampleTrace(sharded));
+    await signing.close();
     const file = join(config.ledgerDir, "streams", streamIdFor(oldTenant), "checkpoints.jsonl");
     const stripped = lines(await readFile(file, "utf8")).map((line) => {
       const { note: _note, ...old } = JSON.parse(line) as Record<string, unknown>;
@@ -94,6 +100,25 @@ describe("auditgraph checkpoint and vkey: checkpoints as C2SP signed notes", () 
     expectRefused(await runCli(env, "checkpoint", "--tenant", oldTenant), /signed before checkpoints carried a signed note/);
     expectRefused(await runCli(env, "checkpoint"), /give --tenant/);
     expectRefused(await runCli(env, "checkpoint", "--tenant", ""), /--tenant.*must not be empty/);
+  });
+
+  it("--shard picks one of a tenant's streams; a tenant with several needs it, and a shard it has not is refused", SLOW, async () => {
+    const third = await runCli(env, "checkpoint", "--tenant", sharded, "--shard", "3", "--json");
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(third.stdout)).toMatchObject({ streamId: streamIdFor(sharded, 3), treeSize: 6, origin: `${ORIGIN}/${streamIdFor(sharded, 3)}` });
+    const base = await runCli(env, "checkpoint", "--tenant", sharded, "--shard", "0", "--json");
+    expect(base.code, base.stderr).toBe(0);
+    expect(JSON.parse(base.stdout)).toMatchObject({ streamId: streamIdFor(sharded), treeSize: 2 });
+
+    expectRefused(
+      await runCli(env, "checkpoint", "--tenant", sharded),
+      new RegExp(`--tenant "${sharded}": the tenant has 2 streams \\(${streamIdFor(sharded)}, ${streamIdFor(sharded, 3)}\\).*give --shard <n> \\(0, 3\\)`),
+    );
+    expectRefused(
+      await runCli(env, "checkpoint", "--tenant", sharded, "--shard", "2"),
+      new RegExp(`--shard 2: tenant "${sharded}" has no stream ${streamIdFor(sharded, 2)}`),
+    );
+    for (const bad of ["-1", "1.5"]) expectRefused(await runCli(env, "checkpoint", "--tenant", sharded, "--shard", bad), /--shard <n>.*must be a shard number/);
   });
 
   it("refuses a bad AUDITGRAPH_LOG_ORIGIN naming it, and vkey with no key", SLOW, async () => {

@@ -84,7 +84,7 @@ export async function readAll(ledger: SegmentLedger) {
   return out;
 }
 
-import { SCHEMA_VERSION, isSealed, newEventId, type LedgerRecord, type PlainRecord, type UserEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, isSealed, lockDir, newEventId, type LedgerRecord, type PlainRecord, type UserEvent } from "@auditgraph/core";
 
 /** Records of a ledger written without a key store, with their events in the clear; throws on a sealed one. */
 export function inClear(records: LedgerRecord[]): PlainRecord[] {
@@ -169,4 +169,19 @@ export function capturedLogger() {
   const lines: string[] = [];
   const logger = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
   return { logger, lines, text: () => lines.join("") };
+}
+
+/**
+ * Another writer holding `streamId`'s writer lock and never letting go (as one stuck mid-batch
+ * would), after writing a first record there: appends to the stream wait, then time out. A
+ * segment ledger's own idle lease would be handed over to a waiting writer at once. Returns the
+ * release (once; later calls wait for that one).
+ */
+export async function holdStream(ledgerDir: string, streamId: string, first: UserEvent): Promise<() => Promise<void>> {
+  const ledger = new SegmentLedger(ledgerDir);
+  await ledger.append(streamId, [first]);
+  await ledger.close();
+  const release = await lockDir(join(ledgerDir, "streams", streamId), { name: "writer" });
+  let released: Promise<void> | undefined;
+  return () => (released ??= release());
 }

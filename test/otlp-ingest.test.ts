@@ -18,7 +18,7 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
-import { streamIdFor, type AuditEvent, type EventOf } from "@auditgraph/core";
+import { isStreamOfTenant, shardOf, streamIdFor, type AuditEvent, type EventOf } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { SPAN_EXTRA_EVENT, decodeProtobufResponse, newOtlpToken } from "@auditgraph/otel";
@@ -42,6 +42,9 @@ const tenant = `otlp-${randomUUID().slice(0, 8)}`;
 const other = `otlp-other-${randomUUID().slice(0, 8)}`;
 const { token, entry } = newOtlpToken(tenant);
 const unused = newOtlpToken(other);
+// A tenant whose events spread over 4 shards (the worker's AUDITGRAPH_SHARDS, as OTLP jobs carry no producer's count).
+const sharded = `otlp-sharded-${randomUUID().slice(0, 8)}`;
+const shardedToken = newOtlpToken(sharded);
 let http: WorkerHttp;
 let ledger: SegmentLedger;
 let queue: Queue;
@@ -53,9 +56,17 @@ beforeAll(async () => {
   ledger = new SegmentLedger(join(await mkdtemp(join(tmpdir(), "auditgraph-otlp-")), "ledger"));
   const graph = new Graph(loadConfig().neo4j);
   cleanup.push(() => graph.close());
-  const worker = new AuditWorker({ connection, queueName, ledger, graph, policies: await loadWorkerPolicies(undefined), logger: captured.logger });
+  const worker = new AuditWorker({
+    connection,
+    queueName,
+    ledger,
+    graph,
+    policies: await loadWorkerPolicies(undefined),
+    logger: captured.logger,
+    shards: `${sharded}:4`,
+  });
   cleanup.push(() => worker.close());
-  http = await startWorkerHttp(worker, { port: 0, host: "127.0.0.1", processMetrics: false, otlpTokens: `${unused.entry},${entry}` });
+  http = await startWorkerHttp(worker, { port: 0, host: "127.0.0.1", processMetrics: false, otlpTokens: `${unused.entry},${entry},${shardedToken.entry}` });
   cleanup.push(() => http.close());
   queue = new Queue(queueName, { connection });
   queue.on("error", () => undefined);
@@ -104,6 +115,23 @@ const one = <T extends AuditEvent["type"]>(events: AuditEvent[], runId: string, 
 };
 
 describe("OTLP/HTTP receiver on the worker's HTTP port", () => {
+  it("places a sharded tenant's spans by trace over its shards, the change from one shard recorded first", async () => {
+    const runs: ReturnType<typeof emitCurrentRun>[] = [];
+    await viaSdk(new ProtoExporter({ url: url(), headers: bearer(shardedToken.token) }), (tracer) => {
+      for (let i = 0; i < 8; i++) runs.push(emitCurrentRun(tracer));
+    });
+    await waitUntilIdle(queue, 60_000, { projection: false });
+    const records = (await readAll(ledger)).filter((r) => isStreamOfTenant(r.streamId, sharded));
+    const traces = new Set(runs.map((r) => traceOf(r.root)));
+    expect(new Set(records.filter((r) => r.event.type !== "shards.changed").map((r) => r.event.traceId))).toEqual(traces);
+    for (const r of records.filter((x) => x.event.type !== "shards.changed")) expect(r.streamId).toBe(streamIdFor(sharded, shardOf(r.event.traceId, 4)));
+    expect(new Set(records.map((r) => r.streamId)).size).toBeGreaterThan(1);
+    const changes = records.filter((r) => r.event.type === "shards.changed");
+    expect(changes.map((r) => [r.streamId, (r.event as EventOf<"shards.changed">).payload])).toEqual([
+      [streamIdFor(sharded), expect.objectContaining({ from: 1, to: 4, generation: 1 })],
+    ]);
+  });
+
   it("records a GenAI agent run exported by the SDK's protobuf exporter: tenant from the token, identity, run tree, messages, usage, extra attributes", async () => {
     let run!: ReturnType<typeof emitCurrentRun>;
     await viaSdk(new ProtoExporter({ url: url(), headers: bearer(token) }), (tracer) => (run = emitCurrentRun(tracer)));

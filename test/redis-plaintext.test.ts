@@ -7,7 +7,7 @@ import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { QueueTransport } from "@auditgraph/langchain";
 import { AuditWorker } from "@auditgraph/worker";
-import { capturedLogger, eventually, isolatedConfig, readAll, sampleTrace, startPipeline } from "./helpers.js";
+import { capturedLogger, eventually, holdStream, isolatedConfig, readAll, sampleTrace, startPipeline } from "./helpers.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -99,10 +99,9 @@ describe("plaintext leaves Redis once recorded", () => {
   it("a batch that fails for good is dead-lettered, and only then leaves Redis", async () => {
     const config = await isolatedConfig();
     const tenantId = `plain-failed-${randomUUID().slice(0, 8)}`;
-    // Another writer holds the tenant's stream (its lease kept open): this worker's appends time out.
-    const holder = new SegmentLedger(config.ledgerDir, { leaseIdleMs: 120_000 });
-    cleanups.push(() => holder.close());
-    await holder.append(streamIdFor(tenantId), [sampleTrace(tenantId)[0]!]);
+    // Another writer holds the tenant's stream and does not let go: this worker's appends time out.
+    const release = await holdStream(config.ledgerDir, streamIdFor(tenantId), sampleTrace(tenantId)[0]!);
+    cleanups.push(release);
     const ledger = new SegmentLedger(config.ledgerDir, { lockWaitMs: 100 });
     cleanups.push(() => ledger.close());
     const graph = new Graph(config.neo4j);

@@ -15,6 +15,8 @@ import { startTestConsole, testEmail, type TestConsole } from "./harness.js";
 const tag = randomUUID().slice(0, 8);
 const A = `ledger-a-${tag}`;
 const B = `ledger-b-${tag}`;
+/** A tenant with records in two shards: its base stream and shard 3. */
+const C = `ledger-c-${tag}`;
 const PASSWORD = "correct horse battery staple";
 
 let app: TestConsole;
@@ -22,7 +24,10 @@ let ledger: SegmentLedger;
 let ledgerDir: string;
 let publicKeyPem: string;
 let gate: Promise<void> = Promise.resolve();
-const tokens = {} as Record<"viewerA" | "reviewerA" | "viewerB", { token: string; accountId: string }>;
+const tokens = {} as Record<"viewerA" | "reviewerA" | "viewerB" | "reviewerC", { token: string; accountId: string }>;
+/** C's traces: one in its base stream, one in its shard 3. */
+let traceOfC0: UserEvent[];
+let traceOfC3: UserEvent[];
 /** An event id held by both tenants' streams (ids are unique within a tenant only). */
 const shared = newEventId();
 let eventOfA: string;
@@ -82,12 +87,17 @@ beforeAll(async () => {
   const [a, b] = [sampleTrace(A)[0]!, sampleTrace(B)[0]!].map((e) => ({ ...e, eventId: shared }) as UserEvent);
   await ledger.append(streamIdFor(A), [a!]);
   await ledger.append(streamIdFor(B), [b!]);
+  traceOfC0 = sampleTrace(C);
+  traceOfC3 = sampleTrace(C);
+  await ledger.append(streamIdFor(C), traceOfC0);
+  await ledger.append(streamIdFor(C, 3), traceOfC3);
 
   app = await startTestConsole({ config, ledger: gated(ledger), options: { publicKeyPath } });
   for (const [who, roles] of [
     ["viewerA", { [A]: "viewer" }],
     ["reviewerA", { [A]: "reviewer" }],
     ["viewerB", { [B]: "viewer" }],
+    ["reviewerC", { [C]: "reviewer" }],
   ] as const) {
     const { accountId } = await app.createAccount({ email: testEmail(who), name: `${who} ${tag}`, password: PASSWORD, roles });
     tokens[who] = { accountId, token: await app.createToken(accountId) };
@@ -205,5 +215,61 @@ describe("console: the ledger page, verify, proofs, public key", () => {
     expect(await readFile(join(dirname(ledgerDir), "public.pem"), "utf8")).toBe(publicKeyPem);
     // Signed in or not at all.
     expect((await fetch(`${app.url}/ledger/public-key`)).status).toBe(401);
+  });
+});
+
+describe("console: a tenant whose records are in several shards (streams)", () => {
+  const traceIdOf = (events: UserEvent[]) => events[0]!.traceId;
+
+  it("the trace page finds a trace in shard 3 as in the base stream; another tenant's viewer gets a 404", async () => {
+    for (const events of [traceOfC0, traceOfC3]) {
+      const res = await call("reviewerC", `/traces/${C}/${traceIdOf(events)}`, { headers: { accept: "text/html" } });
+      expect(res.status, traceIdOf(events)).toBe(200);
+      expect(await res.text()).toContain(events[0]!.runId);
+    }
+    expect((await app.ctx.readTrace(C, traceIdOf(traceOfC3))).map((r) => [r.streamId, r.event.eventId])).toEqual(
+      traceOfC3.map((e) => [streamIdFor(C, 3), e.eventId]),
+    );
+    expect((await call("viewerB", `/traces/${B}/${traceIdOf(traceOfC3)}`)).status).toBe(404);
+    expect(await app.ctx.readTrace(B, traceIdOf(traceOfC3))).toEqual([]);
+  });
+
+  it("the ledger page has a row per shard; a verify covers all of them and keeps each one's result", async () => {
+    const page = await html("reviewerC", "/ledger");
+    const rows = [...page.matchAll(/<tr class="stream" data-stream="([^"]+)">.*?<td class="size">(\d+)<\/td>/gs)].map((m) => [m[1], Number(m[2])]);
+    // The base stream holds the trace views' access events too.
+    const held = await records();
+    const sizeOf = (streamId: string) => held.filter((r) => r.streamId === streamId).length;
+    expect(sizeOf(streamIdFor(C, 3))).toBe(traceOfC3.length);
+    expect(rows).toEqual([
+      [streamIdFor(C), sizeOf(streamIdFor(C))],
+      [streamIdFor(C, 3), traceOfC3.length],
+    ]);
+    // One verify form for the tenant, not one per shard.
+    expect(page.split(`action="/ledger/${C}/verify"`).length - 1).toBe(1);
+
+    const started = await call("reviewerC", `/ledger/${C}/verify`, { method: "POST" });
+    expect(started.status).toBe(202);
+    expect(await started.json()).toMatchObject({ streamIds: [streamIdFor(C), streamIdFor(C, 3)] });
+    const events: { event: string; data: Record<string, unknown> }[] = [];
+    await sseEvents(await call("reviewerC", `/ledger/${C}/verify/events`), (e) => events.push(e));
+    const total = sizeOf(streamIdFor(C)) + traceOfC3.length;
+    expect(events.at(-1)).toMatchObject({ event: "done", data: { ok: true, count: total } });
+    for (const [streamId, count] of rows) {
+      const kept = JSON.parse((await app.ctx.redis.get(`auditgraph:console:verify:${streamId}`))!) as Record<string, unknown>;
+      expect(kept, String(streamId)).toMatchObject({ ok: true, count, failure: null });
+    }
+    const late: { event: string; data: Record<string, unknown> }[] = [];
+    await sseEvents(await call("reviewerC", `/ledger/${C}/verify/events`), (e) => late.push(e));
+    expect(late).toMatchObject([{ event: "done", data: { ok: true, count: total } }]);
+  });
+
+  it("proves an event of shard 3 for its tenant only", async () => {
+    const eventId = traceOfC3[2]!.eventId;
+    const res = await call("reviewerC", `/ledger/${C}/events/${eventId}/proof`);
+    expect(res.status).toBe(200);
+    const bundle = verifyInclusionBundle(await res.json(), publicKeyPem);
+    expect(bundle.record.streamId).toBe(streamIdFor(C, 3));
+    expect((await call("viewerB", `/ledger/${B}/events/${eventId}/proof`)).status).toBe(404);
   });
 });

@@ -6,16 +6,15 @@ import { Graph } from "@auditgraph/graph";
 import { SegmentLedger } from "@auditgraph/ledger";
 import { AuditWorker, waitUntilIdle } from "@auditgraph/worker";
 import { replayDeadLetters } from "@auditgraph/cli";
-import { capturedLogger, eventually, isolatedConfig, readAll, sampleTrace } from "../helpers.js";
+import { capturedLogger, eventually, holdStream, isolatedConfig, readAll, sampleTrace } from "../helpers.js";
 
 describe("a batch that fails every attempt", () => {
   it("is dead-lettered whole with the reason, and a replay records it once the cause is gone", async () => {
     const config = await isolatedConfig();
     const tenantId = `failed-${randomUUID().slice(0, 8)}`;
     const events = sampleTrace(tenantId);
-    // Another writer holds the tenant's stream (its lease kept open): this worker's appends time out.
-    const holder = new SegmentLedger(config.ledgerDir, { leaseIdleMs: 120_000 });
-    await holder.append(streamIdFor(tenantId), [sampleTrace(tenantId)[0]!]);
+    // Another writer holds the tenant's stream and does not let go: this worker's appends time out.
+    const release = await holdStream(config.ledgerDir, streamIdFor(tenantId), sampleTrace(tenantId)[0]!);
     const ledger = new SegmentLedger(config.ledgerDir, { lockWaitMs: 100 });
     const graph = new Graph(config.neo4j);
     await graph.migrate();
@@ -32,7 +31,7 @@ describe("a batch that fails every attempt", () => {
       expect(letter!.reason).toMatch(/^failed for good after 2 attempts: .*is locked by another writer/);
       expect(log.text()).toContain("batch failed for good: dead-lettered");
 
-      await holder.close();
+      await release();
       const [replay] = await replayDeadLetters(config, [job.id!], { by: "ops" });
       expect(replay).toMatchObject({ deadLetterId: job.id, by: "ops" });
       await waitUntilIdle(queue, 30_000);
@@ -40,7 +39,7 @@ describe("a batch that fails every attempt", () => {
       expect(stored).toEqual(expect.arrayContaining(events.map((e) => e.eventId)));
     } finally {
       await worker.close();
-      await holder.close();
+      await release();
       await ledger.close();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();

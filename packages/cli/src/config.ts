@@ -1,6 +1,6 @@
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { SEVERITIES, SharedEnvSchema, parseWith, withSharedEnvRules, type LogLevel, type Severity } from "@auditgraph/core";
+import { SEVERITIES, SharedEnvSchema, parseWith, withSharedEnvRules, type LogLevel, type Severity, type Shards } from "@auditgraph/core";
 import { redisConnectionOf, type RedisConnection } from "@auditgraph/policy";
 import { DEFAULT_LOG_ORIGIN, LOG_ORIGIN_PATTERN } from "@auditgraph/ledger";
 
@@ -145,6 +145,8 @@ export interface Config {
   workerHttpPort?: number | undefined;
   /** AUDITGRAPH_LOG_LEVEL. */
   logLevel?: LogLevel;
+  /** AUDITGRAPH_SHARDS: each tenant's shard count; undefined: one shard each. */
+  shards?: Shards | undefined;
   /** AUDITGRAPH_OTLP_EXPORT_*: where the worker forwards recorded events as GenAI spans (headers are secrets: never logged). */
   otlpExport?: { url: string; headers: Record<string, string>; protocol: "http/protobuf" | "http/json"; content: "full" | "metadata" } | undefined;
 }
@@ -169,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     neo4j: { uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, database: e.NEO4J_DATABASE },
     workerHttpPort: e.AUDITGRAPH_WORKER_HTTP_PORT,
     logLevel: e.AUDITGRAPH_LOG_LEVEL,
+    shards: e.AUDITGRAPH_SHARDS,
     policiesPath: e.AUDITGRAPH_POLICIES,
     escalationSeverity: e.AUDITGRAPH_ESCALATION_SEVERITY,
     highImpactTools: e.AUDITGRAPH_HIGH_IMPACT_TOOLS,

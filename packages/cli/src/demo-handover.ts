@@ -1,4 +1,4 @@
-import { streamIdFor, type SubjectKeyStore } from "@auditgraph/core";
+import { isStreamOfTenant, streamIdFor, streamsOfTenant, type SubjectKeyStore } from "@auditgraph/core";
 import type { Graph } from "@auditgraph/graph";
 import type { Ledger } from "@auditgraph/ledger";
 import { openRange, readBatch } from "@auditgraph/worker";
@@ -12,9 +12,10 @@ const BATCH = 500;
  * `auditgraph rebuild-graph --tenant T --replace` does (its nodes deleted), and a line says so.
  */
 export async function claimDemoTenant(ledger: Ledger, graph: Graph, tenantId: string, print: (line: string) => void): Promise<void> {
-  const [cursor] = await graph.cursors(streamIdFor(tenantId));
   const ledgerId = await ledger.id();
-  if (!cursor || cursor.position < 0 || cursor.ledgerId === ledgerId) return;
+  // The cursors of every stream (shard) of the tenant the graph holds, this ledger's or not.
+  const cursor = (await graph.cursors()).find((c) => isStreamOfTenant(c.streamId, tenantId) && c.position >= 0 && c.ledgerId !== ledgerId);
+  if (!cursor) return;
   const deleted = await graph.deleteProjection({ tenantId });
   print(
     `ⓘ sample tenant "${tenantId}": its graph was projected from another ledger (${cursor.ledgerId ?? "one from before ledger ids"}); handed over to this demo's ledger ${ledgerId} (${deleted} nodes replaced), as \`auditgraph rebuild-graph --tenant ${tenantId} --replace\` does`,
@@ -22,7 +23,7 @@ export async function claimDemoTenant(ledger: Ledger, graph: Graph, tenantId: st
 }
 
 /**
- * The demo tenant's stream projected through its end, the first batch handing the cursor over:
+ * The demo tenant's streams (every shard) projected through their end, the first batch of each handing its cursor over:
  * a demo of another ledger sharing this graph (tests run several side by side) may have taken the
  * sample tenant since `claimDemoTenant`, and the demo reads its own answer's lineage back next.
  */
@@ -33,11 +34,16 @@ export async function projectDemoTenant(
   keyStore: Pick<SubjectKeyStore, "byId">,
   print: (line: string) => void,
 ): Promise<void> {
-  const streamId = streamIdFor(tenantId);
   const ledgerId = await ledger.id();
-  const [cursor] = await graph.cursors(streamId);
-  if (cursor && cursor.position >= 0 && cursor.ledgerId !== undefined && cursor.ledgerId !== ledgerId)
-    print(`ⓘ sample tenant "${tenantId}": another demo's ledger (${cursor.ledgerId}) took its graph meanwhile; handed back to this one`);
+  const found = streamsOfTenant(await ledger.streams(), tenantId);
+  const taken = (await graph.cursors()).find(
+    (c) => isStreamOfTenant(c.streamId, tenantId) && c.position >= 0 && c.ledgerId !== undefined && c.ledgerId !== ledgerId,
+  );
+  if (taken) print(`ⓘ sample tenant "${tenantId}": another demo's ledger (${taken.ledgerId}) took its graph meanwhile; handed back to this one`);
+  for (const streamId of found.length > 0 ? found : [streamIdFor(tenantId)]) await projectStream(ledger, graph, streamId, ledgerId, keyStore);
+}
+
+async function projectStream(ledger: Ledger, graph: Graph, streamId: string, ledgerId: string, keyStore: Pick<SubjectKeyStore, "byId">): Promise<void> {
   for (let from = 0; ; from += BATCH) {
     const batch = await readBatch(ledger, streamId, from, from + BATCH, BATCH);
     if (batch.length === 0) return;

@@ -1,5 +1,16 @@
 import { z } from "zod";
-import { AuditgraphError, EventSchema, FileKeyStore, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, subjectRef, type EventOf } from "@auditgraph/core";
+import {
+  AuditgraphError,
+  EventSchema,
+  FileKeyStore,
+  SCHEMA_VERSION,
+  newEventId,
+  parseWith,
+  streamIdFor,
+  streamsOfTenant,
+  subjectRef,
+  type EventOf,
+} from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { StreamProjector } from "@auditgraph/worker";
 import { keyStoreDirOf, type Config } from "./config.js";
@@ -86,7 +97,11 @@ export async function eraseSubject(
       // The stream is projected from its cursor through the erasure while the key still opens what
       // comes before it: a worker whose projection lags behind projects only past the cursor, so
       // the plaintext it holds of the subject cannot come back after the erasure.
-      await new StreamProjector({ ledger, graph, keyStore: store }).catchUp(streamId, record.position);
+      const projector = new StreamProjector({ ledger, graph, keyStore: store });
+      // The tenant's other streams (its shards) hold the subject's records too: projected to their
+      // end first, while the key opens them, so that the erasure drops their plaintext as well.
+      for (const shard of streamsOfTenant(await ledger.streams(), tenantId)) if (shard !== streamId) await projector.catchUp(shard);
+      await projector.catchUp(streamId, record.position);
     } catch (error) {
       throw new AuditgraphError(
         "AUDITGRAPH_E_ERASURE_NOT_PROJECTED",

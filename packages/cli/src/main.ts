@@ -17,6 +17,7 @@ import { registerConsole } from "./console.js";
 import { registerLedgerInit } from "./ledger-init.js";
 import { registerCheckpointNote } from "./checkpoint-note.js";
 import { registerTiles } from "./tiles.js";
+import { registerShards } from "./shards.js";
 import { registerOtlpToken } from "./otlp-token.js";
 import { registerWitness } from "./witness.js";
 import { bundleWithCosignatures } from "./cosigned.js";
@@ -117,6 +118,7 @@ program
 registerCheckpointNote(program);
 
 registerTiles(program);
+registerShards(program);
 registerWitness(program);
 registerOtlpToken(program);
 registerRetention(program);

@@ -1,6 +1,6 @@
 import cliProgress from "cli-progress";
 import { z } from "zod";
-import { AuditgraphError, parseWith, streamIdFor } from "@auditgraph/core";
+import { AuditgraphError, parseWith, streamIdFor, streamsOfTenant } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { ProjectionNotEmptyError, rebuildGraph, type RebuildProgress, type RebuildResult } from "@auditgraph/worker";
 import type { Config } from "./config.js";
@@ -65,7 +65,8 @@ export async function rebuildGraphCommand(
     }
   };
   try {
-    if (tenantId !== undefined && !(await ledger.streams()).includes(streamIdFor(tenantId)))
+    // A tenant is every stream it has (all its shards): none at all is a tenant the ledger does not know.
+    if (tenantId !== undefined && streamsOfTenant(await ledger.streams(), tenantId).length === 0)
       throw new AuditgraphError(
         "AUDITGRAPH_E_NO_STREAM",
         `--tenant ${JSON.stringify(tenantId)}: the ledger (${config.ledgerUrl ? "PostgreSQL" : config.ledgerDir}) has no stream ${streamIdFor(tenantId)} for it`,

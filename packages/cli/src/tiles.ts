@@ -166,7 +166,9 @@ function port(value: string): number {
 }
 
 function streamId(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(value)) throw new InvalidArgumentError("must be a stream id ([A-Za-z0-9_-]{1,128})");
+  // A shard's stream is its tenant's base stream then `.<shard>` (see docs/sharding.md).
+  if (!/^[A-Za-z0-9_-]{1,128}(\.[1-9][0-9]{0,2})?$/.test(value))
+    throw new InvalidArgumentError("must be a stream id ([A-Za-z0-9_-]{1,128}, then .<shard> for a shard past 0)");
   return value;
 }
 

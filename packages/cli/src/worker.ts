@@ -69,6 +69,7 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
     graph,
     keyStore: keyStoreOf(config),
     concurrency: opts.concurrency,
+    ...(config.shards ? { shards: config.shards } : {}),
     lockDurationMs: opts.lockMs,
     logger: log,
     ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
-import { openRecords, streamIdFor, type AccessAction, type AccessSubject, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
+import { isStreamOfTenant, openRecords, type AccessAction, type AccessSubject, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
 import { recordAccess, type AccessInput } from "@auditgraph/worker";
 import { buildConsoleApp } from "./app.js";
 import type { AccountStore } from "./accounts.js";
@@ -55,8 +55,8 @@ export function consoleContext(deps: ConsoleDeps): ConsoleContext {
     accounts: deps.accounts,
     log: deps.log,
     async readTrace(tenantId, traceId) {
-      const stream = streamIdFor(tenantId);
-      const records = (await deps.ledger.readTrace(traceId, { streamId: stream })).filter((r) => r.streamId === stream);
+      // Every stream of the tenant: a trace is in one shard, which depends on the shard count when it was written.
+      const records = (await deps.ledger.readTrace(traceId, { tenantId })).filter((r) => isStreamOfTenant(r.streamId, tenantId));
       if (!deps.keyStore) return records;
       return (await openRecords(records, deps.keyStore)).map((o): LedgerRecord => o.record);
     },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ShardsSchema } from "./streams.js";
 import { parseWith } from "./validation.js";
 import { DEFAULT_QUEUE_NAME } from "./transport.js";
 
@@ -40,6 +41,12 @@ export const SharedEnvSchema = z.object({
   AUDITGRAPH_QUEUE: z.string().regex(QUEUE_NAME_PATTERN, "letters, digits, _ - and {} (hash tags) only").default(DEFAULT_QUEUE_NAME),
   /** The agent side's spool, for batches that could not reach Redis. */
   AUDITGRAPH_SPOOL_DIR: z.string().min(1).default(DEFAULT_SPOOL_DIR),
+  /**
+   * How many shards (ledger streams) a tenant's events spread over, by trace id: `8`, or
+   * `acme:8,globex:2,*:1` (see `ShardsSchema`). Agents group each batch by shard and workers
+   * append it to that shard's stream, so N workers write one tenant at once.
+   */
+  AUDITGRAPH_SHARDS: ShardsSchema.optional(),
   /** The level of every auditgraph log line, in agents and workers alike. */
   AUDITGRAPH_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
 });

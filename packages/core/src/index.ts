@@ -53,7 +53,20 @@ export {
 export { canonicalJson, sha256Hex, hashCanonical } from "./hashing.js";
 export { ValidationError, parseWith, issuesOf, nestedTooDeep, MAX_EVENT_DEPTH, type FieldIssue } from "./validation.js";
 export { parseEvent, upcastEvent, type EventParseResult } from "./upcast.js";
-export { streamIdFor } from "./streams.js";
+export {
+  MAX_SHARDS,
+  ONE_SHARD,
+  ShardsOptionSchema,
+  ShardsSchema,
+  isStreamOfTenant,
+  shardCountOf,
+  shardOf,
+  shardOfStream,
+  streamIdFor,
+  streamOfTrace,
+  streamsOfTenant,
+  type Shards,
+} from "./streams.js";
 export { LedgerRecordSchema, GENESIS_HASH, recordHash, sealRecord, sealRecordBytes, sealRecordText, textSealed, type LedgerRecord } from "./record.js";
 export { StoredEventSchema, PlainRecordSchema, type StoredEvent, type PlainRecord } from "./record.js";
 export {
@@ -114,7 +127,7 @@ export {
   type Shape as RedactionShape,
   type Field as RedactionField,
 } from "./events/hints.js";
-export { lockDir, type DirLockOptions } from "./lock.js";
+export { lockDir, lockWanted, type DirLockOptions } from "./lock.js";
 export { appendSynced } from "./files.js";
 export {
   ESCALATION_TRANSITIONS,

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
@@ -44,6 +45,8 @@ export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: 
         await release().catch(() => undefined);
         throw error;
       });
+      // This waiter is served; another still waiting writes it again at its next try.
+      await rm(wantedPath(dir, name), { force: true }).catch(() => undefined);
       return release;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
@@ -53,10 +56,25 @@ export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: 
         continue;
       }
       if (Date.now() >= deadline) {
+        await rm(wantedPath(dir, name), { force: true }).catch(() => undefined);
         throw new AuditgraphError("AUDITGRAPH_E_DIR_LOCKED", `${dir} is locked by another writer (pid ${holder || "unknown"})`, { cause: error });
       }
+      // Says a writer waits, so a holder that keeps its lock between batches (a lease) lets go now (see `lockWanted`).
+      await writeFile(wantedPath(dir, name), String(process.pid)).catch(() => undefined);
       // 5, 10, 20, 40, then 50 ms: a holder on this machine lets go within milliseconds.
       await sleep(backoffMs(attempt + 1, { minMs: 5, maxMs: 50 }));
     }
   }
+}
+
+const wantedPath = (dir: string, name: string) => join(dir, `${name}.wanted`);
+
+/**
+ * Whether another writer waits for the lock `name` on `dir` (it leaves `<name>.wanted` while it
+ * does): a holder that keeps the lock across batches gives it up after its batch, so N processes
+ * writing one directory take turns batch by batch instead of waiting out each other's lease.
+ * Synchronous, one `stat`: it is asked after every batch.
+ */
+export function lockWanted(dir: string, name: string): boolean {
+  return existsSync(wantedPath(dir, name));
 }

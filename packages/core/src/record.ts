@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { EventSchema } from "./schema.js";
 import { SealedEventSchema } from "./subjects/seal.js";
+import { sealedText } from "./subjects/sealed-text.js";
 import { canonicalJson, sha256Hex } from "./hashing.js";
 
 export const GENESIS_HASH = "0".repeat(64);
@@ -33,10 +34,22 @@ export type LedgerRecord = z.infer<typeof LedgerRecordSchema>;
 export const PlainRecordSchema = LedgerRecordSchema.extend({ event: EventSchema });
 export type PlainRecord = z.infer<typeof PlainRecordSchema>;
 
+/**
+ * The canonical JSON of a record without its hash: what the hash is taken over. `event` sorts
+ * first, so with a sealed event whose text this process remembers (subjects/sealed-text.ts) the
+ * text is that, then the other members (a sorted object: canonicalJson's fast path).
+ */
+function recordBody(record: Omit<LedgerRecord, "hash">): string {
+  const { position, streamId, recordedAt, prevHash, event } = record;
+  const eventText = sealedText(event);
+  if (eventText === undefined) return canonicalJson({ event, position, prevHash, recordedAt, streamId });
+  const rest = canonicalJson({ position, prevHash, recordedAt, streamId });
+  return rest === "{}" ? `{"event":${eventText}}` : `{"event":${eventText},${rest.slice(1)}`;
+}
+
 /** The hash covers everything in the record but the hash itself. */
 export function recordHash(record: Omit<LedgerRecord, "hash">): string {
-  const { position, streamId, recordedAt, prevHash, event } = record;
-  return sha256Hex(canonicalJson({ position, streamId, recordedAt, prevHash, event }));
+  return sha256Hex(recordBody(record));
 }
 
 export function sealRecord(unsealed: Omit<LedgerRecord, "hash">): LedgerRecord {
@@ -51,8 +64,7 @@ export function sealRecord(unsealed: Omit<LedgerRecord, "hash">): LedgerRecord {
  * event; they are ASCII, so their byte length is their string length.
  */
 export function sealRecordBytes(unsealed: Omit<LedgerRecord, "hash">): { record: LedgerRecord; bytes: Buffer } {
-  const { position, streamId, recordedAt, prevHash, event } = unsealed;
-  const body = canonicalJson({ position, streamId, recordedAt, prevHash, event });
+  const body = recordBody(unsealed);
   const bodyBytes = Buffer.from(body, "utf8");
   const hash = sha256Hex(bodyBytes);
   const at = bodyBytes.length - (body.length - body.lastIndexOf(',"position":'));

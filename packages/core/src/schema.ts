@@ -15,6 +15,7 @@ import type {
 } from "./events/common.js";
 import { ACCESS_EVENTS, ACCESS_REDACTION } from "./events/access.js";
 import { DEPLOYMENT_EVENTS, DEPLOYMENT_REDACTION } from "./events/deployments.js";
+import { SHARD_EVENTS, SHARD_REDACTION } from "./events/shards.js";
 import { ERASURE_EVENTS, ERASURE_REDACTION } from "./events/erasure.js";
 import {
   type ConcernKindSchema,
@@ -82,6 +83,7 @@ export const EventSchema = z.discriminatedUnion("type", [
   EscalationTransitionEventSchema,
   ...ACCESS_EVENTS,
   EscalationNotificationEventSchema,
+  ...SHARD_EVENTS,
 ]);
 
 export type AuditEvent = z.infer<typeof EventSchema>;
@@ -116,6 +118,7 @@ export const PAYLOAD_REDACTION = {
   ...DEPLOYMENT_REDACTION,
   ...POLICY_REDACTION,
   ...ACCESS_REDACTION,
+  ...SHARD_REDACTION,
 } satisfies Record<EventType, Shape>;
 
 /** UUIDv7: time-ordered, and monotonic within this process, so ids sort in capture order. */

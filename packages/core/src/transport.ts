@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_SHARDS } from "./streams.js";
 
 /** The BullMQ queue events travel on, and the shape of one job: a batch of events. */
 export const DEFAULT_QUEUE_NAME = "auditgraph-events";
@@ -7,6 +8,13 @@ export const BATCH_JOB_NAME = "events";
 /** Events stay `unknown` here: the worker validates each on its own, so one bad event cannot sink its batch. */
 export const BatchJobSchema = z.object({
   events: z.array(z.unknown()).min(1),
+  /**
+   * The shard count the producer grouped this batch by (its `AUDITGRAPH_SHARDS` for the tenant):
+   * the worker places the events by it, so a trace stays in one shard for as long as the process
+   * that runs it does, even while a changed count rolls out. Absent (older producers, replays):
+   * the worker's own count.
+   */
+  shards: z.int().min(1).max(MAX_SHARDS).optional(),
 });
 
 /**

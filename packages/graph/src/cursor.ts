@@ -1,6 +1,6 @@
 import neo4j, { type ManagedTransaction } from "neo4j-driver";
 import { z } from "zod";
-import { AuditgraphError, GENESIS_HASH, isErasure, parseWith, streamIdFor, type PlainRecord } from "@auditgraph/core";
+import { AuditgraphError, GENESIS_HASH, isErasure, parseWith, shardOfStream, streamIdFor, type PlainRecord } from "@auditgraph/core";
 import { StatementPipeline, queueProjection } from "./project.js";
 
 const Hash = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits (a record hash)");
@@ -64,10 +64,14 @@ export type RangeOutcome =
   | { status: "behind" | "gap" | "ahead" | "mismatch"; position: number; hash: string }
   | { status: "foreign"; position: number; hash: string; ledgerId: string | null };
 
-/** The tenant whose stream this is, where the stream id shows it (ids that are not key-safe are hashed). */
+/**
+ * The tenant whose stream (any shard) this is, where the stream id shows it: by its base stream
+ * (ids that are not key-safe are hashed).
+ */
 const tenantOf = (streamId: string) => {
-  const tenant = streamId.startsWith("tenant-") ? streamId.slice("tenant-".length) : undefined;
-  return tenant !== undefined && streamIdFor(tenant) === streamId ? tenant : undefined;
+  const { base } = shardOfStream(streamId);
+  const tenant = base.startsWith("tenant-") ? base.slice("tenant-".length) : undefined;
+  return tenant !== undefined && streamIdFor(tenant) === base ? tenant : undefined;
 };
 
 /**

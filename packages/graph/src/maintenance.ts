@@ -4,7 +4,7 @@ import { parseWith, streamIdFor } from "@auditgraph/core";
 
 /**
  * Which part of the projection a rebuild replaces: all of it, or one tenant's (its nodes, found by
- * `tenantId`, its Tenant node and its stream's cursor). Nodes that tenants share (Agent,
+ * `tenantId`, its Tenant node and the cursors of all its streams, every shard). Nodes that tenants share (Agent,
  * AgentVersion, ModelVersion, Tool) are left to the whole-database scope: another tenant's
  * traces point at them.
  */
@@ -18,13 +18,17 @@ export const DeleteOptionsSchema = z.object({
 
 // The migrations stay: they record the schema, which a rebuild keeps (and a migrator's lease with them).
 const ALL = `NOT n:Migration AND NOT n:MigrationLock`;
-const TENANT = `n.tenantId = $tenantId OR (n:Tenant AND n.id = $tenantId) OR (n:ProjectionCursor AND n.streamId = $streamId)`;
+// A tenant's streams: its base stream and `<base>.<shard>` for a shard > 0 (as `isStreamOfTenant`);
+// matched exactly, never by a pattern built from the tenant id.
+const TENANT_STREAM = `(n.streamId = $streamId OR (n.streamId STARTS WITH $shardPrefix AND substring(n.streamId, size($shardPrefix)) =~ '0*[1-9][0-9]{0,14}'))`;
+const TENANT = `n.tenantId = $tenantId OR (n:Tenant AND n.id = $tenantId) OR (n:ProjectionCursor AND ${TENANT_STREAM})`;
 
 const paramsOf = (scope: ProjectionScope) => {
   const { tenantId } = parseWith(ProjectionScopeSchema, scope, "projection scope");
+  const base = tenantId === undefined ? null : streamIdFor(tenantId);
   return {
     where: tenantId === undefined ? ALL : TENANT,
-    params: { tenantId: tenantId ?? null, streamId: tenantId === undefined ? null : streamIdFor(tenantId) },
+    params: { tenantId: tenantId ?? null, streamId: base, shardPrefix: base === null ? null : `${base}.` },
   };
 };
 

@@ -8,6 +8,8 @@ export interface SpooledBatch {
   events: AuditEvent[];
   /** Holds an event that needs a human: queued with the urgent priority, also when forwarded later. */
   urgent?: boolean;
+  /** The shard count the batch was grouped by (absent in spools written before shards). */
+  shards?: number;
 }
 
 /**

@@ -3,13 +3,16 @@ import {
   BATCH_ATTEMPTS,
   BATCH_PRIORITY,
   HASH_TAG_MESSAGE,
+  ONE_SHARD,
   QUEUE_NAME_PATTERN,
   SharedEnvSchema,
+  ShardsOptionSchema,
   URGENT_BATCH_PRIORITY,
   ValidationError,
   isHashTag,
   parseWith,
   type SharedEnv,
+  type Shards,
 } from "@auditgraph/core";
 import { redisConnectionOf, type RedisConnection } from "@auditgraph/policy";
 import type { Logger } from "pino";
@@ -31,6 +34,12 @@ export const QueueTransportOptionsSchema = z
     spoolDir: z.string().min(1).optional(),
     /** Where the variables above are read from when an option is not given (default `process.env`). */
     env: z.custom<Record<string, string | undefined>>((v) => typeof v === "object" && v !== null, "must be an object of variables").optional(),
+    /**
+     * How many shards each tenant's events spread over, by trace id, as `AUDITGRAPH_SHARDS` says
+     * it (`8`, or `acme:8,*:1`; default: that variable, else 1). A batch holds one shard's
+     * events, so each job needs one stream's writer; the worker places them by this count.
+     */
+    shards: ShardsOptionSchema.optional(),
     /** Events per job. */
     batchSize: z.number().int().positive().default(100),
     /** Longest an event waits in memory before its batch is sent (linger). */
@@ -79,7 +88,8 @@ export const QueueTransportOptionsSchema = z
   .refine((o) => o.urgentPriority < o.priority, { message: "must be lower than priority (BullMQ takes lower numbers first)", path: ["urgentPriority"] });
 export type QueueTransportOptions = z.input<typeof QueueTransportOptionsSchema>;
 
-export type ResolvedTransportOptions = Omit<z.output<typeof QueueTransportOptionsSchema>, "connection" | "queueName" | "spoolDir" | "env"> & {
+export type ResolvedTransportOptions = Omit<z.output<typeof QueueTransportOptionsSchema>, "connection" | "queueName" | "spoolDir" | "env" | "shards"> & {
+  shards: Shards;
   connection: RedisConnection;
   queueName: string;
   spoolDir: string;
@@ -90,8 +100,9 @@ export type ResolvedTransportOptions = Omit<z.output<typeof QueueTransportOption
  * are read, so a variable an option overrides cannot refuse the transport.
  */
 export function resolveTransportOptions(options: QueueTransportOptions): ResolvedTransportOptions {
-  const { connection, queueName, spoolDir, env = process.env, ...rest } = parseWith(QueueTransportOptionsSchema, options, SUBJECT);
+  const { connection, queueName, spoolDir, shards, env = process.env, ...rest } = parseWith(QueueTransportOptionsSchema, options, SUBJECT);
   const wanted: { [K in keyof SharedEnv]?: true } = {};
+  if (!shards) wanted.AUDITGRAPH_SHARDS = true;
   if (!connection) wanted.AUDITGRAPH_REDIS_URL = wanted.AUDITGRAPH_REDIS_CLUSTER_NODES = true;
   if (!queueName) wanted.AUDITGRAPH_QUEUE = true;
   if (!spoolDir) wanted.AUDITGRAPH_SPOOL_DIR = true;
@@ -101,6 +112,7 @@ export function resolveTransportOptions(options: QueueTransportOptions): Resolve
     connection: connection ?? redisConnectionOf(fromEnv.AUDITGRAPH_REDIS_URL!, fromEnv.AUDITGRAPH_REDIS_CLUSTER_NODES),
     queueName: queueName ?? fromEnv.AUDITGRAPH_QUEUE!,
     spoolDir: spoolDir ?? fromEnv.AUDITGRAPH_SPOOL_DIR!,
+    shards: shards ?? fromEnv.AUDITGRAPH_SHARDS ?? ONE_SHARD,
   };
   // On a cluster BullMQ's scripts touch several keys of a queue at once: they must share a slot.
   if (resolved.connection.clusterNodes?.length && !isHashTag(resolved.queueName)) {

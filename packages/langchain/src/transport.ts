@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import { AuditgraphError, BATCH_JOB_NAME, batchJobOptions, epochKey, logLevelOf, newEventId, type AuditEvent } from "@auditgraph/core";
+import { cutBatch } from "./batching.js";
 import { describeRedis, readEpoch, redisClient } from "@auditgraph/policy";
 import { pino, type Logger } from "pino";
 import { Spool, type SpooledBatch } from "./spool.js";
@@ -148,15 +149,15 @@ export class QueueTransport implements Transport {
   }
 
   private cutBatch(): SpooledBatch {
-    const events = this.buffer.slice(0, this.urgentThrough > 0 ? Math.min(this.urgentThrough, this.options.batchSize) : this.options.batchSize);
-    this.buffer = this.buffer.slice(events.length);
     const urgent = this.urgentThrough > 0;
-    this.urgentThrough = Math.max(0, this.urgentThrough - events.length);
+    const cut = cutBatch(this.buffer, this.options.batchSize, this.options.shards, this.urgentThrough);
+    this.buffer = cut.rest;
+    this.urgentThrough -= cut.urgentTaken;
     if (this.dropping && this.buffer.length < this.options.maxBuffered / 2) {
       this.dropping = false;
       this.log.warn({ dropped: this.metrics.dropped }, "audit buffer has room again: no longer dropping");
     }
-    return urgent ? { jobId: newEventId(), events, urgent } : { jobId: newEventId(), events };
+    return { jobId: newEventId(), events: cut.events, shards: cut.shards, ...(urgent ? { urgent } : {}) };
   }
 
   private spillBuffer(): void {
@@ -181,7 +182,7 @@ export class QueueTransport implements Transport {
     if (this.unconfirmed.epoch === undefined) await withTimeout(this.readEpoch(), sendTimeoutMs, "reading Redis's epoch", this.cut.signal);
     const jobs = batches.map((b) => ({
       name: BATCH_JOB_NAME,
-      data: { events: b.events },
+      data: { events: b.events, ...(b.shards !== undefined ? { shards: b.shards } : {}) },
       opts: batchJobOptions({ jobId: b.jobId, priority: b.urgent ? urgentPriority : priority, attempts }),
     }));
     const adding: Promise<unknown> = jobs.length === 1 ? this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts) : this.queue.addBulk(jobs);

@@ -90,7 +90,7 @@ export class StreamTail {
 }
 
 /** The members that end a stored record's canonical JSON (they sort after `event`). */
-const SEAL = /,"hash":"([0-9a-f]{64})","position":(\d{1,16}),"prevHash":"([0-9a-f]{64})","recordedAt":"[^"\\]*","streamId":"[A-Za-z0-9_-]{1,128}"\}$/;
+const SEAL = /,"hash":"([0-9a-f]{64})","position":(\d{1,16}),"prevHash":"([0-9a-f]{64})","recordedAt":"[^"\\]*","streamId":"[A-Za-z0-9_.-]{1,132}"\}$/;
 const HASH_MEMBER = Buffer.from(',"hash":"');
 
 /** position, prevHash and hash of a stored record read from its end, or undefined if it is not in the form the ledger writes. */

@@ -101,6 +101,7 @@ export {
   type DeadLetter,
   type TornTailRepair,
   type StreamSummary,
+  type StreamScope,
 } from "./types.js";
 export { PostgresLedger, PostgresLedgerConfigSchema, type PostgresLedgerConfig, type PostgresLedgerOptions } from "./postgres-ledger.js";
 export {

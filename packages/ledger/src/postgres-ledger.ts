@@ -1,6 +1,7 @@
 import pg from "pg";
 import { z } from "zod";
 import { parseWith, type StoredEvent, type LedgerRecord } from "@auditgraph/core";
+import { inScopeSql, scopeParams } from "./postgres-scope.js";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 import { StreamTail, asLineBatches, proveConsistencyInStream, proveInStream, verifyStream } from "./chain.js";
 import { PostgresTiles } from "./tiles-postgres.js";
@@ -16,6 +17,7 @@ import {
   type DeadLetterReplay,
   type Ledger,
   type LedgerCheckpointOptions,
+  type StreamScope,
   type StreamSummary,
   type VerifyFailure,
   type VerifyOptions,
@@ -269,11 +271,11 @@ export class PostgresLedger implements Ledger, TiledLedger {
   }
 
   /** Records found through the index, whose row gives each record's partition. */
-  private async indexed(where: string, value: string, limit = "", streamId: string | null = null): Promise<LedgerRecord[]> {
+  private async indexed(where: string, value: string, limit = "", scope: StreamScope = {}): Promise<LedgerRecord[]> {
     const rows = await this.pool.query<{ record_text: string }>(
       `SELECT r.record_text FROM ${this.t.index} i JOIN ${this.t.records} r USING (stream_id, position, recorded_at)
-       WHERE ${where} = $1 AND ($2::text IS NULL OR i.stream_id = $2) ORDER BY i.stream_id, i.position ${limit}`,
-      [value, streamId],
+       WHERE ${where} = $1 AND ${inScopeSql("i.stream_id", 2)} ORDER BY i.stream_id, i.position ${limit}`,
+      [value, ...scopeParams(scope)],
     );
     return rows.rows.map((r) => JSON.parse(r.record_text) as LedgerRecord);
   }
@@ -282,8 +284,8 @@ export class PostgresLedger implements Ledger, TiledLedger {
     return (await this.indexed("i.event_id", eventId, "LIMIT 1"))[0];
   }
 
-  async readTrace(traceId: string, options: { streamId?: string } = {}): Promise<LedgerRecord[]> {
-    return this.indexed("i.trace_id", traceId, "", options.streamId ?? null);
+  async readTrace(traceId: string, options: StreamScope = {}): Promise<LedgerRecord[]> {
+    return this.indexed("i.trace_id", traceId, "", options);
   }
 
   async latestCheckpoint(streamId: string): Promise<Checkpoint | undefined> {
@@ -351,10 +353,10 @@ export class PostgresLedger implements Ledger, TiledLedger {
     return { ok: true, count: streams.reduce((n, s) => n + s.count, 0), streams };
   }
 
-  async prove(eventId: string, options: { streamId?: string } = {}): Promise<InclusionBundle> {
+  async prove(eventId: string, options: StreamScope = {}): Promise<InclusionBundle> {
     const row = await this.pool.query<{ stream_id: string }>(
-      `SELECT stream_id FROM ${this.t.index} WHERE event_id = $1 AND ($2::text IS NULL OR stream_id = $2) ORDER BY stream_id LIMIT 1`,
-      [eventId, options.streamId ?? null],
+      `SELECT stream_id FROM ${this.t.index} WHERE event_id = $1 AND ${inScopeSql("stream_id", 2)} ORDER BY stream_id LIMIT 1`,
+      [eventId, ...scopeParams(options)],
     );
     const streamId = row.rows[0]?.stream_id;
     if (!streamId) throw noEvent(eventId);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isSealed, streamIdFor, subjectRef, type LedgerRecord } from "@auditgraph/core";
+import { isSealed, isStreamOfTenant, shardOfStream, subjectRef, type LedgerRecord } from "@auditgraph/core";
 import { CheckpointSchema, type Checkpoint } from "./checkpoint.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -32,6 +32,7 @@ export type HoldRequest = z.input<typeof HoldRequestSchema>;
 /** A hold as stored: the user only by subject ref, so the holds file holds no personal data. */
 export const LegalHoldSchema = z.object({
   id: z.string().min(1),
+  /** The tenant's base stream: the hold covers every stream (shard) of the tenant. */
   streamId: z.string().min(1),
   subject: hex64.optional(),
   traceId: z.string().min(1).optional(),
@@ -104,7 +105,8 @@ export function subjectOf(record: LedgerRecord): string | undefined {
 
 /** When a record may go (ms since the epoch), or Infinity. */
 export function expiresAt(record: LedgerRecord, policy: z.output<typeof RetentionPolicySchema>): number {
-  const tenant = Object.entries(policy.tenants).find(([tenantId]) => streamIdFor(tenantId) === record.streamId)?.[1];
+  // The tenant's retention holds in every one of its streams (shards).
+  const tenant = Object.entries(policy.tenants).find(([tenantId]) => isStreamOfTenant(record.streamId, tenantId))?.[1];
   const keep = policy.eventTypes[record.event.type] ?? tenant ?? policy.days;
   return keep === undefined ? Infinity : Date.parse(record.recordedAt) + keep * DAY_MS;
 }
@@ -114,7 +116,8 @@ export function holding(record: LedgerRecord, holds: readonly LegalHold[]): Lega
   return holds.find(
     (h) =>
       !h.releasedAt &&
-      h.streamId === record.streamId &&
+      // A hold names its tenant's base stream and keeps the records of all its shards.
+      (h.streamId === record.streamId || h.streamId === shardOfStream(record.streamId).base) &&
       (h.traceId === undefined || h.traceId === record.event.traceId) &&
       (h.subject === undefined || h.subject === subjectOf(record)),
   );

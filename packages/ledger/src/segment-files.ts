@@ -29,7 +29,8 @@ const segmentName = (index: number) => `segment-${String(index).padStart(6, "0")
 export const CHECKPOINTS = "checkpoints.jsonl";
 export const EXPIRED = "expired.jsonl";
 export const REPAIRS = "repairs.jsonl";
-const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** A stream id, which names a directory: a tenant's shard i > 0 is `<base>.<i>` (see `streamIdFor`). */
+const STREAM_ID = /^[A-Za-z0-9_-]{1,128}(\.[1-9][0-9]{0,2})?$/;
 
 /** Where one record is: its segment, position, and byte offset and length in the segment. */
 export interface Located {
@@ -104,7 +105,7 @@ export class SegmentFiles {
         const end = tail.lastIndexOf(10);
         if (end < 0) continue;
         const start = tail.lastIndexOf(10, end - 1) + 1;
-        const match = /,"position":(\d{1,16}),"prevHash":"[0-9a-f]{64}","recordedAt":"[^"\\]*","streamId":"[A-Za-z0-9_-]{1,128}"\}$/.exec(
+        const match = /,"position":(\d{1,16}),"prevHash":"[0-9a-f]{64}","recordedAt":"[^"\\]*","streamId":"[A-Za-z0-9_.-]{1,132}"\}$/.exec(
           tail.toString("latin1", start, end),
         );
         // A record this does not read (a long one, an edited one): counted the slow way.
@@ -122,7 +123,8 @@ export class SegmentFiles {
   }
 
   streamDir(streamId: string): string {
-    if (!STREAM_ID.test(streamId)) throw ledgerError(LedgerErrorCodes.streamId, `invalid streamId ${JSON.stringify(streamId)}: use [A-Za-z0-9_-]{1,128}`);
+    if (!STREAM_ID.test(streamId))
+      throw ledgerError(LedgerErrorCodes.streamId, `invalid streamId ${JSON.stringify(streamId)}: use [A-Za-z0-9_-]{1,128}, with .<shard> (1-999) for a shard`);
     return join(this.dir, "streams", streamId);
   }
 

@@ -7,8 +7,10 @@ import {
   type DeadLetter,
   type DeadLetterReplay,
   type Ledger,
+  type StreamScope,
   type StreamSummary,
   type TornTailRepair,
+  inScope,
   type VerifyOptions,
   type VerifyReport,
 } from "./types.js";
@@ -190,9 +192,9 @@ export class SegmentLedger implements Ledger, TiledLedger {
     return undefined;
   }
 
-  async readTrace(traceId: string, options: { streamId?: string } = {}): Promise<LedgerRecord[]> {
+  async readTrace(traceId: string, options: StreamScope = {}): Promise<LedgerRecord[]> {
     const out: LedgerRecord[] = [];
-    for (const streamId of (await this.streams()).filter((s) => options.streamId === undefined || s === options.streamId))
+    for (const streamId of (await this.streams()).filter((s) => inScope(s, options)))
       out.push(...(await this.traceIndex.read(streamId, traceId, await this.files.segmentIndices(streamId), (i) => this.files.segmentPath(streamId, i))));
     return out;
   }
@@ -264,8 +266,8 @@ export class SegmentLedger implements Ledger, TiledLedger {
    * it: everything a third party needs to check it with the public key alone. The proof is read
    * from the stream's tiles; the records are rehashed only when tiles cannot give it.
    */
-  async prove(eventId: string, options: { streamId?: string } = {}): Promise<InclusionBundle> {
-    for (const streamId of (await this.streams()).filter((s) => options.streamId === undefined || s === options.streamId)) {
+  async prove(eventId: string, options: StreamScope = {}): Promise<InclusionBundle> {
+    for (const streamId of (await this.streams()).filter((s) => inScope(s, options))) {
       const expired = await this.files.lastExpired(streamId);
       const latest = await this.latestCheckpoint(streamId);
       if (this.options.tiles !== false) {

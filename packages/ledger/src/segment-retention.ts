@@ -37,6 +37,7 @@ export class SegmentRetention implements Retention {
     const { tenantId, userId, traceId, reason, placedBy } = parseWith(HoldRequestSchema, request, "legal hold");
     const hold = LegalHoldSchema.parse({
       id: newEventId(),
+      // The tenant's base stream stands for the tenant: the hold keeps every shard of it (see `holding`).
       streamId: streamIdFor(tenantId),
       ...(userId ? { subject: subjectRef(tenantId, userId) } : {}),
       ...(traceId ? { traceId } : {}),

@@ -1,6 +1,6 @@
 import { mkdir, open, stat, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { appendSynced, lockDir, type LedgerRecord } from "@auditgraph/core";
+import { appendSynced, lockDir, lockWanted, type LedgerRecord } from "@auditgraph/core";
 import { StreamTail } from "./chain.js";
 import { readLines } from "./line-reader.js";
 import { CHECKPOINTS, REPAIRS, type Located, type SegmentFiles, type SegmentLedgerOptions } from "./segment-files.js";
@@ -10,6 +10,8 @@ import { TileAppender, TileReader } from "./tiles-tree.js";
 /** A stream's writer lease: the lock, and the open segment and checkpoint files. */
 /** How often a writer busy appending writes the tiles of its appends. */
 const TILES_EVERY_MS = 1000;
+/** How often an idle lease looks for a writer waiting for it. */
+const IDLE_LOOK_MS = 10;
 
 export interface Lease {
   release: () => Promise<void>;
@@ -73,7 +75,9 @@ export class SegmentWriter {
       clearTimeout(lease.idle);
       try {
         const result = await work(state, lease);
-        lease.idle = setTimeout(() => void this.inTurn(streamId, () => this.endLease(streamId)), this.options.leaseIdleMs ?? 250).unref();
+        // Another writer waits (another worker on this stream's shard): it gets the stream now, not after the lease's idle time.
+        if (lockWanted(this.files.streamDir(streamId), "writer")) await this.endLease(streamId);
+        else this.idleUntil(streamId, lease, Date.now() + (this.options.leaseIdleMs ?? 250));
         return result;
       } catch (error) {
         // Its tiles may hold leaves of records that never reached the file: not to be written.
@@ -83,6 +87,18 @@ export class SegmentWriter {
         throw error;
       }
     });
+  }
+
+  /** Keeps the idle lease until `until`, or until another writer waits for it (looked at every 10 ms, one `stat`). */
+  private idleUntil(streamId: string, lease: Lease, until: number): void {
+    const wait = Math.min(IDLE_LOOK_MS, until - Date.now());
+    lease.idle = setTimeout(
+      () => {
+        if (Date.now() < until && !lockWanted(this.files.streamDir(streamId), "writer")) this.idleUntil(streamId, lease, until);
+        else void this.inTurn(streamId, () => this.endLease(streamId));
+      },
+      Math.max(0, wait),
+    ).unref();
   }
 
   /** Takes the stream's writer lock (if this process does not hold it) and catches up with the files. */

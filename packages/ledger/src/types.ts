@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { StoredEvent } from "@auditgraph/core";
+import { isStreamOfTenant, type StoredEvent } from "@auditgraph/core";
 import type { LedgerRecord } from "@auditgraph/core";
 import type { Checkpoint, CheckpointSigner } from "./checkpoint.js";
 import type { Retention } from "./retention.js";
@@ -122,6 +122,20 @@ export interface LedgerCheckpointOptions {
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
 }
 
+/**
+ * Which streams a read by trace or event looks in: `streamId`, that stream only; `tenantId`, every
+ * stream of that tenant (all its shards, whatever the shard count was when they were written);
+ * both, the stream only if it is the tenant's; neither, every stream.
+ */
+export interface StreamScope {
+  streamId?: string;
+  tenantId?: string;
+}
+
+/** Whether `streamId` is within `scope`. */
+export const inScope = (streamId: string, scope: StreamScope): boolean =>
+  (scope.streamId === undefined || streamId === scope.streamId) && (scope.tenantId === undefined || isStreamOfTenant(streamId, scope.tenantId));
+
 /** The append-only event store: records by stream, position, event and trace. */
 export interface EventStore {
   /**
@@ -135,8 +149,12 @@ export interface EventStore {
   readStream(streamId: string, from?: number, to?: number): AsyncIterable<LedgerRecord>;
   /** The record of one event, whichever stream holds it. */
   readEvent(eventId: string): Promise<LedgerRecord | undefined>;
-  /** Every record of one trace, stream by stream, in position order; `streamId`: of that stream only (one tenant's). */
-  readTrace(traceId: string, options?: { streamId?: string }): Promise<LedgerRecord[]>;
+  /**
+   * Every record of one trace, stream by stream, in position order; `streamId`: of that stream
+   * only; `tenantId`: of that tenant's streams only (a trace is in one shard, but which one
+   * depends on the shard count when it was written, so a tenant's read looks in all of them).
+   */
+  readTrace(traceId: string, options?: StreamScope): Promise<LedgerRecord[]>;
   streams(): Promise<string[]>;
   /** How many live records the stream holds (expired ones not counted), cheaper than reading them. */
   count(streamId: string): Promise<number>;
@@ -152,10 +170,11 @@ export interface Proofs {
   latestCheckpoint(streamId: string): Promise<Checkpoint | undefined>;
   /**
    * An event's record, its inclusion proof and the latest checkpoint over it. `streamId`: only
-   * that stream (an id is unique within a tenant only: another tenant's stream may hold it too).
-   * An event not there is an error with code AUDITGRAPH_E_LEDGER_NO_EVENT.
+   * that stream; `tenantId`: only that tenant's streams (an id is unique within a tenant only:
+   * another tenant's stream may hold it too). An event not there is an error with code
+   * AUDITGRAPH_E_LEDGER_NO_EVENT.
    */
-  prove(eventId: string, options?: { streamId?: string }): Promise<InclusionBundle>;
+  prove(eventId: string, options?: StreamScope): Promise<InclusionBundle>;
   /**
    * That the stream's signed checkpoint of `toSize` records (default: the latest) extends the
    * one of `fromSize`: both checkpoints and the RFC 9162 consistency proof between them.

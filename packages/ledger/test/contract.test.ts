@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, newEventId, streamIdFor, type AuditEvent } from "@auditgraph/core";
 import {
   CheckpointSigner,
   PostgresLedger,
@@ -166,6 +166,46 @@ describe.each(backends)("ledger contract: %s", (_name, backend) => {
     expect(await ledger.readTrace("ta")).toEqual([one.records[0], one.records[2], two.records[1]]);
     expect(await ledger.readTrace("tb")).toEqual([one.records[1], one.records[3], one.records[4], two.records[0]]);
     expect(await ledger.readTrace("tc")).toEqual([]);
+  });
+
+  it("reads a trace and proves an event within one tenant's streams, every shard of it and no other tenant's", async () => {
+    const ledger = await (await backend({ signer: new CheckpointSigner(keys.privateKeyPem) }))();
+    const traced = (n: number, tenant: string): AuditEvent => ({ ...event(n, tenant), traceId: "tr" });
+    // The same event id in three tenants' streams: ids are unique within a tenant only.
+    const shared = event(9);
+    const at = async (streamId: string, e: AuditEvent) => (await ledger.append(streamId, [e, shared])).records[0]!;
+    const x0 = await at(streamIdFor("x"), traced(0, "x"));
+    const x3 = await at(streamIdFor("x", 3), traced(1, "x"));
+    const xy1 = await at(streamIdFor("xy", 1), traced(2, "xy"));
+    const y = await at(streamIdFor("y"), traced(3, "y"));
+    // `x_` would match `tenant-xy.1` under LIKE.
+    const under = await at(streamIdFor("x_", 2), traced(4, "x_"));
+    expect([x0.streamId, x3.streamId, xy1.streamId, y.streamId, under.streamId]).toEqual(["tenant-x", "tenant-x.3", "tenant-xy.1", "tenant-y", "tenant-x_.2"]);
+
+    const trace = async (scope: { streamId?: string; tenantId?: string }) => (await ledger.readTrace("tr", scope)).map((r) => r.event.eventId);
+    expect(await trace({ tenantId: "x" })).toEqual([x0.event.eventId, x3.event.eventId]);
+    expect(await trace({ tenantId: "xy" })).toEqual([xy1.event.eventId]);
+    expect(await trace({ tenantId: "x_" })).toEqual([under.event.eventId]);
+    expect(await trace({ tenantId: "y" })).toEqual([y.event.eventId]);
+    expect(await trace({ tenantId: "x%" })).toEqual([]);
+    expect(await trace({ tenantId: "tenant-x" })).toEqual([]);
+    expect(await trace({ tenantId: "x", streamId: "tenant-x.3" })).toEqual([x3.event.eventId]);
+    expect(await trace({ tenantId: "x", streamId: "tenant-y" })).toEqual([]);
+    expect((await trace({})).length).toBe(5);
+
+    const provedIn = async (eventId: string, scope: { streamId?: string; tenantId?: string }) => {
+      const bundle = await ledger.prove(eventId, scope);
+      expect(verifyInclusionBundle(JSON.parse(JSON.stringify(bundle)), keys.publicKeyPem).record.event.eventId).toBe(eventId);
+      return bundle.record.streamId;
+    };
+    expect(await provedIn(shared.eventId, { tenantId: "x" })).toBe("tenant-x");
+    expect(await provedIn(shared.eventId, { tenantId: "xy" })).toBe("tenant-xy.1");
+    expect(await provedIn(shared.eventId, { tenantId: "x_" })).toBe("tenant-x_.2");
+    expect(await provedIn(shared.eventId, { tenantId: "x", streamId: "tenant-x.3" })).toBe("tenant-x.3");
+    expect(await provedIn(x3.event.eventId, { tenantId: "x" })).toBe("tenant-x.3");
+    await expect(ledger.prove(x3.event.eventId, { tenantId: "xy" })).rejects.toThrow(/no event/);
+    await expect(ledger.prove(x3.event.eventId, { tenantId: "x_" })).rejects.toThrow(/no event/);
+    await expect(ledger.prove(shared.eventId, { tenantId: "z" })).rejects.toThrow(/no event/);
   });
 
   it("gives the latest checkpoint, and proves with the public key alone that a later one extends an earlier one", async () => {

@@ -120,6 +120,38 @@ describe("retention", () => {
     await expect(fresh.retention.expire({ policy: { days: -1 }, exported })).rejects.toThrow(/days/);
   });
 
+  it("applies to every shard of the tenant: its policy and its holds keep them all, and another tenant's shards go", async () => {
+    const shard = streamIdFor(TENANT, 3);
+    // `acme_` shares acme's prefix (and `_` is a LIKE wildcard): its stream is no shard of acme's.
+    const neighbour = streamIdFor(`${TENANT}_`, 3);
+    const writer = open();
+    for (const streamId of [shard, neighbour])
+      for (let b = 0; b < 4; b++)
+        await writer.append(
+          streamId,
+          [0, 1, 2, 3].map((i) => event(100 + b * 4 + i)),
+          b < 3 ? ago(400 - b) : ago(1),
+        );
+    await writer.close();
+    const expiredOf = (reports: { streamId: string; expired: { to: number }[] }[]) =>
+      Object.fromEntries(reports.map((r) => [r.streamId, r.expired.map((e) => e.to)]));
+
+    // The tenant keeps its records 500 days: in its base stream and in its shard alike.
+    expect(expiredOf(await open().retention.expire({ policy: { days: 365, tenants: { [TENANT]: 500 } }, exported, dryRun: true }))).toEqual({
+      [STREAM]: [],
+      [shard]: [],
+      [neighbour]: [4, 8, 12],
+    });
+    // A hold on the whole tenant keeps its shard too; a hold on one trace (in the shard's second segment) keeps it from there.
+    const held = open();
+    const hold = await held.retention.placeHold({ tenantId: TENANT, reason: "litigation" });
+    expect(expiredOf(await held.retention.expire({ policy, exported, dryRun: true }))).toEqual({ [STREAM]: [], [shard]: [], [neighbour]: [4, 8, 12] });
+    await held.retention.releaseHold(hold.id);
+    await held.retention.placeHold({ tenantId: TENANT, traceId: "trace-104", reason: "incident" });
+    expect(expiredOf(await held.retention.expire({ policy, exported }))).toEqual({ [STREAM]: [4, 8, 12], [shard]: [4], [neighbour]: [4, 8, 12] });
+    expect(await open().verify(keys.publicKeyPem, exported)).toMatchObject({ ok: true });
+  });
+
   it("a dry run says what would go and removes nothing", async () => {
     const dry = await ledger.retention.expire({ policy, exported, dryRun: true });
     expect(dry[0]!.expired.map((r) => r.to)).toEqual([4, 8, 12]);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, newEventId, type AuditEvent } from "@auditgraph/core";
+import { SCHEMA_VERSION, lockDir, newEventId, type AuditEvent } from "@auditgraph/core";
 import { SegmentLedger } from "../src/index.js";
 
 const event = (n: number): AuditEvent => {
@@ -30,20 +30,38 @@ beforeEach(async () => {
 });
 
 describe("SegmentLedger", () => {
-  it("one writer per stream: a second one waits for the lease, and past its wait gets an error naming the holder, never a fork", async () => {
-    const first = new SegmentLedger(dir, { leaseIdleMs: 60_000 });
-    await first.append("s1", [event(0)]);
+  it("one writer per stream: a second one waits for the lock, and past its wait gets an error naming the holder, never a fork", async () => {
+    await ledger.append("s1", [event(0)]);
+    await ledger.close();
+    // A holder that is not a segment ledger (or one stuck mid-batch) does not hand the lock over.
+    const release = await lockDir(join(dir, "streams", "s1"), { name: "writer" });
     const second = new SegmentLedger(dir, { lockWaitMs: 200 });
     await expect(second.append("s1", [event(1)])).rejects.toThrow(new RegExp(`streams/s1 is locked by another writer \\(pid ${process.pid}\\)`));
     // Other streams are not held.
     expect((await second.append("s2", [event(2)])).appended).toBe(1);
-    await first.close();
+    await release();
     expect((await second.append("s1", [event(3)])).records[0]!.position).toBe(1);
     await second.close();
-    // The first writer catches up with what the second appended before it writes again.
+    // Another writer catches up with what the second appended before it writes again.
+    const first = new SegmentLedger(dir);
     expect((await first.append("s1", [event(4)])).records[0]!.position).toBe(2);
     await first.close();
     expect(await new SegmentLedger(dir).verify()).toMatchObject({ ok: true, count: 4 });
+  });
+
+  it("a lease is handed over as soon as another writer waits: two writers of one stream take turns batch by batch", async () => {
+    // Leases far longer than the waits: without the hand-over every second append would fail.
+    const a = new SegmentLedger(dir, { leaseIdleMs: 600_000, lockWaitMs: 5_000 });
+    const b = new SegmentLedger(dir, { leaseIdleMs: 600_000, lockWaitMs: 5_000 });
+    const positions: number[] = [];
+    for (let i = 0; i < 6; i++) positions.push((await (i % 2 === 0 ? a : b).append("s1", [event(i)])).records[0]!.position);
+    expect(positions).toEqual([0, 1, 2, 3, 4, 5]);
+    // At once, too: each waits for the other's batch, never for its lease.
+    const both = await Promise.all([a.append("s1", [event(10), event(11)]), b.append("s1", [event(12)])]);
+    expect(both.flatMap((r) => r.records.map((x) => x.position)).sort()).toEqual([6, 7, 8]);
+    await a.close();
+    await b.close();
+    expect(await new SegmentLedger(dir).verify()).toMatchObject({ ok: true, count: 9 });
   });
 
   it("gives the lease up by itself after leaseIdleMs without appends", async () => {

@@ -148,6 +148,7 @@ export const EVENT_SPANS = {
     name: (e) => `deployment ${e.payload.target === "agent" ? e.payload.agentId : `${e.payload.provider}/${e.payload.name}`} ${e.payload.version}`,
     attributes: payloadOf,
   },
+  "shards.changed": { role: "standalone", name: (e) => `shards.changed ${e.payload.from} -> ${e.payload.to}`, attributes: payloadOf },
   "policy.flag": {
     role: "standalone",
     name: (e) => `policy.flag ${e.payload.policyId}`,

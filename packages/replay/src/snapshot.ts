@@ -6,7 +6,7 @@ import {
   isSealed,
   openRecords,
   parseWith,
-  streamIdFor,
+  streamsOfTenant,
   upcastEvent,
   type AuditEvent,
   type LedgerRecord,
@@ -175,7 +175,9 @@ function isUnfinished(events: readonly { type: string; runId?: unknown; parentRu
  */
 export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter = {}, options: CreateSnapshotOptions = {}): Promise<Snapshot> {
   const filter = parseWith(SnapshotFilterSchema, filterInput, "snapshot filter");
-  const streams = filter.tenantId ? [streamIdFor(filter.tenantId)] : await ledger.streams();
+  // A tenant's traces are in any of its streams (shards), whatever the shard count when written.
+  const all = await ledger.streams();
+  const streams = filter.tenantId ? streamsOfTenant(all, filter.tenantId) : all;
   const traces: SnapshotTrace[] = [];
   const checkpoints: z.infer<typeof CheckpointSchema>[] = [];
   for (const streamId of streams) {
@@ -213,7 +215,8 @@ export async function createSnapshot(ledger: Ledger, filterInput: SnapshotFilter
       for (const { record, index } of candidate.records) {
         if (tree) records.push({ record, leafIndex: index, proof: inclusionProof(tree, index, checkpoint.treeSize).map((h) => h.toString("hex")) });
         else {
-          const bundle = await ledger.prove(record.event.eventId);
+          // This stream's: an event id is unique within a tenant only.
+          const bundle = await ledger.prove(record.event.eventId, { streamId });
           if (bundle.checkpoint.treeSize !== checkpoint.treeSize)
             throw new AuditgraphError("AUDITGRAPH_E_STREAM_GREW", `stream ${streamId} grew while the snapshot was made; run it again`);
           records.push({ record, leafIndex: bundle.leafIndex, proof: bundle.proof });

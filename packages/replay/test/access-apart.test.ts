@@ -9,25 +9,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, newEventId, streamIdFor, type AuditEvent } from "@auditgraph/core";
 import { CheckpointSigner, SegmentLedger, generateSigningKey } from "@auditgraph/ledger";
 import { createSnapshot, verifySnapshot } from "@auditgraph/replay";
+import { userTrace } from "./user-trace.js";
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-
-function userTrace(tenantId: string): AuditEvent[] {
-  const traceId = randomUUID();
-  const common = {
-    schemaVersion: SCHEMA_VERSION,
-    traceId,
-    runId: traceId,
-    parentRunId: null,
-    sessionId: null,
-    identity: { user: { id: "u1", tenantId }, agent: { id: "a", name: "A", version: "1" } },
-  };
-  return [
-    { ...common, eventId: newEventId(), occurredAt: new Date().toISOString(), type: "chain.start", payload: { inputs: { q: "hi" } } },
-    { ...common, eventId: newEventId(), occurredAt: new Date().toISOString(), type: "chain.end", payload: { outputs: { a: "hello" } } },
-  ] as AuditEvent[];
-}
 
 function access(tenantId: string, traceId: string): AuditEvent {
   const eventId = newEventId();

@@ -1,6 +1,7 @@
 import {
   canonicalJson,
   isSealed,
+  isStreamOfTenant,
   isSystemEvent,
   openEvent,
   sha256Hex,
@@ -194,17 +195,23 @@ export class ApprovalIntegrity {
     const now = new Date().toISOString();
     const found: ApprovalFinding[] = [];
     const traces = new Map<string, Fact[]>();
-    for (const { traceId, runId } of candidates.values()) {
+    for (const { traceId, tenantId, runId } of candidates.values()) {
       let facts = traces.get(traceId);
-      if (!facts) traces.set(traceId, (facts = await this.factsOf(streamId, traceId, events, stampOf, raised, now)));
+      if (!facts) traces.set(traceId, (facts = await this.factsOf(streamId, tenantId, traceId, events, stampOf, raised, now)));
       found.push(...this.violations(facts, runId));
     }
     return found;
   }
 
-  /** The trace's events in this stream (the tenant's): the ledger's, then the job's and what is raised now, each once. */
+  /**
+   * The trace's events in the tenant's streams: the ledger's, then the job's and what is raised now,
+   * each once. A trace is in one shard while the shard count stays; one that changed moves the
+   * trace's later records to another stream, so all the tenant's streams are read. Records of the
+   * other streams come first (written under the earlier count), in the order they were recorded.
+   */
   private async factsOf(
     streamId: string,
+    tenantId: string,
     traceId: string,
     events: readonly AuditEvent[],
     stampOf: Map<string, LedgerRecord>,
@@ -212,7 +219,12 @@ export class ApprovalIntegrity {
     now: string,
   ): Promise<Fact[]> {
     const facts = new Map<string, Fact>();
-    const stored = (await this.options.ledger.readTrace(traceId)).filter((r) => r.streamId === streamId);
+    const stored = (await this.options.ledger.readTrace(traceId, { tenantId })).filter((r) => isStreamOfTenant(r.streamId, tenantId));
+    const earlier = stored
+      .filter((r) => r.streamId !== streamId)
+      .sort((a, b) => a.recordedAt.localeCompare(b.recordedAt) || a.position - b.position)
+      .map((r) => r.event.eventId);
+    const orderOf = (r: LedgerRecord) => (r.streamId === streamId ? r.position : earlier.indexOf(r.event.eventId) - earlier.length);
     for (const r of stored) {
       let event: Fact["event"] = r.event as Fact["event"];
       let clear = !isSealed(r.event);
@@ -220,7 +232,7 @@ export class ApprovalIntegrity {
         const opened = await openEvent(r.event, this.options.keyStore);
         if (!opened.erased) [event, clear] = [opened.event, true];
       }
-      facts.set(r.event.eventId, { event: clear ? upcastEvent(event as AuditEvent) : event, clear, recordedAt: r.recordedAt, order: r.position });
+      facts.set(r.event.eventId, { event: clear ? upcastEvent(event as AuditEvent) : event, clear, recordedAt: r.recordedAt, order: orderOf(r) });
     }
     // The job's events in the clear (the ledger may hold them sealed); raised ones come after everything recorded.
     for (const e of events) {

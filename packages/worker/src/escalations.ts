@@ -10,7 +10,6 @@ import {
   isSealed,
   newEventId,
   parseWith,
-  streamIdFor,
   upcastEvent,
   type EscalationView,
   type EventOf,
@@ -78,21 +77,33 @@ const asEvent = (record: LedgerRecord) => (isSealed(record.event) ? undefined : 
  * `foldEscalation`). The opening's event id is the escalation's id; its trace holds the transitions.
  */
 export async function readEscalation(ledger: Pick<Ledger, "readEvent" | "readTrace">, escalationId: string, tenantId?: string): Promise<EscalationView> {
+  return (await locateEscalation(ledger, escalationId, tenantId)).view;
+}
+
+/**
+ * The escalation and the stream its opening is in: the tenant's shard its trace went to, where
+ * its transitions go too (a trace's records never span shards).
+ */
+async function locateEscalation(
+  ledger: Pick<Ledger, "readEvent" | "readTrace">,
+  escalationId: string,
+  tenantId?: string,
+): Promise<{ view: EscalationView; streamId: string }> {
   const record = await ledger.readEvent(escalationId);
   const opened = record && asEvent(record);
   if (!opened || opened.type !== "escalation.opened" || (tenantId !== undefined && opened.tenantId !== tenantId))
     throw new EscalationNotFoundError(escalationId, tenantId);
-  const transitions = (await ledger.readTrace(opened.traceId))
+  const transitions = (await ledger.readTrace(opened.traceId, { streamId: record.streamId }))
     .filter((r) => r.streamId === record.streamId)
     .sort((a, b) => a.position - b.position)
     .map(asEvent)
     .filter((e): e is EventOf<"escalation.transition"> => e?.type === "escalation.transition" && e.payload.escalationId === escalationId);
-  return foldEscalation(opened, transitions);
+  return { view: foldEscalation(opened, transitions), streamId: record.streamId };
 }
 
 /**
  * Moves an escalation along its lifecycle: the `escalation.transition` event (reviewer, reason)
- * is appended to the tenant's ledger stream, then projected. The current state is folded from the
+ * is appended to the ledger stream of the escalation's opening, then projected. The current state is folded from the
  * ledger, not read from the graph, which may lag; a transition the lifecycle does not allow is
  * refused with an EscalationTransitionError naming the state, and nothing is appended.
  */
@@ -103,7 +114,7 @@ export async function transitionEscalation(
   holds?: TransitionHolds,
 ): Promise<TransitionResult> {
   const req = parseWith(TransitionRequestSchema, request, "escalation transition");
-  const before = await readEscalation(ledger, req.escalationId, req.tenantId);
+  const { view: before, streamId } = await locateEscalation(ledger, req.escalationId, req.tenantId);
   if (!canTransition(before.state, req.to)) throw new EscalationTransitionError(req.escalationId, before.state, req.to);
   const holdId = before.opened.payload.holdId;
   const decision = holdId ? holdDecisionOf(req.to, req.holdDecision) : req.holdDecision;
@@ -132,8 +143,9 @@ export async function transitionEscalation(
     },
     "escalation.transition event",
   ) as EventOf<"escalation.transition">;
-  // In the ledger first: a call is never released without the decision on record.
-  const { records } = await ledger.append(streamIdFor(before.tenantId), [event]);
+  // In the ledger first: a call is never released without the decision on record. In the stream
+  // (shard) of its opening, whatever the shard count is now: the trace stays in one stream.
+  const { records } = await ledger.append(streamId, [event]);
   const record = records[0]!;
   const view = foldEscalation(before.opened, [...before.transitions.map((t) => t.event), event]);
   let hold: TransitionResult["hold"];

@@ -1,3 +1,4 @@
+export { ShardCounts, SHARDS_TRACE_ID, recordedShards } from "./shard-counts.js";
 export { AuditWorker, AuditWorkerOptionsSchema, waitUntilIdle, type AuditWorkerOptions, type LedgerHealth, type Readiness } from "./worker.js";
 export { startWorkerHttp, WorkerHttpOptionsSchema, type WorkerHttp, type WorkerHttpOptions } from "./http.js";
 export { WorkerMetrics, QUEUE_STATES } from "./metrics.js";

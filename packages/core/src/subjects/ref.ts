@@ -36,6 +36,7 @@ const SYSTEM_TYPES = {
   "escalation.transition": true,
   "escalation.notification": true,
   access: true,
+  "shards.changed": true,
 } as const satisfies Record<SystemEvent["type"], true>;
 export const SYSTEM_EVENT_TYPES = Object.keys(SYSTEM_TYPES) as readonly SystemEvent["type"][];
 

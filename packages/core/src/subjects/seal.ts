@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 import { z } from "zod";
 import { AuditgraphError } from "../errors.js";
 import { canonicalJson } from "../hashing.js";
@@ -6,6 +6,7 @@ import type { AuditEvent } from "../schema.js";
 import { parseWith } from "../validation.js";
 import type { SubjectKeyStore } from "./key-store.js";
 import { SubjectRefSchema, isSystemEvent, subjectRef, type UserEvent } from "./ref.js";
+import { rememberSealedText } from "./sealed-text.js";
 
 export const SEAL_ALG = "A256GCM";
 const IV_BYTES = 12;
@@ -47,7 +48,28 @@ export const isSealed = (event: unknown): event is SealedEvent => typeof event =
  */
 function aadOf(envelope: Omit<SealedEvent, "sealed">, keyId: string): Buffer {
   const { eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject } = envelope;
-  return Buffer.from(canonicalJson({ alg: SEAL_ALG, keyId, eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject }));
+  // Keys in canonical order, so canonicalJson takes its JSON.stringify path (see hashing.ts).
+  return Buffer.from(canonicalJson({ alg: SEAL_ALG, eventId, keyId, occurredAt, parentRunId, runId, schemaVersion, subject, traceId, type }));
+}
+
+/**
+ * IVs are drawn from a pool of CSPRNG bytes filled 1,024 IVs at a time: `randomBytes(12)` per
+ * event costs about as much as the AES-GCM setup itself. Every IV is still 96 fresh random bits,
+ * each handed out once (the pool is refilled before any byte of it is used again); IVs are
+ * public, so holding future ones in memory gives nothing away.
+ */
+const ivPool = Buffer.allocUnsafe(IV_BYTES * 1024);
+let ivAt = ivPool.length;
+
+/** The offset in `ivPool` of a fresh IV (its bytes valid until the next call). */
+function freshIv(): number {
+  if (ivAt + IV_BYTES > ivPool.length) {
+    randomFillSync(ivPool);
+    ivAt = 0;
+  }
+  const at = ivAt;
+  ivAt += IV_BYTES;
+  return at;
 }
 
 /**
@@ -60,30 +82,43 @@ export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "
   if (isSystemEvent(event as AuditEvent)) throw new TypeError(`event ${event.eventId}: a ${event.type} event is never sealed (it has no data subject)`);
   const subject = subjectRef(event.identity.user.tenantId, event.identity.user.id);
   const key = await store.keyFor(subject);
+  // Members in canonical (sorted) order, the sealed ones too: should the ledger not find its
+  // canonical text remembered (sealed-text.ts), canonicalJson takes its JSON.stringify path.
   const envelope = {
     eventId: event.eventId,
-    schemaVersion: event.schemaVersion,
-    type: event.type,
     occurredAt: event.occurredAt,
-    traceId: event.traceId,
-    runId: event.runId,
     parentRunId: event.parentRunId,
+    runId: event.runId,
+    schemaVersion: event.schemaVersion,
     subject,
+    traceId: event.traceId,
+    type: event.type,
   };
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", key.key, iv, { authTagLength: TAG_BYTES });
+  const at = freshIv();
+  const cipher = createCipheriv("aes-256-gcm", key.secret, ivPool.subarray(at, at + IV_BYTES), { authTagLength: TAG_BYTES });
   cipher.setAAD(aadOf(envelope, key.keyId));
-  const ciphertext = Buffer.concat([cipher.update(canonicalJson(event), "utf8"), cipher.final()]);
-  return {
-    ...envelope,
+  const ciphertext = cipher.update(canonicalJson(event), "utf8");
+  // GCM is a stream mode: final() adds no bytes (it checks and makes the tag), so no concat.
+  const rest = cipher.final();
+  const sealed: SealedEvent = {
+    eventId: envelope.eventId,
+    occurredAt: envelope.occurredAt,
+    parentRunId: envelope.parentRunId,
+    runId: envelope.runId,
+    schemaVersion: envelope.schemaVersion,
     sealed: {
       alg: SEAL_ALG,
+      ciphertext: (rest.length === 0 ? ciphertext : Buffer.concat([ciphertext, rest])).toString("base64"),
+      iv: ivPool.toString("base64", at, at + IV_BYTES),
       keyId: key.keyId,
-      iv: iv.toString("base64"),
-      ciphertext: ciphertext.toString("base64"),
       tag: cipher.getAuthTag().toString("base64"),
     },
+    subject,
+    traceId: envelope.traceId,
+    type: envelope.type,
   };
+  rememberSealedText(sealed);
+  return sealed;
 }
 
 /** What a stored event opens to: the event as received, or word that its subject's key is gone. */
@@ -104,7 +139,7 @@ export async function openEvent(stored: AuditEvent | SealedEvent, store: Pick<Su
   const tag = Buffer.from(sealed.sealed.tag, "base64");
   if (tag.length !== TAG_BYTES)
     throw new AuditgraphError("AUDITGRAPH_E_SEAL_TAG_LENGTH", `event ${sealed.eventId}: sealed.tag must be ${TAG_BYTES} bytes, got ${tag.length}`);
-  const decipher = createDecipheriv("aes-256-gcm", key.key, Buffer.from(sealed.sealed.iv, "base64"), { authTagLength: TAG_BYTES });
+  const decipher = createDecipheriv("aes-256-gcm", key.secret, Buffer.from(sealed.sealed.iv, "base64"), { authTagLength: TAG_BYTES });
   decipher.setAAD(aadOf(sealed, keyId));
   decipher.setAuthTag(tag);
   let plaintext: string;

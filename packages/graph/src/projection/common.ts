@@ -23,8 +23,26 @@ export const base = (r: UserRecord) => ({
   // No occurredAt: no statement reads it, and every row is packed, sent and unpacked.
 });
 
-export function ofType<T extends AuditEvent["type"]>(records: PlainRecord[], ...types: T[]) {
-  return records.filter((r): r is PlainRecord & { event: EventOf<T> } => (types as string[]).includes(r.event.type));
+// The records of a batch by type, grouped once per list of records rather than filtered by each of
+// the two dozen steps that ask for a type (most ask for types a batch does not hold).
+const byTypeOf = new WeakMap<readonly PlainRecord[], Map<string, PlainRecord[]>>();
+
+/** The records of `types`, in record order. The list may be shared by other callers: do not change it. */
+export function ofType<T extends AuditEvent["type"]>(records: readonly PlainRecord[], ...types: T[]): (PlainRecord & { event: EventOf<T> })[] {
+  let byType = byTypeOf.get(records);
+  if (!byType) {
+    byType = new Map();
+    for (const r of records) {
+      const group = byType.get(r.event.type);
+      if (group) group.push(r);
+      else byType.set(r.event.type, [r]);
+    }
+    byTypeOf.set(records, byType);
+  }
+  const present = types.filter((t) => byType.has(t));
+  if (present.length <= 1) return (byType.get(present[0] ?? "") ?? []) as (PlainRecord & { event: EventOf<T> })[];
+  const wanted = new Set<string>(types);
+  return records.filter((r): r is PlainRecord & { event: EventOf<T> } => wanted.has(r.event.type));
 }
 
 /**

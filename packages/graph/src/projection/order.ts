@@ -45,28 +45,20 @@ export const ORDER = [
   "replayOf",
   "reviews",
   // Sessions after their traces, whose kind (set by `traces`) keeps replays out of the order.
-  "sessionOrder",
-  "sessionNext",
-  "sessionApart",
-  // Runs. Model calls before their reasoning steps (MATCHed), steps before their NEXT order.
-  "rootStart",
-  "rootEnd",
+  "sessions",
+  // Runs (a trace's root run is in its `traces` row). An llm.end's reasoning steps are in its own statement.
   "llmStart",
   "llmEnd",
-  "reasoningSteps",
-  "reasoningOrder",
   "llmError",
   // Tool runs, then their links to the LLM call that asked (its Output and reasoning steps are
-  // in by now), then the requests no run answers (after the links, for the same rows).
+  // in by now) and the requests no run answers (after the links, in the same statement).
   "toolStart",
   "toolEnd",
-  "toolLinks",
-  "toolRequests",
+  "toolGroups",
   // Retrievals after tool runs (a retriever inside a tool run links to its ToolCall); USED_BY
   // after the retrieval's documents and this batch's prompts.
   "retrieverStart",
   "retrieverEnd",
-  "retrievalUsedBy",
   "retrieverError",
   // Deployments, then the PREVIOUS chain of each target they touch.
   "deployments",
@@ -98,18 +90,19 @@ void everyStepOrdered;
  * `traces`, `replayOf` (its replay tag) and the session steps read all of them.
  */
 export const PROJECTED_BY = {
-  "chain.start": ["rootStart"],
-  "chain.end": ["rootEnd"],
-  "chain.error": ["rootEnd"],
+  // A root run's start and end are its trace's (in the trace's row of `traces`).
+  "chain.start": ["traces"],
+  "chain.end": ["traces"],
+  "chain.error": ["traces"],
   "llm.start": ["llmStart"],
   "llm.token": [],
-  "llm.end": ["llmEnd", "reasoningSteps", "reasoningOrder", "toolLinks", "toolRequests"],
+  "llm.end": ["llmEnd", "toolGroups"],
   "llm.error": ["llmError"],
-  "tool.start": ["toolStart", "toolLinks", "toolRequests"],
-  "tool.end": ["toolEnd", "toolLinks", "toolRequests"],
-  "tool.error": ["toolEnd", "toolLinks", "toolRequests"],
+  "tool.start": ["toolStart", "toolGroups"],
+  "tool.end": ["toolEnd", "toolGroups"],
+  "tool.error": ["toolEnd", "toolGroups"],
   "retriever.start": ["retrieverStart"],
-  "retriever.end": ["retrieverEnd", "retrievalUsedBy"],
+  "retriever.end": ["retrieverEnd"],
   "retriever.error": ["retrieverError"],
   "agent.action": [],
   "agent.finish": [],
@@ -124,4 +117,6 @@ export const PROJECTED_BY = {
   "escalation.transition": ["escalationTransitions", "escalationState"],
   "escalation.notification": ["escalationNotifications"],
   access: ["accesses"],
+  // Where a tenant's records are, not what anyone did: the ledger holds it, the graph has no use for it.
+  "shards.changed": [],
 } as const satisfies Record<EventType, readonly StepName[]>;

@@ -9,14 +9,13 @@ const RETRIEVER_START = statement("retrievals", "retriever-start");
 
 // A document's node holds its latest content; RETURNED keeps the hash of the content this
 // retrieval returned, so a document that changed between two retrievals still shows which was seen.
+// Then, in the same statement, USED_BY. The rule: a retrieval's documents were used by every model
+// call of the same trace that started after the retrieval ended (by event id, the producer's
+// capture order). In a chain that is the call the documents were put in front of; in an agent,
+// every later call, whose message history holds them. For an audit trail erring towards "may have
+// influenced" is the safe side: a call that never saw a document is linked at worst, one that did
+// is never missed.
 const RETRIEVER_END = statement("retrievals", "retriever-end");
-
-// The rule for USED_BY: a retrieval's documents were used by every model call of the same trace
-// that started after the retrieval ended (by event id, the producer's capture order). In a chain
-// that is the call the documents were put in front of; in an agent, every later call, whose
-// message history holds them. For an audit trail erring towards "may have influenced" is the
-// safe side: a call that never saw a document is linked at worst, one that did is never missed.
-const RETRIEVAL_USED_BY = statement("retrievals", "retrieval-used-by");
 
 const RETRIEVER_ERROR = statement("retrievals", "retriever-error");
 
@@ -43,12 +42,7 @@ export const retrievalSteps = {
     cypher: RETRIEVER_START,
     rows: (b) => ofType(b.records, "retriever.start").map((r) => ({ ...base(r), name: r.event.name ?? null, query: r.event.payload.query })),
   },
-  retrieverEnd: { cypher: RETRIEVER_END, rows: (b) => b.derive(retrieved) },
-  // Only the keys: the documents' content went with RETRIEVER_END, and would only be sent again.
-  retrievalUsedBy: {
-    cypher: RETRIEVAL_USED_BY,
-    rows: (b) => b.derive(retrieved).map((r) => ({ tenantId: r.tenantId, runId: r.runId, eventId: r.eventId })),
-  },
+  retrieverEnd: { cypher: RETRIEVER_END, rows: retrieved },
   retrieverError: {
     cypher: RETRIEVER_ERROR,
     rows: (b) => ofType(b.records, "retriever.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })),

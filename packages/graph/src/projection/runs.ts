@@ -1,65 +1,37 @@
 import neo4j from "neo4j-driver";
-import { sha256Hex } from "@auditgraph/core";
-import { type Batch, type Step, base, json, ofType } from "./common.js";
+import { sha256Hex, type EventOf, type PlainRecord } from "@auditgraph/core";
+import { type Step, base, json, ofType } from "./common.js";
 import { requestedCallIds } from "./tools.js";
 import { statement } from "./statement.js";
 
-// Runs: a root chain's start and end (its trace), model calls, their outputs and reasoning steps.
-// Nested chains, agent actions and finishes, text and llm.token events have nothing of their own.
-
-const ROOT_START = statement("runs", "root-start");
-
-const ROOT_END = statement("runs", "root-end");
+// Runs: model calls, their outputs and reasoning steps (a root chain's start and end are its
+// trace's: see traces.ts). Nested chains, agent actions and finishes, text and llm.token events
+// have nothing of their own.
 
 // A model call that starts after a retrieval of its trace ended may have the retrieved documents
-// in its context (see RETRIEVAL_USED_BY for the rule); linked from both sides, so that the order
+// in its context (see RETRIEVER_END in retrievals.ts for the rule); linked from both sides, so that the order
 // the two are projected in does not matter.
 const LLM_START = statement("runs", "llm-start");
 
+// With the call's reasoning steps, then their order (each in a subquery of its own, so that NEXT
+// never depends on step order): one statement rather than three.
 const LLM_END = statement("runs", "llm-end");
-
-// Steps first, then their order: two statements, so that NEXT never depends on row order.
-const REASONING_STEPS = statement("runs", "reasoning-steps");
-
-const REASONING_ORDER = statement("runs", "reasoning-order");
 
 const LLM_ERROR = statement("runs", "llm-error");
 
-/** The root runs of the batch: a trace's own start and end. */
-const roots = (b: Batch) => b.records.filter((r) => r.event.parentRunId === null);
-
-function reasoningRows(b: Batch) {
-  return ofType(b.records, "llm.end")
-    .filter((r) => r.event.payload.reasoning?.length)
-    .map((r) => ({
-      ...base(r),
-      steps: r.event.payload.reasoning!.map((step, i, all) => ({
-        id: `${r.event.eventId}#${step.index}`,
-        prevId: i > 0 ? `${r.event.eventId}#${all[i - 1]!.index}` : null,
-        index: neo4j.int(step.index),
-        kind: step.kind,
-        text: step.text ?? null,
-        toolCall: step.toolCall ? json(step.toolCall) : null,
-        callId: step.toolCall ? (step.toolCall.id ?? null) : null,
-      })),
-    }));
-}
+/** An llm.end's reasoning steps, in order (none: an empty list). */
+const reasoningSteps = (r: PlainRecord & { event: EventOf<"llm.end"> }) =>
+  (r.event.payload.reasoning ?? []).map((step, i, all) => ({
+    id: `${r.event.eventId}#${step.index}`,
+    prevId: i > 0 ? `${r.event.eventId}#${all[i - 1]!.index}` : null,
+    index: neo4j.int(step.index),
+    kind: step.kind,
+    text: step.text ?? null,
+    toolCall: step.toolCall ? json(step.toolCall) : null,
+    callId: step.toolCall ? (step.toolCall.id ?? null) : null,
+  }));
 
 export const runSteps = {
-  rootStart: {
-    cypher: ROOT_START,
-    rows: (b) => ofType(b.derive(roots), "chain.start").map((r) => ({ ...base(r), name: r.event.name ?? null, input: json(r.event.payload.inputs) })),
-  },
-  rootEnd: {
-    cypher: ROOT_END,
-    rows: (b) =>
-      ofType(b.derive(roots), "chain.end", "chain.error").map((r) => ({
-        ...base(r),
-        status: r.event.type === "chain.end" ? "ok" : "error",
-        output: r.event.type === "chain.end" ? json(r.event.payload.outputs) : null,
-        error: r.event.type === "chain.error" ? json(r.event.payload.error) : null,
-      })),
-  },
   llmStart: {
     cypher: LLM_START,
     rows: (b) =>
@@ -99,13 +71,8 @@ export const runSteps = {
         // Cost sits beside usage since schema v2 (null when the handler had no price for the model).
         costCurrency: r.event.cost?.currency ?? null,
         costTotal: r.event.cost?.total ?? null,
+        steps: reasoningSteps(r),
       })),
-  },
-  reasoningSteps: { cypher: REASONING_STEPS, rows: (b) => b.derive(reasoningRows) },
-  // Only the keys: the steps' text went with REASONING_STEPS, and would only be sent again.
-  reasoningOrder: {
-    cypher: REASONING_ORDER,
-    rows: (b) => b.derive(reasoningRows).map((r) => ({ tenantId: r.tenantId, steps: r.steps.map(({ id, prevId }) => ({ id, prevId })) })),
   },
   llmError: { cypher: LLM_ERROR, rows: (b) => ofType(b.records, "llm.error").map((r) => ({ ...base(r), error: json(r.event.payload.error) })) },
 } satisfies Record<string, Step>;

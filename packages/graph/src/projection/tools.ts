@@ -17,12 +17,12 @@ const TOOL_END = statement("tools", "tool-end");
 // for every (trace, call id) a batch touches, from whichever side is projected second, so the
 // links do not depend on the order batches arrive in; a stale link (an earlier asker, seen before
 // the later one was projected) goes. The run's requested arguments are its asker's.
-const TOOL_LINKS = statement("tools", "tool-links");
-
 // A tool call the model asked for that no run answers (yet, or ever: a held or denied call) is a
 // ToolCall of status 'requested', keyed by its request (the LLM call, the call id); it goes once a
-// run of that request is projected, which takes its links. After TOOL_LINKS, for the same rows.
-const TOOL_REQUESTS = statement("tools", "tool-requests");
+// run of that request is projected, which takes its links. Both in one statement, per (trace, call
+// id): links first, then requests; the groups touch disjoint nodes, so doing them group by group
+// leaves what doing all links, then all requests, did.
+const TOOL_GROUPS = statement("tools", "tool-groups");
 
 /** A tool run's call id: the model's tool-call id when it has one, else the run id (a tool a chain ran itself). */
 export const callIdOf = (r: UserRecord, toolCallId: string | undefined) => toolCallId ?? r.event.runId;
@@ -74,6 +74,5 @@ export const toolSteps = {
         refused: r.event.type === "tool.error" && r.event.payload.error.name === "PolicyRefusal",
       })),
   },
-  toolLinks: { cypher: TOOL_LINKS, rows: (b) => b.derive(toolGroups) },
-  toolRequests: { cypher: TOOL_REQUESTS, rows: (b) => b.derive(toolGroups) },
+  toolGroups: { cypher: TOOL_GROUPS, rows: toolGroups },
 } satisfies Record<string, Step>;

@@ -1,5 +1,5 @@
 import { canonicalJson, subjectRef, type EventOf } from "@auditgraph/core";
-import { type Batch, type Step, type UserRecord, distinctBy, keyOf } from "./common.js";
+import { type Batch, type Step, type UserRecord, distinctBy, json, keyOf } from "./common.js";
 import { statement } from "./statement.js";
 
 // Traces, replays, reviews and sessions: every user event's trace, whatever its type.
@@ -7,6 +7,9 @@ import { statement } from "./statement.js";
 // firstEventId: the trace's smallest event id. Event ids are UUIDv7 (the producer's time, then
 // a counter monotonic within its process), so this is the trace's first captured event, which
 // orders the traces of a session; the worker's recordedAt is one per batch and cannot.
+// rootStart / rootEnd: the trace's root run (a chain.start, a chain.end or chain.error whose
+// parentRunId is null), the last of each in the batch, or null: its name, input, status, output
+// and error are the trace's, SET in the same statement (start before end) rather than in two more.
 // kind: null for production, 'replay' for a replay run (@auditgraph/replay tags its events) and
 // 'review' for the record of a replay's review; set once, from whichever record shows it first,
 // and never taken back. Queries and the session order leave traces of a kind out by default. A
@@ -49,15 +52,24 @@ const REVIEWS = statement("traces", "reviews");
 // traces (kind null) are in the order: a replay run in the session of the trace it replays, or a
 // review record, is never one of the session's traces (r.recordedAt is null when the batch has
 // none of the session's production traces: a replay is no activity of the session either).
-const SESSION_ORDER = statement("traces", "session-order");
+// One statement, a subquery each for FIRST_TRACE, NEXT_TRACE and the traces apart: a trace of the
+// session that is no part of its order holds no NEXT_TRACE either way (one whose kind became known
+// after it had been ordered). Session by session, in row order, it leaves what three statements
+// over all sessions did: FIRST_TRACE is the session's own, NEXT_TRACE is written only between
+// production traces and the third part deletes only what touches the others, and none of the
+// three writes what another reads (a trace's session and kind).
+const SESSIONS = statement("traces", "sessions");
 
-const SESSION_NEXT = statement("traces", "session-next");
-
-// A trace of the session that is no part of its order holds no NEXT_TRACE either way (one whose
-// kind became known after it had been ordered).
-const SESSION_APART = statement("traces", "session-apart");
-
-type TraceRow = { firstEventId: string; recordedAt: string; lastRecordedAt: string; kind: "replay" | "review" | null } & Record<string, unknown>;
+type RootStart = { name: string | null; input: string; recordedAt: string };
+type RootEnd = { status: "ok" | "error"; output: string | null; error: string | null; recordedAt: string };
+type TraceRow = {
+  firstEventId: string;
+  recordedAt: string;
+  lastRecordedAt: string;
+  kind: "replay" | "review" | null;
+  rootStart: RootStart | null;
+  rootEnd: RootEnd | null;
+} & Record<string, unknown>;
 
 /** The batch's traces, one row each (its first event, its times, its kind), keyed by tenant and trace. */
 function traceRows(batch: Batch): Map<string, TraceRow> {
@@ -65,27 +77,40 @@ function traceRows(batch: Batch): Map<string, TraceRow> {
   for (const r of batch.records) {
     const { user, agent } = r.event.identity;
     const key = keyOf(user.tenantId, r.event.traceId);
-    const seen = traces.get(key);
-    if (seen) {
-      if (r.event.eventId < seen.firstEventId) seen.firstEventId = r.event.eventId;
-      if (r.recordedAt < seen.recordedAt) seen.recordedAt = r.recordedAt;
-      if (r.recordedAt > seen.lastRecordedAt) seen.lastRecordedAt = r.recordedAt;
-      continue;
+    let trace = traces.get(key);
+    if (trace) {
+      if (r.event.eventId < trace.firstEventId) trace.firstEventId = r.event.eventId;
+      if (r.recordedAt < trace.recordedAt) trace.recordedAt = r.recordedAt;
+      if (r.recordedAt > trace.lastRecordedAt) trace.lastRecordedAt = r.recordedAt;
+    } else {
+      trace = {
+        traceId: r.event.traceId,
+        tenantId: user.tenantId,
+        userId: user.id,
+        subject: subjectRef(user.tenantId, user.id),
+        agentId: agent.id,
+        agentName: agent.name,
+        agentVersion: agent.version,
+        sessionId: r.event.sessionId,
+        firstEventId: r.event.eventId,
+        recordedAt: r.recordedAt,
+        lastRecordedAt: r.recordedAt,
+        kind: null,
+        rootStart: null,
+        rootEnd: null,
+      };
+      traces.set(key, trace);
     }
-    traces.set(key, {
-      traceId: r.event.traceId,
-      tenantId: user.tenantId,
-      userId: user.id,
-      subject: subjectRef(user.tenantId, user.id),
-      agentId: agent.id,
-      agentName: agent.name,
-      agentVersion: agent.version,
-      sessionId: r.event.sessionId,
-      firstEventId: r.event.eventId,
-      recordedAt: r.recordedAt,
-      lastRecordedAt: r.recordedAt,
-      kind: null,
-    });
+    if (r.event.parentRunId !== null) continue;
+    const e = r.event;
+    if (e.type === "chain.start") trace.rootStart = { name: e.name ?? null, input: json(e.payload.inputs), recordedAt: r.recordedAt };
+    else if (e.type === "chain.end" || e.type === "chain.error")
+      trace.rootEnd = {
+        status: e.type === "chain.end" ? "ok" : "error",
+        output: e.type === "chain.end" ? json(e.payload.outputs) : null,
+        error: e.type === "chain.error" ? json(e.payload.error) : null,
+        recordedAt: r.recordedAt,
+      };
   }
   // Which traces of the batch are replays or review records, from any of their records.
   for (const r of batch.records) {
@@ -142,7 +167,5 @@ export const traceSteps = {
         recordedAt: r.recordedAt,
       })),
   },
-  sessionOrder: { cypher: SESSION_ORDER, rows: (b) => b.derive(sessionRows) },
-  sessionNext: { cypher: SESSION_NEXT, rows: (b) => b.derive(sessionRows) },
-  sessionApart: { cypher: SESSION_APART, rows: (b) => b.derive(sessionRows) },
+  sessions: { cypher: SESSIONS, rows: sessionRows },
 } satisfies Record<string, Step>;

@@ -13,3 +13,19 @@ SET o.traceId = r.traceId, o.text = r.text, o.toolCalls = r.toolCallsJson,
     o.toolCallIds = r.toolCallIds, o.toolCallNames = r.toolCallNames, o.toolCallArgs = r.toolCallArgs,
     o.streamId = r.streamId, o.position = r.position, o.recordedAt = r.recordedAt
 MERGE (c)-[:GENERATED]->(o)
+// Its reasoning steps (none: nothing), then their order: the steps first, so that NEXT never depends on step order.
+WITH r, c
+CALL (r, c) {
+  UNWIND r.steps AS step
+  MERGE (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
+  SET s.traceId = r.traceId, s.index = step.index, s.kind = step.kind,
+      s.text = step.text, s.toolCall = step.toolCall, s.callId = step.callId
+  MERGE (s)-[:STEP_OF]->(c)
+  FOREACH (_ IN CASE WHEN step.index = 0 THEN [1] ELSE [] END | MERGE (c)-[:FIRST_STEP]->(s))
+}
+CALL (r) {
+  UNWIND r.steps AS step
+  WITH r, step WHERE step.prevId IS NOT NULL
+  MATCH (prev:ReasoningStep {tenantId: r.tenantId, id: step.prevId}), (s:ReasoningStep {tenantId: r.tenantId, id: step.id})
+  MERGE (prev)-[:NEXT]->(s)
+}

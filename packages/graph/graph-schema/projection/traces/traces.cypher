@@ -6,6 +6,12 @@ SET t.firstEventId = CASE WHEN t.firstEventId IS NULL OR r.firstEventId < t.firs
     t.startedAt = coalesce(t.startedAt, r.recordedAt),
     t.kind = coalesce(t.kind, r.kind)
 SET t.operator = CASE WHEN t.kind = 'review' THEN coalesce(t.operator, r.userId) ELSE t.operator END
+// The trace's root run (its own start and end, when this batch holds them): the last of each in
+// the batch, start before end, as two statements of their own would leave it.
+FOREACH (root IN CASE WHEN r.rootStart IS NULL THEN [] ELSE [r.rootStart] END |
+  SET t.name = root.name, t.input = root.input, t.startedAt = root.recordedAt, t.status = coalesce(t.status, 'running'))
+FOREACH (root IN CASE WHEN r.rootEnd IS NULL THEN [] ELSE [r.rootEnd] END |
+  SET t.endedAt = root.recordedAt, t.status = root.status, t.output = root.output, t.error = root.error)
 MERGE (a:Agent {tenantId: r.tenantId, id: r.agentId}) SET a.name = r.agentName
 MERGE (av:AgentVersion {tenantId: r.tenantId, agentId: r.agentId, version: r.agentVersion}) ON CREATE SET av.name = r.agentName
 MERGE (a)-[:HAS_VERSION]->(av)

@@ -14,8 +14,8 @@ import type { Config } from "./config.js";
 import { configError } from "./errors.js";
 
 /** The ledger of a config (segment files, or PostgreSQL), signing checkpoints when a signing key is configured. */
-export async function openLedger(config: Config): Promise<Ledger & { close?: () => Promise<void> }> {
-  const options: SegmentLedgerOptions = {};
+export async function openLedger(config: Config, segment: Pick<SegmentLedgerOptions, "lockWaitMs"> = {}): Promise<Ledger & { close?: () => Promise<void> }> {
+  const options: SegmentLedgerOptions = { ...segment };
   if (config.signingKeyPath) {
     const pem = await readFile(config.signingKeyPath, "utf8").catch((error: Error) => {
       throw configError(`AUDITGRAPH_SIGNING_KEY: cannot read ${config.signingKeyPath}: ${error.message}`);

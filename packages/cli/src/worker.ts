@@ -47,7 +47,9 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
   const log = pino({ name: "auditgraph-worker", level: config.logLevel ?? "info" }, pino.destination({ dest: 1, sync: true }));
   // No migration here: the worker applies them in the background, so it starts while Neo4j is away.
   const graph = new Graph(config.neo4j);
-  const ledger = await openLedger(config);
+  // A stream another worker writes is not waited for: its job goes back to the queue for a moment
+  // and this worker takes another (see `AuditWorker`), so N workers settle on different shards.
+  const ledger = await openLedger(config, { lockWaitMs: 0 });
   if (!config.signingKeyPath) log.warn("auditgraph worker: no AUDITGRAPH_SIGNING_KEY, so no signed checkpoints are made");
   const policies = await loadWorkerPolicies(config.policiesPath);
   log.info(

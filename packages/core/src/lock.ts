@@ -60,7 +60,7 @@ export async function lockDir(dir: string, { name, waitMs = 0, onCompromised }: 
         throw new AuditgraphError("AUDITGRAPH_E_DIR_LOCKED", `${dir} is locked by another writer (pid ${holder || "unknown"})`, { cause: error });
       }
       // Says a writer waits, so a holder that keeps its lock between batches (a lease) lets go now (see `lockWanted`).
-      await writeFile(wantedPath(dir, name), String(process.pid)).catch(() => undefined);
+      if (waitMs > 0) await writeFile(wantedPath(dir, name), String(process.pid)).catch(() => undefined);
       // 5, 10, 20, 40, then 50 ms: a holder on this machine lets go within milliseconds.
       await sleep(backoffMs(attempt + 1, { minMs: 5, maxMs: 50 }));
     }

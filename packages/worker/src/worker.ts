@@ -18,6 +18,7 @@ import { recordJob } from "./pipeline.js";
 import { LedgerHold, type LedgerHealth } from "./ledger-hold.js";
 import { WorkerOtlpExport } from "./otlp-export.js";
 import { ShardCounts } from "./shard-counts.js";
+import { BusyStreams } from "./busy-streams.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export { AuditWorkerOptionsSchema, type AuditWorkerOptions } from "./options.js";
@@ -83,6 +84,8 @@ export class AuditWorker {
   readonly notifications: WorkerNotifications | undefined;
   /** Every recorded event out as GenAI spans, when `otlpExport` is given. */
   readonly otlpExport: WorkerOtlpExport | undefined;
+  /** Jobs returned to the queue while another worker writes their stream (see `BusyStreams`). */
+  readonly busyStreams = new BusyStreams();
   /** Each tenant's shard count, for jobs that do not carry their producer's (its `shards` option, else `AUDITGRAPH_SHARDS`). */
   readonly shards: Shards;
   private readonly notificationGraceMs: number;
@@ -192,7 +195,7 @@ export class AuditWorker {
     this.releaseConnection = blocking.release;
     this.worker = new PoisonTolerantWorker(
       this.queueName,
-      (job) => this.ledgerHold.untilRecorded(job.id ?? null, () => recordJob(parts, job.id ?? null, job.data)),
+      (job, token) => this.busyStreams.run(job, token, () => this.ledgerHold.untilRecorded(job.id ?? null, () => recordJob(parts, job.id ?? null, job.data))),
       {
         connection: blocking.connection as ConnectionOptions,
         concurrency: options.concurrency ?? 1,

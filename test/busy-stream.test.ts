@@ -29,7 +29,14 @@ describe("a job whose stream another worker writes", () => {
     cleanups.push(() => ledger.close());
     const graph = new Graph(config.neo4j);
     cleanups.push(() => graph.close());
-    const worker = new AuditWorker({ connection: config.redis, queueName: config.queueName, ledger, graph, logger: capturedLogger().logger });
+    const worker = new AuditWorker({
+      connection: config.redis,
+      queueName: config.queueName,
+      ledger,
+      graph,
+      logger: capturedLogger().logger,
+      busyStreamReturnMs: 30_000,
+    });
     cleanups.push(() => worker.close());
     const queue = new Queue(config.queueName, { connection: config.redis });
     cleanups.push(async () => (await queue.obliterate({ force: true }), await queue.close()));

@@ -72,6 +72,8 @@ export async function runWorker(config: Config, opts: WorkerCommandOptions): Pro
     keyStore: keyStoreOf(config),
     concurrency: opts.concurrency,
     ...(config.shards ? { shards: config.shards } : {}),
+    // With the ledger's lockWaitMs 0 above: a stream another worker writes sends its job back for a moment.
+    busyStreamReturnMs: 30_000,
     lockDurationMs: opts.lockMs,
     logger: log,
     ...(config.escalationWebhook ? { notifier: { webhook: config.escalationWebhook } } : {}),

@@ -2,8 +2,6 @@ import { DelayedError, type Job } from "bullmq";
 
 /** How long a job whose stream another worker writes waits before it is offered again (ms). */
 const BUSY_DELAY_MS = 20;
-/** Past this since its first return here, a job waits for its stream like any failed job (its attempts count). */
-const RETURN_FOR_MS = 30_000;
 /** Jobs remembered at most (those returned here and recorded by another worker are forgotten by age). */
 const REMEMBERED = 10_000;
 
@@ -19,12 +17,18 @@ export function streamBusy(error: unknown): boolean {
  * waiting for its lock: this worker takes another job (another shard's), and the writer keeps its
  * lease while batches of its shard keep coming, so N workers on one tenant settle on different
  * shards instead of handing each shard's lock back and forth batch by batch (every hand-over costs
- * the new writer a read of what the other appended). A job is returned for at most 30 s; then it
- * fails like any other and BullMQ's retries (and, at the end, the dead letters) take over, so a
+ * the new writer a read of what the other appended). A job is returned for at most `returnForMs`;
+ * then it fails like any other and BullMQ's retries (and, at the end, the dead letters) take over, so a
  * writer that never lets go is reported, not waited for in silence. No attempt is spent by a return.
+ * With `returnForMs` 0 nothing is returned: a busy stream fails the job as any error does.
  */
 export class BusyStreams {
   private readonly firstReturn = new Map<string, number>();
+
+  constructor(
+    /** How long a job may keep going back to the queue, from its first return here (ms). */
+    private readonly returnForMs: number,
+  ) {}
   /** Jobs returned so far (benches and tests read it). */
   returned = 0;
 
@@ -34,14 +38,14 @@ export class BusyStreams {
       if (job.id !== undefined) this.firstReturn.delete(job.id);
       return result;
     } catch (error) {
-      if (!streamBusy(error) || token === undefined || job.id === undefined) throw error;
+      if (this.returnForMs === 0 || !streamBusy(error) || token === undefined || job.id === undefined) throw error;
       const now = Date.now();
       const first = this.firstReturn.get(job.id) ?? now;
-      if (now - first > RETURN_FOR_MS) {
+      if (now - first > this.returnForMs) {
         this.firstReturn.delete(job.id);
         throw error;
       }
-      if (this.firstReturn.size >= REMEMBERED) for (const [id, at] of this.firstReturn) if (now - at > RETURN_FOR_MS) this.firstReturn.delete(id);
+      if (this.firstReturn.size >= REMEMBERED) for (const [id, at] of this.firstReturn) if (now - at > this.returnForMs) this.firstReturn.delete(id);
       this.firstReturn.set(job.id, first);
       this.returned += 1;
       await job.moveToDelayed(now + BUSY_DELAY_MS, token);

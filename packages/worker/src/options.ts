@@ -82,6 +82,13 @@ export const AuditWorkerOptionsSchema = z
      */
     otlpExport: OtlpExportOptionsSchema.optional(),
     /**
+     * How long a job whose ledger stream another process is writing (its writer lock taken, a
+     * segment ledger with `lockWaitMs: 0` failing at once) goes back to the queue for a moment,
+     * spending no attempt, while this worker takes other jobs (see `BusyStreams`); then it fails
+     * like any error. Default 0: never returned. `auditgraph worker` sets 30 s.
+     */
+    busyStreamReturnMs: z.int().nonnegative().optional(),
+    /**
      * Each tenant's shard count (`AUDITGRAPH_SHARDS`'s text, or one count), for the jobs that do
      * not carry their producer's (OTLP ingest, older agents, replays); default that variable, else 1.
      */

@@ -85,7 +85,7 @@ export class AuditWorker {
   /** Every recorded event out as GenAI spans, when `otlpExport` is given. */
   readonly otlpExport: WorkerOtlpExport | undefined;
   /** Jobs returned to the queue while another worker writes their stream (see `BusyStreams`). */
-  readonly busyStreams = new BusyStreams();
+  readonly busyStreams: BusyStreams;
   /** Each tenant's shard count, for jobs that do not carry their producer's (its `shards` option, else `AUDITGRAPH_SHARDS`). */
   readonly shards: Shards;
   private readonly notificationGraceMs: number;
@@ -178,6 +178,7 @@ export class AuditWorker {
         ...(options.highImpactTools ? { highImpactTools: options.highImpactTools } : {}),
       });
     }
+    this.busyStreams = new BusyStreams(options.busyStreamReturnMs ?? 0);
     this.shards = options.shards ?? parseWith(SharedEnvSchema.pick({ AUDITGRAPH_SHARDS: true }), process.env, "environment").AUDITGRAPH_SHARDS ?? ONE_SHARD;
     // What a job goes through (see `recordJob`), held while the ledger cannot be written.
     const parts = {

@@ -122,10 +122,37 @@ function goals(result: DeploymentBenchResult): string[] {
     result.scenarios.length ? ok.length > 0 : undefined,
     "10,000 events/s sustained into ledger and graph with lag p95 < 1 s",
     best
-      ? `best ${best.layout}/${best.workers}w: ledger ${rate(best.ledgerPerSec)}/s, graph ${rate(best.graphPerSec)}/s, lag p95 ledger ${ms(best.ledgerLagMs.p95)} ms, graph ${ms(best.graphLagMs.p95)} ms (offered ${rate(best.offeredPerSec)}/s)`
+      ? `best ${best.layout}/${best.workers}w: ledger ${rate(best.ledgerPerSec)}/s, graph ${rate(best.graphPerSec)}/s, lag p95 ledger ${ms(best.ledgerLagMs.p95)} ms, graph ${ms(best.graphLagMs.p95)} ms (offered ${rate(best.offeredPerSec)}/s)` +
+          (ok.length > 0 ? "" : `; ${limitAt(best, 10_000, cores)}`)
       : "no scenario",
   );
   return out;
+}
+
+/** The machine's CPU per event in a scenario, by whose it is, from the /proc figures (µs of one core per event in the ledger). */
+export function cpuPerEvent(s: ScenarioResult) {
+  const drainSeconds = Math.max(0, s.cpu.wallSeconds - s.loadSeconds);
+  const machine = s.cpu.machineCoresLoad * Math.min(s.loadSeconds, s.cpu.wallSeconds) + s.cpu.machineCoresDrain * drainSeconds;
+  const per = (seconds: number) => (s.ledger > 0 ? (1e6 * seconds) / s.ledger : Number.NaN);
+  const bench = s.cpu.agentsSeconds + s.cpu.workersSeconds + s.cpu.othersSeconds;
+  return {
+    agents: per(s.cpu.agentsSeconds),
+    workers: per(s.cpu.workersSeconds),
+    // Redis, Neo4j and the rest of the machine: what /proc/stat counted beyond the bench's own processes.
+    services: per(Math.max(0, machine - bench)),
+    bench: per(s.cpu.othersSeconds),
+    total: per(Math.max(machine, bench)),
+  };
+}
+
+/** Which raw limit stops `target` events/s: the cores the measured CPU per event would need, against the machine's. */
+export function limitAt(s: ScenarioResult, target: number, cores: number): string {
+  const c = cpuPerEvent(s);
+  const needed = (target * c.total) / 1e6;
+  const parts = `agents ${us(c.agents)} + workers ${us(c.workers)} + Redis/Neo4j/rest ${us(c.services)} + bench ${us(c.bench)} µs`;
+  return needed > cores
+    ? `the CPU stops it: ${us(c.total)} µs of CPU per event (${parts}) is ${needed.toFixed(1)} cores at ${rate(target)}/s, on ${cores}`
+    : `the CPU would allow it (${needed.toFixed(1)} of ${cores} cores at ${rate(target)}/s: ${parts}): look at the lag and the queue`;
 }
 
 export function formatReport(result: DeploymentBenchResult): string {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ShardsSchema } from "@auditgraph/core";
 
 /**
  * The deployment files, checked where no Docker engine runs: docker-compose.yml parsed as YAML
@@ -40,6 +41,14 @@ describe("docker-compose.yml", async () => {
     expect(worker.depends_on).toMatchObject({ redis: { condition: "service_healthy" }, neo4j: { condition: "service_started" } });
     expect(worker.healthcheck!.test.join(" ")).toMatch(/127\.0\.0\.1:9464\/(healthz|readyz)/);
     expect(worker.ports).toContain("127.0.0.1:9464:9464");
+  });
+
+  it("passes the shard count through to the worker, one shard unless the host sets it", () => {
+    const shards = String(compose.services.worker!.environment!.AUDITGRAPH_SHARDS);
+    // Compose's own substitution syntax, not a template: the host's value, else 1.
+    expect(shards).toBe(["$", "{AUDITGRAPH_SHARDS:-1}"].join(""));
+    // What compose substitutes when the host leaves it unset is a count the worker takes.
+    expect(ShardsSchema.parse(shards.match(/:-(.*)\}$/)![1])).toMatchObject({ fallback: 1 });
   });
 
   it("gives every service a health check", () => {

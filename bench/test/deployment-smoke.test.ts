@@ -57,6 +57,8 @@ describe("bench/deployment (smoke)", () => {
       "2 workers on one tenant >= 1.6x one worker's (when the machine has the cores)",
       "worker CPU <= 100 µs/event",
       "10,000 events/s sustained into ledger and graph with lag p95 < 1 s",
+      // A small run misses 10,000/s, and the report says what stops it.
+      "Redis/Neo4j/rest",
     ])
       expect(report, figure).toContain(figure);
   }, 240_000);

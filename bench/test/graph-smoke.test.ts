@@ -48,12 +48,15 @@ describe("bench/graph (smoke)", () => {
       ["nodes", result.graph.totalNodes],
       ["relationships", result.graph.relationships],
       ["load ratio", result.load.ratio],
+      ["linked ratio", result.load.linkedRatio],
+      ["linked anchors", result.load.linkedAnchors],
       ["cleanup nodes", result.cleanup.nodes],
       ["seconds", result.seconds],
     ];
-    for (const c of [result.load.projection, result.load.plain]) {
+    for (const c of [result.load.projection, result.load.plain, result.load.linked]) {
       figures.push([`${c.variant} events/s`, c.eventsPerSec], [`${c.variant} batch p50`, c.batchMs.p50], [`${c.variant} batch p95`, c.batchMs.p95]);
       expect(c.events).toBe(result.generated.events);
+      expect(c.batches).toBeGreaterThan(0);
     }
     expect(result.queries.map((q) => q.name)).toEqual(["trace-output", "blast-radius", "plain lookup"]);
     for (const q of result.queries) {
@@ -61,8 +64,8 @@ describe("bench/graph (smoke)", () => {
       if (q.name !== "plain lookup") figures.push([`${q.name} / plain p50`, q.overPlainP50], [`${q.name} / plain p95`, q.overPlainP95]);
     }
     for (const [name, value] of figures) expect(positive(value), `${name} = ${value}`).toBe(true);
-    // Every node the bench made was deleted: the projection's, the BenchPlain ones, the cursor.
-    expect(result.cleanup.nodes).toBe(result.graph.totalNodes + result.generated.events + 1);
+    // Every node the bench made was deleted: the projection's, the baselines' (BenchPlain, BenchLinked and its anchors), the cursor.
+    expect(result.cleanup.nodes).toBe(result.graph.totalNodes + 2 * result.generated.events + result.load.linkedAnchors + 1);
 
     const graph = new Graph(neo4j);
     try {
@@ -74,6 +77,8 @@ describe("bench/graph (smoke)", () => {
     } finally {
       await graph.close();
     }
-    expect(formatReport(result)).toContain("goals:");
+    const report = formatReport(result);
+    expect(report).toContain("goals:");
+    expect(report).toMatch(/^\s*linked\s+2,\d{3}\s/m);
   });
 });

@@ -348,7 +348,7 @@ async function phase(
     NEO4J_PASSWORD: config.neo4j.password,
     NEO4J_DATABASE: config.neo4j.database,
   };
-  const streams = tenants.map(streamIdFor);
+  const streams = tenants.map((tenant) => streamIdFor(tenant));
   const queue = new Queue(queueName, { connection: config.redis });
   const graph = new Graph(config.neo4j);
   const ledger = new SegmentLedger(env.AUDITGRAPH_LEDGER_DIR);

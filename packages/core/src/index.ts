@@ -83,6 +83,7 @@ export {
   SealedEventSchema,
   isSealed,
   sealEvent,
+  sealEventWithKey,
   openEvent,
   openRecords,
   type UserEvent,

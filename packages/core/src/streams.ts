@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AuditgraphError } from "./errors.js";
 import { sha256Hex } from "./hashing.js";
 
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -16,7 +17,14 @@ const SHARD_SEPARATOR = ".";
  * contend on one chain, and a tenant with K shards has K writers. Ids that are not file- and
  * key-safe are hashed.
  */
-export function streamIdFor(tenantId: string, shard = 0): string {
+export function streamIdFor(tenantId: string, shard = 0, ...misuse: never[]): string {
+  // `tenants.map(streamIdFor)` would take each tenant's index in the list for its shard (map passes
+  // value, index, list): the compiler refuses it through `misuse`, and plain JavaScript meets this.
+  if (misuse.length > 0 || !Number.isInteger(shard) || shard < 0 || shard >= MAX_SHARDS)
+    throw new AuditgraphError(
+      "AUDITGRAPH_E_STREAM_ID",
+      `streamIdFor(tenantId, shard): ${misuse.length > 0 ? `called with ${2 + misuse.length} arguments (from Array.prototype.map? use list.map((t) => streamIdFor(t)))` : `shard must be an integer from 0 to ${MAX_SHARDS - 1}, got ${String(shard)}`}`,
+    );
   const base = SAFE.test(tenantId) ? `tenant-${tenantId}` : `tenant-h${sha256Hex(tenantId).slice(0, 32)}`;
   return shard === 0 ? base : `${base}${SHARD_SEPARATOR}${shard}`;
 }

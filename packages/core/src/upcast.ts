@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { VersionedSchema, type ParseResult, type Upcaster, type Versioned } from "./events/common.js";
+import { VersionedSchema, isVersioned, type ParseResult, type Upcaster, type Versioned } from "./events/common.js";
 import { RUN_UPCASTERS } from "./events/runs.js";
 import { EventSchema, SCHEMA_VERSION, type AuditEvent, type EventType } from "./schema.js";
 import { MAX_EVENT_DEPTH, ValidationError, issuesOf, nestedTooDeep } from "./validation.js";
@@ -72,7 +72,7 @@ export function parseEvent(input: unknown): EventParseResult {
     };
   // Without a readable version there is nothing to upcast: the current schema names every bad
   // field, schemaVersion among them.
-  if (!VersionedSchema.safeParse(input).success) return EventSchema.safeParse(input);
+  if (!isVersioned(input)) return EventSchema.safeParse(input);
   const current = upcast(input as Versioned);
   return current.success ? EventSchema.safeParse(current.data) : current;
 }
@@ -84,8 +84,11 @@ export function parseEvent(input: unknown): EventParseResult {
  * ValidationError naming schemaVersion when the version is missing or unknown to this release.
  */
 export function upcastEvent(stored: unknown): AuditEvent {
-  const versioned = VersionedSchema.safeParse(stored);
-  if (!versioned.success) throw new ValidationError("stored event", issuesOf(versioned.error));
+  if (!isVersioned(stored)) {
+    const versioned = VersionedSchema.safeParse(stored);
+    // isVersioned is this schema's check: it fails here too, and names the field.
+    if (!versioned.success) throw new ValidationError("stored event", issuesOf(versioned.error));
+  }
   const current = upcast(stored as Versioned);
   if (!current.success) throw new ValidationError("stored event", issuesOf(current.error));
   return current.data as AuditEvent;

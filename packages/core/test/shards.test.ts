@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   MAX_SHARDS,
+  isAuditgraphError,
   ShardsOptionSchema,
   ShardsSchema,
   isStreamOfTenant,
@@ -23,6 +24,27 @@ describe("shards: a tenant's streams", () => {
     const odd = "Acme Corp/EU";
     expect(streamIdFor(odd, 3)).toMatch(/^tenant-h[0-9a-f]{32}\.3$/);
     expect(shardOfStream(streamIdFor(odd, 3))).toEqual({ base: streamIdFor(odd), shard: 3 });
+  });
+
+  it("refuses a shard out of range, and a call from Array.prototype.map, whose index would be taken for a shard", () => {
+    const codeOf = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        return isAuditgraphError(error, "AUDITGRAPH_E_STREAM_ID") ? (error as Error).message : "another error";
+      }
+      return "no error";
+    };
+    // As plain JavaScript would call it (the compiler refuses `tenants.map(streamIdFor)`).
+    const untyped = streamIdFor as unknown as (...args: unknown[]) => string;
+    expect(codeOf(() => ["a", "b"].map(untyped))).toMatch(/called with 3 arguments \(from Array\.prototype\.map\?/);
+    for (const shard of [-1, 1.5, MAX_SHARDS, Number.NaN])
+      expect(
+        codeOf(() => streamIdFor("acme", shard)),
+        String(shard),
+      ).toMatch(/shard must be an integer from 0 to 255/);
+    expect(["a", "b"].map((t) => streamIdFor(t))).toEqual(["tenant-a", "tenant-b"]);
+    expect(streamIdFor("acme", MAX_SHARDS - 1)).toBe("tenant-acme.255");
   });
 
   it("a tenant's streams are exactly its own: not a tenant whose id starts with it", () => {

@@ -1,4 +1,14 @@
-import { isSystemEvent, sealEvent, type AuditEvent, type LedgerRecord, type StoredEvent, type SubjectKeyStore } from "@auditgraph/core";
+import {
+  isSystemEvent,
+  sealEventWithKey,
+  subjectRef,
+  type AuditEvent,
+  type DataKey,
+  type LedgerRecord,
+  type StoredEvent,
+  type SubjectKeyStore,
+  type UserEvent,
+} from "@auditgraph/core";
 import type { AppendResult, Ledger } from "@auditgraph/ledger";
 import type { StageTimers } from "./stage-timers.js";
 
@@ -64,7 +74,33 @@ export class EventRecorder {
   /** The events as the ledger is to store them: sealed for their subject, but system events. */
   async seal(events: AuditEvent[], keys?: Pick<SubjectKeyStore, "keyFor">): Promise<StoredEvent[]> {
     const sealer = keys ?? this.options.keyStore;
-    return sealer ? Promise.all(events.map((e) => (isSystemEvent(e) ? e : sealEvent(e, sealer)))) : events;
+    if (!sealer) return events;
+    // Each subject's key is asked for once, all side by side, and then every event is sealed
+    // without waiting: a promise per event cost more than a job's few subjects' lookups.
+    const subjects: (string | undefined)[] = [];
+    const refs = new Map<string, string>();
+    const pending = new Map<string, Promise<DataKey>>();
+    for (const event of events) {
+      if (isSystemEvent(event)) {
+        subjects.push(undefined);
+        continue;
+      }
+      const { tenantId, id } = (event as UserEvent).identity.user;
+      // A job's events have few users: each user's pseudonym (a SHA-256) is taken once.
+      const pair = JSON.stringify([tenantId, id]);
+      let subject = refs.get(pair);
+      if (subject === undefined) refs.set(pair, (subject = subjectRef(tenantId, id)));
+      if (!pending.has(subject)) pending.set(subject, sealer.keyFor(subject));
+      subjects.push(subject);
+    }
+    const found = await Promise.all(pending.values());
+    const bySubject = new Map<string, DataKey>();
+    let i = 0;
+    for (const subject of pending.keys()) bySubject.set(subject, found[i++]!);
+    return events.map((event, at) => {
+      const subject = subjects[at];
+      return subject === undefined ? event : sealEventWithKey(event as UserEvent, bySubject.get(subject)!, subject);
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonValue } from "./json.js";
 import { FIXED, JSON_SHAPE, PLACEHOLDER, STRING, array, object, optional, required, type Field, type Shape } from "./hints.js";
 
 // What every event family shares: the envelope, the identity, the pieces several payloads hold
@@ -54,7 +55,7 @@ export const ModelSchema = z.object({
   /** The provider's build of the served model (OpenAI's `system_fingerprint` and the like). */
   fingerprint: name.optional(),
   /** Invocation parameters: sampling (temperature, top_p, max tokens, seed, stop) and the rest. */
-  params: z.record(z.string(), z.json()).default({}),
+  params: z.record(z.string(), jsonValue()).default({}),
 });
 
 const tokens = z.number().int().nonnegative();
@@ -79,7 +80,7 @@ export const CostSchema = z.object({
 export const ToolDefinitionSchema = z.object({
   name,
   description: z.string().optional(),
-  parameters: z.json().optional(),
+  parameters: jsonValue().optional(),
 });
 
 /**
@@ -96,18 +97,18 @@ export const ReasoningStepSchema = z.object({
 export const DocumentSchema = z.object({
   id: z.string().max(MAX_ID_LENGTH).optional(),
   pageContent: z.string(),
-  metadata: z.record(z.string(), z.json()),
+  metadata: z.record(z.string(), jsonValue()),
 });
 
 export const ToolCallRequestSchema = z.object({
   id: z.string().max(MAX_ID_LENGTH).optional(),
   name,
-  args: z.json(),
+  args: jsonValue(),
 });
 
 export const MessageSchema = z.object({
   role: nonEmpty,
-  content: z.json(),
+  content: jsonValue(),
   name: z.string().optional(),
   toolCallId: z.string().max(MAX_ID_LENGTH).optional(),
   toolCalls: z.array(ToolCallRequestSchema).optional(),
@@ -206,6 +207,17 @@ export type PayloadRedaction<T extends string> = Record<T, Shape>;
  */
 export const VersionedSchema = z.looseObject({ schemaVersion: z.int().positive() });
 export type Versioned = z.infer<typeof VersionedSchema>;
+
+/**
+ * `VersionedSchema.safeParse(input).success`, without the copy of every member a loose object's
+ * parse makes: an object, not an array, whose schemaVersion is a positive safe integer. Every
+ * event is asked this on its way in and again before the policies read it.
+ */
+export function isVersioned(input: unknown): input is Versioned {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return false;
+  const version: unknown = (input as { schemaVersion?: unknown }).schemaVersion;
+  return typeof version === "number" && Number.isSafeInteger(version) && version > 0;
+}
 
 /** Like zod's `safeParse` result, so a caller handles it the same way (`issuesOf(result.error)`). */
 export type ParseResult<T> = { success: true; data: T } | { success: false; error: z.ZodError };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonValue } from "./json.js";
 import { FIXED, JSON_SHAPE, KEEP, STRING, array, object, optional, required } from "./hints.js";
 import {
   CostSchema,
@@ -29,7 +30,7 @@ export const ChainStartEventSchema = z.object({
   ...envelope,
   type: z.literal("chain.start"),
   payload: z.object({
-    inputs: z.json(),
+    inputs: jsonValue(),
     /** LangGraph's node and step, when the chain is a graph node's run. */
     graph: z.object({ node: z.string(), step: z.number().int().optional() }).optional(),
   }),
@@ -38,7 +39,7 @@ export const ChainStartEventSchema = z.object({
 export const ChainEndEventSchema = z.object({
   ...envelope,
   type: z.literal("chain.end"),
-  payload: z.object({ outputs: z.json() }),
+  payload: z.object({ outputs: jsonValue() }),
 });
 
 export const ChainErrorEventSchema = z.object({ ...envelope, type: z.literal("chain.error"), payload: errorPayload });
@@ -50,7 +51,7 @@ export const LlmStartEventSchema = z.object({
   payload: z.object({
     messages: z.array(MessageSchema),
     tools: z.array(ToolDefinitionSchema).optional(),
-    toolChoice: z.json().optional(),
+    toolChoice: jsonValue().optional(),
     /**
      * The prompt template's hash (or version id), when the producer knows it: prompts of one
      * template share it whatever their variables, which the messages' own hash cannot show.

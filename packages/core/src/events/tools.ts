@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonValue } from "./json.js";
 import { FIXED, JSON_SHAPE, STRING, object, optional, required } from "./hints.js";
 import { ERROR_REDACTION, MAX_ID_LENGTH, TimingSchema, envelope, errorPayload, type EventTypeIn, type PayloadRedaction } from "./common.js";
 
@@ -9,13 +10,13 @@ const toolCallId = z.string().max(MAX_ID_LENGTH).optional();
 export const ToolStartEventSchema = z.object({
   ...envelope,
   type: z.literal("tool.start"),
-  payload: z.object({ toolCallId, input: z.json() }),
+  payload: z.object({ toolCallId, input: jsonValue() }),
 });
 
 export const ToolEndEventSchema = z.object({
   ...envelope,
   type: z.literal("tool.end"),
-  payload: z.object({ toolCallId, output: z.json(), timing: TimingSchema.optional() }),
+  payload: z.object({ toolCallId, output: jsonValue(), timing: TimingSchema.optional() }),
 });
 
 export const ToolErrorEventSchema = z.object({

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonValue } from "./json.js";
 import { FIXED, JSON_SHAPE, KEEP, STRING, object, optional, required } from "./hints.js";
 import { MAX_ID_LENGTH, MAX_NAME_LENGTH, envelope, type EventTypeIn, type PayloadRedaction } from "./common.js";
 
@@ -10,7 +11,7 @@ export const AgentActionEventSchema = z.object({
   type: z.literal("agent.action"),
   payload: z.object({
     tool: z.string().max(MAX_NAME_LENGTH),
-    toolInput: z.json(),
+    toolInput: jsonValue(),
     /** The action's log: the reasoning the agent wrote before acting. */
     log: z.string(),
     /** The LLM call whose output the action was parsed from (the trace's last one before it). */
@@ -21,7 +22,7 @@ export const AgentActionEventSchema = z.object({
 export const AgentFinishEventSchema = z.object({
   ...envelope,
   type: z.literal("agent.finish"),
-  payload: z.object({ returnValues: z.json(), log: z.string() }),
+  payload: z.object({ returnValues: jsonValue(), log: z.string() }),
 });
 
 export const TextEventSchema = z.object({ ...envelope, type: z.literal("text"), payload: z.object({ text: z.string() }) });
@@ -29,7 +30,7 @@ export const TextEventSchema = z.object({ ...envelope, type: z.literal("text"), 
 export const CustomEventSchema = z.object({
   ...envelope,
   type: z.literal("custom"),
-  payload: z.object({ name: z.string(), data: z.json() }),
+  payload: z.object({ name: z.string(), data: jsonValue() }),
 });
 
 export const CorrectionEventSchema = z.object({
@@ -40,7 +41,7 @@ export const CorrectionEventSchema = z.object({
     correctsEventId: z.uuidv7(),
     reason: z.string().min(1),
     /** The corrected values (a partial payload, or whatever the correction needs to say). */
-    correction: z.json(),
+    correction: jsonValue(),
   }),
 });
 

@@ -9,5 +9,5 @@ export {
   type SystemEvent,
 } from "./ref.js";
 export { DataKey, FileKeyStore, DATA_KEY_BYTES, type SubjectKeyStore } from "./key-store.js";
-export { SEAL_ALG, SealedEventSchema, isSealed, sealEvent, openEvent, type SealedEvent, type OpenedEvent } from "./seal.js";
+export { SEAL_ALG, SealedEventSchema, isSealed, sealEvent, sealEventWithKey, openEvent, type SealedEvent, type OpenedEvent } from "./seal.js";
 export { openRecords, type OpenedRecord } from "./open-records.js";

@@ -4,9 +4,9 @@ import { AuditgraphError } from "../errors.js";
 import { canonicalJson } from "../hashing.js";
 import type { AuditEvent } from "../schema.js";
 import { parseWith } from "../validation.js";
-import type { SubjectKeyStore } from "./key-store.js";
+import type { DataKey, SubjectKeyStore } from "./key-store.js";
 import { SubjectRefSchema, isSystemEvent, subjectRef, type UserEvent } from "./ref.js";
-import { rememberSealedText } from "./sealed-text.js";
+import { envelopeTexts, rememberSealedText } from "./sealed-text.js";
 
 export const SEAL_ALG = "A256GCM";
 const IV_BYTES = 12;
@@ -46,10 +46,18 @@ export const isSealed = (event: unknown): event is SealedEvent => typeof event =
  * Additional authenticated data: the clear envelope and the key id. A ciphertext moved under
  * another event's (or another subject's) envelope does not open.
  */
-function aadOf(envelope: Omit<SealedEvent, "sealed">, keyId: string): Buffer {
-  const { eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject } = envelope;
-  // Keys in canonical order, so canonicalJson takes its JSON.stringify path (see hashing.ts).
-  return Buffer.from(canonicalJson({ alg: SEAL_ALG, eventId, keyId, occurredAt, parentRunId, runId, schemaVersion, subject, traceId, type }));
+function aadOf(envelope: Omit<SealedEvent, "sealed">, keyId: string, texts = envelopeTexts(envelope, keyId)): Buffer {
+  if (!texts) {
+    const { eventId, schemaVersion, type, occurredAt, traceId, runId, parentRunId, subject } = envelope;
+    return Buffer.from(canonicalJson({ alg: SEAL_ALG, eventId, keyId, occurredAt, parentRunId, runId, schemaVersion, subject, traceId, type }));
+  }
+  // canonicalJson of the object above, its keys in sorted order and every value a scalar: that is
+  // each member's JSON text in that order, written here without building the object.
+  const t = texts;
+  return Buffer.from(
+    `{"alg":"${SEAL_ALG}","eventId":${t.eventId},"keyId":${t.keyId},"occurredAt":${t.occurredAt},"parentRunId":${t.parentRunId},` +
+      `"runId":${t.runId},"schemaVersion":${t.schemaVersion},"subject":${t.subject},"traceId":${t.traceId},"type":${t.type}}`,
+  );
 }
 
 /**
@@ -81,7 +89,16 @@ function freshIv(): number {
 export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "keyFor">): Promise<SealedEvent> {
   if (isSystemEvent(event as AuditEvent)) throw new TypeError(`event ${event.eventId}: a ${event.type} event is never sealed (it has no data subject)`);
   const subject = subjectRef(event.identity.user.tenantId, event.identity.user.id);
-  const key = await store.keyFor(subject);
+  return sealEventWithKey(event, await store.keyFor(subject), subject);
+}
+
+/**
+ * `sealEvent` with the subject's key in hand: a caller sealing many events of few subjects asks
+ * the store once per subject and seals the rest without waiting. `subject` is
+ * `subjectRef(tenantId, userId)` of the event's user, when the caller has it already.
+ */
+export function sealEventWithKey(event: UserEvent, key: DataKey, subject = subjectRef(event.identity.user.tenantId, event.identity.user.id)): SealedEvent {
+  if (isSystemEvent(event as AuditEvent)) throw new TypeError(`event ${event.eventId}: a ${event.type} event is never sealed (it has no data subject)`);
   // Members in canonical (sorted) order, the sealed ones too: should the ledger not find its
   // canonical text remembered (sealed-text.ts), canonicalJson takes its JSON.stringify path.
   const envelope = {
@@ -94,9 +111,10 @@ export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "
     traceId: event.traceId,
     type: event.type,
   };
+  const texts = envelopeTexts(envelope, key.keyId);
   const at = freshIv();
   const cipher = createCipheriv("aes-256-gcm", key.secret, ivPool.subarray(at, at + IV_BYTES), { authTagLength: TAG_BYTES });
-  cipher.setAAD(aadOf(envelope, key.keyId));
+  cipher.setAAD(aadOf(envelope, key.keyId, texts));
   const ciphertext = cipher.update(canonicalJson(event), "utf8");
   // GCM is a stream mode: final() adds no bytes (it checks and makes the tag), so no concat.
   const rest = cipher.final();
@@ -117,7 +135,8 @@ export async function sealEvent(event: UserEvent, store: Pick<SubjectKeyStore, "
     traceId: envelope.traceId,
     type: envelope.type,
   };
-  rememberSealedText(sealed);
+  // An envelope with a member that is not a scalar (sealed without validation) is left to canonicalJson.
+  if (texts) rememberSealedText(sealed, texts);
   return sealed;
 }
 

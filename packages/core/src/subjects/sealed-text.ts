@@ -1,3 +1,4 @@
+import { writtenAsIs } from "../hashing.js";
 import type { SealedEvent } from "./seal.js";
 
 /**
@@ -18,11 +19,63 @@ const made = new WeakMap<object, { text: string; values: unknown[] }>();
 const MEMBERS = ["eventId", "occurredAt", "parentRunId", "runId", "schemaVersion", "sealed", "subject", "traceId", "type"] as const;
 const SEALED_MEMBERS = ["alg", "ciphertext", "iv", "keyId", "tag"] as const;
 
-const isCanonicalScalar = (value: unknown) => typeof value === "string" || value === null || (typeof value === "number" && Number.isFinite(value));
-const j = JSON.stringify;
+/**
+ * The JSON texts of a sealed event's clear members and key id, each written once: the AAD and the
+ * remembered text are both made from them.
+ */
+export interface EnvelopeTexts {
+  eventId: string;
+  occurredAt: string;
+  parentRunId: string;
+  runId: string;
+  schemaVersion: string;
+  keyId: string;
+  subject: string;
+  traceId: string;
+  type: string;
+}
 
-/** Called by `sealEvent` on the event it made, its base64 members fresh from `toString("base64")`. */
-export function rememberSealedText(event: SealedEvent): void {
+/** JSON.stringify of a string, null or finite number (their canonical form); undefined for anything else. */
+function scalarText(value: unknown): string | undefined {
+  if (typeof value === "string") return writtenAsIs(value) ? `"${value}"` : JSON.stringify(value);
+  if (value === null) return "null";
+  return typeof value === "number" && Number.isFinite(value) ? JSON.stringify(value) : undefined;
+}
+
+/**
+ * The envelope's texts, or undefined when a member is anything but a string, null or a finite
+ * number (an event sealed without validation): such an event is left to canonicalJson.
+ */
+export function envelopeTexts(envelope: Omit<SealedEvent, "sealed">, keyId: string): EnvelopeTexts | undefined {
+  const eventId = scalarText(envelope.eventId);
+  const occurredAt = scalarText(envelope.occurredAt);
+  const parentRunId = scalarText(envelope.parentRunId);
+  const runId = scalarText(envelope.runId);
+  const schemaVersion = scalarText(envelope.schemaVersion);
+  const keyIdText = scalarText(keyId);
+  const subject = scalarText(envelope.subject);
+  const traceId = scalarText(envelope.traceId);
+  const type = scalarText(envelope.type);
+  if (
+    eventId === undefined ||
+    occurredAt === undefined ||
+    parentRunId === undefined ||
+    runId === undefined ||
+    schemaVersion === undefined ||
+    keyIdText === undefined ||
+    subject === undefined ||
+    traceId === undefined ||
+    type === undefined
+  )
+    return undefined;
+  return { eventId, occurredAt, parentRunId, runId, schemaVersion, keyId: keyIdText, subject, traceId, type };
+}
+
+/**
+ * Called by `sealEvent` on the event it made, with the texts of its envelope (`envelopeTexts` of
+ * that event's members) and its base64 members fresh from `toString("base64")`.
+ */
+export function rememberSealedText(event: SealedEvent, texts: EnvelopeTexts): void {
   const { eventId, occurredAt, parentRunId, runId, schemaVersion, sealed, subject, traceId, type } = event;
   // The values as `sealedText` compares them: the envelope's in MEMBERS order, the sealed object's own right after it.
   const values: unknown[] = [
@@ -41,12 +94,11 @@ export function rememberSealedText(event: SealedEvent): void {
     traceId,
     type,
   ];
-  // Anything but a string, null or a finite number (an event sealed without validation) is left to canonicalJson.
-  if (!values.every((v) => v === sealed || isCanonicalScalar(v))) return;
+  const t = texts;
   const text =
-    `{"eventId":${j(eventId)},"occurredAt":${j(occurredAt)},"parentRunId":${j(parentRunId)},"runId":${j(runId)},"schemaVersion":${j(schemaVersion)},` +
-    `"sealed":{"alg":${j(sealed.alg)},"ciphertext":"${sealed.ciphertext}","iv":"${sealed.iv}","keyId":${j(sealed.keyId)},"tag":"${sealed.tag}"},` +
-    `"subject":${j(subject)},"traceId":${j(traceId)},"type":${j(type)}}`;
+    `{"eventId":${t.eventId},"occurredAt":${t.occurredAt},"parentRunId":${t.parentRunId},"runId":${t.runId},"schemaVersion":${t.schemaVersion},` +
+    `"sealed":{"alg":"${sealed.alg}","ciphertext":"${sealed.ciphertext}","iv":"${sealed.iv}","keyId":${t.keyId},"tag":"${sealed.tag}"},` +
+    `"subject":${t.subject},"traceId":${t.traceId},"type":${t.type}}`;
   made.set(event, { text, values });
 }
 

@@ -55,6 +55,8 @@ export interface ScenarioResult {
     machineCoresLoad: number;
     machineCoresDrain: number;
   };
+  /** Jobs the workers put back because another worker was writing their stream (`auditgraph_jobs_returned_busy_total`). */
+  busyReturns: number;
   /** The agents' transports: batches a slow or failed Redis send put in the spool, and how many were forwarded before the agents reported. */
   transport: { spooled: number; forwarded: number; dropped: number; sendFailures: number };
 }
@@ -243,6 +245,10 @@ export function formatReport(result: DeploymentBenchResult): string {
       notes.push(`${name(s)}, ${s.workers}w: one stream written, so this build does not shard by trace yet (AUDITGRAPH_SHARDS accepted, not applied)`);
     if (s.workers === 1 && s.ledgerPerSec >= 0.9 * s.offeredPerSec)
       notes.push(`${name(s)}: 1 worker kept up with the offered ${rate(s.offeredPerSec)}/s, so ×1w shows the offered load, not the workers' capacity`);
+    if (s.busyReturns > 0)
+      notes.push(
+        `${name(s)}, ${s.workers}w: ${s.busyReturns} job(s) put back while another worker wrote their stream (auditgraph_jobs_returned_busy_total), ${(s.busyReturns / Math.max(1, s.loadSeconds)).toFixed(1)} a second of load`,
+      );
     if (s.agentFailures) notes.push(`${name(s)}, ${s.workers}w: ${s.agentFailures} agent run(s) failed, first: ${s.firstFailure}`);
     if (s.transport.spooled || s.transport.dropped || s.transport.sendFailures)
       notes.push(

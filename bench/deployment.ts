@@ -77,6 +77,11 @@ async function stageCounters(port: number): Promise<Map<string, { cpu: number; e
   }
   return out;
 }
+/** Jobs the worker put back because another worker was writing their stream (its /metrics; 0 before any). */
+async function busyReturns(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^auditgraph_jobs_returned_busy_total (\S+)$/m.exec(text)?.[1] ?? 0);
+}
 const sumCounters = (maps: Map<string, { cpu: number; events: number }>[]) => {
   const out = new Map<string, { cpu: number; events: number }>();
   for (const m of maps)
@@ -252,6 +257,8 @@ async function scenario(
     const workersCpu = (await Promise.all(children.map((c) => cpuSeconds(c.pid)))).reduce((s, v, i) => s + v - workerCpu0[i]!, 0);
     const othersCpu = (await cpuSeconds(poller.pid)) - pollerCpu0 + (own.user + own.system) / 1e6;
     const counters1 = sumCounters(await Promise.all(ports.map(stageCounters)));
+    // Each scenario's workers are new processes: their counters start at 0.
+    const returned = (await Promise.all(ports.map(busyReturns))).reduce((a, b) => a + b, 0);
     const ledgerTotal = await tail.poll();
     const graphTotal = graphNow();
 
@@ -322,6 +329,7 @@ async function scenario(
         machineCoresLoad: busyCores(machine0, machineLoad),
         machineCoresDrain: busyCores(machineLoad, machineEnd),
       },
+      busyReturns: returned,
       transport: {
         spooled: reports.reduce((n, r) => n + r.transport.spooled, 0),
         forwarded: reports.reduce((n, r) => n + r.transport.forwarded, 0),

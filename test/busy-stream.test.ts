@@ -44,6 +44,9 @@ describe("a job whose stream another worker writes", () => {
     const job = await queue.add(BATCH_JOB_NAME, { events: rest }, { attempts: 2 });
     // Returned again and again while held: never failed, no attempt spent.
     await eventually(async () => (worker.busyStreams.returned >= 5 ? true : undefined));
+    // And /metrics says so.
+    const scraped = await worker.metrics.registry.getSingleMetricAsString("auditgraph_jobs_returned_busy_total");
+    expect(Number(/^auditgraph_jobs_returned_busy_total (\d+)$/m.exec(scraped)?.[1])).toBeGreaterThanOrEqual(5);
     const held = await queue.getJob(job.id!);
     expect(held!.attemptsMade).toBe(0);
     expect(await queue.getFailedCount()).toBe(0);

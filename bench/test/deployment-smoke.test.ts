@@ -33,6 +33,9 @@ describe("bench/deployment (smoke)", () => {
       expect(s.streams).toBeGreaterThanOrEqual(1);
       for (const st of s.stages) expect(Number.isFinite(st.usPerStageEvent), st.stage).toBe(true);
       expect(Number.isFinite(s.workerCpuUsPerEvent)).toBe(true);
+      // Read from the workers' /metrics: a count, 0 for one worker (no other writer to meet).
+      expect(Number.isInteger(s.busyReturns)).toBe(true);
+      if (s.workers === 1) expect(s.busyReturns).toBe(0);
     }
     const report = formatReport(result);
     for (const figure of [

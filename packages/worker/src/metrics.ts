@@ -12,6 +12,8 @@ export interface WorkerMetricsSources {
   redisUp: () => boolean;
   ledgerWritable: () => boolean;
   graphMigrated: () => boolean;
+  /** Jobs returned to the queue because another worker held their stream (see `BusyStreams`); no series without it. */
+  busyReturns?: () => number;
 }
 
 // Latency buckets (seconds) from a fsync on a fast disk to a projection held up by a busy graph.
@@ -111,6 +113,17 @@ export class WorkerMetrics {
         for (const stage of STAGES) if (stages.events(stage) > 0 || stages.cpuSeconds(stage) > 0) this.inc({ stage }, stages.events(stage));
       },
     });
+    const busyReturns = sources.busyReturns;
+    if (busyReturns)
+      new Counter({
+        name: "auditgraph_jobs_returned_busy_total",
+        help: "Jobs put back in the queue for a moment because another worker was writing their ledger stream (no attempt spent); a steady rate means workers keep meeting on the same streams",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(busyReturns());
+        },
+      });
     new Gauge({
       name: "auditgraph_projection_lag_events",
       help: "Ledger records this worker appended or must catch up that the graph does not have yet",

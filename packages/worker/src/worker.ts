@@ -122,6 +122,7 @@ export class AuditWorker {
       redisUp: () => this.redis.state().up,
       ledgerWritable: () => this.ledgerHold.state().writable,
       graphMigrated: () => this.schema.state().migrated,
+      busyReturns: () => this.busyStreams.returned,
     });
     const graph = options.graph as ProjectionGraph & { migrate?: () => Promise<unknown> };
     const retryMaxMs = options.projection?.retryMaxMs ?? 30_000;

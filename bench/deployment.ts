@@ -65,22 +65,17 @@ async function machineTicks(): Promise<{ busy: number; total: number }> {
 const busyCores = (a: { busy: number; total: number }, b: { busy: number; total: number }) =>
   b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * cpus().length : NaN;
 
-/** The worker's stage counters from its /metrics, by stage (a scrape, as Prometheus would). */
-async function stageCounters(port: number): Promise<Map<string, { cpu: number; events: number }>> {
+/** What the bench reads from a worker's /metrics (a scrape, as Prometheus would): its stage counters, and the jobs it put back (0 before any). */
+async function scrapeWorker(port: number): Promise<{ stages: Map<string, { cpu: number; events: number }>; busyReturns: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const out = new Map<string, { cpu: number; events: number }>();
+  const stages = new Map<string, { cpu: number; events: number }>();
   for (const m of text.matchAll(/^auditgraph_worker_stage_(cpu_seconds|events)_total\{stage="([a-z]+)"\} (\S+)$/gm)) {
-    const c = out.get(m[2]!) ?? { cpu: 0, events: 0 };
+    const c = stages.get(m[2]!) ?? { cpu: 0, events: 0 };
     if (m[1] === "cpu_seconds") c.cpu += Number(m[3]);
     else c.events += Number(m[3]);
-    out.set(m[2]!, c);
+    stages.set(m[2]!, c);
   }
-  return out;
-}
-/** Jobs the worker put back because another worker was writing their stream (its /metrics; 0 before any). */
-async function busyReturns(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return Number(/^auditgraph_jobs_returned_busy_total (\S+)$/m.exec(text)?.[1] ?? 0);
+  return { stages, busyReturns: Number(/^auditgraph_jobs_returned_busy_total (\S+)$/m.exec(text)?.[1] ?? 0) };
 }
 const sumCounters = (maps: Map<string, { cpu: number; events: number }>[]) => {
   const out = new Map<string, { cpu: number; events: number }>();
@@ -209,7 +204,7 @@ async function scenario(
     const graphNow = () => Object.values(cursorLog.at(-1)?.c ?? {}).reduce((a, b) => a + b, 0);
     const tail = new LedgerTail(ledger, streams, new Map());
 
-    const counters0 = sumCounters(await Promise.all(ports.map(stageCounters)));
+    const counters0 = sumCounters((await Promise.all(ports.map(scrapeWorker))).map((w) => w.stages));
     const workerCpu0 = await Promise.all(children.map((c) => cpuSeconds(c.pid)));
     const pollerCpu0 = await cpuSeconds(poller.pid);
     const ownCpu0 = process.cpuUsage();
@@ -256,9 +251,10 @@ async function scenario(
     const own = process.cpuUsage(ownCpu0);
     const workersCpu = (await Promise.all(children.map((c) => cpuSeconds(c.pid)))).reduce((s, v, i) => s + v - workerCpu0[i]!, 0);
     const othersCpu = (await cpuSeconds(poller.pid)) - pollerCpu0 + (own.user + own.system) / 1e6;
-    const counters1 = sumCounters(await Promise.all(ports.map(stageCounters)));
+    const scraped = await Promise.all(ports.map(scrapeWorker));
+    const counters1 = sumCounters(scraped.map((w) => w.stages));
     // Each scenario's workers are new processes: their counters start at 0.
-    const returned = (await Promise.all(ports.map(busyReturns))).reduce((a, b) => a + b, 0);
+    const returned = scraped.reduce((n, w) => n + w.busyReturns, 0);
     const ledgerTotal = await tail.poll();
     const graphTotal = graphNow();
 

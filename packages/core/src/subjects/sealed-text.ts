@@ -19,21 +19,14 @@ const made = new WeakMap<object, { text: string; values: unknown[] }>();
 const MEMBERS = ["eventId", "occurredAt", "parentRunId", "runId", "schemaVersion", "sealed", "subject", "traceId", "type"] as const;
 const SEALED_MEMBERS = ["alg", "ciphertext", "iv", "keyId", "tag"] as const;
 
+/** The envelope's members whose JSON texts `envelopeTexts` makes, beside the key id. */
+const TEXT_MEMBERS = ["eventId", "occurredAt", "parentRunId", "runId", "schemaVersion", "subject", "traceId", "type"] as const;
+
 /**
  * The JSON texts of a sealed event's clear members and key id, each written once: the AAD and the
  * remembered text are both made from them.
  */
-export interface EnvelopeTexts {
-  eventId: string;
-  occurredAt: string;
-  parentRunId: string;
-  runId: string;
-  schemaVersion: string;
-  keyId: string;
-  subject: string;
-  traceId: string;
-  type: string;
-}
+export type EnvelopeTexts = Record<(typeof TEXT_MEMBERS)[number] | "keyId", string>;
 
 /** JSON.stringify of a string, null or finite number (their canonical form); undefined for anything else. */
 function scalarText(value: unknown): string | undefined {
@@ -47,28 +40,15 @@ function scalarText(value: unknown): string | undefined {
  * number (an event sealed without validation): such an event is left to canonicalJson.
  */
 export function envelopeTexts(envelope: Omit<SealedEvent, "sealed">, keyId: string): EnvelopeTexts | undefined {
-  const eventId = scalarText(envelope.eventId);
-  const occurredAt = scalarText(envelope.occurredAt);
-  const parentRunId = scalarText(envelope.parentRunId);
-  const runId = scalarText(envelope.runId);
-  const schemaVersion = scalarText(envelope.schemaVersion);
   const keyIdText = scalarText(keyId);
-  const subject = scalarText(envelope.subject);
-  const traceId = scalarText(envelope.traceId);
-  const type = scalarText(envelope.type);
-  if (
-    eventId === undefined ||
-    occurredAt === undefined ||
-    parentRunId === undefined ||
-    runId === undefined ||
-    schemaVersion === undefined ||
-    keyIdText === undefined ||
-    subject === undefined ||
-    traceId === undefined ||
-    type === undefined
-  )
-    return undefined;
-  return { eventId, occurredAt, parentRunId, runId, schemaVersion, keyId: keyIdText, subject, traceId, type };
+  if (keyIdText === undefined) return undefined;
+  const texts = { keyId: keyIdText } as EnvelopeTexts;
+  for (const member of TEXT_MEMBERS) {
+    const text = scalarText(envelope[member]);
+    if (text === undefined) return undefined;
+    texts[member] = text;
+  }
+  return texts;
 }
 
 /**

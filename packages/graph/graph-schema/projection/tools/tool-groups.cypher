@@ -3,12 +3,20 @@ UNWIND $rows AS r
 // The run's links to the LLM call that asked.
 CALL (r) {
   MATCH (t:Trace {tenantId: r.tenantId, id: r.traceId})
-  MATCH (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: r.callId}) WHERE x.runId IS NOT NULL
+  // Found by its (tenantId, traceId, callId) index whatever the statistics say: planned on an empty
+  // store, `runId IS NOT NULL` read the tenant's every tool call from the (tenantId, runId) one.
+  MATCH (x:ToolCall {tenantId: r.tenantId, traceId: r.traceId, callId: r.callId})
+  USING INDEX x:ToolCall(tenantId, traceId, callId)
+  WHERE x.runId IS NOT NULL
   CALL (r, t, x) {
+    // The outputs of the trace's calls, from the trace. The bound on the output's id is applied
+    // after the match, not in its WHERE, where an empty store's plan read it from the Output(id)
+    // index as a range (every output before it); `collect` keeps one row when none is found.
     OPTIONAL MATCH (t)<-[:PART_OF]-(c:LLMCall)-[:GENERATED]->(o:Output)
-    WHERE r.callId IN o.toolCallIds AND o.id < coalesce(x.startEventId, x.endEventId)
-    WITH c, o ORDER BY o.id DESC LIMIT 1
-    RETURN c AS asker, o AS askerOutput
+    WHERE r.callId IN o.toolCallIds
+    WITH c, o, coalesce(x.startEventId, x.endEventId) AS before ORDER BY o.id DESC
+    WITH collect(CASE WHEN o.id < before THEN {c: c, o: o} END)[0] AS latest
+    RETURN latest.c AS asker, latest.o AS askerOutput
   }
   CALL (x, asker) {
     OPTIONAL MATCH (other:LLMCall)-[stale:REQUESTED]->(x) WHERE asker IS NULL OR other <> asker

@@ -7,18 +7,16 @@
 import type { Driver } from "neo4j-driver";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MIGRATIONS_DIR, Graph } from "@auditgraph/graph";
+import { Graph, PROJECTION_PLAN_OPTION, PROJECTION_STATEMENTS_DIR } from "@auditgraph/graph";
 import { isolatedConfig } from "./helpers.js";
 import { Neo4jProcess } from "./neo4j-process.js";
 
-const DIR = fileURLToPath(new URL("../packages/graph/graph-schema/projection/", import.meta.url));
 // What the projection sends: each file behind the plan option (packages/graph/test/projection-statements.test.ts).
-const STATEMENTS = readdirSync(DIR, { recursive: true, encoding: "utf8" })
+const STATEMENTS = readdirSync(PROJECTION_STATEMENTS_DIR, { recursive: true, encoding: "utf8" })
   .filter((f) => f.endsWith(".cypher"))
   .sort()
-  .map((f) => ({ name: f, cypher: `CYPHER replan=skip\n${readFileSync(join(DIR, f), "utf8")}` }));
+  .map((f) => ({ name: f, cypher: `${PROJECTION_PLAN_OPTION}\n${readFileSync(join(PROJECTION_STATEMENTS_DIR, f), "utf8")}` }));
 
 /** Operators that read nodes by label or by a range of an index: their cost grows with the graph. */
 const GROWING =
@@ -63,7 +61,7 @@ describe("the projection's plans do not depend on the store's statistics", () =>
     own = await Neo4jProcess.create({ heap: "512m" });
     await own.start();
     ownGraph = new Graph(own.config);
-    await ownGraph.migrate({ dir: DEFAULT_MIGRATIONS_DIR });
+    await ownGraph.migrate();
   }, 180_000);
 
   afterAll(async () => {

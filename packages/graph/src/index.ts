@@ -26,3 +26,4 @@ export {
   TraceOutputRowSchema,
   type TraceOutputRow,
 } from "./investigations.js";
+export { PROJECTION_PLAN_OPTION, PROJECTION_STATEMENTS_DIR } from "./projection/statement.js";

@@ -19,14 +19,15 @@ const made = new WeakMap<object, { text: string; values: unknown[] }>();
 const MEMBERS = ["eventId", "occurredAt", "parentRunId", "runId", "schemaVersion", "sealed", "subject", "traceId", "type"] as const;
 const SEALED_MEMBERS = ["alg", "ciphertext", "iv", "keyId", "tag"] as const;
 
-/** The envelope's members whose JSON texts `envelopeTexts` makes, beside the key id. */
-const TEXT_MEMBERS = ["eventId", "occurredAt", "parentRunId", "runId", "schemaVersion", "subject", "traceId", "type"] as const;
+type TextMember = Exclude<(typeof MEMBERS)[number], "sealed">;
+/** The envelope's members whose JSON texts `envelopeTexts` makes, beside the key id: all but `sealed`. */
+const TEXT_MEMBERS = MEMBERS.filter((m): m is TextMember => m !== "sealed");
 
 /**
  * The JSON texts of a sealed event's clear members and key id, each written once: the AAD and the
  * remembered text are both made from them.
  */
-export type EnvelopeTexts = Record<(typeof TEXT_MEMBERS)[number] | "keyId", string>;
+export type EnvelopeTexts = Record<TextMember | "keyId", string>;
 
 /** JSON.stringify of a string, null or finite number (their canonical form); undefined for anything else. */
 function scalarText(value: unknown): string | undefined {

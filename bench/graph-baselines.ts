@@ -5,14 +5,17 @@
  *   linked  the same node under a (tenantId, id) uniqueness constraint, plus a relationship to
  *           its trace's node and one to its session's node (both keyed (tenantId, id) under
  *           uniqueness constraints, MERGEd per distinct trace and session of the batch): the least
- *           a graph that links every event to its trace and session must write.
+ *           a graph that links every event to its trace and session must write;
+ *   stored  linked's write, plus each event's content (its payload's JSON text) on its node: the
+ *           least a graph that links every event and keeps what it said must write, which is
+ *           what the projection does (its prompts, outputs, tool inputs and results, documents).
  * Each batch is a write transaction of its own in a session of its own, as the projection's is.
  */
 import type { PlainRecord } from "@auditgraph/core";
 import type { Graph } from "@auditgraph/graph";
 
 /** Every label the baselines write (the bench's cleanup deletes them first: BenchLinked before its anchors). */
-export const BASELINE_LABELS = ["BenchPlain", "BenchLinked", "BenchLinkedTrace", "BenchLinkedSession"];
+export const BASELINE_LABELS = ["BenchPlain", "BenchLinked", "BenchStored", "BenchLinkedTrace", "BenchLinkedSession"];
 
 const PROPS = `{tenantId: r.tenantId, id: r.id, type: r.type, traceId: r.traceId, runId: r.runId, parentRunId: r.parentRunId,
   sessionId: r.sessionId, userId: r.userId, agentId: r.agentId, agentVersion: r.agentVersion, name: r.name,
@@ -29,16 +32,20 @@ FOREACH (k IN $traces | MERGE (:BenchLinkedTrace {tenantId: k.tenantId, id: k.id
 FOREACH (k IN $sessions | MERGE (:BenchLinkedSession {tenantId: k.tenantId, id: k.id}))`;
 
 // Deployment events carry no session: their node gets the trace relationship only.
-const LINKED_CREATE = `
+const linkedCreateOf = (node: string) => `
 UNWIND $rows AS r
 MATCH (t:BenchLinkedTrace {tenantId: r.tenantId, id: r.traceId})
-CREATE (n:BenchLinked ${PROPS})-[:IN_TRACE]->(t)
+CREATE (n:${node})-[:IN_TRACE]->(t)
 WITH n, r WHERE r.sessionId IS NOT NULL
 MATCH (s:BenchLinkedSession {tenantId: r.tenantId, id: r.sessionId})
 CREATE (n)-[:IN_SESSION]->(s)`;
+const LINKED_CREATE = linkedCreateOf(`BenchLinked ${PROPS}`);
+// The same anchors as linked's: the two write the same links, and only the content differs.
+const STORED_CREATE = linkedCreateOf(`BenchStored ${PROPS.slice(0, -1)}, content: r.content}`);
 
 const LINKED_CONSTRAINTS = [
   "CREATE CONSTRAINT bench_linked_key IF NOT EXISTS FOR (n:BenchLinked) REQUIRE (n.tenantId, n.id) IS UNIQUE",
+  "CREATE CONSTRAINT bench_stored_key IF NOT EXISTS FOR (n:BenchStored) REQUIRE (n.tenantId, n.id) IS UNIQUE",
   "CREATE CONSTRAINT bench_linked_trace_key IF NOT EXISTS FOR (n:BenchLinkedTrace) REQUIRE (n.tenantId, n.id) IS UNIQUE",
   "CREATE CONSTRAINT bench_linked_session_key IF NOT EXISTS FOR (n:BenchLinkedSession) REQUIRE (n.tenantId, n.id) IS UNIQUE",
 ];
@@ -65,6 +72,14 @@ export function plainRow(r: PlainRecord, graph: Graph) {
     recordedAt: r.recordedAt,
     occurredAt: e.occurredAt,
   };
+}
+
+export type StoredRow = ReturnType<typeof storedRow>;
+
+/** The plain row and the event's content: its payload as JSON text (system events without one: null). */
+export function storedRow(r: PlainRecord, graph: Graph) {
+  const payload = "payload" in r.event ? r.event.payload : undefined;
+  return { ...plainRow(r, graph), content: payload === undefined ? null : JSON.stringify(payload) };
 }
 
 async function writeBatch(graph: Graph, statements: [string, Record<string, unknown>][]): Promise<void> {
@@ -107,5 +122,12 @@ export async function linkedCreate(graph: Graph, rows: BaselineRow[], anchors: R
   await writeBatch(graph, [
     [LINKED_ANCHORS, { traces: anchors.traces, sessions: anchors.sessions }],
     [LINKED_CREATE, { rows }],
+  ]);
+}
+
+export async function storedCreate(graph: Graph, rows: StoredRow[], anchors: ReturnType<typeof linkedAnchors>): Promise<void> {
+  await writeBatch(graph, [
+    [LINKED_ANCHORS, { traces: anchors.traces, sessions: anchors.sessions }],
+    [STORED_CREATE, { rows }],
   ]);
 }

@@ -13,7 +13,10 @@
  *                     per batch, the same way (a session per batch, executeWrite): the baseline
  *        linked       the same node under a (tenantId, id) uniqueness constraint, linked to its
  *                     trace's and its session's node (MERGEd per batch): the least a linked graph
- *                     writes (both baselines in bench/graph-baselines.ts)
+ *                     writes
+ *        stored       linked's write plus each event's content (its payload's JSON text) on its
+ *                     node: the least a linked graph that keeps what was said writes (the
+ *                     baselines are in bench/graph-baselines.ts)
  *      taking turns batch by batch (rotating order), so drift and the growing store hit them alike;
  *   2. queries, after the load: `trace-output` on random output ids of the tenant and
  *      `blast-radius` on random served model versions and 3-day windows, through the real
@@ -36,8 +39,9 @@ import { performance } from "node:perf_hooks";
 import { canonicalJson, parseEvent, streamIdFor, type AuditEvent } from "@auditgraph/core";
 import { Graph, investigate, type GraphConfig } from "@auditgraph/graph";
 import { RecordChain, Rng, TraceGenerator, type GeneratorSummary } from "./generator.js";
-import { benchMain, numEnv, stats, table, type Stats } from "./common.js";
-import { BASELINE_LABELS, ensureLinkedConstraints, linkedAnchors, linkedCreate, plainCreate, plainRow } from "./graph-baselines.js";
+import { benchMain, numEnv, stats, type Stats } from "./common.js";
+import { fmtMs, fmtRate, formatReport, pct } from "./graph-report.js";
+import { BASELINE_LABELS, ensureLinkedConstraints, linkedAnchors, linkedCreate, plainCreate, plainRow, storedCreate, storedRow } from "./graph-baselines.js";
 export type { Stats } from "./common.js";
 
 export interface GraphBenchOptions {
@@ -60,7 +64,7 @@ export interface GraphBenchOptions {
 }
 
 export interface LoadCell {
-  variant: "projection" | "plain" | "linked";
+  variant: "projection" | "plain" | "linked" | "stored";
   events: number;
   batches: number;
   /** Wall time inside the write calls only (generating and sealing the events is not counted). */
@@ -85,8 +89,22 @@ export interface GraphBenchResult {
   environment: Record<string, string>;
   tenantId: string;
   generated: GeneratorSummary & { meanEventBytes: number; validated: number; generateSeconds: number };
-  /** ratio, linkedRatio: the projection's events/s over plain's, over linked's; linkedAnchors: the trace and session nodes linked MERGEd. */
-  load: { projection: LoadCell; plain: LoadCell; linked: LoadCell; ratio: number; linkedRatio: number; linkedAnchors: number; wallSeconds: number };
+  /**
+   * ratio, linkedRatio, storedRatio: the projection's events/s over plain's, linked's, stored's;
+   * storedOverPlain: stored's over plain's; linkedAnchors: the trace and session nodes linked MERGEd.
+   */
+  load: {
+    projection: LoadCell;
+    plain: LoadCell;
+    linked: LoadCell;
+    stored: LoadCell;
+    ratio: number;
+    linkedRatio: number;
+    storedRatio: number;
+    storedOverPlain: number;
+    linkedAnchors: number;
+    wallSeconds: number;
+  };
   /** The tenant's nodes by label after the load (the baselines' apart), and its relationships. */
   graph: { nodes: Record<string, number>; totalNodes: number; relationships: number };
   queries: QueryCell[];
@@ -105,7 +123,7 @@ const VALIDATE_EVERY = 50;
 
 /** What another bench (bench/console.ts) changes in the load: it reuses it rather than copying it. */
 export interface LoadExtras {
-  /** Run the baselines (plain and linked) beside the projection (default true; false leaves their cells empty). */
+  /** Run the baselines (plain, linked, stored) beside the projection (default true; false leaves their cells empty). */
   plain?: boolean;
   /** Sees every generated batch before it is sealed and returns the batch to load (e.g. with policy flags added). */
   decorate?: (events: AuditEvent[]) => AuditEvent[];
@@ -120,8 +138,8 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
   const chain = new RecordChain(streamId);
   const baselines = extras.plain !== false;
   if (baselines) await ensureLinkedConstraints(graph);
-  const samples = { projection: [] as number[], plain: [] as number[], linked: [] as number[] };
-  const done = { projection: 0, plain: 0, linked: 0 };
+  const samples = { projection: [] as number[], plain: [] as number[], linked: [] as number[], stored: [] as number[] };
+  const done = { projection: 0, plain: 0, linked: 0, stored: 0 };
   const anchorKeys = new Set<string>();
   let validated = 0;
   let eventBytes = 0;
@@ -147,6 +165,7 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
     const prevHash = chain.prevHash;
     const records = chain.seal(events, recordedAt);
     const rows = baselines ? records.map((r) => plainRow(r, graph)) : [];
+    const storedRows = baselines ? records.map((r) => storedRow(r, graph)) : [];
     const anchors = linkedAnchors(rows);
     for (const key of anchors.keys) anchorKeys.add(key);
     generateMs += performance.now() - g0;
@@ -161,7 +180,7 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
       samples.projection.push(performance.now() - b0);
       done.projection += records.length;
     };
-    const timed = (variant: "plain" | "linked", write: () => Promise<void>) => async () => {
+    const timed = (variant: "plain" | "linked" | "stored", write: () => Promise<void>) => async () => {
       const b0 = performance.now();
       await write();
       samples[variant].push(performance.now() - b0);
@@ -169,8 +188,9 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
     };
     const plain = timed("plain", () => plainCreate(graph, rows));
     const linked = timed("linked", () => linkedCreate(graph, rows, anchors));
+    const stored = timed("stored", () => storedCreate(graph, storedRows, anchors));
     // Rotating order: none always writes into another's fresh dirty pages.
-    const turns = baselines ? [projection, plain, linked] : [projection];
+    const turns = baselines ? [projection, plain, linked, stored] : [projection];
     for (let k = 0; k < turns.length; k++) await turns[(i + k) % turns.length]!();
     i += 1;
 
@@ -180,7 +200,7 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
       log(
         `  load: ${done.projection.toLocaleString("en-US")} events (${Math.min(100, share * 100).toFixed(0)}%), ` +
           `projection ${fmtRate(done.projection / sum(samples.projection))} events/s (last batch ${fmtMs(samples.projection.at(-1)!)} ms), ` +
-          `${baselines ? `plain ${fmtRate(done.plain / sum(samples.plain))}, linked ${fmtRate(done.linked / sum(samples.linked))} events/s, ` : ""}elapsed ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0]!.toFixed(2)}`,
+          `${baselines ? `plain ${fmtRate(done.plain / sum(samples.plain))}, linked ${fmtRate(done.linked / sum(samples.linked))}, stored ${fmtRate(done.stored / sum(samples.stored))} events/s, ` : ""}elapsed ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0]!.toFixed(2)}`,
       );
       while (nextReport <= share) nextReport += 0.05;
     }
@@ -199,6 +219,7 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
   const projection = cell("projection");
   const plain = cell("plain");
   const linked = cell("linked");
+  const stored = cell("stored");
   return {
     generator,
     generated: { ...generator.summary(), meanEventBytes: eventBytes / Math.max(1, validated), validated, generateSeconds: generateMs / 1000 },
@@ -206,8 +227,11 @@ export async function loadPart(graph: Graph, tenantId: string, options: GraphBen
       projection,
       plain,
       linked,
+      stored,
       ratio: projection.eventsPerSec / plain.eventsPerSec,
       linkedRatio: projection.eventsPerSec / linked.eventsPerSec,
+      storedRatio: projection.eventsPerSec / stored.eventsPerSec,
+      storedOverPlain: stored.eventsPerSec / plain.eventsPerSec,
       linkedAnchors: anchorKeys.size,
       wallSeconds: (performance.now() - t0) / 1000,
     },
@@ -465,7 +489,9 @@ export async function runGraphBenchmark(partial: Partial<GraphBenchOptions> = {}
       {
         name: "projection >= 50% of the plain CREATE at batch 1000 (issue 18)",
         holds: options.batch === 1000 ? result.load.ratio >= 0.5 : undefined,
-        detail: `${pct(result.load.ratio)} at batch ${options.batch}${options.batch === 1000 ? "" : "; judged at batch 1000 only"}`,
+        detail:
+          `${pct(result.load.ratio)} at batch ${options.batch}${options.batch === 1000 ? "" : "; judged at batch 1000 only"}; ` +
+          `the stored baseline (the events, their links and their content, CREATE only) reaches ${pct(result.load.storedOverPlain)} of plain, the projection ${pct(result.load.storedRatio)} of it`,
       },
     ];
     return {
@@ -492,90 +518,6 @@ export async function runGraphBenchmark(partial: Partial<GraphBenchOptions> = {}
   } finally {
     await graph.close();
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// report
-
-const fmtRate = (r: number) => (r >= 100 ? Math.round(r).toLocaleString("en-US") : r.toFixed(1));
-const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
-const ratio = (r: number | undefined) => (r === undefined ? "-" : r.toFixed(2));
-
-export function formatReport(result: GraphBenchResult): string {
-  const out: string[] = [];
-  const o = result.options;
-  const e = result.environment;
-  const g = result.generated;
-  out.push(
-    `graph: the Neo4j projection and the investigations, ${g.events.toLocaleString("en-US")} events, against a plain and a linked CREATE and a plain id lookup`,
-    `code ${e.code} (as built in dist/); node ${e.node}, ${e.cpus} cpus, load average at start ${e.loadavg}, at end ${e.loadavgEnd}; ${e.neo4j}`,
-    `batch ${o.batch}, projection through ${o.api === "range" ? "Graph.projectRange (cursor + projectRecords, one write transaction)" : "Graph.project"}; seed ${JSON.stringify(o.seed)}; tenant ${result.tenantId}`,
-    "",
-    `events: ${g.traces.toLocaleString("en-US")} traces in ${g.sessions.toLocaleString("en-US")} sessions of ${g.users.toLocaleString("en-US")} users, ${g.outputs.toLocaleString("en-US")} outputs, ` +
-      `${g.agentVersions.length} agent versions, ${g.servedModelVersions.length} served model versions, ${g.startedAt.slice(0, 10)} to ${g.endedAt.slice(0, 10)}; ` +
-      `${Math.round(g.meanEventBytes)} B canonical JSON per event (mean of ${g.validated.toLocaleString("en-US")} checked against EventSchema)`,
-    `  by type: ${Object.entries(g.byType)
-      .sort((a, b) => b[1] - a[1])
-      .map(([t, n]) => `${t} ${n.toLocaleString("en-US")}`)
-      .join(", ")}`,
-    `graph: ${result.graph.totalNodes.toLocaleString("en-US")} nodes, ${result.graph.relationships.toLocaleString("en-US")} relationships for the tenant: ${Object.entries(
-      result.graph.nodes,
-    )
-      .map(([l, n]) => `${l} ${n.toLocaleString("en-US")}`)
-      .join(", ")}`,
-    "",
-    `load (the three take turns batch by batch; only the write calls are timed, ${result.load.wallSeconds.toFixed(0)} s wall in all, ${g.generateSeconds.toFixed(0)} s of it generating and sealing):`,
-    table(
-      ["variant", "events", "batches", "s", "events/s", "batch p50 ms", "batch p95 ms", "batch p99 ms", "/ plain", "/ linked"],
-      [result.load.projection, result.load.plain, result.load.linked].map((c) => [
-        c.variant,
-        c.events.toLocaleString("en-US"),
-        String(c.batches),
-        c.seconds.toFixed(1),
-        fmtRate(c.eventsPerSec),
-        fmtMs(c.batchMs.p50),
-        fmtMs(c.batchMs.p95),
-        fmtMs(c.batchMs.p99),
-        ratio(c.eventsPerSec / result.load.plain.eventsPerSec),
-        ratio(c.eventsPerSec / result.load.linked.eventsPerSec),
-      ]),
-    ),
-    "",
-    "queries (after the load; each call beside a plain lookup, in rotating order):",
-    table(
-      ["query", "calls", "p50 ms", "p95 ms", "p99 ms", "max ms", "rows", "p50 / plain", "p95 / plain"],
-      result.queries.map((q) => [
-        q.name,
-        String(q.ms.n),
-        fmtMs(q.ms.p50),
-        fmtMs(q.ms.p95),
-        fmtMs(q.ms.p99),
-        fmtMs(q.ms.max),
-        q.rows.toFixed(1),
-        q.name === "plain lookup" ? "1.00" : ratio(q.overPlainP50),
-        q.name === "plain lookup" ? "1.00" : ratio(q.overPlainP95),
-      ]),
-    ),
-    ...result.queries.map((q) => `  ${q.name}: ${q.what}`),
-    "",
-    "goals:",
-  );
-  for (const goal of result.goals) out.push(`  [${goal.holds === undefined ? "n/a" : goal.holds ? "HOLDS" : "MISSED"}] ${goal.name}: ${goal.detail}`);
-  out.push(
-    "",
-    `cleanup: the tenant's ${result.cleanup.nodes.toLocaleString("en-US")} nodes (the baselines' included) deleted in ${result.cleanup.seconds.toFixed(0)} s`,
-    "notes: plain = one CREATE per event of its scalar fields (no MERGE, no lookups, no relationships): the cost of",
-    "  getting the same rows into the same database and nothing else. The projection MERGEs every node on its tenant key,",
-    "  links it (trace, session order, prompt -> call -> output, tool calls, reasoning, documents, deployments) and, through",
-    "  projectRange, locks and moves the stream's cursor in the same transaction. Queries run on a store that also holds other",
-    "  tenants' data (the database is shared); Neo4j's page cache is what its launcher sets (scripts/neo4j: 256 MB).",
-    `  linked = plain's node under a (tenantId, id) uniqueness constraint, with a relationship to its trace's and its session's`,
-    `  node (${result.load.linkedAnchors.toLocaleString("en-US")} BenchLinkedTrace/BenchLinkedSession nodes, each MERGEd once per batch it appears in, by a statement`,
-    `  before the CREATE in the same transaction): the least a graph linking every event to its trace and session writes.`,
-    `  The projection runs at ${pct(result.load.linkedRatio)} of linked's events/s (${pct(result.load.ratio)} of plain's).`,
-  );
-  return out.join("\n");
 }
 
 benchMain(import.meta.url, "graph", { options: optionsFromEnv, run: runGraphBenchmark, format: formatReport, loadAverage: true });

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { parseEvent, streamIdFor } from "@auditgraph/core";
 import { Graph } from "@auditgraph/graph";
 import { TraceGenerator } from "../generator.js";
-import { formatReport, optionsFromEnv, runGraphBenchmark } from "../graph.js";
+import { optionsFromEnv, runGraphBenchmark } from "../graph.js";
+import { formatReport } from "../graph-report.js";
 
 const positive = (v: number | undefined) => typeof v === "number" && Number.isFinite(v) && v > 0;
 
@@ -49,11 +50,13 @@ describe("bench/graph (smoke)", () => {
       ["relationships", result.graph.relationships],
       ["load ratio", result.load.ratio],
       ["linked ratio", result.load.linkedRatio],
+      ["stored ratio", result.load.storedRatio],
+      ["stored / plain", result.load.storedOverPlain],
       ["linked anchors", result.load.linkedAnchors],
       ["cleanup nodes", result.cleanup.nodes],
       ["seconds", result.seconds],
     ];
-    for (const c of [result.load.projection, result.load.plain, result.load.linked]) {
+    for (const c of [result.load.projection, result.load.plain, result.load.linked, result.load.stored]) {
       figures.push([`${c.variant} events/s`, c.eventsPerSec], [`${c.variant} batch p50`, c.batchMs.p50], [`${c.variant} batch p95`, c.batchMs.p95]);
       expect(c.events).toBe(result.generated.events);
       expect(c.batches).toBeGreaterThan(0);
@@ -64,8 +67,8 @@ describe("bench/graph (smoke)", () => {
       if (q.name !== "plain lookup") figures.push([`${q.name} / plain p50`, q.overPlainP50], [`${q.name} / plain p95`, q.overPlainP95]);
     }
     for (const [name, value] of figures) expect(positive(value), `${name} = ${value}`).toBe(true);
-    // Every node the bench made was deleted: the projection's, the baselines' (BenchPlain, BenchLinked and its anchors), the cursor.
-    expect(result.cleanup.nodes).toBe(result.graph.totalNodes + 2 * result.generated.events + result.load.linkedAnchors + 1);
+    // Every node the bench made was deleted: the projection's, the baselines' (BenchPlain, BenchLinked, BenchStored and their anchors), the cursor.
+    expect(result.cleanup.nodes).toBe(result.graph.totalNodes + 3 * result.generated.events + result.load.linkedAnchors + 1);
 
     const graph = new Graph(neo4j);
     try {
@@ -80,5 +83,7 @@ describe("bench/graph (smoke)", () => {
     const report = formatReport(result);
     expect(report).toContain("goals:");
     expect(report).toMatch(/^\s*linked\s+2,\d{3}\s/m);
+    expect(report).toMatch(/^\s*stored\s+2,\d{3}\s/m);
+    expect(report).toMatch(/the stored baseline .* reaches \d+\.\d% of plain/);
   });
 });

@@ -1,7 +1,7 @@
 export { Graph } from "./graph.js";
 export { GraphConfigSchema, type GraphConfig } from "./config.js";
 export { splitStatements, DEFAULT_MIGRATIONS_DIR, type MigrationResult, type MigrateOptions } from "./migrate.js";
-export { MigrationLockedError, withMigrationLock, type MigrationLockOptions } from "./migration-lock.js";
+export { MigrationAbortedError, MigrationLockedError, withMigrationLock, type MigrationLockOptions } from "./migration-lock.js";
 export { LineageSchema, ERASED_TEXT, AmbiguousLineageIdError, type Lineage, type LineageOptions } from "./lineage.js";
 export { formatLineage } from "./format.js";
 export {

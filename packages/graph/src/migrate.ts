@@ -25,7 +25,8 @@ export function splitStatements(text: string): string[] {
     .filter(Boolean);
 }
 
-export type MigrateOptions = MigrationLockOptions & { dir?: string; onWait?: (holder: string) => void };
+/** `signal`: stop waiting for another migrator's lease (see `withMigrationLock`); the graph must stay open until `migrate` settles. */
+export type MigrateOptions = MigrationLockOptions & { dir?: string; onWait?: (holder: string) => void; signal?: AbortSignal };
 
 /**
  * Apply `NNNN_name.cypher` files in order, each once; applied ones are recorded as

@@ -31,6 +31,15 @@ export class MigrationLockedError extends AuditgraphError {
   }
 }
 
+/** A migrator stopped (its signal aborted) while it waited for another's lease: it never held the lock. */
+export class MigrationAbortedError extends AuditgraphError {
+  override readonly name = "MigrationAbortedError";
+  declare readonly code: "AUDITGRAPH_E_MIGRATION_ABORTED";
+  constructor(holder: string) {
+    super("AUDITGRAPH_E_MIGRATION_ABORTED", `stopped waiting for the graph migration lock, which another migrator (${holder}) holds; nothing was migrated`);
+  }
+}
+
 const LOCK_ID = "graph";
 const LOCK_CONSTRAINT = "CREATE CONSTRAINT migration_lock_id IF NOT EXISTS FOR (n:MigrationLock) REQUIRE n.id IS UNIQUE";
 const EQUIVALENT_RULE = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists";
@@ -50,14 +59,20 @@ const RELEASE = `MATCH (l:MigrationLock {id: $id}) WHERE l.owner = $owner DELETE
 
 const codeOf = (error: unknown) => (error as { code?: unknown } | null)?.code;
 
-/** Runs `work` holding the database's migration lease; others wait for it (with `onWait` told once). */
+/**
+ * Runs `work` holding the database's migration lease; others wait for it (with `onWait` told once).
+ * `signal` stops the wait (MigrationAbortedError), never the work: a migrator that holds the lease
+ * finishes and releases it, so that one stopping mid-way (a worker shut down while it migrates)
+ * neither leaves a migration half applied nor keeps the others waiting for its lease to run out.
+ * Its driver must stay open until this settles.
+ */
 export async function withMigrationLock<T>(
   driver: Driver,
   database: string,
   work: () => Promise<T>,
-  options: MigrationLockOptions & { onWait?: (holder: string) => void } = {},
+  options: MigrationLockOptions & { onWait?: (holder: string) => void; signal?: AbortSignal } = {},
 ): Promise<T> {
-  const { onWait, ...rest } = options;
+  const { onWait, signal, ...rest } = options;
   const { leaseMs, waitMs } = parseWith(MigrationLockOptionsSchema, rest, "migration lock options");
   try {
     await driver.executeQuery(LOCK_CONSTRAINT, {}, { database });
@@ -76,7 +91,10 @@ export async function withMigrationLock<T>(
     if (now - started >= waitMs) throw new MigrationLockedError(holder, now - started);
     if (!told) onWait?.(holder);
     told = true;
-    await sleep(pause);
+    if (signal?.aborted) throw new MigrationAbortedError(holder);
+    await sleep(pause, undefined, { signal }).catch((error: unknown) => {
+      throw signal?.aborted ? new MigrationAbortedError(holder) : error;
+    });
   }
   const renewal = setInterval(
     () => {

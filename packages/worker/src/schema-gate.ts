@@ -13,14 +13,20 @@ export interface GraphState {
 
 export interface SchemaGateOptions {
   graph: ProjectionGraph;
-  /** Applies the migrations (idempotent); absent, the graph is taken as migrated. */
-  migrate?: (() => Promise<unknown>) | undefined;
+  /**
+   * Applies the migrations (idempotent); absent, the graph is taken as migrated. `signal` aborts
+   * when the gate closes: a wait for another migrator's lease stops, a migration under way finishes.
+   */
+  migrate?: ((signal: AbortSignal) => Promise<unknown>) | undefined;
   logger: Logger;
   retryMinMs: number;
   retryMaxMs: number;
   /** Seconds each `projectRange` took, successful or not. */
   observeProjection?: (seconds: number) => void;
 }
+
+/** How long `close` waits for a migration under way to finish and release its lock. */
+export const CLOSE_GRACE_MS = 30_000;
 
 /**
  * Applies the graph's migrations in the background, retrying with a capped backoff while Neo4j is
@@ -41,6 +47,7 @@ export class SchemaGate {
   private closing = false;
   private current: GraphState;
   private retry: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  private readonly stop = new AbortController();
 
   constructor(private readonly options: SchemaGateOptions) {
     this.current = { migrated: !options.migrate, failures: 0 };
@@ -88,24 +95,35 @@ export class SchemaGate {
     return Promise.race([this.ready, this.aborted]);
   }
 
-  /** Stops retrying; calls waiting for the migrations fail (the projection stops, to resume from its cursor next start). */
-  close(): void {
+  /**
+   * Stops retrying; calls waiting for the migrations fail (the projection stops, to resume from its
+   * cursor next start). Resolves once the attempt under way has settled, for at most
+   * CLOSE_GRACE_MS: a wait for another migrator's lock stops at once, and a migration that holds
+   * the lock finishes and releases it, so the graph can be closed after this without keeping the
+   * lock from other migrators until its lease runs out. An attempt still hanging after the grace
+   * (a connection that never answers) is left: its lease frees the lock.
+   */
+  async close(): Promise<void> {
     this.closing = true;
     this.abort(new AuditgraphError("AUDITGRAPH_WORKER_CLOSING", "the worker is closing before the graph's migrations were applied"));
+    this.stop.abort();
     if (this.retry) {
       clearTimeout(this.retry.timer);
       this.retry.resolve();
     }
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([this.ready.catch(() => undefined), new Promise<void>((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS).unref()))]);
+    clearTimeout(grace);
   }
 
-  private async migrateUntilDone(migrate: () => Promise<unknown>): Promise<void> {
+  private async migrateUntilDone(migrate: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
     const { logger: log, retryMinMs, retryMaxMs } = this.options;
     for (;;) {
       if (this.closing) throw new AuditgraphError("AUDITGRAPH_E_MIGRATION_CLOSING", "closing");
       let done!: (ok: boolean) => void;
       this.attempt = new Promise<boolean>((resolve) => (done = resolve));
       try {
-        const result = await migrate();
+        const result = await migrate(this.stop.signal);
         if (this.current.failures > 0) log.warn({ failures: this.current.failures, result }, "graph migrations applied: projecting what the ledger holds");
         else log.info({ result }, "graph migrations applied");
         this.current = { migrated: true, failures: 0 };

@@ -124,11 +124,11 @@ export class AuditWorker {
       graphMigrated: () => this.schema.state().migrated,
       busyReturns: () => this.busyStreams.returned,
     });
-    const graph = options.graph as ProjectionGraph & { migrate?: () => Promise<unknown> };
+    const graph = options.graph as ProjectionGraph & { migrate?: (options: { signal: AbortSignal }) => Promise<unknown> };
     const retryMaxMs = options.projection?.retryMaxMs ?? 30_000;
     this.schema = new SchemaGate({
       graph,
-      migrate: options.migrate !== false && typeof graph.migrate === "function" ? () => graph.migrate!() : undefined,
+      migrate: options.migrate !== false && typeof graph.migrate === "function" ? (signal) => graph.migrate!({ signal }) : undefined,
       logger: this.log,
       retryMinMs: options.projection?.retryMinMs ?? 250,
       retryMaxMs: options.migrationRetryMaxMs ?? Math.min(retryMaxMs, 10_000),
@@ -363,9 +363,11 @@ export class AuditWorker {
     const exported = this.otlpExport?.close();
     const projected = this.projector.close();
     // After the projection is told it is closing (so the calls refused now are not retried): one
-    // waiting on a migration attempt stops; the next start resumes from the cursor.
-    this.schema.close();
+    // waiting on a migration attempt stops; the next start resumes from the cursor. A migration
+    // under way finishes and frees its lock before this resolves, so the caller may close the graph.
+    const unmigrated = this.schema.close();
     await projected;
+    await unmigrated;
     await exported;
     await this.ownedState?.close();
     await this.stateClient?.quit().catch(() => this.stateClient?.disconnect());

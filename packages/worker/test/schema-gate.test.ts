@@ -98,11 +98,40 @@ describe("SchemaGate", () => {
       retryMaxMs: 10,
     });
     const waiting = hung.graph.cursors("tenant-a");
-    hung.close();
+    void hung.close();
     await expect(waiting).rejects.toMatchObject({ code: "AUDITGRAPH_WORKER_CLOSING" });
     hang();
-    gate.close();
+    await gate.close();
     expect(calls.every((c) => c.what === "migrate")).toBe(true);
+  });
+
+  it("on close, aborts the attempt's signal and resolves only once the attempt under way has settled", async () => {
+    const { graph } = scriptedGraph(0);
+    const order: string[] = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    // A migration holding the lock: told to stop, it finishes its work (30 ms on its own timer) and releases it.
+    const gate = new SchemaGate({
+      graph,
+      migrate: (signal) =>
+        new Promise<void>((resolve) => {
+          started();
+          signal.addEventListener("abort", () =>
+            setTimeout(() => {
+              order.push("migration finished and released");
+              resolve();
+            }, 30),
+          );
+        }),
+      logger: quiet().logger,
+      retryMinMs: 10,
+      retryMaxMs: 10,
+    });
+    await running;
+    await gate.close();
+    order.push("closed");
+    // Closed after the attempt settled: the caller may close the graph now without stranding the lock.
+    expect(order).toEqual(["migration finished and released", "closed"]);
   });
 
   it("without a migrate function, passes calls straight through", async () => {

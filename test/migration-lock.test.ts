@@ -53,6 +53,22 @@ afterAll(async () => {
   await Promise.all(graphs.map((x) => x.close()));
 });
 
+/** A migrator that holds the lock until `release` (resolved with "first" then), once it holds it. */
+async function holdLock() {
+  const holder = graph();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
+  const first = withMigrationLock(holder.driver, holder.database, async () => {
+    entered();
+    await held;
+    return "first";
+  });
+  await inside;
+  return { first, release };
+}
+
 describe("graph migrations", () => {
   it("run once when four migrators start at the same moment, and every one of them succeeds", async () => {
     await graph().driver.executeQuery("MATCH (m:Migration) WHERE m.version IN $versions DELETE m", { versions: [...versions, probe] });
@@ -65,17 +81,7 @@ describe("graph migrations", () => {
   });
 
   it("wait for a migrator that holds the lock, say so, and apply nothing twice", async () => {
-    const holder = graph();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    const first = withMigrationLock(holder.driver, holder.database, async () => {
-      entered();
-      await held;
-      return "first";
-    });
-    await inside;
+    const { first, release } = await holdLock();
     let waitingFor: string | undefined;
     let told!: () => void;
     const waiting = new Promise<void>((resolve) => (told = resolve));
@@ -116,16 +122,7 @@ describe("graph migrations", () => {
   });
 
   it("stop waiting for a held lock when their signal aborts (AUDITGRAPH_E_MIGRATION_ABORTED), never taking it", async () => {
-    const holder = graph();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    const first = withMigrationLock(holder.driver, holder.database, async () => {
-      entered();
-      await held;
-    });
-    await inside;
+    const { first, release } = await holdLock();
     let holderId!: string;
     let told!: () => void;
     const waiting = new Promise<void>((resolve) => (told = resolve));

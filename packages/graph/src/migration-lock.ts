@@ -91,7 +91,7 @@ export async function withMigrationLock<T>(
     if (now - started >= waitMs) throw new MigrationLockedError(holder, now - started);
     if (!told) onWait?.(holder);
     told = true;
-    if (signal?.aborted) throw new MigrationAbortedError(holder);
+    // Rejects at once when the signal is aborted already.
     await sleep(pause, undefined, { signal }).catch((error: unknown) => {
       throw signal?.aborted ? new MigrationAbortedError(holder) : error;
     });

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { setTimeout as sleep } from "node:timers/promises";
 import { AuditgraphError, backoffMs } from "@auditgraph/core";
 import type { ProjectionGraph } from "./projector.js";
 
@@ -42,16 +43,16 @@ export class SchemaGate {
   private readonly ready: Promise<void>;
   /** The migration attempt under way: true when it applied them. */
   private attempt: Promise<boolean> | undefined;
+  /** Aborted by `close`: the migration attempt's signal, and what rejects `aborted`. */
+  private readonly stop = new AbortController();
   private readonly aborted: Promise<never>;
-  private abort!: (error: Error) => void;
   private closing = false;
   private current: GraphState;
   private retry: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
-  private readonly stop = new AbortController();
 
   constructor(private readonly options: SchemaGateOptions) {
     this.current = { migrated: !options.migrate, failures: 0 };
-    this.aborted = new Promise<never>((_, reject) => (this.abort = reject));
+    this.aborted = new Promise<never>((_, reject) => this.stop.signal.addEventListener("abort", () => reject(this.stop.signal.reason), { once: true }));
     this.aborted.catch(() => undefined);
     this.ready = options.migrate ? this.migrateUntilDone(options.migrate) : Promise.resolve();
     this.ready.catch(() => undefined);
@@ -105,15 +106,12 @@ export class SchemaGate {
    */
   async close(): Promise<void> {
     this.closing = true;
-    this.abort(new AuditgraphError("AUDITGRAPH_WORKER_CLOSING", "the worker is closing before the graph's migrations were applied"));
-    this.stop.abort();
+    this.stop.abort(new AuditgraphError("AUDITGRAPH_WORKER_CLOSING", "the worker is closing before the graph's migrations were applied"));
     if (this.retry) {
       clearTimeout(this.retry.timer);
       this.retry.resolve();
     }
-    let grace: NodeJS.Timeout | undefined;
-    await Promise.race([this.ready.catch(() => undefined), new Promise<void>((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS).unref()))]);
-    clearTimeout(grace);
+    await Promise.race([this.ready.catch(() => undefined), sleep(CLOSE_GRACE_MS, undefined, { ref: false })]);
   }
 
   private async migrateUntilDone(migrate: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
